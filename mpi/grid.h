@@ -1,0 +1,48 @@
+/* grid.h: the process grid and the few collectives the rest of cotsnet uses.
+ *
+ * World size = R x Py x Px; rank order is replica-major, then row-major over the grid (DESIGN.md):
+ *   world_rank = replica * Py*Px + py * Px + px.
+ * This header and halo.h are the wall around MPI: no other file includes mpi.h. When the program is
+ * not started by mpirun or srun, comm_init() does not initialise MPI at all and every collective is
+ * the one-rank identity, so unit tests and a one-process run need no launcher. */
+#ifndef CN_GRID_H
+#define CN_GRID_H
+
+#include <stddef.h>
+
+typedef struct cn_grid_impl cn_grid_impl;
+
+typedef struct {
+    int world_rank, world_size;
+    int R, Py, Px;       /* replicas, grid rows, grid columns */
+    int replica, py, px; /* this rank's coordinates */
+    int grid_rank;       /* py * Px + px: rank within the replica */
+    cn_grid_impl *impl;  /* communicators (opaque) */
+} cn_grid;
+
+/* Start MPI when launched by mpirun/srun (one-rank path otherwise); installs the abort hook. */
+void comm_init(int *argc, char ***argv);
+void comm_finalize(void);
+int comm_world_rank(void);
+int comm_world_size(void);
+int comm_is_mpi(void);   /* 1 when MPI was initialised */
+void comm_abort(int code); /* end every rank now */
+
+/* Split the world into R replicas of a Py x Px grid. Returns CN_EINVAL with a message when the world
+ * size is not R*Py*Px. grid_destroy frees the communicators. */
+int grid_create(cn_grid *g, int R, int Py, int Px);
+void grid_destroy(cn_grid *g);
+
+/* Sums over the Py x Px ranks of this rank's replica, in place, every rank gets the result. */
+void grid_sum_double(const cn_grid *g, double *v, size_t n);
+void grid_sum_float(const cn_grid *g, float *v, size_t n);
+/* Mean over the R replicas of the same tile, in place (gradient averaging). */
+void replicas_mean_float(const cn_grid *g, float *v, size_t n);
+/* Over every rank of the world. */
+void world_sum_double(const cn_grid *g, double *v, size_t n);
+int world_any(const cn_grid *g, int flag);  /* 1 when any rank passes a non-zero flag */
+int world_max_int(const cn_grid *g, int v);
+void world_bcast(const cn_grid *g, void *buf, size_t bytes, int root);
+void world_barrier(const cn_grid *g);
+
+#endif

@@ -1,0 +1,49 @@
+/* halo.h: halo plans. A distributed map [B, H, W, C] is split into tiles over the Py x Px grid
+ * (src/tile.h). Each rank's consumer of the map needs a *window* of it: a rectangle of global rows and
+ * columns (its tile's inputs plus halo), which may be wider than a neighbour's tile, span several tiles,
+ * and include corners. A plan, built once per map and reused every step, lists for every pair of ranks
+ * the intersection of one's tile with the other's window.
+ *
+ *   gather:      tile -> window   (forward: fetch the halo)
+ *   scatter_add: window -> tile   (backward: send the gradient that fell in the halo to its owner and
+ *                                  add it there; the tile's own part is added locally)
+ *
+ * Both come split in begin / test / end so that the tile's interior can be computed while the
+ * messages move: Debian's Open MPI has no asynchronous progress, so call halo_test() from the
+ * interior loop. On a 1x1 grid both are local copies. */
+#ifndef CN_HALO_H
+#define CN_HALO_H
+
+#include <stddef.h>
+
+#include "mpi/grid.h"
+#include "src/tile.h"
+
+typedef struct halo_plan halo_plan;
+
+/* window(ctx, py, px): the global rectangle that rank (py, px) needs, inside [0,H) x [0,W). */
+typedef cn_rect (*halo_window_fn)(void *ctx, int py, int px);
+
+/* A plan for a map of H x W pixels with C floats each, batches of at most B_max samples. Returns NULL
+ * with a message in cn_last_error() when a window leaves the map. */
+halo_plan *halo_plan_create(const cn_grid *g, int H, int W, int C, int B_max, halo_window_fn window,
+                            void *ctx);
+void halo_plan_destroy(halo_plan *p);
+
+cn_rect halo_tile(const halo_plan *p);   /* this rank's tile of the map */
+cn_rect halo_window(const halo_plan *p); /* this rank's window */
+size_t halo_bytes_sent(const halo_plan *p, int B); /* bytes this rank sends per gather (and per scatter) */
+
+/* tile [B, tile rows, tile cols, C] -> win [B, window rows, window cols, C] */
+void halo_gather_begin(halo_plan *p, const float *tile, float *win, int B);
+int halo_test(halo_plan *p); /* progress the messages in flight; 1 when all have completed */
+void halo_gather_end(halo_plan *p);
+/* tile += contributions of every rank's win that fall in this rank's tile */
+void halo_scatter_add_begin(halo_plan *p, const float *win, float *tile, int B);
+void halo_scatter_add_end(halo_plan *p);
+
+/* Blocking forms. */
+void halo_gather(halo_plan *p, const float *tile, float *win, int B);
+void halo_scatter_add(halo_plan *p, const float *win, float *tile, int B);
+
+#endif

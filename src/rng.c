@@ -1,0 +1,45 @@
+/* rng.c: Philox4x32-10. The counter is (index lo, index hi, stream lo, stream hi), the key is the seed. */
+#include "src/rng.h"
+
+#include <math.h>
+
+static inline uint32_t mulhilo(uint32_t a, uint32_t b, uint32_t *hi)
+{
+    uint64_t p = (uint64_t)a * b;
+    *hi = (uint32_t)(p >> 32);
+    return (uint32_t)p;
+}
+
+void philox4x32(uint64_t seed, uint64_t stream, uint64_t index, uint32_t out[4])
+{
+    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32);
+    uint32_t c2 = (uint32_t)stream, c3 = (uint32_t)(stream >> 32);
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int round = 0; round < 10; round++) {
+        uint32_t hi0, hi1;
+        uint32_t lo0 = mulhilo(0xD2511F53u, c0, &hi0);
+        uint32_t lo1 = mulhilo(0xCD9E8D57u, c2, &hi1);
+        uint32_t n0 = hi1 ^ c1 ^ k0, n1 = lo1, n2 = hi0 ^ c3 ^ k1, n3 = lo0;
+        c0 = n0; c1 = n1; c2 = n2; c3 = n3;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+}
+
+static inline double to_unit(uint32_t w) { return ((double)w + 0.5) * (1.0 / 4294967296.0); }
+
+double rng_uniform(uint64_t seed, uint64_t stream, uint64_t index)
+{
+    uint32_t w[4];
+    philox4x32(seed, stream, index, w);
+    return to_unit(w[0]);
+}
+
+double rng_normal(uint64_t seed, uint64_t stream, uint64_t index)
+{
+    uint32_t w[4];
+    philox4x32(seed, stream, index, w);
+    double u1 = to_unit(w[0]), u2 = to_unit(w[1]);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}

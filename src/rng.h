@@ -1,0 +1,25 @@
+/* rng.h: counter-based random numbers (Philox4x32-10, Salmon et al. 2011).
+ *
+ * A value is a pure function of (seed, stream, index): no state to carry, so every rank computes the
+ * initial value of global parameter index i exactly as the one-process run does, whatever the grid.
+ * Streams name independent uses (one per tensor, one for data order, ...). */
+#ifndef CN_RNG_H
+#define CN_RNG_H
+
+#include <stdint.h>
+
+/* Four 32-bit random words for counter (index) under key (seed, stream). */
+void philox4x32(uint64_t seed, uint64_t stream, uint64_t index, uint32_t out[4]);
+/* Uniform in (0, 1), from word 0 of the counter's block. */
+double rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+/* Standard normal (Box-Muller on the block's first two words). */
+double rng_normal(uint64_t seed, uint64_t stream, uint64_t index);
+/* Streams used by the program (parameters use CN_STREAM_PARAM + tensor id). */
+enum {
+    CN_STREAM_DATA_ORDER = 1,
+    CN_STREAM_SYNTHETIC = 2,
+    CN_STREAM_TEST = 3,
+    CN_STREAM_PARAM = 1000
+};
+
+#endif
