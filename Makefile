@@ -60,6 +60,9 @@ LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(CU_OBJ)
 LIB     := $(BUILD)/libcotsnet.a
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+# tests/mpi_*.c are multi-rank programs, started by the tests/t_*.sh scripts under mpirun.
+MPI_TEST_SRC := $(wildcard tests/mpi_*.c)
+TEST_BIN += $(patsubst tests/%.c,$(BUILD)/tests/%,$(MPI_TEST_SRC))
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 DEPS_STAMP := build/.deps-ok

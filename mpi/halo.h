@@ -32,13 +32,20 @@ void halo_plan_destroy(halo_plan *p);
 
 cn_rect halo_tile(const halo_plan *p);   /* this rank's tile of the map */
 cn_rect halo_window(const halo_plan *p); /* this rank's window */
-size_t halo_bytes_sent(const halo_plan *p, int B); /* bytes this rank sends per gather (and per scatter) */
+/* Bytes this rank sends per gather; a scatter_add sends what a gather receives, and the two differ
+ * on one rank when windows are not symmetric (over all ranks they are equal). */
+size_t halo_bytes_sent(const halo_plan *p, int B);
+size_t halo_bytes_recv(const halo_plan *p, int B); /* bytes this rank receives per gather */
 
-/* tile [B, tile rows, tile cols, C] -> win [B, window rows, window cols, C] */
+/* tile [B, tile rows, tile cols, C] -> win [B, window rows, window cols, C]. After begin the tile may
+ * be reused and the window's part inside the own tile is already filled; the rest of the window is
+ * written by end. create/destroy are collective over the replica's grid; one operation per plan in
+ * flight, any number of plans at once. */
 void halo_gather_begin(halo_plan *p, const float *tile, float *win, int B);
 int halo_test(halo_plan *p); /* progress the messages in flight; 1 when all have completed */
 void halo_gather_end(halo_plan *p);
-/* tile += contributions of every rank's win that fall in this rank's tile */
+/* tile += contributions of every rank's win that fall in this rank's tile (own part added in begin,
+ * the others in end, in ascending grid rank: reproducible). Neither buffer may be touched before end. */
 void halo_scatter_add_begin(halo_plan *p, const float *win, float *tile, int B);
 void halo_scatter_add_end(halo_plan *p);
 

@@ -1,15 +1,129 @@
-/* main.c: the cotsnet command line (subcommands dispatched from here). */
+/* main.c: the cotsnet command line. One program, subcommands (DESIGN.md):
+ *   cotsnet train JOB.ini [--set section.key=value ...] [--grid RxPyxPx]
+ *   cotsnet data SOURCE --out DIR [options]
+ *   cotsnet keys               every job-file key, with type, default and meaning
+ *   cotsnet --version | --help */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "mpi/grid.h"
 #include "src/common.h"
+#include "src/job.h"
+#include "src/net.h"
+#include "src/train.h"
+
+#define MAX_SETS 256
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cotsnet COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  train JOB.ini [--set section.key=value ...]\n"
+            "                      train the job (greedy reconstruction ICA per stage, then the softmax\n"
+            "                      head, then optional fine-tuning); run under mpirun or srun with\n"
+            "                      replicas x rows x cols ranks, or alone for a 1x1 grid\n"
+            "  data SOURCE --out DIR [options]\n"
+            "                      make HDF5 shards (SOURCE: fashion-mnist, images, synthetic)\n"
+            "  check JOB.ini [--set section.key=value ...]\n"
+            "                      validate a job file and describe the network it builds\n"
+            "  keys                list every job-file key with its type, default and meaning\n"
+            "\n"
+            "options:\n"
+            "  --help              this text\n"
+            "  --version           the build: version, compiler, flags, git revision\n"
+            "\n"
+            "The job file format is described in docs/JOBS.md; the model in docs/MODEL.md.\n");
+}
+
+/* Parse "JOB.ini [--set k=v]..." into the job; every rank parses, rank 0 prints the error. */
+static int load_job(cn_job *job, int argc, char **argv, int rank)
+{
+    const char *path = NULL;
+    const char *sets[MAX_SETS];
+    int nsets = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--set") && i + 1 < argc && nsets < MAX_SETS) {
+            sets[nsets++] = argv[++i];
+        } else if (!strncmp(argv[i], "--set=", 6) && nsets < MAX_SETS) {
+            sets[nsets++] = argv[i] + 6;
+        } else if (argv[i][0] == '-') {
+            if (rank == 0)
+                fprintf(stderr, "cotsnet: error: %s: unknown option '%s' (see cotsnet --help)\n", argv[0], argv[i]);
+            return -1;
+        } else if (!path) {
+            path = argv[i];
+        } else {
+            if (rank == 0)
+                fprintf(stderr, "cotsnet: error: %s: more than one job file ('%s', '%s')\n", argv[0], path, argv[i]);
+            return -1;
+        }
+    }
+    if (!path) {
+        if (rank == 0)
+            fprintf(stderr, "cotsnet: error: %s: no job file given (usage: cotsnet %s JOB.ini)\n", argv[0], argv[0]);
+        return -1;
+    }
+    return job_load(job, path, sets, nsets, rank != 0);
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    int rank = comm_world_rank();
+    cn_job job;
+    if (load_job(&job, argc, argv, rank))
+        return 2;
+    cn_grid grid;
+    if (grid_create(&grid, job.replicas, job.rows, job.cols)) {
+        if (rank == 0)
+            fprintf(stderr, "cotsnet: error: %s: %s\n", job.path, cn_last_error());
+        job_free(&job);
+        return 2;
+    }
+    int rc = train_run(&job, &grid);
+    grid_destroy(&grid);
+    job_free(&job);
+    return rc;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    cn_job job;
+    if (load_job(&job, argc, argv, 0))
+        return 2;
+    char desc[4096];
+    job_describe(&job, desc, sizeof desc);
+    printf("%s\n  parameters: %zu\n", desc, net_param_count_global(&job));
+    job_free(&job);
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
         puts(cn_build_info());
         return 0;
     }
-    fprintf(stderr, "usage: cotsnet --version\n");
-    return 2;
+    if (!strcmp(argv[1], "keys")) {
+        job_print_reference();
+        return 0;
+    }
+    if (!strcmp(argv[1], "check"))
+        return cmd_check(argc - 1, argv + 1);
+    int rc;
+    if (!strcmp(argv[1], "train")) {
+        comm_init(&argc, &argv);
+        rc = cmd_train(argc - 1, argv + 1);
+        comm_finalize();
+    } else {
+        fprintf(stderr, "cotsnet: error: unknown command '%s' (see cotsnet --help)\n", argv[1]);
+        rc = 2;
+    }
+    return rc;
 }

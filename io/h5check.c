@@ -1,0 +1,93 @@
+/* h5check.c: HDF5 error reporting, quiet error stack, and the process-wide HDF5 lock. */
+#include "io/h5check.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+static pthread_once_t lock_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t h5_mutex;
+static int quiet_done;
+
+static void lock_init(void)
+{
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a) != 0 || pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE) != 0 ||
+        pthread_mutex_init(&h5_mutex, &a) != 0)
+        cn_fatal("cannot create the HDF5 lock");
+    pthread_mutexattr_destroy(&a);
+}
+
+void cn_h5_lock(void)
+{
+    pthread_once(&lock_once, lock_init);
+    if (pthread_mutex_lock(&h5_mutex) != 0)
+        cn_fatal("pthread_mutex_lock on the HDF5 lock failed");
+}
+
+void cn_h5_unlock(void)
+{
+    if (pthread_mutex_unlock(&h5_mutex) != 0)
+        cn_fatal("pthread_mutex_unlock on the HDF5 lock failed");
+}
+
+void cn_h5_quiet(void)
+{
+    cn_h5_lock();
+    if (!quiet_done) {
+        if (H5Eset_auto2(H5E_DEFAULT, NULL, NULL) < 0)
+            cn_fatal("H5Eset_auto2(H5E_DEFAULT, NULL, NULL) failed");
+        quiet_done = 1;
+    }
+    cn_h5_unlock();
+}
+
+typedef struct {
+    char *buf;
+    size_t len;
+} walk_ctx;
+
+/* Walking upward starts at the most specific error (where HDF5 detected it): keep that one. */
+static herr_t walk_first(unsigned n, const H5E_error2_t *e, void *data)
+{
+    walk_ctx *ctx = data;
+    if (n == 0 && e && e->desc)
+        snprintf(ctx->buf, ctx->len, "%s", e->desc);
+    return 0;
+}
+
+void cn_h5_error_text(char *buf, size_t len)
+{
+    if (!buf || len == 0)
+        return;
+    buf[0] = '\0';
+    walk_ctx ctx = {buf, len};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_first, &ctx);
+}
+
+hid_t cn_h5_check_at(hid_t rc, const char *call, const char *file, int line)
+{
+    if (rc >= 0)
+        return rc;
+    char why[256];
+    cn_h5_error_text(why, sizeof why);
+    cn_fatal_at(file, line, "HDF5 call %s failed%s%s (check the file system and the file; rerun to retry)",
+                call, why[0] ? ": " : "", why);
+}
+
+void cn_h5_close(hid_t *id)
+{
+    if (!id || *id < 0)
+        return;
+    switch (H5Iget_type(*id)) {
+    case H5I_FILE: H5Fclose(*id); break;
+    case H5I_GROUP: H5Gclose(*id); break;
+    case H5I_DATASET: H5Dclose(*id); break;
+    case H5I_DATASPACE: H5Sclose(*id); break;
+    case H5I_DATATYPE: H5Tclose(*id); break;
+    case H5I_ATTR: H5Aclose(*id); break;
+    case H5I_GENPROP_LST: H5Pclose(*id); break;
+    default: break;
+    }
+    *id = H5I_INVALID_HID;
+}

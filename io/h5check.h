@@ -1,0 +1,40 @@
+/* h5check.h: checking HDF5 calls, and the one lock that serialises them.
+ *
+ * H5_CHECK(call) evaluates an HDF5 call that must not fail (a negative hid_t/herr_t/htri_t is a
+ * failure) and ends the job through cn_fatal with the call, file, line and HDF5's own innermost
+ * message. Calls that may fail because of the user's input (opening a file, finding a dataset) are
+ * tested by hand instead and turned into one clear line (cn_set_error) naming the file.
+ *
+ * HDF5's automatic error-stack printing is switched off by cn_h5_quiet() (called by every io/ entry
+ * point) so that a bad file gives one line, not forty; cn_h5_error_text() recovers HDF5's most specific
+ * message for that line.
+ *
+ * Debian's parallel HDF5 is not thread-safe (H5_HAVE_THREADSAFE is off). Every io/ function that calls
+ * HDF5 holds cn_h5_lock() while it does, so a prefetching reader thread and the main thread never call
+ * into HDF5 at the same time. Other code that calls HDF5 directly while a prefetching reader is open
+ * must hold the lock too. The lock is recursive. */
+#ifndef CN_H5CHECK_H
+#define CN_H5CHECK_H
+
+#include <hdf5.h>
+#include <stddef.h>
+
+#include "src/common.h"
+
+/* Innermost message of HDF5's current error stack ("" when empty), e.g. "truncated file: eof = ...". */
+void cn_h5_error_text(char *buf, size_t len);
+/* Switch off HDF5's automatic error printing (idempotent, holds the lock). */
+void cn_h5_quiet(void);
+
+/* Process-wide recursive lock around HDF5 (see above). */
+void cn_h5_lock(void);
+void cn_h5_unlock(void);
+
+/* Implementation of H5_CHECK: returns rc when rc >= 0, else ends the job. */
+hid_t cn_h5_check_at(hid_t rc, const char *call, const char *file, int line);
+#define H5_CHECK(call) cn_h5_check_at((hid_t)(call), #call, __FILE__, __LINE__)
+
+/* Close an identifier if it is valid (handles start as H5I_INVALID_HID, so cleanup is always safe). */
+void cn_h5_close(hid_t *id);
+
+#endif

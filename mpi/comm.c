@@ -1,0 +1,131 @@
+/* comm.c: start and stop MPI, and end every rank on a fatal error.
+ *
+ * The one design choice: MPI is initialised only when a launcher started us, so that a plain
+ * `./bin/cotsnet ...` (and every single-process test) runs without mpirun and never touches MPI.
+ * The rule, checked in this order:
+ *   COTSNET_MPI=0 / COTSNET_MPI=1  force it off / on (escape hatch for unusual launchers);
+ *   OMPI_COMM_WORLD_SIZE           Open MPI's mpirun / mpiexec;
+ *   PMIX_RANK                      PMIx launchers (srun --mpi=pmix, prterun, Open MPI 5);
+ *   PMI_RANK or PMI_SIZE           PMI-1/2 launchers (MPICH hydra, srun --mpi=pmi2);
+ *   SLURM_STEP_NUM_TASKS           any srun job step (the sbatch batch shell does not set it, so a
+ *                                  tool run directly from a batch script stays single-process).
+ * With MPI: MPI_Init_thread(FUNNELED) (only the main thread calls MPI; OpenMP threads never do),
+ * MPI_ERRORS_RETURN on MPI_COMM_WORLD so that MPI_CHECK reports failures itself, the log rank, and
+ * an abort hook so that cn_fatal on any rank ends the whole job with MPI_Abort instead of a hang. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpi/grid.h"
+#include "mpi/mpi_check.h"
+
+static int use_mpi;     /* 1 once comm_init has initialised MPI */
+static int initialised; /* comm_init ran */
+
+void cn_mpi_fail(int rc, const char *call, const char *file, int line)
+{
+    char msg[MPI_MAX_ERROR_STRING + 1];
+    int len = 0;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
+        snprintf(msg, sizeof msg, "MPI error code %d", rc);
+    else
+        msg[len] = '\0';
+    cn_fatal_at(file, line, "%s failed: %s (an MPI failure: check the launcher, the network and "
+                "that every rank runs the same job)", call, msg);
+}
+
+static int env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v && v[0];
+}
+
+/* Started by a launcher? See the rule at the top of the file. */
+static int launched_by_mpi(void)
+{
+    const char *force = getenv("COTSNET_MPI");
+    if (force && force[0])
+        return strcmp(force, "0") != 0;
+    return env_set("OMPI_COMM_WORLD_SIZE") || env_set("PMIX_RANK") || env_set("PMI_RANK") ||
+           env_set("PMI_SIZE") || env_set("SLURM_STEP_NUM_TASKS");
+}
+
+static void mpi_abort_hook(int code)
+{
+    int up = 0, down = 0;
+    MPI_Initialized(&up);
+    MPI_Finalized(&down);
+    if (up && !down)
+        MPI_Abort(MPI_COMM_WORLD, code ? code : 1);
+    exit(code ? code : 1);
+}
+
+void comm_init(int *argc, char ***argv)
+{
+    if (initialised)
+        return;
+    initialised = 1;
+    if (!launched_by_mpi())
+        return;
+    int already = 0, provided = 0;
+    MPI_Initialized(&already);
+    if (!already) {
+        int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+        if (rc != MPI_SUCCESS) {
+            fprintf(stderr, "cotsnet: error: MPI_Init_thread failed (code %d): check the launcher "
+                    "(mpirun / srun --mpi=pmix) and the MPI installation (%s:%d)\n", rc, __FILE__,
+                    __LINE__);
+            exit(1);
+        }
+    } else {
+        MPI_CHECK(MPI_Query_thread(&provided));
+    }
+    use_mpi = 1;
+    cn_set_abort_hook(mpi_abort_hook);
+    MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+    int rank = 0;
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    cn_set_log_rank(rank);
+    if (provided < MPI_THREAD_FUNNELED)
+        cn_fatal("the MPI library gives thread level %d, cotsnet needs MPI_THREAD_FUNNELED (%d)",
+                 provided, MPI_THREAD_FUNNELED);
+}
+
+void comm_finalize(void)
+{
+    if (!use_mpi)
+        return;
+    int down = 0;
+    MPI_Finalized(&down);
+    if (!down)
+        MPI_CHECK(MPI_Finalize());
+    use_mpi = 0;
+    cn_set_abort_hook(NULL);
+}
+
+int comm_is_mpi(void) { return use_mpi; }
+
+int comm_world_rank(void)
+{
+    int r = 0;
+    if (use_mpi)
+        MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &r));
+    return r;
+}
+
+int comm_world_size(void)
+{
+    int n = 1;
+    if (use_mpi)
+        MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &n));
+    return n;
+}
+
+void comm_abort(int code)
+{
+    fflush(stdout);
+    fflush(stderr);
+    if (use_mpi)
+        MPI_Abort(MPI_COMM_WORLD, code);
+    exit(code);
+}

@@ -1,0 +1,316 @@
+/* halo.c: halo plans. Built once per map, reused every step (hpcg's ExchangeHalo: send lists built
+ * once, receives posted first).
+ *
+ * The plan is general: for every other rank q of the replica's grid,
+ *   in[q]  = my window  ∩ tile(q)   (gather receives it from q; scatter_add sends it to q)
+ *   out[q] = my tile    ∩ window(q) (gather sends it to q; scatter_add receives it from q)
+ * so a halo may be wider than a neighbour's tile, span several ranks, include corners, and tiles may
+ * be uneven; both ends compute the same rectangle from the same window callback, so they agree on
+ * every message and its size without talking. The part of my window that lies in my own tile is a
+ * local copy (gather) or a local add (scatter_add), done in *_begin so the interior can use it.
+ *
+ * Messages: one per peer per operation, packed [B, rows, cols, C] into a buffer allocated once for
+ * B_max. Each plan owns a duplicate of the grid communicator, so operations on different plans in
+ * flight at the same time never match each other's messages, whatever order ranks start them in;
+ * gather and scatter_add also use different tags. One operation per plan at a time.
+ * scatter_add adds the received parts after every message has arrived, own part first, then peers
+ * in ascending grid rank: the sum is bitwise reproducible.
+ *
+ * halo_plan_create and halo_plan_destroy are collective over the replica's Py x Px ranks (they dup
+ * and free a communicator); the window callback must give the same answer on every rank. */
+#include <limits.h>
+#include <string.h>
+
+#include "mpi/halo.h"
+#include "mpi/mpi_check.h"
+
+enum { IDLE, GATHER, SCATTER };
+enum { TAG_GATHER = 1, TAG_SCATTER = 2 };
+
+typedef struct {
+    int rank;      /* grid rank of the peer */
+    cn_rect rect;  /* global rows and columns exchanged with it */
+    size_t per_b;  /* floats per sample: rows * cols * C */
+    float *buf;    /* [B_max, rows, cols, C] */
+} halo_peer;
+
+struct halo_plan {
+    int H, W, C, B_max;
+    MPI_Comm comm;      /* this plan's duplicate of the grid communicator, or MPI_COMM_NULL */
+    cn_rect tile, win;  /* this rank's tile and window */
+    cn_rect self;       /* tile ∩ window: handled locally */
+    int nin, nout;
+    halo_peer *in;      /* window ∩ tile(q), ascending q */
+    halo_peer *out;     /* tile ∩ window(q), ascending q */
+    MPI_Request *req;   /* [nin + nout]: receives first, then sends */
+    MPI_Status *st;     /* [nin + nout] */
+    int state, done, B; /* operation in flight, whether its messages completed, its batch */
+    float *dst;         /* gather: the window; scatter_add: the tile */
+};
+
+/* dst[frame dr] (op)= src[frame sr] over the global rectangle r, for B samples of C floats a pixel.
+ * A frame is the rectangle an array [B, rows, cols, C] covers in global coordinates. */
+static void copy_rect(float *dst, cn_rect dr, const float *src, cn_rect sr, cn_rect r, int B, int C,
+                      int add)
+{
+    int rows = rect_rows(r), cols = rect_cols(r);
+    if (rows == 0 || cols == 0 || B == 0)
+        return;
+    size_t drow = (size_t)rect_cols(dr) * C, srow = (size_t)rect_cols(sr) * C;
+    size_t dimg = (size_t)rect_rows(dr) * drow, simg = (size_t)rect_rows(sr) * srow;
+    size_t n = (size_t)cols * C;
+    size_t total = (size_t)B * rows * n;
+#pragma omp parallel for collapse(2) schedule(static) if (total > ((size_t)1 << 18))
+    for (int b = 0; b < B; b++)
+        for (int y = 0; y < rows; y++) {
+            float *d = dst + b * dimg + (size_t)(r.y0 - dr.y0 + y) * drow + (size_t)(r.x0 - dr.x0) * C;
+            const float *s = src + b * simg + (size_t)(r.y0 - sr.y0 + y) * srow +
+                             (size_t)(r.x0 - sr.x0) * C;
+            if (add)
+                for (size_t i = 0; i < n; i++)
+                    d[i] += s[i];
+            else
+                memcpy(d, s, n * sizeof *d);
+        }
+}
+
+static int rect_inside(cn_rect r, int H, int W)
+{
+    return r.y0 >= 0 && r.y0 <= r.y1 && r.y1 <= H && r.x0 >= 0 && r.x0 <= r.x1 && r.x1 <= W;
+}
+
+/* Append a peer for rect r when it is not empty; fails when a message would be too large. */
+static int add_peer(halo_peer *list, int *n, int rank, cn_rect r, int C, int B_max)
+{
+    if (rect_empty(r))
+        return CN_OK;
+    size_t per_b, all;
+    if (cn_mul_size(&per_b, 3, (size_t)rect_rows(r), (size_t)rect_cols(r), (size_t)C) != CN_OK ||
+        cn_mul_size(&all, 2, per_b, (size_t)B_max) != CN_OK || all > (size_t)INT_MAX)
+        return cn_set_error("halo message of %d x %d pixels x %d channels x %d samples exceeds "
+                            "the MPI count limit (%d floats): use a smaller batch", rect_rows(r),
+                            rect_cols(r), C, B_max, INT_MAX);
+    list[*n] = (halo_peer){rank, r, per_b, NULL};
+    (*n)++;
+    return CN_OK;
+}
+
+halo_plan *halo_plan_create(const cn_grid *g, int H, int W, int C, int B_max, halo_window_fn window,
+                            void *ctx)
+{
+    if (!g || !g->impl || !window) {
+        cn_set_error("halo_plan_create: no process grid or no window function");
+        return NULL;
+    }
+    if (H < 1 || W < 1 || C < 1 || B_max < 1) {
+        cn_set_error("halo plan for a map of %d x %d pixels x %d channels, batch %d: every size "
+                     "must be at least 1", H, W, C, B_max);
+        return NULL;
+    }
+    int Py = g->Py, Px = g->Px, n = Py * Px;
+    /* Every rank checks every window, so all ranks reach the same verdict before any collective. */
+    for (int q = 0; q < n; q++) {
+        cn_rect w = window(ctx, q / Px, q % Px);
+        if (!rect_inside(w, H, W)) {
+            cn_set_error("halo window of grid rank (%d, %d), rows [%d, %d) x columns [%d, %d), "
+                         "leaves the %d x %d map", q / Px, q % Px, w.y0, w.y1, w.x0, w.x1, H, W);
+            return NULL;
+        }
+    }
+    halo_plan *p = cn_alloc(1, sizeof *p);
+    p->H = H;
+    p->W = W;
+    p->C = C;
+    p->B_max = B_max;
+    p->comm = MPI_COMM_NULL;
+    p->tile = tile_rect(H, W, Py, Px, g->py, g->px);
+    p->win = window(ctx, g->py, g->px);
+    p->self = rect_intersect(p->tile, p->win);
+    p->in = cn_alloc((size_t)n, sizeof *p->in);
+    p->out = cn_alloc((size_t)n, sizeof *p->out);
+    size_t check;
+    if (cn_mul_size(&check, 4, (size_t)B_max, (size_t)rect_rows(p->win), (size_t)rect_cols(p->win),
+                    (size_t)C * sizeof(float)) != CN_OK) {
+        cn_set_error("halo window of %d x %d pixels x %d channels x %d samples overflows",
+                     rect_rows(p->win), rect_cols(p->win), C, B_max);
+        goto error;
+    }
+    for (int q = 0; q < n; q++) {
+        if (q == g->grid_rank)
+            continue;
+        cn_rect tq = tile_rect(H, W, Py, Px, q / Px, q % Px);
+        cn_rect wq = window(ctx, q / Px, q % Px);
+        if (add_peer(p->in, &p->nin, q, rect_intersect(p->win, tq), C, B_max) != CN_OK ||
+            add_peer(p->out, &p->nout, q, rect_intersect(p->tile, wq), C, B_max) != CN_OK)
+            goto error; /* same verdict on every rank: both ends of a message compute its size */
+    }
+    for (int i = 0; i < p->nin; i++)
+        p->in[i].buf = cn_alloc(p->in[i].per_b * (size_t)B_max, sizeof(float));
+    for (int i = 0; i < p->nout; i++)
+        p->out[i].buf = cn_alloc(p->out[i].per_b * (size_t)B_max, sizeof(float));
+    p->req = cn_alloc((size_t)(p->nin + p->nout), sizeof *p->req);
+    p->st = cn_alloc((size_t)(p->nin + p->nout), sizeof *p->st);
+    for (int i = 0; i < p->nin + p->nout; i++)
+        p->req[i] = MPI_REQUEST_NULL;
+    if (g->impl->mpi && n > 1) {
+        MPI_CHECK(MPI_Comm_dup(g->impl->grid, &p->comm));
+        MPI_CHECK(MPI_Comm_set_errhandler(p->comm, MPI_ERRORS_RETURN));
+    } else if (p->nin + p->nout > 0) {
+        cn_fatal("halo plan has %d peers but no MPI communicator", p->nin + p->nout);
+    }
+    return p;
+error:
+    cn_free(p->in);
+    cn_free(p->out);
+    cn_free(p);
+    return NULL;
+}
+
+static void finish(halo_plan *p); /* wait for the messages in flight */
+
+void halo_plan_destroy(halo_plan *p)
+{
+    if (!p)
+        return;
+    if (p->state != IDLE)
+        finish(p);
+    for (int i = 0; i < p->nin; i++)
+        cn_free(p->in[i].buf);
+    for (int i = 0; i < p->nout; i++)
+        cn_free(p->out[i].buf);
+    if (p->comm != MPI_COMM_NULL)
+        MPI_CHECK(MPI_Comm_free(&p->comm));
+    cn_free(p->in);
+    cn_free(p->out);
+    cn_free(p->req);
+    cn_free(p->st);
+    cn_free(p);
+}
+
+cn_rect halo_tile(const halo_plan *p) { return p->tile; }
+cn_rect halo_window(const halo_plan *p) { return p->win; }
+
+size_t halo_bytes_sent(const halo_plan *p, int B)
+{
+    size_t s = 0;
+    for (int i = 0; i < p->nout; i++)
+        s += p->out[i].per_b;
+    return s * (size_t)B * sizeof(float);
+}
+
+size_t halo_bytes_recv(const halo_plan *p, int B)
+{
+    size_t s = 0;
+    for (int i = 0; i < p->nin; i++)
+        s += p->in[i].per_b;
+    return s * (size_t)B * sizeof(float);
+}
+
+/* Post the receives of one operation (before any send is packed) into req[0, nrecv). */
+static void start(halo_plan *p, int state, int B, halo_peer *recv, int nrecv, int tag)
+{
+    for (int i = 0; i < nrecv; i++)
+        MPI_CHECK(MPI_Irecv(recv[i].buf, (int)(recv[i].per_b * (size_t)B), MPI_FLOAT, recv[i].rank,
+                            tag, p->comm, &p->req[i]));
+    p->state = state;
+    p->done = 0;
+    p->B = B;
+}
+
+static void check_begin(const halo_plan *p, int B, const char *what)
+{
+    if (p->state != IDLE)
+        cn_fatal("%s on a halo plan whose previous operation has not ended", what);
+    if (B < 0 || B > p->B_max)
+        cn_fatal("%s with a batch of %d samples, the plan holds at most %d", what, B, p->B_max);
+}
+
+void halo_gather_begin(halo_plan *p, const float *tile, float *win, int B)
+{
+    check_begin(p, B, "halo_gather_begin");
+    start(p, GATHER, B, p->in, p->nin, TAG_GATHER);
+    for (int i = 0; i < p->nout; i++) {
+        halo_peer *o = &p->out[i];
+        copy_rect(o->buf, o->rect, tile, p->tile, o->rect, B, p->C, 0);
+        MPI_CHECK(MPI_Isend(o->buf, (int)(o->per_b * (size_t)B), MPI_FLOAT, o->rank, TAG_GATHER,
+                            p->comm, &p->req[p->nin + i]));
+    }
+    copy_rect(win, p->win, tile, p->tile, p->self, B, p->C, 0);
+    p->dst = win;
+}
+
+void halo_scatter_add_begin(halo_plan *p, const float *win, float *tile, int B)
+{
+    check_begin(p, B, "halo_scatter_add_begin");
+    start(p, SCATTER, B, p->out, p->nout, TAG_SCATTER);
+    for (int i = 0; i < p->nin; i++) {
+        halo_peer *o = &p->in[i];
+        copy_rect(o->buf, o->rect, win, p->win, o->rect, B, p->C, 0);
+        MPI_CHECK(MPI_Isend(o->buf, (int)(o->per_b * (size_t)B), MPI_FLOAT, o->rank, TAG_SCATTER,
+                            p->comm, &p->req[p->nout + i]));
+    }
+    copy_rect(tile, p->tile, win, p->win, p->self, B, p->C, 1);
+    p->dst = tile;
+}
+
+int halo_test(halo_plan *p)
+{
+    if (p->state == IDLE || p->done)
+        return 1;
+    int n = p->nin + p->nout, flag = 1;
+    if (n > 0)
+        MPI_CHECK(MPI_Testall(n, p->req, &flag, p->st));
+    p->done = flag != 0;
+    return p->done;
+}
+
+/* Wait for every message of the operation in flight and check each receive's size. */
+static void finish(halo_plan *p)
+{
+    int n = p->nin + p->nout;
+    if (!p->done && n > 0)
+        MPI_CHECK(MPI_Waitall(n, p->req, p->st));
+    p->done = 1;
+    halo_peer *recv = p->state == GATHER ? p->in : p->out;
+    int nrecv = p->state == GATHER ? p->nin : p->nout;
+    for (int i = 0; i < nrecv; i++) {
+        int got = 0;
+        MPI_CHECK(MPI_Get_count(&p->st[i], MPI_FLOAT, &got));
+        if ((size_t)got != recv[i].per_b * (size_t)p->B)
+            cn_fatal("halo message from grid rank %d has %d floats, expected %zu: ranks disagree "
+                     "on the batch size or the plan", recv[i].rank, got,
+                     recv[i].per_b * (size_t)p->B);
+    }
+}
+
+void halo_gather_end(halo_plan *p)
+{
+    if (p->state != GATHER)
+        cn_fatal("halo_gather_end without halo_gather_begin");
+    finish(p);
+    for (int i = 0; i < p->nin; i++)
+        copy_rect(p->dst, p->win, p->in[i].buf, p->in[i].rect, p->in[i].rect, p->B, p->C, 0);
+    p->state = IDLE;
+}
+
+void halo_scatter_add_end(halo_plan *p)
+{
+    if (p->state != SCATTER)
+        cn_fatal("halo_scatter_add_end without halo_scatter_add_begin");
+    finish(p);
+    for (int i = 0; i < p->nout; i++) /* ascending grid rank: a reproducible sum */
+        copy_rect(p->dst, p->tile, p->out[i].buf, p->out[i].rect, p->out[i].rect, p->B, p->C, 1);
+    p->state = IDLE;
+}
+
+void halo_gather(halo_plan *p, const float *tile, float *win, int B)
+{
+    halo_gather_begin(p, tile, win, B);
+    halo_gather_end(p);
+}
+
+void halo_scatter_add(halo_plan *p, const float *win, float *tile, int B)
+{
+    halo_scatter_add_begin(p, win, tile, B);
+    halo_scatter_add_end(p);
+}

@@ -1,0 +1,28 @@
+/* data.h: where training and test batches come from: HDF5 shards (io/reader.h) or the synthetic
+ * generator (src/synth.h), behind one interface. Each rank gets, for each sample of its replica's
+ * batch, only the rectangle it asks for (its first stage's input tile). The position in the sample
+ * stream is a single number (samples consumed by all replicas together), saved in checkpoints. */
+#ifndef CN_DATA_H
+#define CN_DATA_H
+
+#include <stdint.h>
+
+#include "mpi/grid.h"
+#include "src/job.h"
+#include "src/tile.h"
+
+typedef struct cn_data cn_data;
+
+enum { DATA_TRAIN = 0, DATA_TEST = 1 };
+
+/* NULL after one error line (on rank 0) when the data cannot be opened or does not fit the job. */
+cn_data *data_open(const cn_job *job, const cn_grid *grid, int which, cn_rect rect);
+void data_close(cn_data *d);
+uint64_t data_count(const cn_data *d);     /* samples in the set */
+/* The next B samples of this rank's replica: x [B, rect rows, rect cols, C] normalized, labels [B]. */
+void data_next(cn_data *d, float *x, int *labels, int B);
+uint64_t data_tell(const cn_data *d);      /* cursor */
+void data_seek(cn_data *d, uint64_t pos);  /* restore a cursor (resume) */
+double data_wait_seconds(const cn_data *d); /* time spent waiting for batches */
+
+#endif

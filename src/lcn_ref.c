@@ -1,0 +1,330 @@
+/* lcn_ref.c: local contrast normalization, CPU reference (docs/MODEL.md, "Local contrast normalization").
+ *
+ * The geometry is global. The input is a window of the global H x W map, the output a tile of it, and
+ * every border decision (the Gaussian truncated at the map border, renormalized by Z(i,j)) is taken in
+ * global coordinates, so a tile computes exactly what the whole-map run computes there: same terms,
+ * summed in the same order. Three nested rectangles, all clipped to the map:
+ *     tile T (outputs)  inside  R = T grown by h (mu, v, s2's terms)  inside  T grown by 2h = n-1 (x read).
+ * The Gaussian is separable, g(a,c) = e(a) e(c) with e(a) = exp(-a^2 / (2 sigma^2)), and N(i,j) is a
+ * rectangle, so Z(i,j) = M * zrow(i) * zcol(j). Values are float, every sum runs in double; scratch is
+ * per sample. Offsets larger than the map never land inside it, so h is clamped to H-1 (rows) and W-1
+ * (columns): a huge n costs nothing. */
+#include "src/ops.h"
+
+#include <math.h>
+
+#include "src/common.h"
+
+/* Everything a pass needs about the geometry, in global coordinates. */
+typedef struct {
+    int hy, hx;              /* half-widths clamped to the map: min(h, H-1), min(h, W-1) */
+    int ty1, tx1;            /* tile end (exclusive) */
+    int ry0, ry1, rx0, rx1;  /* R = tile grown by h, clipped */
+    int ny0, ny1, nx0, nx1;  /* tile grown by 2h, clipped: the inputs read */
+    int rh, rw;              /* R's size */
+    double *ey, *ex;         /* e(a) for a in [-hy, hy] and [-hx, hx], indexed a + hy / c + hx */
+    double *zr, *zc;         /* zrow over R's rows, zcol over R's columns (Z = M * zr * zc) */
+    double *xs;              /* [wh, ww] sum over maps of x, window coordinates */
+    double *mu, *q;          /* [rh, rw] local mean, sum over maps of v^2 */
+    double *rinv, *w2;       /* [th, tw] 1/sqrt(eps + s2); backward: dJ/ds2 / Z */
+    double *dq, *w1;         /* [rh, rw] backward: dJ/dq; dJ/dmu / Z */
+    double *dxs;             /* [wh, ww] backward: gradient reaching every map through mu */
+    double *block;
+} lcn_geo;
+
+static long long clampll(long long v, long long lo, long long hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+void lcn_window(int H, int W, int n, int ty0, int tx0, int th, int tw, int *wy0, int *wx0, int *wh,
+                int *ww)
+{
+    long long g = (long long)n - 1;
+    long long y0 = clampll((long long)ty0 - g, 0, H), y1 = clampll((long long)ty0 + th + g, 0, H);
+    long long x0 = clampll((long long)tx0 - g, 0, W), x1 = clampll((long long)tx0 + tw + g, 0, W);
+    *wy0 = (int)y0;
+    *wx0 = (int)x0;
+    *wh = (int)(y1 > y0 ? y1 - y0 : 0);
+    *ww = (int)(x1 > x0 ? x1 - x0 : 0);
+}
+
+int lcn_check(const lcn_dims *d)
+{
+    if (!d)
+        return cn_set_error("lcn: no dimensions given");
+    if (d->B < 1 || d->M < 1 || d->H < 1 || d->W < 1)
+        return cn_set_error("lcn: B = %d, M = %d, H = %d, W = %d must all be >= 1", d->B, d->M, d->H, d->W);
+    if (d->th < 1 || d->tw < 1 || d->wh < 1 || d->ww < 1)
+        return cn_set_error("lcn: tile %d x %d and window %d x %d must not be empty", d->th, d->tw, d->wh,
+                            d->ww);
+    if (d->n < 1 || d->n % 2 == 0)
+        return cn_set_error("lcn: window size n = %d must be odd and >= 1", d->n);
+    if (!(d->sigma > 0) || !isfinite(d->sigma) || !(d->eps > 0) || !isfinite(d->eps))
+        return cn_set_error("lcn: sigma = %g and eps = %g must be finite and > 0", (double)d->sigma,
+                            (double)d->eps);
+    if (d->ty0 < 0 || d->tx0 < 0 || (long long)d->ty0 + d->th > d->H || (long long)d->tx0 + d->tw > d->W)
+        return cn_set_error("lcn: tile rows [%d, +%d) cols [%d, +%d) outside the %d x %d map", d->ty0, d->th,
+                            d->tx0, d->tw, d->H, d->W);
+    if (d->wy0 < 0 || d->wx0 < 0 || (long long)d->wy0 + d->wh > d->H || (long long)d->wx0 + d->ww > d->W)
+        return cn_set_error("lcn: window rows [%d, +%d) cols [%d, +%d) outside the %d x %d map", d->wy0,
+                            d->wh, d->wx0, d->ww, d->H, d->W);
+    int ny0, nx0, nh, nw;
+    lcn_window(d->H, d->W, d->n, d->ty0, d->tx0, d->th, d->tw, &ny0, &nx0, &nh, &nw);
+    if (d->wy0 > ny0 || d->wx0 > nx0 || (long long)d->wy0 + d->wh < (long long)ny0 + nh ||
+        (long long)d->wx0 + d->ww < (long long)nx0 + nw)
+        return cn_set_error("lcn: window rows [%d, +%d) cols [%d, +%d) does not contain rows [%d, +%d) "
+                            "cols [%d, +%d) that the tile needs (n = %d)", d->wy0, d->wh, d->wx0, d->ww,
+                            ny0, nh, nx0, nw, d->n);
+    size_t bytes;
+    if (cn_mul_size(&bytes, 5, (size_t)d->B, (size_t)d->wh, (size_t)d->ww, (size_t)d->M, sizeof(double)) ||
+        cn_mul_size(&bytes, 5, (size_t)d->B, (size_t)d->th, (size_t)d->tw, (size_t)d->M, sizeof(double)))
+        return cn_set_error("lcn: sizes B = %d, window %d x %d, M = %d overflow", d->B, d->wh, d->ww, d->M);
+    return CN_OK;
+}
+
+/* Sum of e(a) over the offsets a in [-h, h] that keep i + a inside [0, n). */
+static double edge_sum(const double *e, int h, int i, int n)
+{
+    double z = 0;
+    for (int a = CN_MAX(-h, -i); a <= CN_MIN(h, n - 1 - i); a++)
+        z += e[a + h];
+    return z;
+}
+
+static void geo_init(lcn_geo *g, const lcn_dims *d)
+{
+    int h = (d->n - 1) / 2;
+    g->hy = CN_MIN(h, d->H - 1);
+    g->hx = CN_MIN(h, d->W - 1);
+    g->ty1 = d->ty0 + d->th;
+    g->tx1 = d->tx0 + d->tw;
+    g->ry0 = CN_MAX(d->ty0 - g->hy, 0);
+    g->ry1 = CN_MIN(g->ty1 + g->hy, d->H);
+    g->rx0 = CN_MAX(d->tx0 - g->hx, 0);
+    g->rx1 = CN_MIN(g->tx1 + g->hx, d->W);
+    g->ny0 = CN_MAX(d->ty0 - 2 * g->hy, 0);
+    g->ny1 = CN_MIN(g->ty1 + 2 * g->hy, d->H);
+    g->nx0 = CN_MAX(d->tx0 - 2 * g->hx, 0);
+    g->nx1 = CN_MIN(g->tx1 + 2 * g->hx, d->W);
+    g->rh = g->ry1 - g->ry0;
+    g->rw = g->rx1 - g->rx0;
+    size_t win = (size_t)d->wh * (size_t)d->ww, r = (size_t)g->rh * (size_t)g->rw;
+    size_t t = (size_t)d->th * (size_t)d->tw;
+    size_t ne = (size_t)(2 * g->hy + 1) + (size_t)(2 * g->hx + 1);
+    size_t total = ne + (size_t)g->rh + (size_t)g->rw + 2 * win + 4 * r + 2 * t;
+    double *p = g->block = cn_alloc(total, sizeof(double));
+    g->ey = p; p += 2 * g->hy + 1;
+    g->ex = p; p += 2 * g->hx + 1;
+    g->zr = p; p += g->rh;
+    g->zc = p; p += g->rw;
+    g->xs = p; p += win;
+    g->dxs = p; p += win;
+    g->mu = p; p += r;
+    g->q = p; p += r;
+    g->dq = p; p += r;
+    g->w1 = p; p += r;
+    g->rinv = p; p += t;
+    g->w2 = p;
+    double s2 = 2.0 * (double)d->sigma * (double)d->sigma;
+    for (int a = -g->hy; a <= g->hy; a++)
+        g->ey[a + g->hy] = exp(-(double)a * a / s2);
+    for (int c = -g->hx; c <= g->hx; c++)
+        g->ex[c + g->hx] = exp(-(double)c * c / s2);
+    for (int i = g->ry0; i < g->ry1; i++)
+        g->zr[i - g->ry0] = edge_sum(g->ey, g->hy, i, d->H);
+    for (int j = g->rx0; j < g->rx1; j++)
+        g->zc[j - g->rx0] = edge_sum(g->ex, g->hx, j, d->W);
+}
+
+/* Z(i, j) for (i, j) in R. */
+static inline double geo_z(const lcn_geo *g, const lcn_dims *d, int i, int j)
+{
+    return (double)d->M * g->zr[i - g->ry0] * g->zc[j - g->rx0];
+}
+
+/* sum_{(a,c) in N(i,j)} g(a,c) * f[i+a, j+c], f given on rows [fy0, ...) and columns [fx0, fx0 + fw). */
+static double gauss_sum(const lcn_geo *g, const lcn_dims *d, const double *f, int fy0, int fx0, int fw, int i,
+                        int j)
+{
+    double s = 0;
+    for (int a = CN_MAX(-g->hy, -i); a <= CN_MIN(g->hy, d->H - 1 - i); a++) {
+        double ra = 0;
+        const double *row = f + (size_t)(i + a - fy0) * (size_t)fw;
+        for (int c = CN_MAX(-g->hx, -j); c <= CN_MIN(g->hx, d->W - 1 - j); c++)
+            ra += g->ex[c + g->hx] * row[j + c - fx0];
+        s += g->ey[a + g->hy] * ra;
+    }
+    return s;
+}
+
+/* x[b, i, j, 0..M) for global (i, j), from the window. */
+static inline const float *xat(const lcn_dims *d, const float *xb, int i, int j)
+{
+    return xb + ((size_t)(i - d->wy0) * (size_t)d->ww + (size_t)(j - d->wx0)) * (size_t)d->M;
+}
+
+/* The forward quantities of sample b: xs (on the inputs read), mu and q (on R), rinv (on the tile). */
+static void forward_sample(lcn_geo *g, const lcn_dims *d, const float *xb)
+{
+    int M = d->M;
+    for (int u = g->ny0; u < g->ny1; u++)
+        for (int w = g->nx0; w < g->nx1; w++) {
+            const float *px = xat(d, xb, u, w);
+            double s = 0;
+            for (int k = 0; k < M; k++)
+                s += px[k];
+            g->xs[(size_t)(u - d->wy0) * (size_t)d->ww + (size_t)(w - d->wx0)] = s;
+        }
+    for (int p = g->ry0; p < g->ry1; p++)
+        for (int l = g->rx0; l < g->rx1; l++) {
+            size_t ir = (size_t)(p - g->ry0) * (size_t)g->rw + (size_t)(l - g->rx0);
+            double mu = gauss_sum(g, d, g->xs, d->wy0, d->wx0, d->ww, p, l) / geo_z(g, d, p, l);
+            const float *px = xat(d, xb, p, l);
+            double q = 0;
+            for (int k = 0; k < M; k++) {
+                double v = (double)px[k] - mu;
+                q += v * v;
+            }
+            g->mu[ir] = mu;
+            g->q[ir] = q;
+        }
+    for (int i = d->ty0; i < g->ty1; i++)
+        for (int j = d->tx0; j < g->tx1; j++) {
+            double s2 = gauss_sum(g, d, g->q, g->ry0, g->rx0, g->rw, i, j) / geo_z(g, d, i, j);
+            g->rinv[(size_t)(i - d->ty0) * (size_t)d->tw + (size_t)(j - d->tx0)] =
+                1.0 / sqrt((double)d->eps + s2);
+        }
+}
+
+static int check_ptrs(const lcn_dims *d, const void *a, const void *b, const void *c)
+{
+    int rc = lcn_check(d);
+    if (rc != CN_OK)
+        return rc;
+    if (!a || !b || !c)
+        return cn_set_error("lcn: NULL array");
+    return CN_OK;
+}
+
+int lcn_forward_ref(const lcn_dims *d, const float *x, float *out)
+{
+    int rc = check_ptrs(d, x, out, out);
+    if (rc != CN_OK)
+        return rc;
+    lcn_geo g;
+    geo_init(&g, d);
+    size_t M = (size_t)d->M, xstride = (size_t)d->wh * (size_t)d->ww * M;
+    size_t ostride = (size_t)d->th * (size_t)d->tw * M;
+    for (int b = 0; b < d->B; b++) {
+        const float *xb = x + (size_t)b * xstride;
+        float *ob = out + (size_t)b * ostride;
+        forward_sample(&g, d, xb);
+        for (int i = d->ty0; i < g.ty1; i++)
+            for (int j = d->tx0; j < g.tx1; j++) {
+                size_t it = (size_t)(i - d->ty0) * (size_t)d->tw + (size_t)(j - d->tx0);
+                double mu = g.mu[(size_t)(i - g.ry0) * (size_t)g.rw + (size_t)(j - g.rx0)];
+                const float *px = xat(d, xb, i, j);
+                for (size_t k = 0; k < M; k++)
+                    ob[it * M + k] = (float)(((double)px[k] - mu) * g.rinv[it]);
+            }
+    }
+    cn_free(g.block);
+    return CN_OK;
+}
+
+/* Back-propagation, per sample, in the order of MODEL.md: out -> (v, s2), s2 -> q -> v, v -> (x, mu),
+ * mu -> x. With r = 1/sqrt(eps + s2):
+ *   dv    = dout * r                             (tile, direct term)
+ *   ds2   = -1/2 r^3 sum_m dout * v              (tile)
+ *   dq    = sum_{tile (i,j) near (p,l)} g ds2(i,j) / Z(i,j)     (R; q = sum_k v^2)
+ *   dv   += 2 v dq                               (R)
+ *   dx   += dv;  dmu = -sum_k dv                 (R)
+ *   dx   += sum_{(p,l) in R near (u,w)} g dmu(p,l) / Z(p,l)   (every map, inputs read)        */
+int lcn_backward_ref(const lcn_dims *d, const float *x, const float *dout, float *dx)
+{
+    int rc = check_ptrs(d, x, dout, dx);
+    if (rc != CN_OK)
+        return rc;
+    lcn_geo g;
+    geo_init(&g, d);
+    int M = d->M;
+    size_t xstride = (size_t)d->wh * (size_t)d->ww * (size_t)M;
+    size_t ostride = (size_t)d->th * (size_t)d->tw * (size_t)M;
+    for (int b = 0; b < d->B; b++) {
+        const float *xb = x + (size_t)b * xstride;
+        const float *gb = dout + (size_t)b * ostride;
+        float *dxb = dx + (size_t)b * xstride;
+        forward_sample(&g, d, xb);
+        /* ds2 / Z on the tile */
+        for (int i = d->ty0; i < g.ty1; i++)
+            for (int j = d->tx0; j < g.tx1; j++) {
+                size_t it = (size_t)(i - d->ty0) * (size_t)d->tw + (size_t)(j - d->tx0);
+                double mu = g.mu[(size_t)(i - g.ry0) * (size_t)g.rw + (size_t)(j - g.rx0)];
+                const float *px = xat(d, xb, i, j);
+                double s = 0;
+                for (int k = 0; k < M; k++)
+                    s += (double)gb[it * (size_t)M + (size_t)k] * ((double)px[k] - mu);
+                double r = g.rinv[it];
+                g.w2[it] = -0.5 * r * r * r * s / geo_z(&g, d, i, j);
+            }
+        /* dq on R: the tile outputs whose s2 window holds (p, l) (g is symmetric) */
+        for (int p = g.ry0; p < g.ry1; p++)
+            for (int l = g.rx0; l < g.rx1; l++) {
+                double s = 0;
+                for (int i = CN_MAX(d->ty0, p - g.hy); i <= CN_MIN(g.ty1 - 1, p + g.hy); i++) {
+                    double ra = 0;
+                    for (int j = CN_MAX(d->tx0, l - g.hx); j <= CN_MIN(g.tx1 - 1, l + g.hx); j++)
+                        ra += g.ex[j - l + g.hx] * g.w2[(size_t)(i - d->ty0) * (size_t)d->tw + (size_t)(j - d->tx0)];
+                    s += g.ey[i - p + g.hy] * ra;
+                }
+                g.dq[(size_t)(p - g.ry0) * (size_t)g.rw + (size_t)(l - g.rx0)] = s;
+            }
+        /* dmu / Z on R, from dv = (direct) + 2 v dq */
+        for (int p = g.ry0; p < g.ry1; p++)
+            for (int l = g.rx0; l < g.rx1; l++) {
+                size_t ir = (size_t)(p - g.ry0) * (size_t)g.rw + (size_t)(l - g.rx0);
+                int in_tile = p >= d->ty0 && p < g.ty1 && l >= d->tx0 && l < g.tx1;
+                size_t it = in_tile ? (size_t)(p - d->ty0) * (size_t)d->tw + (size_t)(l - d->tx0) : 0;
+                const float *px = xat(d, xb, p, l);
+                double s = 0;
+                for (int k = 0; k < M; k++) {
+                    double dv = 2.0 * ((double)px[k] - g.mu[ir]) * g.dq[ir];
+                    if (in_tile)
+                        dv += (double)gb[it * (size_t)M + (size_t)k] * g.rinv[it];
+                    s += dv;
+                }
+                g.w1[ir] = -s / geo_z(&g, d, p, l);
+            }
+        /* through mu to every input read: dxs(u, w) = sum over R positions whose window holds (u, w) */
+        for (int u = g.ny0; u < g.ny1; u++)
+            for (int w = g.nx0; w < g.nx1; w++) {
+                double s = 0;
+                for (int p = CN_MAX(g.ry0, u - g.hy); p <= CN_MIN(g.ry1 - 1, u + g.hy); p++) {
+                    double ra = 0;
+                    for (int l = CN_MAX(g.rx0, w - g.hx); l <= CN_MIN(g.rx1 - 1, w + g.hx); l++)
+                        ra += g.ex[l - w + g.hx] * g.w1[(size_t)(p - g.ry0) * (size_t)g.rw + (size_t)(l - g.rx0)];
+                    s += g.ey[p - u + g.hy] * ra;
+                }
+                g.dxs[(size_t)(u - d->wy0) * (size_t)d->ww + (size_t)(w - d->wx0)] = s;
+            }
+        /* dx += dxs + dv, one float addition per element */
+        for (int u = g.ny0; u < g.ny1; u++)
+            for (int w = g.nx0; w < g.nx1; w++) {
+                double base = g.dxs[(size_t)(u - d->wy0) * (size_t)d->ww + (size_t)(w - d->wx0)];
+                int in_r = u >= g.ry0 && u < g.ry1 && w >= g.rx0 && w < g.rx1;
+                int in_tile = u >= d->ty0 && u < g.ty1 && w >= d->tx0 && w < g.tx1;
+                size_t ir = in_r ? (size_t)(u - g.ry0) * (size_t)g.rw + (size_t)(w - g.rx0) : 0;
+                size_t it = in_tile ? (size_t)(u - d->ty0) * (size_t)d->tw + (size_t)(w - d->tx0) : 0;
+                const float *px = xat(d, xb, u, w);
+                float *pd = dxb + (px - xb);
+                for (int k = 0; k < M; k++) {
+                    double t = base;
+                    if (in_r)
+                        t += 2.0 * ((double)px[k] - g.mu[ir]) * g.dq[ir];
+                    if (in_tile)
+                        t += (double)gb[it * (size_t)M + (size_t)k] * g.rinv[it];
+                    pd[k] += (float)t;
+                }
+            }
+    }
+    cn_free(g.block);
+    return CN_OK;
+}

@@ -1,0 +1,265 @@
+/* net.c: building the network on a grid: geometry, tiles, windows, halo plans, parameters, buffers.
+ *
+ * Initial parameters come from src/rng.h keyed by (seed, tensor id, global index), so each rank fills
+ * its tile of a tensor with exactly the values the one-rank run has there (docs/MODEL.md). */
+#include "src/net.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "src/common.h"
+#include "src/rng.h"
+
+/* ---- windows, as functions of a grid coordinate (halo plans ask them for every rank) ---------- */
+
+typedef struct {
+    const cn_stage *st;
+    int Py, Px;
+} win_ctx;
+
+static win_ctx win_ctxs[CN_MAX_STAGES][3]; /* contexts outlive plan creation only; plans copy rects */
+
+static cn_rect x_window(void *ctx, int py, int px)
+{
+    const win_ctx *c = ctx;
+    const cn_stage *s = c->st;
+    cn_rect t = tile_rect(s->Ho, s->Wo, c->Py, c->Px, py, px);
+    return (cn_rect){t.y0 * s->s, (t.y1 - 1) * s->s + s->r, t.x0 * s->s, (t.x1 - 1) * s->s + s->r};
+}
+
+static cn_rect y_window(void *ctx, int py, int px)
+{
+    const win_ctx *c = ctx;
+    const cn_stage *s = c->st;
+    cn_rect t = tile_rect(s->Hp, s->Wp, c->Py, c->Px, py, px);
+    return (cn_rect){t.y0 * s->t, (t.y1 - 1) * s->t + s->q, t.x0 * s->t, (t.x1 - 1) * s->t + s->q};
+}
+
+static cn_rect p_window(void *ctx, int py, int px)
+{
+    const win_ctx *c = ctx;
+    const cn_stage *s = c->st;
+    cn_rect t = tile_rect(s->Hp, s->Wp, c->Py, c->Px, py, px);
+    int wy0, wx0, wh, ww;
+    lcn_window(s->Hp, s->Wp, s->n, t.y0, t.x0, rect_rows(t), rect_cols(t), &wy0, &wx0, &wh, &ww);
+    return (cn_rect){wy0, wy0 + wh, wx0, wx0 + ww};
+}
+
+/* ---- geometry -------------------------------------------------------------------------------- */
+
+static void stage_geometry(const cn_job *job, cn_stage *st)
+{
+    int H = job->height, W = job->width, C = job->channels;
+    for (int k = 0; k < job->nstages; k++) {
+        const cn_stage_cfg *c = &job->stage[k];
+        st[k].cfg = c;
+        st[k].k = k + 1;
+        st[k].H = H, st[k].W = W, st[k].C = C;
+        st[k].r = c->field, st[k].s = c->stride, st[k].M = c->maps;
+        st[k].Ho = (H - c->field) / c->stride + 1;
+        st[k].Wo = (W - c->field) / c->stride + 1;
+        st[k].q = c->pool, st[k].t = c->pool_stride;
+        st[k].Hp = (st[k].Ho - c->pool) / c->pool_stride + 1;
+        st[k].Wp = (st[k].Wo - c->pool) / c->pool_stride + 1;
+        st[k].n = c->lcn;
+        H = st[k].Hp, W = st[k].Wp, C = c->maps;
+    }
+}
+
+size_t net_param_count_global(const cn_job *job)
+{
+    cn_stage st[CN_MAX_STAGES];
+    memset(st, 0, sizeof st);
+    stage_geometry(job, st);
+    size_t total = 0;
+    for (int k = 0; k < job->nstages; k++) {
+        size_t n = (size_t)st[k].Ho * st[k].Wo * st[k].M * st[k].r * st[k].r * st[k].C;
+        total += job->stage[k].tied ? n : 2 * n;
+    }
+    const cn_stage *l = &st[job->nstages - 1];
+    total += (size_t)l->Hp * l->Wp * l->M * job->classes + job->classes;
+    return total;
+}
+
+/* The largest Py x Px that gives every map of every stage a non-empty tile. */
+static void largest_grid(const cn_stage *st, int n, int *py, int *px)
+{
+    int rows = st[0].H, cols = st[0].W;
+    for (int k = 0; k < n; k++) {
+        rows = CN_MIN(rows, CN_MIN(st[k].Ho, st[k].Hp));
+        cols = CN_MIN(cols, CN_MIN(st[k].Wo, st[k].Wp));
+    }
+    *py = rows, *px = cols;
+}
+
+/* ---- parameters ------------------------------------------------------------------------------- */
+
+/* Fill the tile [y_tile rows, cols, inner] of a global tensor [Hg, Wg, inner] from the generator. */
+static void init_tile(float *w, uint64_t seed, uint64_t id, double std, cn_rect t, int Wg, size_t inner)
+{
+    size_t rows = (size_t)rect_rows(t), cols = (size_t)rect_cols(t);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++) {
+            size_t g0 = (((size_t)t.y0 + i) * (size_t)Wg + (size_t)t.x0 + j) * inner;
+            float *dst = w + (i * cols + j) * inner;
+            for (size_t e = 0; e < inner; e++)
+                dst[e] = (float)(std * rng_normal(seed, CN_STREAM_PARAM + id, g0 + e));
+        }
+}
+
+static void param_alloc(cn_param *p, size_t n)
+{
+    p->n = n;
+    p->w = cn_alloc(n, sizeof(float));
+    p->g = cn_alloc(n, sizeof(float));
+    p->state = cn_alloc(n, sizeof(float));
+}
+
+static void param_free(cn_param *p)
+{
+    cn_free(p->w);
+    cn_free(p->g);
+    cn_free(p->state);
+    memset(p, 0, sizeof *p);
+}
+
+static size_t area(cn_rect r) { return (size_t)rect_rows(r) * (size_t)rect_cols(r); }
+
+int net_create(cn_net *net, const cn_job *job, const cn_grid *grid)
+{
+    memset(net, 0, sizeof *net);
+    net->job = job;
+    net->grid = grid;
+    net->B = job->batch;
+    net->nstages = job->nstages;
+    net->K = job->classes;
+    stage_geometry(job, net->st);
+
+    int fy, fx;
+    largest_grid(net->st, net->nstages, &fy, &fx);
+    if (grid->Py > fy || grid->Px > fx) {
+        /* name the first stage whose maps are too small */
+        for (int k = 0; k < net->nstages; k++) {
+            const cn_stage *s = &net->st[k];
+            int r = CN_MIN(s->H, CN_MIN(s->Ho, s->Hp)), c = CN_MIN(s->W, CN_MIN(s->Wo, s->Wp));
+            if (grid->Py > r || grid->Px > c) {
+                if (grid->world_rank == 0)
+                    fprintf(stderr, "cotsnet: error: grid %dx%d is too fine for stage %d (its smallest map is %dx%d): "
+                                    "every rank needs at least one row and column of every map; the largest grid that fits is %dx%d\n",
+                            grid->Py, grid->Px, s->k, r, c, fy, fx);
+                return -1;
+            }
+        }
+    }
+
+    int B = net->B;
+    for (int k = 0; k < net->nstages; k++) {
+        cn_stage *s = &net->st[k];
+        const cn_stage_cfg *c = s->cfg;
+        s->x_tile = tile_rect(s->H, s->W, grid->Py, grid->Px, grid->py, grid->px);
+        s->y_tile = tile_rect(s->Ho, s->Wo, grid->Py, grid->Px, grid->py, grid->px);
+        s->p_tile = tile_rect(s->Hp, s->Wp, grid->Py, grid->Px, grid->py, grid->px);
+        win_ctxs[k][0] = (win_ctx){s, grid->Py, grid->Px};
+        win_ctxs[k][1] = win_ctxs[k][0];
+        win_ctxs[k][2] = win_ctxs[k][0];
+        s->x_win = x_window(&win_ctxs[k][0], grid->py, grid->px);
+        s->y_win = y_window(&win_ctxs[k][1], grid->py, grid->px);
+        s->x_plan = halo_plan_create(grid, s->H, s->W, s->C, B, x_window, &win_ctxs[k][0]);
+        s->y_plan = halo_plan_create(grid, s->Ho, s->Wo, s->M, B, y_window, &win_ctxs[k][1]);
+        if (!s->x_plan || !s->y_plan)
+            cn_fatal("stage %d: halo plan: %s", s->k, cn_last_error());
+        if (s->n) {
+            s->p_win = p_window(&win_ctxs[k][2], grid->py, grid->px);
+            s->p_plan = halo_plan_create(grid, s->Hp, s->Wp, s->M, B, p_window, &win_ctxs[k][2]);
+            if (!s->p_plan)
+                cn_fatal("stage %d: halo plan: %s", s->k, cn_last_error());
+        }
+        s->lf = (lf_dims){B, rect_rows(s->x_win), rect_cols(s->x_win), s->C,
+                          rect_rows(s->y_tile), rect_cols(s->y_tile), s->M, s->r, s->s};
+        s->pool = (pool_dims){B, s->M, rect_rows(s->y_win), rect_cols(s->y_win),
+                              rect_rows(s->p_tile), rect_cols(s->p_tile), s->q, s->t, (float)c->pool_eps};
+        if (s->n)
+            s->lcn = (lcn_dims){B, s->M, s->Hp, s->Wp, s->p_win.y0, s->p_win.x0, rect_rows(s->p_win),
+                                rect_cols(s->p_win), s->p_tile.y0, s->p_tile.x0, rect_rows(s->p_tile),
+                                rect_cols(s->p_tile), s->n, (float)c->lcn_sigma, (float)c->lcn_eps};
+
+        /* parameters */
+        size_t inner = (size_t)s->M * s->r * s->r * s->C;
+        size_t nw = area(s->y_tile) * inner;
+        double std = 1.0 / sqrt((double)s->r * s->r * s->C);
+        param_alloc(&s->w, nw);
+        init_tile(s->w.w, job->seed, 16u * (uint64_t)s->k, std, s->y_tile, s->Wo, inner);
+        if (!c->tied) {
+            param_alloc(&s->dec, nw);
+            init_tile(s->dec.w, job->seed, 16u * (uint64_t)s->k + 1, std, s->y_tile, s->Wo, inner);
+        }
+
+        /* buffers */
+        size_t bx = (size_t)B * area(s->x_tile) * s->C, bxw = (size_t)B * area(s->x_win) * s->C;
+        size_t by = (size_t)B * area(s->y_tile) * s->M, byw = (size_t)B * area(s->y_win) * s->M;
+        size_t bp = (size_t)B * area(s->p_tile) * s->M;
+        size_t bpw = s->n ? (size_t)B * area(s->p_win) * s->M : 0;
+        s->xw = cn_alloc(bxw, 4);
+        s->gxw = cn_alloc(bxw, 4);
+        s->xr_w = cn_alloc(bxw, 4);
+        s->gew = cn_alloc(bxw, 4);
+        s->xr = cn_alloc(bx, 4);
+        s->ge = cn_alloc(bx, 4);
+        s->y = cn_alloc(by, 4);
+        s->gy = cn_alloc(by, 4);
+        s->yw = cn_alloc(byw, 4);
+        s->gyw = cn_alloc(byw, 4);
+        s->p = cn_alloc(bp, 4);
+        s->gp = cn_alloc(bp, 4);
+        if (s->n) {
+            s->pw = cn_alloc(bpw, 4);
+            s->gpw = cn_alloc(bpw, 4);
+            s->out = cn_alloc(bp, 4);
+        } else {
+            s->out = s->p;
+        }
+        net->flops_fwd += 2.0 * (double)area(s->y_tile) * (double)inner;
+    }
+
+    /* head */
+    const cn_stage *l = &net->st[net->nstages - 1];
+    net->F = area(l->p_tile) * (size_t)l->M;
+    param_alloc(&net->hw, net->F * (size_t)net->K);
+    param_alloc(&net->hb, (size_t)net->K);
+    net->z = cn_alloc((size_t)B * net->K, 4);
+    net->dz = cn_alloc((size_t)B * net->K, 4);
+    net->x0 = cn_alloc((size_t)B * area(net->st[0].x_tile) * net->st[0].C, 4);
+    net->labels = cn_alloc((size_t)B, sizeof(int));
+    return 0;
+}
+
+void net_destroy(cn_net *net)
+{
+    for (int k = 0; k < net->nstages; k++) {
+        cn_stage *s = &net->st[k];
+        halo_plan_destroy(s->x_plan);
+        halo_plan_destroy(s->y_plan);
+        if (s->p_plan)
+            halo_plan_destroy(s->p_plan);
+        param_free(&s->w);
+        if (s->dec.w)
+            param_free(&s->dec);
+        float *bufs[] = {s->xw, s->gxw, s->xr_w, s->gew, s->xr, s->ge, s->y, s->gy, s->yw, s->gyw, s->p, s->gp};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+            cn_free(bufs[i]);
+        if (s->n) {
+            cn_free(s->pw);
+            cn_free(s->gpw);
+            cn_free(s->out);
+        }
+    }
+    param_free(&net->hw);
+    param_free(&net->hb);
+    cn_free(net->z);
+    cn_free(net->dz);
+    cn_free(net->x0);
+    cn_free(net->labels);
+    memset(net, 0, sizeof *net);
+}

@@ -1,0 +1,180 @@
+/* stage.c: one stage of the network on a tile: forward, backward and reconstruction ICA, composed
+ * from the tile operations (src/ops.h) and halo exchanges (mpi/halo.h).
+ *
+ * The local filter's forward overlaps its halo: the exchange is posted, the interior outputs (whose
+ * fields lie inside this rank's own tile of x) are computed in row blocks with halo_test() between
+ * them (Debian's Open MPI has no asynchronous progress: messages move only inside MPI calls), then
+ * the border outputs once the halo has arrived. */
+#include <string.h>
+
+#include "src/common.h"
+#include "src/kernels.h"
+#include "src/net.h"
+
+static size_t area(cn_rect r) { return (size_t)rect_rows(r) * (size_t)rect_cols(r); }
+
+static void zero(float *p, size_t n) { memset(p, 0, n * sizeof *p); }
+
+/* Interior of the filter output tile: outputs whose field [i*s, i*s+r) lies in the own rows [a, b)
+ * of the window (window coordinates); same for columns. May be empty. */
+static cn_region lf_interior(const cn_stage *s)
+{
+    int a = s->x_tile.y0 - s->x_win.y0, b = s->x_tile.y1 - s->x_win.y0;
+    int c = s->x_tile.x0 - s->x_win.x0, d = s->x_tile.x1 - s->x_win.x0;
+    int Ho = s->lf.Ho, Wo = s->lf.Wo;
+    cn_region rg;
+    rg.i0 = a <= 0 ? 0 : (a + s->s - 1) / s->s;
+    rg.i1 = b - s->r < 0 ? 0 : (b - s->r) / s->s + 1;
+    rg.j0 = c <= 0 ? 0 : (c + s->s - 1) / s->s;
+    rg.j1 = d - s->r < 0 ? 0 : (d - s->r) / s->s + 1;
+    rg.i1 = CN_MIN(rg.i1, Ho), rg.j1 = CN_MIN(rg.j1, Wo);
+    if (rg.i1 <= rg.i0 || rg.j1 <= rg.j0)
+        rg = (cn_region){0, 0, 0, 0};
+    return rg;
+}
+
+static void lf_forward_overlapped(cn_net *net, cn_stage *s, const float *x, int B)
+{
+    lf_dims d = s->lf;
+    d.B = B;
+    halo_gather_begin(s->x_plan, x, s->xw, B);
+    cn_region in = net->job->overlap ? lf_interior(s) : (cn_region){0, 0, 0, 0};
+    int done = 0;
+    if (in.i1 > in.i0) {
+        /* interior in blocks of rows, giving MPI a chance to move the halo between blocks */
+        int rows = in.i1 - in.i0, blk = rows < 4 ? 1 : rows / 4;
+        for (int i = in.i0; i < in.i1; i += blk) {
+            cn_region part = {i, CN_MIN(i + blk, in.i1), in.j0, in.j1};
+            k_lf_forward(&d, s->xw, s->w.w, s->y, part);
+            if (!done)
+                done = halo_test(s->x_plan);
+        }
+    }
+    halo_gather_end(s->x_plan);
+    int Ho = d.Ho, Wo = d.Wo;
+    if (in.i1 <= in.i0) {
+        k_lf_forward(&d, s->xw, s->w.w, s->y, region_all(Ho, Wo));
+        return;
+    }
+    /* the border: rows above and below the interior, columns left and right of it */
+    cn_region border[4] = {{0, in.i0, 0, Wo}, {in.i1, Ho, 0, Wo}, {in.i0, in.i1, 0, in.j0}, {in.i0, in.i1, in.j1, Wo}};
+    for (int b = 0; b < 4; b++)
+        if (border[b].i1 > border[b].i0 && border[b].j1 > border[b].j0)
+            k_lf_forward(&d, s->xw, s->w.w, s->y, border[b]);
+}
+
+void stage_forward(cn_net *net, int k, const float *x, int B)
+{
+    cn_stage *s = &net->st[k];
+    lf_forward_overlapped(net, s, x, B);
+    halo_gather(s->y_plan, s->y, s->yw, B);
+    pool_dims pd = s->pool;
+    pd.B = B;
+    k_pool_forward(&pd, s->yw, s->p, region_all(pd.Hp, pd.Wp));
+    if (s->n) {
+        lcn_dims ld = s->lcn;
+        ld.B = B;
+        halo_gather(s->p_plan, s->p, s->pw, B);
+        k_lcn_forward(&ld, s->pw, s->out);
+    }
+}
+
+/* gp (gradient on the p tile) -> gy (gradient on the y tile), through the pooling and its halo.
+ * Adds into gy when accumulate is set, else overwrites it. */
+static void pool_backward_tile(cn_stage *s, const float *gp, int B, int accumulate)
+{
+    pool_dims pd = s->pool;
+    pd.B = B;
+    zero(s->gyw, (size_t)B * area(s->y_win) * s->M);
+    k_pool_backward(&pd, s->yw, s->p, gp, s->gyw, region_all(pd.Hp, pd.Wp));
+    if (!accumulate)
+        zero(s->gy, (size_t)B * area(s->y_tile) * s->M);
+    halo_scatter_add(s->y_plan, s->gyw, s->gy, B);
+}
+
+void stage_backward(cn_net *net, int k, const float *gout, float *gx, int B)
+{
+    cn_stage *s = &net->st[k];
+    const float *gp = gout;
+    if (s->n) {
+        lcn_dims ld = s->lcn;
+        ld.B = B;
+        zero(s->gpw, (size_t)B * area(s->p_win) * s->M);
+        k_lcn_backward(&ld, s->pw, gout, s->gpw);
+        zero(s->gp, (size_t)B * area(s->p_tile) * s->M);
+        halo_scatter_add(s->p_plan, s->gpw, s->gp, B);
+        gp = s->gp;
+    }
+    pool_backward_tile(s, gp, B, 0);
+    lf_dims d = s->lf;
+    d.B = B;
+    cn_region all = region_all(d.Ho, d.Wo);
+    k_lf_backward_filter(&d, s->xw, s->gy, s->w.g, all);
+    if (gx) {
+        zero(s->gxw, (size_t)B * area(s->x_win) * s->C);
+        k_lf_backward_data(&d, s->w.w, s->gy, s->gxw, all);
+        zero(gx, (size_t)B * area(s->x_tile) * s->C);
+        halo_scatter_add(s->x_plan, s->gxw, gx, B);
+    }
+}
+
+double stage_rica(cn_net *net, int k, const float *x, int B)
+{
+    cn_stage *s = &net->st[k];
+    const cn_stage_cfg *c = s->cfg;
+    lf_dims d = s->lf;
+    d.B = B;
+    cn_region all = region_all(d.Ho, d.Wo);
+    const float *dec = c->tied ? s->w.w : s->dec.w;
+    float *ddec = c->tied ? s->w.g : s->dec.g;
+    size_t nx = (size_t)B * area(s->x_tile) * s->C, nxw = (size_t)B * area(s->x_win) * s->C;
+    size_t np = (size_t)B * area(s->p_tile) * s->M;
+
+    /* encode and pool */
+    lf_forward_overlapped(net, s, x, B);
+    halo_gather(s->y_plan, s->y, s->yw, B);
+    pool_dims pd = s->pool;
+    pd.B = B;
+    k_pool_forward(&pd, s->yw, s->p, region_all(pd.Hp, pd.Wp));
+
+    /* decode: xr = LF^T(D, y), summed over every rank whose window covers a pixel */
+    zero(s->xr_w, nxw);
+    k_lf_backward_data(&d, dec, s->y, s->xr_w, all);
+    zero(s->xr, nx);
+    halo_scatter_add(s->x_plan, s->xr_w, s->xr, B);
+
+    /* J = (1/B) (sum e^2 + lambda sum p) over the whole map: partial sums here, reduced over the grid */
+    double part[2] = {0, 0};
+    for (size_t i = 0; i < nx; i++) {
+        double e = (double)s->xr[i] - (double)x[i];
+        part[0] += e * e;
+        s->ge[i] = (float)(2.0 * e / B);
+    }
+    for (size_t i = 0; i < np; i++)
+        part[1] += s->p[i];
+    grid_sum_double(net->grid, part, 2);
+    double loss = (part[0] + c->lambda * part[1]) / B;
+
+    /* gy = LF(D, ge) + POOL^T(lambda / B) */
+    halo_gather(s->x_plan, s->ge, s->gew, B);
+    float g = (float)(c->lambda / B);
+    for (size_t i = 0; i < np; i++)
+        s->gp[i] = g;
+    k_lf_forward(&d, s->gew, dec, s->gy, all); /* gy = LF(D, ge) ... */
+    pool_backward_tile(s, s->gp, B, 1);        /* ... + POOL^T(lambda / B) */
+
+    /* encoder and decoder terms of the filter gradients */
+    k_lf_backward_filter(&d, s->xw, s->gy, s->w.g, all);
+    k_lf_backward_filter(&d, s->gew, s->y, ddec, all);
+    return loss;
+}
+
+const float *net_forward(cn_net *net, int B)
+{
+    const float *x = net->x0;
+    for (int k = 0; k < net->nstages; k++) {
+        stage_forward(net, k, x, B);
+        x = net->st[k].out;
+    }
+    return x;
+}

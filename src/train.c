@@ -1,0 +1,256 @@
+/* train.c: the training loop. Rank 0 prints progress and writes metrics (JSON lines) to the run
+ * directory; every rank runs the same sequence of collective calls. */
+#include "src/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "src/common.h"
+#include "src/data.h"
+#include "src/net.h"
+#include "src/update.h"
+
+typedef struct {
+    const cn_job *job;
+    const cn_grid *grid;
+    cn_net net;
+    cn_data *train, *test;
+    FILE *metrics;
+    float *gout[CN_MAX_STAGES]; /* gradients on each stage's out tile (fine-tuning) */
+    double flops_world;         /* forward FLOPs of one sample over all ranks of a replica */
+    double t_phase;
+    long steps_total, steps_done;
+} run_ctx;
+
+static int mkdirs(const char *path)
+{
+    char buf[CN_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0777) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
+}
+
+static void progress(run_ctx *c, const char *phase, int stage, long step, long total, double loss,
+                     double flops_per_sample, double t_interval, int steps_interval)
+{
+    if (c->grid->world_rank != 0)
+        return;
+    const cn_job *job = c->job;
+    double samples = (double)steps_interval * job->batch * c->grid->R;
+    double sps = t_interval > 0 ? samples / t_interval : 0;
+    double gflops = sps * flops_per_sample * 1e-9;
+    double per_step = steps_interval ? t_interval / steps_interval : 0;
+    double eta = per_step * (double)(c->steps_total - c->steps_done);
+    printf("%-8s stage %d  step %6ld/%-6ld  loss %10.5f  %9.1f samples/s  %7.2f GFLOP/s  ETA %6.0f s\n", phase,
+           stage, step, total, loss, sps, gflops, eta);
+    fflush(stdout);
+    if (c->metrics) {
+        fprintf(c->metrics,
+                "{\"phase\":\"%s\",\"stage\":%d,\"step\":%ld,\"loss\":%.8g,\"samples_per_s\":%.4g,\"gflops\":%.4g,"
+                "\"io_wait_s\":%.4g,\"time_s\":%.4f}\n",
+                phase, stage, step, loss, sps, gflops, data_wait_seconds(c->train), cn_now() - c->t_phase);
+        fflush(c->metrics);
+    }
+}
+
+static void check_finite(run_ctx *c, const char *phase, long step, double loss)
+{
+    if (!isfinite(loss)) {
+        if (c->grid->world_rank == 0)
+            fprintf(stderr, "cotsnet: error: %s step %ld: the loss is %g; stopping (lower the learning rate)\n",
+                    phase, step, loss);
+        world_barrier(c->grid);
+        comm_finalize();
+        exit(1);
+    }
+}
+
+static double evaluate(run_ctx *c)
+{
+    if (!c->test)
+        return -1;
+    cn_net *net = &c->net;
+    const cn_grid *g = c->grid;
+    uint64_t N = data_count(c->test), step = (uint64_t)net->B * (uint64_t)g->R;
+    uint64_t rounds = (N + step - 1) / step;
+    if (c->job->eval_batches && (uint64_t)c->job->eval_batches < rounds)
+        rounds = (uint64_t)c->job->eval_batches;
+    data_seek(c->test, 0);
+    double tally[2] = {0, 0}; /* correct, seen */
+    for (uint64_t i = 0; i < rounds; i++) {
+        uint64_t first = i * step + (uint64_t)g->replica * (uint64_t)net->B;
+        int B = first >= N ? 0 : (int)CN_MIN((uint64_t)net->B, N - first);
+        data_next(c->test, net->x0, net->labels, net->B);
+        if (B == 0)
+            continue; /* the whole replica skips together: its ranks agree on B */
+        net_forward(net, B);
+        int ok = head_predict(net, net->labels, B);
+        if (g->grid_rank == 0) {
+            tally[0] += ok;
+            tally[1] += B;
+        }
+    }
+    world_sum_double(g, tally, 2);
+    return tally[1] > 0 ? tally[0] / tally[1] : -1;
+}
+
+static void report_eval(run_ctx *c, const char *when, long step)
+{
+    double acc = evaluate(c);
+    if (acc < 0 || c->grid->world_rank != 0)
+        return;
+    printf("eval     %-8s step %6ld  test accuracy %.4f\n", when, step, acc);
+    fflush(stdout);
+    if (c->metrics) {
+        fprintf(c->metrics, "{\"phase\":\"eval\",\"when\":\"%s\",\"step\":%ld,\"accuracy\":%.6f}\n", when, step, acc);
+        fflush(c->metrics);
+    }
+}
+
+static void phase_rica(run_ctx *c, int k)
+{
+    cn_net *net = &c->net;
+    const cn_job *job = c->job;
+    cn_stage *s = &net->st[k];
+    long total = s->cfg->steps;
+    double base = s->cfg->lr > 0 ? s->cfg->lr : job->lr;
+    double t0 = cn_now(), loss_acc = 0;
+    int n_acc = 0;
+    /* RICA step: encode, decode, two filter gradients, decoder forward: ~5 LF passes, plus earlier stages */
+    double lf = 2.0 * s->Ho * s->Wo * (double)s->M * s->r * s->r * s->C, fl = 5 * lf;
+    for (int j = 0; j < k; j++)
+        fl += 2.0 * net->st[j].Ho * net->st[j].Wo * (double)net->st[j].M * net->st[j].r * net->st[j].r * net->st[j].C;
+    for (long step = 0; step < total; step++) {
+        data_next(c->train, net->x0, net->labels, net->B);
+        const float *x = net->x0;
+        for (int j = 0; j < k; j++) {
+            stage_forward(net, j, x, net->B);
+            x = net->st[j].out;
+        }
+        double loss = stage_rica(net, k, x, net->B);
+        check_finite(c, "rica", step, loss);
+        double lr = lr_at(job, base, step, total);
+        param_step(job, c->grid, &s->w, lr);
+        param_step(job, c->grid, &s->dec, lr);
+        loss_acc += loss, n_acc++;
+        c->steps_done++;
+        if ((step + 1) % job->log_every == 0 || step + 1 == total) {
+            double mean[1] = {loss_acc / n_acc};
+            world_sum_double(c->grid, mean, 1);
+            progress(c, "rica", k + 1, step + 1, total, mean[0] / c->grid->world_size,
+                     fl, cn_now() - t0, n_acc);
+            t0 = cn_now(), loss_acc = 0, n_acc = 0;
+        }
+    }
+}
+
+static void phase_supervised(run_ctx *c, int finetune)
+{
+    cn_net *net = &c->net;
+    const cn_job *job = c->job;
+    long total = finetune ? job->finetune_steps : job->head_steps;
+    double base = finetune ? job->finetune_lr : job->head_lr;
+    double t0 = cn_now(), loss_acc = 0;
+    int n_acc = 0;
+    double fl = 2.0 * net->F * net->K * c->grid->Py * c->grid->Px;
+    for (int j = 0; j < net->nstages; j++)
+        fl += (finetune ? 3.0 : 1.0) * 2.0 * net->st[j].Ho * net->st[j].Wo * (double)net->st[j].M * net->st[j].r *
+              net->st[j].r * net->st[j].C;
+    const char *name = finetune ? "finetune" : "head";
+    for (long step = 0; step < total; step++) {
+        data_next(c->train, net->x0, net->labels, net->B);
+        net_forward(net, net->B);
+        int L = net->nstages;
+        double loss = head_step(net, net->labels, net->B, NULL, finetune ? c->gout[L - 1] : NULL);
+        check_finite(c, name, step, loss);
+        double lr = lr_at(job, base, step, total);
+        if (finetune)
+            for (int k = L - 1; k >= 0; k--) {
+                stage_backward(net, k, c->gout[k], k > 0 ? c->gout[k - 1] : NULL, net->B);
+                param_step(job, c->grid, &net->st[k].w, lr);
+            }
+        param_step(job, c->grid, &net->hw, lr);
+        param_step(job, c->grid, &net->hb, lr);
+        loss_acc += loss, n_acc++;
+        c->steps_done++;
+        if ((step + 1) % job->log_every == 0 || step + 1 == total) {
+            double mean[1] = {loss_acc / n_acc};
+            world_sum_double(c->grid, mean, 1);
+            progress(c, name, L, step + 1, total, mean[0] / c->grid->world_size, fl, cn_now() - t0, n_acc);
+            t0 = cn_now(), loss_acc = 0, n_acc = 0;
+        }
+        if (!finetune && job->eval_every && (step + 1) % job->eval_every == 0 && step + 1 < total)
+            report_eval(c, name, step + 1);
+    }
+}
+
+int train_run(const cn_job *job, const cn_grid *grid)
+{
+    run_ctx c;
+    memset(&c, 0, sizeof c);
+    c.job = job;
+    c.grid = grid;
+    if (net_create(&c.net, job, grid))
+        return 1;
+    cn_rect in = c.net.st[0].x_tile;
+    c.train = data_open(job, grid, DATA_TRAIN, in);
+    if (!c.train)
+        return 1;
+    if (job->test[0]) {
+        c.test = data_open(job, grid, DATA_TEST, in);
+        if (!c.test)
+            return 1;
+    }
+    for (int k = 0; k < c.net.nstages; k++) {
+        const cn_stage *s = &c.net.st[k];
+        c.gout[k] = cn_alloc((size_t)c.net.B * rect_rows(s->p_tile) * rect_cols(s->p_tile) * s->M, 4);
+    }
+    if (grid->world_rank == 0) {
+        if (mkdirs(job->out_dir))
+            cn_fatal("cannot create the run directory %s: %s", job->out_dir, strerror(errno));
+        char path[CN_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/metrics.jsonl", job->out_dir);
+        c.metrics = fopen(path, "a");
+        if (!c.metrics)
+            cn_fatal("cannot open %s: %s", path, strerror(errno));
+        char desc[2048];
+        job_describe(job, desc, sizeof desc);
+        printf("%s\n%s\n  parameters: %zu\n", cn_build_info(), desc, net_param_count_global(job));
+        fflush(stdout);
+    }
+    for (int k = 0; k < c.net.nstages; k++)
+        c.steps_total += job->stage[k].steps;
+    c.steps_total += job->head_steps + job->finetune_steps;
+    c.t_phase = cn_now();
+
+    for (int k = 0; k < c.net.nstages; k++)
+        phase_rica(&c, k);
+    if (job->head_steps > 0) {
+        phase_supervised(&c, 0);
+        report_eval(&c, "head", job->head_steps);
+    }
+    if (job->finetune_steps > 0) {
+        phase_supervised(&c, 1);
+        report_eval(&c, "finetune", job->finetune_steps);
+    }
+
+    if (c.metrics)
+        fclose(c.metrics);
+    for (int k = 0; k < c.net.nstages; k++)
+        cn_free(c.gout[k]);
+    data_close(c.train);
+    if (c.test)
+        data_close(c.test);
+    net_destroy(&c.net);
+    return 0;
+}

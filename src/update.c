@@ -1,0 +1,32 @@
+/* update.c: optimizer steps and the learning-rate schedule. */
+#include "src/update.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "src/ops.h"
+
+void param_step(const cn_job *job, const cn_grid *grid, cn_param *p, double lr)
+{
+    if (!p->n)
+        return;
+    if (grid->R > 1)
+        replicas_mean_float(grid, p->g, p->n);
+    if (job->optimizer == OPT_ADAGRAD)
+        adagrad_ref(p->w, p->state, p->g, p->n, (float)lr, (float)job->adagrad_eps, (float)job->weight_decay);
+    else
+        sgd_momentum_ref(p->w, p->state, p->g, p->n, (float)lr, (float)job->momentum, (float)job->weight_decay);
+    memset(p->g, 0, p->n * sizeof *p->g);
+}
+
+double lr_at(const cn_job *job, double base, long step, long total)
+{
+    double f = 1.0;
+    if (job->warmup > 0 && step < job->warmup)
+        f = (double)(step + 1) / (double)job->warmup;
+    if (job->schedule == SCHED_COSINE && total > 0)
+        f *= 0.5 * (1.0 + cos(3.141592653589793 * (double)step / (double)total));
+    else if (job->schedule == SCHED_STEP)
+        f *= pow(job->step_gamma, (double)(step / job->step_every));
+    return base * f;
+}
