@@ -128,9 +128,10 @@ int world_max_int(const cn_grid *g, int v)
 
 void world_bcast(const cn_grid *g, void *buf, size_t bytes, int root)
 {
+    int mpi = is_mpi(g);
     if (root < 0 || root >= g->world_size)
         cn_fatal("world_bcast from rank %d of a world of %d", root, g->world_size);
-    if (!is_mpi(g) || g->world_size == 1)
+    if (!mpi || g->world_size == 1)
         return;
     char *p = buf;
     for (size_t done = 0; done < bytes; done += CHUNK) {

@@ -19,6 +19,7 @@
  * halo_plan_create and halo_plan_destroy are collective over the replica's Py x Px ranks (they dup
  * and free a communicator); the window callback must give the same answer on every rank. */
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "mpi/halo.h"
@@ -79,20 +80,13 @@ static int rect_inside(cn_rect r, int H, int W)
     return r.y0 >= 0 && r.y0 <= r.y1 && r.y1 <= H && r.x0 >= 0 && r.x0 <= r.x1 && r.x1 <= W;
 }
 
-/* Append a peer for rect r when it is not empty; fails when a message would be too large. */
-static int add_peer(halo_peer *list, int *n, int rank, cn_rect r, int C, int B_max)
+/* Append a peer for rect r when it is not empty (sizes were checked against the windows). */
+static void add_peer(halo_peer *list, int *n, int rank, cn_rect r, int C)
 {
     if (rect_empty(r))
-        return CN_OK;
-    size_t per_b, all;
-    if (cn_mul_size(&per_b, 3, (size_t)rect_rows(r), (size_t)rect_cols(r), (size_t)C) != CN_OK ||
-        cn_mul_size(&all, 2, per_b, (size_t)B_max) != CN_OK || all > (size_t)INT_MAX)
-        return cn_set_error("halo message of %d x %d pixels x %d channels x %d samples exceeds "
-                            "the MPI count limit (%d floats): use a smaller batch", rect_rows(r),
-                            rect_cols(r), C, B_max, INT_MAX);
-    list[*n] = (halo_peer){rank, r, per_b, NULL};
+        return;
+    list[*n] = (halo_peer){rank, r, (size_t)rect_rows(r) * (size_t)rect_cols(r) * (size_t)C, NULL};
     (*n)++;
-    return CN_OK;
 }
 
 halo_plan *halo_plan_create(const cn_grid *g, int H, int W, int C, int B_max, halo_window_fn window,
@@ -108,12 +102,21 @@ halo_plan *halo_plan_create(const cn_grid *g, int H, int W, int C, int B_max, ha
         return NULL;
     }
     int Py = g->Py, Px = g->Px, n = Py * Px;
-    /* Every rank checks every window, so all ranks reach the same verdict before any collective. */
+    /* Every rank checks every window, so all ranks reach the same verdict before any collective.
+     * A message is part of a window: a window within MPI's int count bounds every message. */
     for (int q = 0; q < n; q++) {
         cn_rect w = window(ctx, q / Px, q % Px);
         if (!rect_inside(w, H, W)) {
             cn_set_error("halo window of grid rank (%d, %d), rows [%d, %d) x columns [%d, %d), "
                          "leaves the %d x %d map", q / Px, q % Px, w.y0, w.y1, w.x0, w.x1, H, W);
+            return NULL;
+        }
+        size_t count;
+        if (cn_mul_size(&count, 4, (size_t)B_max, (size_t)rect_rows(w), (size_t)rect_cols(w),
+                        (size_t)C) != CN_OK || count > (size_t)INT_MAX) {
+            cn_set_error("halo window of grid rank (%d, %d): %d x %d pixels x %d channels x %d "
+                         "samples exceeds MPI's count limit of %d floats: use a smaller batch or "
+                         "more ranks", q / Px, q % Px, rect_rows(w), rect_cols(w), C, B_max, INT_MAX);
             return NULL;
         }
     }
@@ -128,21 +131,13 @@ halo_plan *halo_plan_create(const cn_grid *g, int H, int W, int C, int B_max, ha
     p->self = rect_intersect(p->tile, p->win);
     p->in = cn_alloc((size_t)n, sizeof *p->in);
     p->out = cn_alloc((size_t)n, sizeof *p->out);
-    size_t check;
-    if (cn_mul_size(&check, 4, (size_t)B_max, (size_t)rect_rows(p->win), (size_t)rect_cols(p->win),
-                    (size_t)C * sizeof(float)) != CN_OK) {
-        cn_set_error("halo window of %d x %d pixels x %d channels x %d samples overflows",
-                     rect_rows(p->win), rect_cols(p->win), C, B_max);
-        goto error;
-    }
     for (int q = 0; q < n; q++) {
         if (q == g->grid_rank)
             continue;
         cn_rect tq = tile_rect(H, W, Py, Px, q / Px, q % Px);
         cn_rect wq = window(ctx, q / Px, q % Px);
-        if (add_peer(p->in, &p->nin, q, rect_intersect(p->win, tq), C, B_max) != CN_OK ||
-            add_peer(p->out, &p->nout, q, rect_intersect(p->tile, wq), C, B_max) != CN_OK)
-            goto error; /* same verdict on every rank: both ends of a message compute its size */
+        add_peer(p->in, &p->nin, q, rect_intersect(p->win, tq), C);
+        add_peer(p->out, &p->nout, q, rect_intersect(p->tile, wq), C);
     }
     for (int i = 0; i < p->nin; i++)
         p->in[i].buf = cn_alloc(p->in[i].per_b * (size_t)B_max, sizeof(float));
@@ -159,11 +154,6 @@ halo_plan *halo_plan_create(const cn_grid *g, int H, int W, int C, int B_max, ha
         cn_fatal("halo plan has %d peers but no MPI communicator", p->nin + p->nout);
     }
     return p;
-error:
-    cn_free(p->in);
-    cn_free(p->out);
-    cn_free(p);
-    return NULL;
 }
 
 static void finish(halo_plan *p); /* wait for the messages in flight */
@@ -253,13 +243,40 @@ void halo_scatter_add_begin(halo_plan *p, const float *win, float *tile, int B)
     p->dst = tile;
 }
 
+/* MPI_Testall / MPI_Waitall failed: name the peer whose message failed when MPI says which. */
+static void request_failed(const halo_plan *p, int rc, const char *call, int line)
+{
+    int gather = p->state == GATHER;
+    int nrecv = gather ? p->nin : p->nout, n = p->nin + p->nout;
+    if (rc == MPI_ERR_IN_STATUS)
+        for (int i = 0; i < n; i++) {
+            int e = p->st[i].MPI_ERROR;
+            if (e == MPI_SUCCESS || e == MPI_ERR_PENDING)
+                continue;
+            int peer = i < nrecv ? (gather ? p->in : p->out)[i].rank
+                                 : (gather ? p->out : p->in)[i - nrecv].rank;
+            char msg[MPI_MAX_ERROR_STRING + 1];
+            int len = 0;
+            if (MPI_Error_string(e, msg, &len) != MPI_SUCCESS)
+                len = snprintf(msg, sizeof msg, "MPI error code %d", e);
+            msg[len] = '\0';
+            cn_fatal_at(__FILE__, line, "%s failed: halo %s message %s grid rank %d: %s (do all "
+                        "ranks build the same plan and use the same batch size?)", call,
+                        gather ? "gather" : "scatter_add", i < nrecv ? "from" : "to", peer, msg);
+        }
+    cn_mpi_fail(rc, call, __FILE__, line);
+}
+
 int halo_test(halo_plan *p)
 {
     if (p->state == IDLE || p->done)
         return 1;
     int n = p->nin + p->nout, flag = 1;
-    if (n > 0)
-        MPI_CHECK(MPI_Testall(n, p->req, &flag, p->st));
+    if (n > 0) {
+        int rc = MPI_Testall(n, p->req, &flag, p->st);
+        if (rc != MPI_SUCCESS)
+            request_failed(p, rc, "MPI_Testall", __LINE__);
+    }
     p->done = flag != 0;
     return p->done;
 }
@@ -268,8 +285,11 @@ int halo_test(halo_plan *p)
 static void finish(halo_plan *p)
 {
     int n = p->nin + p->nout;
-    if (!p->done && n > 0)
-        MPI_CHECK(MPI_Waitall(n, p->req, p->st));
+    if (!p->done && n > 0) {
+        int rc = MPI_Waitall(n, p->req, p->st);
+        if (rc != MPI_SUCCESS)
+            request_failed(p, rc, "MPI_Waitall", __LINE__);
+    }
     p->done = 1;
     halo_peer *recv = p->state == GATHER ? p->in : p->out;
     int nrecv = p->state == GATHER ? p->nin : p->nout;

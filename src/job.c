@@ -325,7 +325,7 @@ static int validate(parse_ctx *c)
         n++;
     for (int k = n + 1; k <= CN_MAX_STAGES; k++)
         if (c->stage_seen[k]) {
-            char sec[16], msg[96];
+            char sec[24], msg[96];
             snprintf(sec, sizeof sec, "stage%d", k);
             snprintf(msg, sizeof msg, "[stage%d] is missing: stages are numbered 1, 2, ... without gaps", n + 1);
             c->line = 0;
@@ -345,7 +345,7 @@ static int validate(parse_ctx *c)
         int stages = strcmp(d->section, "stage") ? 0 : n;
         for (int k = stages ? 1 : 0; k <= stages; k++)
             if (!c->seen[i][k]) {
-                char sec[16];
+                char sec[24];
                 snprintf(sec, sizeof sec, "stage%d", k);
                 c->line = 0;
                 if (!c->quiet && !c->failed++)
@@ -358,7 +358,7 @@ static int validate(parse_ctx *c)
     int H = job->height, W = job->width, C = job->channels;
     for (int k = 0; k < n; k++) {
         const cn_stage_cfg *s = &job->stage[k];
-        char sec[16], msg[200];
+        char sec[24], msg[200];
         snprintf(sec, sizeof sec, "stage%d", k + 1);
         if (s->field > H || s->field > W) {
             snprintf(msg, sizeof msg, "field %d is larger than the stage's %dx%dx%d input", s->field, H, W, C);

@@ -1,10 +1,10 @@
 /* lf_ref.c: the local filter (a locally connected layer: every output location has its own filters),
  * CPU reference. Formulas in docs/MODEL.md ("Local filter"); interface and conventions in src/ops.h.
  *
- * Plain loops over the formula. Two layout facts keep the inner loops contiguous: for one output (i, j)
- * and one row dy of its field, the inputs x[b, i*s+dy, j*s .. j*s+r-1, 0 .. C-1] are r*C consecutive
- * floats, and so are the filter entries w[i,j,m,dy, 0 .. r-1, 0 .. C-1]. So every loop nest ends in
- * "for k < r*C" over both arrays at once.
+ * Plain loops over the formula; ky, kx are MODEL.md's field offsets dy, dx (here dy, dx name gradients).
+ * One layout fact keeps the inner loops contiguous: for one output (i, j) and one row ky of its field,
+ * the inputs x[b, i*s+ky, j*s .. j*s+r-1, 0 .. C-1] are r*C consecutive floats, and so are the filter
+ * entries w[i,j,m,ky, 0 .. r-1, 0 .. C-1]. So every loop nest ends in "for k < r*C" over both at once.
  *
  * Sums run in float, in a fixed order, and every output element is written by one thread only, so the
  * results do not depend on the number of OpenMP threads:

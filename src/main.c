@@ -21,10 +21,12 @@ static void usage(FILE *f)
             "usage: cotsnet COMMAND [ARGS]\n"
             "\n"
             "commands:\n"
-            "  train JOB.ini [--set section.key=value ...]\n"
+            "  train JOB.ini [--set section.key=value ...] [--resume auto|FILE]\n"
             "                      train the job (greedy reconstruction ICA per stage, then the softmax\n"
             "                      head, then optional fine-tuning); run under mpirun or srun with\n"
             "                      replicas x rows x cols ranks, or alone for a 1x1 grid\n"
+            "  eval JOB.ini --checkpoint FILE\n"
+            "                      test accuracy of a checkpoint on the job's test set\n"
             "  data SOURCE --out DIR [options]\n"
             "                      make HDF5 shards (SOURCE: fashion-mnist, images, synthetic)\n"
             "  check JOB.ini [--set section.key=value ...]\n"
@@ -35,11 +37,18 @@ static void usage(FILE *f)
             "  --help              this text\n"
             "  --version           the build: version, compiler, flags, git revision\n"
             "\n"
+            "Exit status: 0 done, 1 failure, 2 bad command line or job file, 85 checkpointed on a\n"
+            "signal (SIGUSR1, SIGTERM): resume with --resume auto.\n"
             "The job file format is described in docs/JOBS.md; the model in docs/MODEL.md.\n");
 }
 
 /* Parse "JOB.ini [--set k=v]..." into the job; every rank parses, rank 0 prints the error. */
-static int load_job(cn_job *job, int argc, char **argv, int rank)
+typedef struct {
+    const char *resume;     /* --resume auto|FILE */
+    const char *checkpoint; /* --checkpoint FILE */
+} cmd_opts;
+
+static int load_job(cn_job *job, int argc, char **argv, int rank, cmd_opts *o)
 {
     const char *path = NULL;
     const char *sets[MAX_SETS];
@@ -49,6 +58,10 @@ static int load_job(cn_job *job, int argc, char **argv, int rank)
             sets[nsets++] = argv[++i];
         } else if (!strncmp(argv[i], "--set=", 6) && nsets < MAX_SETS) {
             sets[nsets++] = argv[i] + 6;
+        } else if (o && !strcmp(argv[i], "--resume") && i + 1 < argc) {
+            o->resume = argv[++i];
+        } else if (o && !strcmp(argv[i], "--checkpoint") && i + 1 < argc) {
+            o->checkpoint = argv[++i];
         } else if (argv[i][0] == '-') {
             if (rank == 0)
                 fprintf(stderr, "cotsnet: error: %s: unknown option '%s' (see cotsnet --help)\n", argv[0], argv[i]);
@@ -69,12 +82,20 @@ static int load_job(cn_job *job, int argc, char **argv, int rank)
     return job_load(job, path, sets, nsets, rank != 0);
 }
 
-static int cmd_train(int argc, char **argv)
+/* train and eval: the job on a grid of all ranks */
+static int cmd_run(int argc, char **argv, int eval)
 {
     int rank = comm_world_rank();
     cn_job job;
-    if (load_job(&job, argc, argv, rank))
+    cmd_opts o = {0};
+    if (load_job(&job, argc, argv, rank, &o))
         return 2;
+    if (eval && !o.checkpoint) {
+        if (rank == 0)
+            fprintf(stderr, "cotsnet: error: eval: no checkpoint given (usage: cotsnet eval JOB.ini --checkpoint FILE)\n");
+        job_free(&job);
+        return 2;
+    }
     cn_grid grid;
     if (grid_create(&grid, job.replicas, job.rows, job.cols)) {
         if (rank == 0)
@@ -82,7 +103,7 @@ static int cmd_train(int argc, char **argv)
         job_free(&job);
         return 2;
     }
-    int rc = train_run(&job, &grid);
+    int rc = eval ? eval_run(&job, &grid, o.checkpoint) : train_run(&job, &grid, o.resume);
     grid_destroy(&grid);
     job_free(&job);
     return rc;
@@ -91,7 +112,7 @@ static int cmd_train(int argc, char **argv)
 static int cmd_check(int argc, char **argv)
 {
     cn_job job;
-    if (load_job(&job, argc, argv, 0))
+    if (load_job(&job, argc, argv, 0, NULL))
         return 2;
     char desc[4096];
     job_describe(&job, desc, sizeof desc);
@@ -117,9 +138,9 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "check"))
         return cmd_check(argc - 1, argv + 1);
     int rc;
-    if (!strcmp(argv[1], "train")) {
+    if (!strcmp(argv[1], "train") || !strcmp(argv[1], "eval")) {
         comm_init(&argc, &argv);
-        rc = cmd_train(argc - 1, argv + 1);
+        rc = cmd_run(argc - 1, argv + 1, !strcmp(argv[1], "eval"));
         comm_finalize();
     } else {
         fprintf(stderr, "cotsnet: error: unknown command '%s' (see cotsnet --help)\n", argv[1]);

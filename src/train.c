@@ -9,6 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <signal.h>
+
+#include "io/ckpt.h"
 #include "src/common.h"
 #include "src/data.h"
 #include "src/net.h"
@@ -23,8 +26,46 @@ typedef struct {
     float *gout[CN_MAX_STAGES]; /* gradients on each stage's out tile (fine-tuning) */
     double flops_world;         /* forward FLOPs of one sample over all ranks of a replica */
     double t_phase;
-    long steps_total, steps_done;
+    long steps_total;
+    cn_cursor cur;              /* where training stands (saved in checkpoints) */
+    int stop;                   /* a signal asked for a checkpoint and exit */
 } run_ctx;
+
+static volatile sig_atomic_t signalled;
+static void on_signal(int sig) { signalled = sig; }
+
+static void save(run_ctx *c)
+{
+    char path[CN_PATH_MAX + 64];
+    c->cur.data_pos = data_tell(c->train);
+    if (ckpt_save(&c->net, &c->cur, c->job->ckpt_dir, c->job->ckpt_keep, path, sizeof path))
+        cn_fatal("writing a checkpoint failed");
+    if (c->grid->world_rank == 0) {
+        printf("checkpoint %s\n", path);
+        fflush(stdout);
+    }
+}
+
+/* After every step: count it, checkpoint when due, and agree over all ranks on stopping (a signal
+ * reached some rank). Returns 1 when the run must stop now (checkpoint written). */
+static int after_step(run_ctx *c)
+{
+    c->cur.step++;
+    c->cur.phase_step++;
+    c->cur.data_pos = data_tell(c->train);
+    int stop = world_any(c->grid, signalled != 0);
+    if (stop || (c->job->ckpt_every && c->cur.step % c->job->ckpt_every == 0))
+        save(c);
+    if (stop) {
+        if (c->grid->world_rank == 0) {
+            printf("stopping at step %ld on a signal; resume with --resume auto (exit %d)\n", c->cur.step,
+                   CN_EXIT_RESUME);
+            fflush(stdout);
+        }
+        c->stop = 1;
+    }
+    return stop;
+}
 
 static int mkdirs(const char *path)
 {
@@ -50,7 +91,7 @@ static void progress(run_ctx *c, const char *phase, int stage, long step, long t
     double sps = t_interval > 0 ? samples / t_interval : 0;
     double gflops = sps * flops_per_sample * 1e-9;
     double per_step = steps_interval ? t_interval / steps_interval : 0;
-    double eta = per_step * (double)(c->steps_total - c->steps_done);
+    double eta = per_step * (double)(c->steps_total - c->cur.step);
     printf("%-8s stage %d  step %6ld/%-6ld  loss %10.5f  %9.1f samples/s  %7.2f GFLOP/s  ETA %6.0f s\n", phase,
            stage, step, total, loss, sps, gflops, eta);
     fflush(stdout);
@@ -130,7 +171,7 @@ static void phase_rica(run_ctx *c, int k)
     double lf = 2.0 * s->Ho * s->Wo * (double)s->M * s->r * s->r * s->C, fl = 5 * lf;
     for (int j = 0; j < k; j++)
         fl += 2.0 * net->st[j].Ho * net->st[j].Wo * (double)net->st[j].M * net->st[j].r * net->st[j].r * net->st[j].C;
-    for (long step = 0; step < total; step++) {
+    for (long step = c->cur.phase_step; step < total; step++) {
         data_next(c->train, net->x0, net->labels, net->B);
         const float *x = net->x0;
         for (int j = 0; j < k; j++) {
@@ -143,14 +184,16 @@ static void phase_rica(run_ctx *c, int k)
         param_step(job, c->grid, &s->w, lr);
         param_step(job, c->grid, &s->dec, lr);
         loss_acc += loss, n_acc++;
-        c->steps_done++;
-        if ((step + 1) % job->log_every == 0 || step + 1 == total) {
+        int stop = after_step(c);
+        if ((step + 1) % job->log_every == 0 || step + 1 == total || stop) {
             double mean[1] = {loss_acc / n_acc};
             world_sum_double(c->grid, mean, 1);
             progress(c, "rica", k + 1, step + 1, total, mean[0] / c->grid->world_size,
                      fl, cn_now() - t0, n_acc);
             t0 = cn_now(), loss_acc = 0, n_acc = 0;
         }
+        if (stop)
+            return;
     }
 }
 
@@ -167,7 +210,7 @@ static void phase_supervised(run_ctx *c, int finetune)
         fl += (finetune ? 3.0 : 1.0) * 2.0 * net->st[j].Ho * net->st[j].Wo * (double)net->st[j].M * net->st[j].r *
               net->st[j].r * net->st[j].C;
     const char *name = finetune ? "finetune" : "head";
-    for (long step = 0; step < total; step++) {
+    for (long step = c->cur.phase_step; step < total; step++) {
         data_next(c->train, net->x0, net->labels, net->B);
         net_forward(net, net->B);
         int L = net->nstages;
@@ -182,75 +225,150 @@ static void phase_supervised(run_ctx *c, int finetune)
         param_step(job, c->grid, &net->hw, lr);
         param_step(job, c->grid, &net->hb, lr);
         loss_acc += loss, n_acc++;
-        c->steps_done++;
-        if ((step + 1) % job->log_every == 0 || step + 1 == total) {
+        int stop = after_step(c);
+        if ((step + 1) % job->log_every == 0 || step + 1 == total || stop) {
             double mean[1] = {loss_acc / n_acc};
             world_sum_double(c->grid, mean, 1);
             progress(c, name, L, step + 1, total, mean[0] / c->grid->world_size, fl, cn_now() - t0, n_acc);
             t0 = cn_now(), loss_acc = 0, n_acc = 0;
         }
+        if (stop)
+            return;
         if (!finetune && job->eval_every && (step + 1) % job->eval_every == 0 && step + 1 < total)
             report_eval(c, name, step + 1);
     }
 }
 
-int train_run(const cn_job *job, const cn_grid *grid)
+/* Open the data and the run directory; load a checkpoint when asked. Returns 0 or -1. */
+static int setup(run_ctx *c, const cn_job *job, const cn_grid *grid, const char *resume)
 {
-    run_ctx c;
-    memset(&c, 0, sizeof c);
-    c.job = job;
-    c.grid = grid;
-    if (net_create(&c.net, job, grid))
-        return 1;
-    cn_rect in = c.net.st[0].x_tile;
-    c.train = data_open(job, grid, DATA_TRAIN, in);
-    if (!c.train)
-        return 1;
-    if (job->test[0]) {
-        c.test = data_open(job, grid, DATA_TEST, in);
-        if (!c.test)
-            return 1;
+    memset(c, 0, sizeof *c);
+    c->job = job;
+    c->grid = grid;
+    if (net_create(&c->net, job, grid))
+        return -1;
+    char path[CN_PATH_MAX + 64] = "";
+    if (resume && !strcmp(resume, "auto")) {
+        if (!ckpt_latest(job->ckpt_dir, path, sizeof path) && grid->world_rank == 0)
+            printf("no checkpoint in %s: starting from the beginning\n", job->ckpt_dir);
+    } else if (resume) {
+        snprintf(path, sizeof path, "%s", resume);
     }
-    for (int k = 0; k < c.net.nstages; k++) {
-        const cn_stage *s = &c.net.st[k];
-        c.gout[k] = cn_alloc((size_t)c.net.B * rect_rows(s->p_tile) * rect_cols(s->p_tile) * s->M, 4);
+    if (path[0]) {
+        if (ckpt_load(&c->net, &c->cur, path))
+            return -1;
+        if (grid->world_rank == 0)
+            printf("resuming from %s at step %ld\n", path, c->cur.step);
+    }
+    cn_rect in = c->net.st[0].x_tile;
+    c->train = data_open(job, grid, DATA_TRAIN, in);
+    if (!c->train)
+        return -1;
+    data_seek(c->train, c->cur.data_pos);
+    if (job->test[0]) {
+        c->test = data_open(job, grid, DATA_TEST, in);
+        if (!c->test)
+            return -1;
+    }
+    return 0;
+}
+
+static void teardown(run_ctx *c)
+{
+    if (c->metrics)
+        fclose(c->metrics);
+    for (int k = 0; k < c->net.nstages; k++)
+        cn_free(c->gout[k]);
+    if (c->train)
+        data_close(c->train);
+    if (c->test)
+        data_close(c->test);
+    net_destroy(&c->net);
+}
+
+int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
+{
+    run_ctx cc, *c = &cc;
+    if (setup(c, job, grid, resume)) {
+        teardown(c);
+        return 1;
+    }
+    for (int k = 0; k < c->net.nstages; k++) {
+        const cn_stage *s = &c->net.st[k];
+        c->gout[k] = cn_alloc((size_t)c->net.B * rect_rows(s->p_tile) * rect_cols(s->p_tile) * s->M, 4);
     }
     if (grid->world_rank == 0) {
         if (mkdirs(job->out_dir))
             cn_fatal("cannot create the run directory %s: %s", job->out_dir, strerror(errno));
         char path[CN_PATH_MAX + 32];
         snprintf(path, sizeof path, "%s/metrics.jsonl", job->out_dir);
-        c.metrics = fopen(path, "a");
-        if (!c.metrics)
+        c->metrics = fopen(path, "a");
+        if (!c->metrics)
             cn_fatal("cannot open %s: %s", path, strerror(errno));
         char desc[2048];
         job_describe(job, desc, sizeof desc);
         printf("%s\n%s\n  parameters: %zu\n", cn_build_info(), desc, net_param_count_global(job));
         fflush(stdout);
     }
-    for (int k = 0; k < c.net.nstages; k++)
-        c.steps_total += job->stage[k].steps;
-    c.steps_total += job->head_steps + job->finetune_steps;
-    c.t_phase = cn_now();
+    signalled = 0;
+    signal(SIGUSR1, on_signal);
+    signal(SIGTERM, on_signal);
+    for (int k = 0; k < c->net.nstages; k++)
+        c->steps_total += job->stage[k].steps;
+    c->steps_total += job->head_steps + job->finetune_steps;
+    c->t_phase = cn_now();
 
-    for (int k = 0; k < c.net.nstages; k++)
-        phase_rica(&c, k);
-    if (job->head_steps > 0) {
-        phase_supervised(&c, 0);
-        report_eval(&c, "head", job->head_steps);
+    cn_cursor *cur = &c->cur;
+    for (; cur->phase == PHASE_RICA && !c->stop; cur->stage++, cur->phase_step = 0) {
+        if (cur->stage >= c->net.nstages) {
+            cur->phase = PHASE_HEAD, cur->stage = 0;
+            break;
+        }
+        phase_rica(c, cur->stage);
+        if (c->stop)
+            break;
     }
-    if (job->finetune_steps > 0) {
-        phase_supervised(&c, 1);
-        report_eval(&c, "finetune", job->finetune_steps);
+    if (!c->stop && cur->phase == PHASE_HEAD) {
+        if (job->head_steps > 0)
+            phase_supervised(c, 0);
+        if (!c->stop) {
+            if (job->head_steps > 0)
+                report_eval(c, "head", job->head_steps);
+            cur->phase = PHASE_FINETUNE, cur->phase_step = 0;
+        }
     }
+    if (!c->stop && cur->phase == PHASE_FINETUNE) {
+        if (job->finetune_steps > 0) {
+            phase_supervised(c, 1);
+            if (!c->stop)
+                report_eval(c, "finetune", job->finetune_steps);
+        }
+        if (!c->stop) {
+            cur->phase = PHASE_DONE, cur->phase_step = 0;
+            save(c); /* the final state */
+        }
+    }
+    int rc = c->stop ? CN_EXIT_RESUME : 0;
+    teardown(c);
+    return rc;
+}
 
-    if (c.metrics)
-        fclose(c.metrics);
-    for (int k = 0; k < c.net.nstages; k++)
-        cn_free(c.gout[k]);
-    data_close(c.train);
-    if (c.test)
-        data_close(c.test);
-    net_destroy(&c.net);
+int eval_run(const cn_job *job, const cn_grid *grid, const char *checkpoint)
+{
+    run_ctx cc, *c = &cc;
+    if (setup(c, job, grid, checkpoint)) {
+        teardown(c);
+        return 1;
+    }
+    if (!c->test) {
+        if (grid->world_rank == 0)
+            fprintf(stderr, "cotsnet: error: %s: [data] test is empty: nothing to evaluate on\n", job->path);
+        teardown(c);
+        return 2;
+    }
+    double acc = evaluate(c);
+    if (grid->world_rank == 0)
+        printf("test accuracy %.4f (%s, step %ld)\n", acc, checkpoint, c->cur.step);
+    teardown(c);
     return 0;
 }

@@ -9,8 +9,11 @@
 /* Phases of a run, in order; the cursor of a run is (phase, stage, step). */
 enum { PHASE_RICA = 0, PHASE_HEAD = 1, PHASE_FINETUNE = 2, PHASE_DONE = 3 };
 
-/* Train the job on the grid; returns the process exit code (0, or CN_EXIT_RESUME after a requested
+/* Train the job on the grid, from the beginning or (resume = "auto" or a path) from a checkpoint; returns the process exit code (0, or CN_EXIT_RESUME after a requested
  * checkpoint, or 1 on failure). */
-int train_run(const cn_job *job, const cn_grid *grid);
+int train_run(const cn_job *job, const cn_grid *grid, const char *resume);
+
+/* Load the checkpoint and print the test accuracy; returns the exit code. */
+int eval_run(const cn_job *job, const cn_grid *grid, const char *checkpoint);
 
 #endif

@@ -2,6 +2,7 @@
  *
  *   mpi_halo R Py Px          run every check on an R x Py x Px grid
  *   mpi_halo R Py Px fatal    rank 1 calls cn_fatal while the others wait: the job must end
+ *   mpi_halo R Py Px badbatch ranks gather with different batch sizes: a clear error, no hang
  *
  * Every rank knows the global map (value = small integer function of (b, y, x, c), exact in float),
  * fills its tile, and checks what the halo plans deliver against that definition; windows come in
@@ -62,6 +63,7 @@ typedef struct {
     int H, W, C;
     int r, s; /* LF: field and stride; LCN: r = n */
     int Py, Px;
+    int wide; /* on a grid with 3 or more rows or columns, some halo must reach 2 tiles away */
 } shape;
 
 static int imin(int a, int b) { return a < b ? a : b; }
@@ -157,14 +159,21 @@ static void run_shape(const shape *sh0, int B_max)
     check(nm, memcmp(&tr, &want_t, sizeof tr) == 0 && memcmp(&wr, &want_w, sizeof wr) == 0,
           "halo_tile / halo_window differ from the definition");
 
-    /* Does the halo really span several tiles somewhere? (So the test covers what it claims.) */
-    int max_src = 0;
+    /* Does some halo really reach beyond the neighbouring tile? (So the test covers what it claims.) */
+    int max_src = 0, max_dist = 0;
     for (int q = 0; q < n; q++) {
         int k = 0;
         cn_rect wq = window_of(&sh, q / G.Px, q % G.Px);
         for (int o = 0; o < n; o++)
-            k += o != q && overlap(wq, tile_rect(sh.H, sh.W, G.Py, G.Px, o / G.Px, o % G.Px)) > 0;
+            if (o != q && overlap(wq, tile_rect(sh.H, sh.W, G.Py, G.Px, o / G.Px, o % G.Px)) > 0) {
+                k++;
+                max_dist = imax(max_dist, imax(abs(o / G.Px - q / G.Px), abs(o % G.Px - q % G.Px)));
+            }
         max_src = imax(max_src, k);
+    }
+    if (sh.wide && (G.Py >= 3 || G.Px >= 3)) {
+        snprintf(nm, sizeof nm, "%s_halo_spans_2_tiles", sh.name);
+        check(nm, max_dist >= 2, "the test shape reaches only %d tile(s) away", max_dist);
     }
 
     float *tile = malloc(sizeof(float) * (rsize(tr, B_max, C) + 1));
@@ -422,7 +431,7 @@ int main(int argc, char **argv)
 {
     comm_init(&argc, &argv);
     if (argc < 4) {
-        fprintf(stderr, "usage: mpi_halo R Py Px [fatal]\n");
+        fprintf(stderr, "usage: mpi_halo R Py Px [fatal | badbatch]\n");
         comm_finalize();
         return 2;
     }
@@ -445,17 +454,38 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    if (argc > 4 && strcmp(argv[4], "badbatch") == 0) {
+        /* Ranks disagree on the batch size: the job must end with a clear error, not hang. */
+        shape sh = {"lf", LF, 17, 19, 2, 9, 2, Py, Px, 0};
+        halo_plan *p = halo_plan_create(&G, sh.H, sh.W, sh.C, 2, window_of, &sh);
+        if (!p)
+            cn_fatal("%s", cn_last_error());
+        float *t = calloc(rsize(halo_tile(p), 2, sh.C) + 1, sizeof *t);
+        float *w = calloc(rsize(halo_window(p), 2, sh.C) + 1, sizeof *w);
+        halo_gather(p, t, w, 1 + G.grid_rank % 2);
+        world_barrier(&G);
+        fprintf(stderr, "rank %d: a gather with mismatched batches went through\n", G.world_rank);
+        free(t);
+        free(w);
+        halo_plan_destroy(p);
+        grid_destroy(&G);
+        comm_finalize();
+        return 0;
+    }
+
     run_collectives();
 
-    /* Shapes. LF: 17x19 input, field 9, stride 2, 2 maps -> windows span up to three tiles on 3x3.
-     * LF2: stride 1, field 11, uneven 23 x 14. LCN: tiles grown by n-1 = 4, 13 x 11. */
+    /* Shapes, all with uneven tiles on some grid. LF: 17 x 19 input, field 9, stride 2 (windows cover
+     * three tile rows on 3 x 3); field 11, stride 1 on 23 x 14 (a halo wider than the neighbouring tile
+     * on 3 columns); LCN: tiles grown by n - 1 = 4 on 13 x 8 (reaches 2 tiles away on 3 columns) and
+     * by 2; every window the whole map (all-to-all); arbitrary rectangles, some empty. */
     static const shape shapes[] = {
-        {"lf_r9_s2", LF, 17, 19, 2, 9, 2, 0, 0},
-        {"lf_r11_s1", LF, 23, 14, 3, 11, 1, 0, 0},
-        {"lcn_n5", LCN, 13, 11, 3, 5, 1, 0, 0},
-        {"lcn_n3", LCN, 10, 7, 1, 3, 1, 0, 0},
-        {"whole", WHOLE, 9, 8, 2, 0, 0, 0, 0},
-        {"arbitrary", ARBITRARY, 12, 10, 2, 0, 0, 0, 0},
+        {"lf_r9_s2", LF, 17, 19, 2, 9, 2, 0, 0, 0},
+        {"lf_r11_s1", LF, 23, 14, 3, 11, 1, 0, 0, 1},
+        {"lcn_n5", LCN, 13, 8, 3, 5, 1, 0, 0, 1},
+        {"lcn_n3", LCN, 10, 7, 1, 3, 1, 0, 0, 0},
+        {"whole", WHOLE, 9, 8, 2, 0, 0, 0, 0, 0},
+        {"arbitrary", ARBITRARY, 12, 10, 2, 0, 0, 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         run_shape(&shapes[i], 3);

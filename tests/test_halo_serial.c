@@ -130,6 +130,10 @@ int main(int argc, char **argv)
         halo_plan_destroy(q);
     }
     tu_check("window_outside_refused", refused == 4, "windows outside the map must be refused");
+    halo_plan *big = halo_plan_create(&g, H, W, C, 1 << 27, fixed_window, &ctx);
+    tu_check("window_count_limit", big == NULL && strstr(cn_last_error(), "count limit") != NULL,
+             "a window of more than INT_MAX floats must be refused");
+    halo_plan_destroy(big);
     fixed_ctx empty = {{3, 3, 4, 4}};
     p = halo_plan_create(&g, H, W, C, 1, fixed_window, &empty);
     if (p)

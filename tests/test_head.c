@@ -69,20 +69,18 @@ static void fd_grad(const head_dims *d, float *f, float *w, float *bias, const i
     const double h = HEAD_FD_STEP;
     for (size_t e = 0; e < n; e++) {
         float a0 = a[e];
-        double lp[2], lm[2];
-        for (int s = 1; s <= 2; s++) {
+        double l[2][2]; /* l[s-1][0]: loss at a0 + s h, l[s-1][1]: at a0 - s h */
+        for (int s = 1; s <= 2; s++)
             for (int sg = 0; sg < 2; sg++) {
                 a[e] = (float)(a0 + (sg ? -s : s) * h);
-                double l = NAN;
+                l[s - 1][sg] = NAN;
                 if (wrt_z)
-                    head_softmax_xent_ref(d, a, labels, &l, NULL, NULL);
+                    head_softmax_xent_ref(d, a, labels, &l[s - 1][sg], NULL, NULL);
                 else
-                    l = loss_of(d, f, w, bias, labels, zs);
-                (sg ? lm : lp)[s - 1] = l;
+                    l[s - 1][sg] = loss_of(d, f, w, bias, labels, zs);
             }
-        }
         a[e] = a0;
-        out[e] = (float)((8.0 * (lp[0] - lm[0]) - (lp[1] - lm[1])) / (12.0 * h));
+        out[e] = (float)((8.0 * (l[0][0] - l[0][1]) - (l[1][0] - l[1][1])) / (12.0 * h));
     }
 }
 

@@ -1,5 +1,6 @@
 /* test_lcn.c: local contrast normalization reference (src/lcn_ref.c) against its own definition.
  *
+ *  - forward: lcn_forward_ref equals MODEL.md's formulas evaluated literally (naive loops, double);
  *  - gradient: lcn_backward_ref equals a finite-difference derivative of lcn_forward_ref;
  *  - tiles: the map split into 2 x 3 uneven tiles, each computed from its own clipped window, gives the
  *    whole-map output exactly, and the tiles' input gradients summed into the map give the whole-map one;
@@ -18,6 +19,7 @@
  * 2^-12 (so x +- h, x +- 2h are exact floats); J = sum dout * out accumulated in double. The remaining
  * error is float rounding of out (about 1e-7 relative) divided by the step. */
 #define LCN_FD_STEP (1.0 / 64)
+#define LCN_FWD_TOL 1e-6      /* normwise relative, forward vs the formulas evaluated literally in double */
 #define LCN_FD_TOL 1e-4       /* normwise relative, dx analytic vs finite differences */
 #define LCN_TILE_BWD_TOL 1e-6 /* tiles' dx summed in float vs the whole map's */
 
@@ -127,6 +129,48 @@ static int tiled(const lcn_case *c, const float *x, const float *dout, float *ou
     return CN_OK;
 }
 
+/* MODEL.md's forward formulas written out literally, in double: g(a, c) from its definition (not
+ * separated), N(i, j) by testing every offset, mu and s2 recomputed at every position they are used. */
+static void naive_forward(const lcn_case *c, const float *x, float *out)
+{
+    int H = c->H, W = c->W, M = c->M, h = (c->n - 1) / 2;
+    double sig2 = (double)c->sigma * c->sigma;
+#define X(b, i, j, k) ((double)x[(((size_t)(b) * H + (i)) * W + (j)) * M + (k)])
+    for (int b = 0; b < c->B; b++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                double s2 = 0, z = 0, mu0 = 0;
+                for (int a = -h; a <= h; a++)
+                    for (int cc = -h; cc <= h; cc++) {
+                        int u = i + a, w = j + cc;
+                        if (u < 0 || u >= H || w < 0 || w >= W)
+                            continue;
+                        double g = exp(-(a * a + cc * cc) / (2 * sig2));
+                        z += M * g;
+                        /* mu at the neighbour (u, w), from its own truncated window */
+                        double mz = 0, mu = 0;
+                        for (int a2 = -h; a2 <= h; a2++)
+                            for (int c2 = -h; c2 <= h; c2++) {
+                                if (u + a2 < 0 || u + a2 >= H || w + c2 < 0 || w + c2 >= W)
+                                    continue;
+                                double g2 = exp(-(a2 * a2 + c2 * c2) / (2 * sig2));
+                                mz += M * g2;
+                                for (int k = 0; k < M; k++)
+                                    mu += g2 * X(b, u + a2, w + c2, k);
+                            }
+                        mu /= mz;
+                        if (a == 0 && cc == 0)
+                            mu0 = mu;
+                        for (int k = 0; k < M; k++)
+                            s2 += g * (X(b, u, w, k) - mu) * (X(b, u, w, k) - mu);
+                    }
+                s2 /= z;
+                for (int k = 0; k < M; k++)
+                    out[(((size_t)b * H + i) * W + j) * M + k] = (float)((X(b, i, j, k) - mu0) / sqrt(c->eps + s2));
+            }
+#undef X
+}
+
 /* The checks of one case, given the whole-map output and gradient and the 2 x 3 tiled ones. */
 static void check_case(const lcn_case *c, const lcn_dims *dp, float *x, const float *dout, const float *out,
                        const float *dx, float *out_t, float *dx_t, int trc)
@@ -135,6 +179,11 @@ static void check_case(const lcn_case *c, const lcn_dims *dp, float *x, const fl
     size_t n = map_count(c);
     lcn_dims d = *dp;
     float *scratch = malloc(n * sizeof *scratch);
+    /* forward against the literal formulas */
+    naive_forward(c, x, scratch);
+    snprintf(name, sizeof name, "lcn_forward_vs_formula_%s", c->name);
+    printf("# %s: relative error %.2e (tolerance %.0e)\n", name, tu_relerr(out, scratch, n), LCN_FWD_TOL);
+    tu_close(name, out, scratch, n, LCN_FWD_TOL);
     /* gradient against finite differences of the forward pass */
     float *fd = calloc(n, sizeof *fd);
     const double h = LCN_FD_STEP;
@@ -241,6 +290,21 @@ static void test_n1_closed_form(void)
     free(x); free(out); free(ref);
 }
 
+/* A window far larger than the map (n = INT_MAX) covers the whole map: same as n = 2 max(H, W) + 1. */
+static void test_huge_n(void)
+{
+    lcn_case c = {"huge", 2, 2, 3, 5, 11, 2.0f, 0.1f};
+    lcn_dims d = whole_dims(&c);
+    size_t n = map_count(&c);
+    float *x = tu_randn(n, 1.0), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    int rc = lcn_forward_ref(&d, x, a);
+    d.n = INT_MAX;
+    rc |= lcn_forward_ref(&d, x, b);
+    tu_check("lcn_huge_n", rc == CN_OK && memcmp(a, b, n * sizeof *a) == 0,
+             "n = INT_MAX must be accepted and equal a window covering the whole map");
+    free(x); free(a); free(b);
+}
+
 static void test_window(void)
 {
     int y0, x0, h, w;
@@ -335,6 +399,7 @@ int main(int argc, char **argv)
         return tu_exit();
     test_n1_closed_form();
     test_window();
+    test_huge_n();
     test_bad_args();
     return tu_exit();
 }

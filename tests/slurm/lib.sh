@@ -128,6 +128,17 @@ EOF
     : >"$1/plugstack.conf"
 }
 
+# _sl_ppids: "PID PPID" of every process, from /proc (no procps needed).
+_sl_ppids() {
+    for _sl_s in /proc/[0-9]*/stat; do
+        read -r _sl_l 2>/dev/null <"$_sl_s" || continue
+        _sl_p=${_sl_s#/proc/}; _sl_p=${_sl_p%/stat}
+        # After the command name in parentheses (which may hold spaces): state, ppid, ...
+        set -- ${_sl_l##*) }
+        echo "$_sl_p $2"
+    done
+}
+
 # _sl_reap DIR: kills what is left of this instance's jobs: every slurmstepd that carries the marker
 # COTSNET_SLURM_INSTANCE=DIR (slurmd passes its environment on to them), with all its descendants
 # (the batch shell, mpirun, srun, the tasks), children first found, all killed together.
@@ -141,7 +152,7 @@ _sl_reap() {
         fi
     done
     [ -n "$_sl_roots" ] || return 0
-    _sl_all=$(ps -e -o pid= -o ppid= | awk -v roots="$_sl_roots" '
+    _sl_all=$(_sl_ppids | awk -v roots="$_sl_roots" '
         BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) keep[r[i]] = 1 }
         { parent[$1] = $2 }
         END {
@@ -246,6 +257,14 @@ slurm_up() {
         SLURM_WHY="state dir path too long for unix sockets (>80 chars): $_sl_dir"; return 1
     fi
     chmod 755 "$_sl_dir"
+    _sl_a=$_sl_dir
+    while [ -n "$_sl_a" ] && [ "$_sl_a" != / ]; do
+        _sl_a=$(dirname "$_sl_a")
+        if [ -z "$(find "$_sl_a" -maxdepth 0 -perm -o+x 2>/dev/null)" ]; then
+            SLURM_WHY="munged needs every directory above its socket searchable by all: chmod o+x $_sl_a"
+            return 1
+        fi
+    done
     rm -rf "$_sl_dir/state" "$_sl_dir/spool"
     mkdir -p "$_sl_dir/munge" "$_sl_dir/state" "$_sl_dir/spool" "$_sl_dir/log" "$_sl_dir/pid"
     chmod 755 "$_sl_dir/munge"
@@ -253,7 +272,7 @@ slurm_up() {
         (umask 077 && dd if=/dev/urandom of="$_sl_dir/munge/munge.key" bs=1024 count=1 2>/dev/null)
     fi
     chmod 400 "$_sl_dir/munge/munge.key"
-    _sl_node=$(hostname -s 2>/dev/null || hostname)
+    _sl_node=$(hostname -s 2>/dev/null || uname -n | cut -d. -f1)
     [ -n "$_sl_node" ] || _sl_node=localhost
     set -- $(_sl_free_ports 2)
     [ $# -eq 2 ] || { SLURM_WHY="found no free TCP ports"; return 1; }

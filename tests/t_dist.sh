@@ -1,0 +1,80 @@
+#!/bin/sh
+# t_dist.sh: the distributed network equals the one-rank run. For every grid below, each forward map,
+# loss and gradient of tests/jobs/dist.ini (halos two and three tiles wide on 3x3, uneven tiles)
+# gathered from N ranks must match the one-rank result within 1e-5 (normwise per tensor); R=2 x 2x2
+# is compared with one rank at twice the local batch. Then the parameters after 3 SGD-with-momentum
+# steps of every phase on 2x2 must match the one-rank run, and a grid that does not match the world or
+# is too fine for a map must end with one error line and a non-zero exit, no rank left hanging.
+BUILD=${COTSNET_BUILD:-build}
+BIN=${COTSNET_BIN:-bin/cotsnet}
+PY=/usr/bin/python3
+JOB=tests/jobs/dist.ini
+export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+MPIRUN="mpirun --oversubscribe --bind-to none"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+B=$(awk -F= '/^batch/{gsub(/ /,"",$2); print $2}' $JOB)
+
+run_dist() { # out R Py Px batch
+    mkdir -p "$1"
+    timeout 120 $MPIRUN -np $(( $2 * $3 * $4 )) "$BUILD/tests/mpi_dist" $JOB "$1" --set grid.replicas=$2 \
+        --set grid.rows=$3 --set grid.cols=$4 --set data.batch=$5 > "$1.log" 2>&1
+}
+
+run_dist "$tmp/ref" 1 1 1 "$B" || { echo "FAIL dist_reference: $(tail -3 "$tmp/ref.log")"; exit 1; }
+run_dist "$tmp/ref2" 1 1 1 $((2 * B)) || { echo "FAIL dist_reference_2b: $(tail -3 "$tmp/ref2.log")"; exit 1; }
+for grid in 1x1x2 1x2x1 1x2x2 1x2x3 1x3x3 2x2x2; do
+    R=${grid%%x*}; rest=${grid#*x}; Py=${rest%x*}; Px=${rest#*x}
+    out="$tmp/g$grid"
+    if ! run_dist "$out" "$R" "$Py" "$Px" "$B"; then
+        echo "FAIL dist_$grid: the run failed: $(tail -3 "$out.log")"; continue
+    fi
+    ref="$tmp/ref"
+    if [ "$R" -gt 1 ]; then
+        # replica 0's forward maps are the first B samples (the one-rank run at batch B); losses and
+        # replica-averaged gradients are those of one rank at batch R*B
+        ref="$tmp/refR"; rm -rf "$ref"; mkdir -p "$ref"
+        cp "$tmp"/ref2/*.npy "$ref"/; rm -f "$ref/ft_gx.npy"; cp "$tmp"/ref/s*_y.npy "$tmp"/ref/s*_p.npy "$tmp"/ref/s*_out.npy "$ref"/
+    fi
+    $PY tests/oracle/compare_dirs.py "$ref" "$out" "dist_$grid" 1e-5
+done
+
+# Parameters after 3 steps of each phase (SGD with momentum, weight decay) on 2x2 and on one rank.
+train() { # dir np rows cols
+    timeout 300 $MPIRUN -np "$2" "$BIN" train $JOB --set run.out_dir="$1" --set grid.rows="$3" \
+        --set grid.cols="$4" > "$1.log" 2>&1
+}
+if train "$tmp/t1" 1 1 1 && train "$tmp/t4" 4 2 2; then
+    $PY - "$tmp/t1/ckpt" "$tmp/t4/ckpt" <<'PYEOF'
+import glob, os, sys
+import h5py, numpy as np
+a = sorted(glob.glob(sys.argv[1] + "/ckpt-*.h5"))[-1]
+b = os.path.join(sys.argv[2], os.path.basename(a))
+bad = 0
+with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+    names = []
+    fa.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+    for n in names:
+        x, y = fa[n][...].astype(np.float64), fb[n][...].astype(np.float64)
+        d = np.linalg.norm(x)
+        e = np.linalg.norm(x - y) / (d if d > 0 else 1)
+        if x.shape != y.shape or e > 1e-5:
+            print(f"FAIL train3_2x2/{n}: relative error {e:.3e}"); bad += 1
+        else:
+            print(f"ok train3_2x2/{n} ({e:.1e})")
+sys.exit(bad != 0)
+PYEOF
+else
+    echo "FAIL train3_2x2: a training run failed: $(tail -3 "$tmp/t1.log") $(tail -3 "$tmp/t4.log")"
+fi
+
+# A world size that does not match the grid, and a grid too fine for the maps: one line, non-zero exit.
+timeout 60 $MPIRUN -np 3 "$BIN" train $JOB --set grid.rows=2 --set grid.cols=2 > "$tmp/w.out" 2> "$tmp/w.err"
+rc=$?
+n=$(grep -c "cotsnet: error" "$tmp/w.err")
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$n" -eq 1 ] && grep -q "needs 4 ranks but the world has 3" "$tmp/w.err"; then
+    echo "ok dist_world_mismatch"; else echo "FAIL dist_world_mismatch: rc $rc, $n error lines: $(cat "$tmp/w.err")"; fi
+timeout 60 $MPIRUN -np 6 "$BIN" train $JOB --set grid.rows=6 --set grid.cols=1 > "$tmp/f.out" 2> "$tmp/f.err"
+rc=$?
+n=$(grep -c "cotsnet: error" "$tmp/f.err")
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$n" -eq 1 ] && grep -q "too fine for stage 2.*largest grid that fits is 5x4" "$tmp/f.err"; then
+    echo "ok dist_grid_too_fine"; else echo "FAIL dist_grid_too_fine: rc $rc, $n error lines: $(cat "$tmp/f.err")"; fi
