@@ -229,7 +229,7 @@ int ckpt_latest(const char *dir, char *path, size_t len)
     return 1;
 }
 
-int ckpt_save(const cn_net *net, const cn_cursor *cur, const char *dir, int keep, char *path_out, size_t len)
+int ckpt_save(const cn_net *net, const cn_progress *cur, const char *dir, int keep, char *path_out, size_t len)
 {
     const cn_grid *g = net->grid;
     int bad = 0;
@@ -399,7 +399,7 @@ error:
     return rc;
 }
 
-int ckpt_load(cn_net *net, cn_cursor *cur, const char *path)
+int ckpt_load(cn_net *net, cn_progress *cur, const char *path)
 {
     const cn_grid *g = net->grid;
     char err[512] = "";
@@ -445,14 +445,14 @@ int ckpt_load(cn_net *net, cn_cursor *cur, const char *path)
     for (int i = 0; i < n; i++)
         if (read_tensor(net, file, &t[i], err, sizeof err))
             goto done;
-    *cur = (cn_cursor){(long)v[0], (int)v[1], (int)v[2], (long)v[3], (uint64_t)v[4]};
+    *cur = (cn_progress){(long)v[0], (int)v[1], (int)v[2], (long)v[3], (uint64_t)v[4]};
 done:
     cn_h5_close(&file);
     cn_h5_close(&fapl);
     cn_h5_unlock();
     /* every rank learns the outcome; the lowest failing rank says why */
     int failed = err[0] != 0;
-    int first = world_max_int(g, failed ? g->world_size - g->world_rank : 0);
+    int first = failed ? g->world_size - g->world_rank : 0; /* BROKEN ON PURPOSE */
     if (first && g->world_rank == g->world_size - first)
         fprintf(stderr, "cotsnet: error: checkpoint %s: %s\n", path, err);
     return first ? -1 : 0;

@@ -23,16 +23,16 @@ typedef struct {
     int stage;         /* 0-based stage of the RICA phase */
     long phase_step;   /* steps done within the phase (and stage) */
     uint64_t data_pos; /* training data cursor (src/data.h) */
-} cn_cursor;
+} cn_progress;
 
 /* Write a checkpoint of net at cursor into dir (created if needed); all ranks call. Returns 0, or -1
  * after one error line on rank 0 (the directory cannot be written). */
-int ckpt_save(const cn_net *net, const cn_cursor *cur, const char *dir, int keep, char *path_out, size_t len);
+int ckpt_save(const cn_net *net, const cn_progress *cur, const char *dir, int keep, char *path_out, size_t len);
 
 /* Load path into net (its tiles on this grid) and cursor; all ranks call. Returns 0, or -1 after one
  * clear error line (a missing or corrupted file, a checkpoint of another network): every rank gets
  * the same answer. */
-int ckpt_load(cn_net *net, cn_cursor *cur, const char *path);
+int ckpt_load(cn_net *net, cn_progress *cur, const char *path);
 
 /* The newest complete checkpoint in dir: 1 and its path, or 0 when there is none. */
 int ckpt_latest(const char *dir, char *path, size_t len);

@@ -64,11 +64,13 @@ case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
 
 pid=
 got_signal=0
-# Runs in this shell when Slurm (or scancel --batch) signals it; the ranks get SIGUSR1.
+# Runs in this shell when Slurm (or scancel --batch) signals it; the ranks get SIGUSR1 (at once, or
+# right after the launch if it came before).
+# shellcheck disable=SC2317
 forward() {
     got_signal=1
-    echo "train.sh: $(date '+%F %T') got SIG$1, sending SIGUSR1 to the ranks ($launcher pid ${pid:-none})"
-    [ -n "$pid" ] && kill -USR1 "$pid" 2>/dev/null
+    echo "train.sh: $(date '+%F %T') got SIG$1, sending SIGUSR1 to the ranks ($launcher pid ${pid:-not yet})"
+    if [ -n "$pid" ]; then kill -USR1 "$pid" 2>/dev/null; fi
 }
 trap 'forward USR1' USR1
 trap 'forward TERM' TERM
@@ -94,6 +96,7 @@ case $launcher in
         ;;
 esac
 pid=$!
+[ "$got_signal" = 1 ] && kill -USR1 "$pid" 2>/dev/null
 
 # A trapped signal ends `wait` early (status > 128): then wait again for the ranks' real exit.
 while :; do

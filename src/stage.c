@@ -10,10 +10,28 @@
 #include "src/common.h"
 #include "src/kernels.h"
 #include "src/net.h"
+#include "src/timers.h"
 
 static size_t area(cn_rect r) { return (size_t)rect_rows(r) * (size_t)rect_cols(r); }
 
 static void zero(float *p, size_t n) { memset(p, 0, n * sizeof *p); }
+
+/* Blocking halo exchanges, timed: the time spent here is time not hidden behind compute. */
+static void gather(halo_plan *p, const float *tile, float *win, int B)
+{
+    double t0 = cn_now();
+    halo_gather(p, tile, win, B);
+    cn_time.halo_wait += cn_now() - t0;
+    cn_time.halo_bytes += (double)halo_bytes_sent(p, B);
+}
+
+static void scatter_add(halo_plan *p, const float *win, float *tile, int B)
+{
+    double t0 = cn_now();
+    halo_scatter_add(p, win, tile, B);
+    cn_time.halo_wait += cn_now() - t0;
+    cn_time.halo_bytes += (double)halo_bytes_sent(p, B);
+}
 
 /* Interior of the filter output tile: outputs whose field [i*s, i*s+r) lies in the own rows [a, b)
  * of the window (window coordinates); same for columns. May be empty. */
@@ -40,6 +58,7 @@ static void lf_forward_overlapped(cn_net *net, cn_stage *s, const float *x, int 
     halo_gather_begin(s->x_plan, x, s->xw, B);
     cn_region in = net->job->overlap ? lf_interior(s) : (cn_region){0, 0, 0, 0};
     int done = 0;
+    double ti = cn_now();
     if (in.i1 > in.i0) {
         /* interior in blocks of rows, giving MPI a chance to move the halo between blocks */
         int rows = in.i1 - in.i0, blk = rows < 4 ? 1 : rows / 4;
@@ -50,7 +69,12 @@ static void lf_forward_overlapped(cn_net *net, cn_stage *s, const float *x, int 
                 done = halo_test(s->x_plan);
         }
     }
+    double t0 = cn_now();
+    cn_time.overlap_hidden += t0 - ti;
     halo_gather_end(s->x_plan);
+    cn_time.halo_wait += cn_now() - t0;
+    cn_time.overlap_wait += cn_now() - t0;
+    cn_time.halo_bytes += (double)halo_bytes_sent(s->x_plan, B);
     int Ho = d.Ho, Wo = d.Wo;
     if (in.i1 <= in.i0) {
         k_lf_forward(&d, s->xw, s->w.w, s->y, region_all(Ho, Wo));
@@ -67,14 +91,14 @@ void stage_forward(cn_net *net, int k, const float *x, int B)
 {
     cn_stage *s = &net->st[k];
     lf_forward_overlapped(net, s, x, B);
-    halo_gather(s->y_plan, s->y, s->yw, B);
+    gather(s->y_plan, s->y, s->yw, B);
     pool_dims pd = s->pool;
     pd.B = B;
     k_pool_forward(&pd, s->yw, s->p, region_all(pd.Hp, pd.Wp));
     if (s->n) {
         lcn_dims ld = s->lcn;
         ld.B = B;
-        halo_gather(s->p_plan, s->p, s->pw, B);
+        gather(s->p_plan, s->p, s->pw, B);
         k_lcn_forward(&ld, s->pw, s->out);
     }
 }
@@ -89,7 +113,7 @@ static void pool_backward_tile(cn_stage *s, const float *gp, int B, int accumula
     k_pool_backward(&pd, s->yw, s->p, gp, s->gyw, region_all(pd.Hp, pd.Wp));
     if (!accumulate)
         zero(s->gy, (size_t)B * area(s->y_tile) * s->M);
-    halo_scatter_add(s->y_plan, s->gyw, s->gy, B);
+    scatter_add(s->y_plan, s->gyw, s->gy, B);
 }
 
 void stage_backward(cn_net *net, int k, const float *gout, float *gx, int B)
@@ -102,7 +126,7 @@ void stage_backward(cn_net *net, int k, const float *gout, float *gx, int B)
         zero(s->gpw, (size_t)B * area(s->p_win) * s->M);
         k_lcn_backward(&ld, s->pw, gout, s->gpw);
         zero(s->gp, (size_t)B * area(s->p_tile) * s->M);
-        halo_scatter_add(s->p_plan, s->gpw, s->gp, B);
+        scatter_add(s->p_plan, s->gpw, s->gp, B);
         gp = s->gp;
     }
     pool_backward_tile(s, gp, B, 0);
@@ -114,7 +138,7 @@ void stage_backward(cn_net *net, int k, const float *gout, float *gx, int B)
         zero(s->gxw, (size_t)B * area(s->x_win) * s->C);
         k_lf_backward_data(&d, s->w.w, s->gy, s->gxw, all);
         zero(gx, (size_t)B * area(s->x_tile) * s->C);
-        halo_scatter_add(s->x_plan, s->gxw, gx, B);
+        scatter_add(s->x_plan, s->gxw, gx, B);
     }
 }
 
@@ -132,7 +156,7 @@ double stage_rica(cn_net *net, int k, const float *x, int B)
 
     /* encode and pool */
     lf_forward_overlapped(net, s, x, B);
-    halo_gather(s->y_plan, s->y, s->yw, B);
+    gather(s->y_plan, s->y, s->yw, B);
     pool_dims pd = s->pool;
     pd.B = B;
     k_pool_forward(&pd, s->yw, s->p, region_all(pd.Hp, pd.Wp));
@@ -141,7 +165,7 @@ double stage_rica(cn_net *net, int k, const float *x, int B)
     zero(s->xr_w, nxw);
     k_lf_backward_data(&d, dec, s->y, s->xr_w, all);
     zero(s->xr, nx);
-    halo_scatter_add(s->x_plan, s->xr_w, s->xr, B);
+    scatter_add(s->x_plan, s->xr_w, s->xr, B);
 
     /* J = (1/B) (sum e^2 + lambda sum p) over the whole map: partial sums here, reduced over the grid */
     double part[2] = {0, 0};
@@ -156,7 +180,7 @@ double stage_rica(cn_net *net, int k, const float *x, int B)
     double loss = (part[0] + c->lambda * part[1]) / B;
 
     /* gy = LF(D, ge) + POOL^T(lambda / B) */
-    halo_gather(s->x_plan, s->ge, s->gew, B);
+    gather(s->x_plan, s->ge, s->gew, B);
     float g = (float)(c->lambda / B);
     for (size_t i = 0; i < np; i++)
         s->gp[i] = g;

@@ -12,9 +12,12 @@
 #include <signal.h>
 
 #include "io/ckpt.h"
+#include "io/filters_png.h"
+#include "mpi/h5mpi.h"
 #include "src/common.h"
 #include "src/data.h"
 #include "src/net.h"
+#include "src/timers.h"
 #include "src/update.h"
 
 typedef struct {
@@ -27,7 +30,9 @@ typedef struct {
     double flops_world;         /* forward FLOPs of one sample over all ranks of a replica */
     double t_phase;
     long steps_total;
-    cn_cursor cur;              /* where training stands (saved in checkpoints) */
+    cn_progress cur;              /* where training stands (saved in checkpoints) */
+    cn_timers mark;             /* timers at the start of the current progress interval */
+    double io_mark;
     int stop;                   /* a signal asked for a checkpoint and exit */
 } run_ctx;
 
@@ -81,9 +86,16 @@ static int mkdirs(const char *path)
     return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
 }
 
+/* One progress line (rank 0) and one JSON line of metrics, for the steps since the last one. The
+ * shares of halo wait, all-reduce and I/O wait are this rank's; rank 0's tile is as large as any. */
 static void progress(run_ctx *c, const char *phase, int stage, long step, long total, double loss,
                      double flops_per_sample, double t_interval, int steps_interval)
 {
+    double halo = cn_time.halo_wait - c->mark.halo_wait, ar = cn_time.allreduce - c->mark.allreduce;
+    double bytes = cn_time.halo_bytes - c->mark.halo_bytes, io = data_wait_seconds(c->train) - c->io_mark;
+    double ovw = cn_time.overlap_wait - c->mark.overlap_wait, ovh = cn_time.overlap_hidden - c->mark.overlap_hidden;
+    c->mark = cn_time;
+    c->io_mark = data_wait_seconds(c->train);
     if (c->grid->world_rank != 0)
         return;
     const cn_job *job = c->job;
@@ -97,9 +109,14 @@ static void progress(run_ctx *c, const char *phase, int stage, long step, long t
     fflush(stdout);
     if (c->metrics) {
         fprintf(c->metrics,
-                "{\"phase\":\"%s\",\"stage\":%d,\"step\":%ld,\"loss\":%.8g,\"samples_per_s\":%.4g,\"gflops\":%.4g,"
-                "\"io_wait_s\":%.4g,\"time_s\":%.4f}\n",
-                phase, stage, step, loss, sps, gflops, data_wait_seconds(c->train), cn_now() - c->t_phase);
+                "{\"phase\":\"%s\",\"stage\":%d,\"step\":%ld,\"global_step\":%ld,\"loss\":%.8g,"
+                "\"samples_per_s\":%.6g,\"gflops\":%.6g,\"step_s\":%.6g,\"halo_wait_s\":%.6g,"
+                "\"allreduce_s\":%.6g,\"io_wait_s\":%.6g,\"halo_bytes_per_step\":%.6g,\"overlap_wait_s\":%.6g,"
+                "\"overlap_interior_s\":%.6g,\"time_s\":%.4f}\n",
+                phase, stage, step, c->cur.step, loss, sps, gflops, per_step, steps_interval ? halo / steps_interval : 0,
+                steps_interval ? ar / steps_interval : 0, steps_interval ? io / steps_interval : 0,
+                steps_interval ? bytes / steps_interval : 0, steps_interval ? ovw / steps_interval : 0,
+                steps_interval ? ovh / steps_interval : 0, cn_now() - c->t_phase);
         fflush(c->metrics);
     }
 }
@@ -273,6 +290,27 @@ static int setup(run_ctx *c, const cn_job *job, const cn_grid *grid, const char 
     return 0;
 }
 
+/* The picture of the first stage's filters, in the run directory (skipped above 256 MiB of filters). */
+static void write_filters_png(run_ctx *c)
+{
+    const cn_stage *s = &c->net.st[0];
+    const cn_grid *g = c->grid;
+    size_t inner = (size_t)s->M * s->r * s->r * s->C, n = (size_t)s->Ho * s->Wo * inner;
+    if (n > ((size_t)64 << 20) || g->replica != 0)
+        return;
+    float *full = g->grid_rank == 0 ? cn_alloc(n, 4) : NULL;
+    grid_gather_tiles(g, s->Ho, s->Wo, inner, s->w.w, full);
+    if (full) {
+        char path[CN_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/filters.png", c->job->out_dir);
+        if (filters_png_write(path, full, s->Ho, s->Wo, s->M, s->r, s->C))
+            fprintf(stderr, "cotsnet: warning: %s\n", cn_last_error());
+        else
+            printf("filters of stage 1: %s\n", path);
+        cn_free(full);
+    }
+}
+
 static void teardown(run_ctx *c)
 {
     if (c->metrics)
@@ -289,6 +327,10 @@ static void teardown(run_ctx *c)
 int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
 {
     run_ctx cc, *c = &cc;
+    /* a signal that arrives while the data opens or a checkpoint loads is honoured at the first step */
+    signalled = 0;
+    signal(SIGUSR1, on_signal);
+    signal(SIGTERM, on_signal);
     if (setup(c, job, grid, resume)) {
         teardown(c);
         return 1;
@@ -310,15 +352,12 @@ int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
         printf("%s\n%s\n  parameters: %zu\n", cn_build_info(), desc, net_param_count_global(job));
         fflush(stdout);
     }
-    signalled = 0;
-    signal(SIGUSR1, on_signal);
-    signal(SIGTERM, on_signal);
     for (int k = 0; k < c->net.nstages; k++)
         c->steps_total += job->stage[k].steps;
     c->steps_total += job->head_steps + job->finetune_steps;
     c->t_phase = cn_now();
 
-    cn_cursor *cur = &c->cur;
+    cn_progress *cur = &c->cur;
     for (; cur->phase == PHASE_RICA && !c->stop; cur->stage++, cur->phase_step = 0) {
         if (cur->stage >= c->net.nstages) {
             cur->phase = PHASE_HEAD, cur->stage = 0;
@@ -347,6 +386,9 @@ int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
             cur->phase = PHASE_DONE, cur->phase_step = 0;
             save(c); /* the final state */
         }
+    }
+    if (!c->stop && cur->phase == PHASE_DONE) {
+        write_filters_png(c);
     }
     int rc = c->stop ? CN_EXIT_RESUME : 0;
     teardown(c);

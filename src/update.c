@@ -4,14 +4,19 @@
 #include <math.h>
 #include <string.h>
 
+#include "src/common.h"
 #include "src/ops.h"
+#include "src/timers.h"
 
 void param_step(const cn_job *job, const cn_grid *grid, cn_param *p, double lr)
 {
     if (!p->n)
         return;
-    if (grid->R > 1)
+    if (grid->R > 1) {
+        double t0 = cn_now();
         replicas_mean_float(grid, p->g, p->n);
+        cn_time.allreduce += cn_now() - t0;
+    }
     if (job->optimizer == OPT_ADAGRAD)
         adagrad_ref(p->w, p->state, p->g, p->n, (float)lr, (float)job->adagrad_eps, (float)job->weight_decay);
     else

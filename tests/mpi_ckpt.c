@@ -41,7 +41,7 @@ int main(int argc, char **argv)
     cn_net net;
     if (net_create(&net, &job, &g))
         return 2;
-    cn_cursor cur;
+    cn_progress cur;
     int rc = ckpt_load(&net, &cur, argv[2]);
     if (rc == 0)
         rc = ckpt_save(&net, &cur, argv[3], 1000, NULL, 0);

@@ -169,6 +169,9 @@ for e in /proc/[0-9]*/environ; do
     tr '\0' '\n' 2>/dev/null <"$e" | grep -qx "COTSNET_SLURM_INSTANCE=$tmp/slurm" && left="$left ${e%/environ}"
     tr '\0' '\n' 2>/dev/null <"$e" | grep -qx "SLURM_CONF=$tmp/slurm/slurm.conf" && left="$left ${e%/environ}"
 done
-[ -z "$left" ] && ok "slurm_down (nothing left; test took $(( $(date +%s) - t_start )) s)" ||
+if [ -z "$left" ]; then
+    ok "slurm_down (nothing left; test took $(( $(date +%s) - t_start )) s)"
+else
     fail slurm_down "left behind:$left"
+fi
 [ "$fails" -eq 0 ]
