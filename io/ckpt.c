@@ -141,20 +141,6 @@ static void attr_string(hid_t obj, const char *name, const char *value)
 
 static void attr_i64(hid_t obj, const char *name, int64_t v) { attr_write(obj, name, H5T_NATIVE_INT64, &v); }
 
-static int mkdirs(const char *path)
-{
-    char buf[CN_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(buf, 0777) && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
-}
-
 static void fsync_path(const char *path)
 {
     int fd = open(path, O_RDONLY);
@@ -233,7 +219,7 @@ int ckpt_save(const cn_net *net, const cn_progress *cur, const char *dir, int ke
 {
     const cn_grid *g = net->grid;
     int bad = 0;
-    if (g->world_rank == 0 && mkdirs(dir)) {
+    if (g->world_rank == 0 && cn_mkdirs(dir)) {
         fprintf(stderr, "cotsnet: error: cannot create the checkpoint directory %s: %s\n", dir, strerror(errno));
         bad = 1;
     }
@@ -452,7 +438,7 @@ done:
     cn_h5_unlock();
     /* every rank learns the outcome; the lowest failing rank says why */
     int failed = err[0] != 0;
-    int first = failed ? g->world_size - g->world_rank : 0; /* BROKEN ON PURPOSE */
+    int first = world_max_int(g, failed ? g->world_size - g->world_rank : 0);
     if (first && g->world_rank == g->world_size - first)
         fprintf(stderr, "cotsnet: error: checkpoint %s: %s\n", path, err);
     return first ? -1 : 0;

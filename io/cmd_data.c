@@ -99,7 +99,7 @@ static int prepare_out(const char *dir, int force)
 {
     struct stat st;
     if (stat(dir, &st) != 0) {
-        if (mkdir(dir, 0777) != 0)
+        if (cn_mkdirs(dir) != 0)
             return cn_set_error("%s: cannot create the output directory (%s)", dir, strerror(errno));
     } else if (!S_ISDIR(st.st_mode)) {
         return cn_set_error("%s: exists and is not a directory", dir);
@@ -135,7 +135,7 @@ int cmd_data(int argc, char **argv)
     o.classes = 10;
     o.seed = 1;
     const char *source = NULL;
-    int force = 0, patch = 0, channels = 0, have_size = 0;
+    int force = 0, patch = 0, channels = 0, have_size = 0, have_classes = 0;
     char **files = cn_alloc((size_t)(argc > 0 ? argc : 1), sizeof *files);
     int nfiles = 0, rc = 2;
 
@@ -216,6 +216,7 @@ int cmd_data(int argc, char **argv)
             if (parse_i64(name, val, 1, 1 << 24, &v))
                 goto done;
             o.classes = (int)v;
+            have_classes = 1;
         } else if (!strcmp(name, "--seed")) {
             if (parse_i64(name, val, 0, INT64_MAX, &v))
                 goto done;
@@ -256,6 +257,14 @@ int cmd_data(int argc, char **argv)
             o.h = o.w = patch;
         if (channels)
             o.c = channels;
+    }
+    if (have_classes && !is_syn) {
+        rc = bad("--classes is for the synthetic source (%s has its own labels)", source);
+        goto done;
+    }
+    if (is_png && o.test_n >= 0) {
+        rc = bad("images makes a train split only: --test-n does not apply");
+        goto done;
     }
     if (is_idx && have_size) {
         rc = bad("%s images are 28x28x1: --size does not apply", source);

@@ -6,6 +6,7 @@
  * training set and are stored in both splits. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -15,8 +16,11 @@
 
 #define IDX_MAX_ITEMS 100000000
 #define IDX_MAX_SIDE 4096
+#define IDX_MAX_BYTES ((size_t)1 << 34)
 
-static int gz_read_all(gzFile g, const char *path, uint8_t *buf, size_t n, const char *what)
+/* Read n bytes into buf; offset and total (bytes of this part before buf, and in all) only word messages. */
+static int gz_read_all(gzFile g, const char *path, uint8_t *buf, size_t n, size_t offset, size_t total,
+                       const char *what)
 {
     size_t done = 0;
     while (done < n) {
@@ -28,7 +32,7 @@ static int gz_read_all(gzFile g, const char *path, uint8_t *buf, size_t n, const
             return cn_set_error("%s: cannot read %s (%s)", path, what, err == Z_ERRNO ? strerror(errno) : msg);
         }
         if (got == 0)
-            return cn_set_error("%s: truncated: %zu of %zu bytes of %s", path, done, n, what);
+            return cn_set_error("%s: truncated: %zu of %zu bytes of %s", path, offset + done, total, what);
         done += (size_t)got;
     }
     return CN_OK;
@@ -47,7 +51,7 @@ int idx_read(const char *path, int ndims, int64_t limit, uint8_t **data, int64_t
         return cn_set_error("%s: cannot open (%s)", path, errno ? strerror(errno) : "out of memory");
     uint8_t hdr[16];
     size_t hlen = 4 + 4 * (size_t)ndims;
-    int rc = gz_read_all(g, path, hdr, hlen, "the idx header");
+    int rc = gz_read_all(g, path, hdr, hlen, 0, hlen, "the idx header");
     if (rc != CN_OK)
         goto out;
     uint32_t magic = be32(hdr), want = 0x800u | (uint32_t)ndims;
@@ -63,8 +67,26 @@ int idx_read(const char *path, int ndims, int64_t limit, uint8_t **data, int64_t
     }
     int64_t take = limit > 0 && limit < (int64_t)n ? limit : (int64_t)n;
     size_t bytes = (size_t)take * r * c;
-    *data = cn_alloc(bytes, 1);
-    rc = gz_read_all(g, path, *data, bytes, ndims == 3 ? "images" : "labels");
+    if (bytes > IDX_MAX_BYTES) {
+        rc = cn_set_error("%s: %lld items of %ux%u bytes: more than %llu bytes", path, (long long)take, r, c,
+                          (unsigned long long)IDX_MAX_BYTES);
+        goto out;
+    }
+    /* The buffer grows with the data actually read, so a header that lies costs no more than the file. */
+    size_t cap = CN_MIN(bytes, (size_t)1 << 24), done = 0;
+    if (!(*data = malloc(cap)))
+        cn_fatal("out of memory reading %s (%zu bytes)", path, cap);
+    while (rc == CN_OK && done < bytes) {
+        if (done == cap) {
+            cap = CN_MIN(bytes, 2 * cap);
+            uint8_t *grown = realloc(*data, cap);
+            if (!grown)
+                cn_fatal("out of memory reading %s (%zu bytes)", path, cap);
+            *data = grown;
+        }
+        rc = gz_read_all(g, path, *data + done, cap - done, done, bytes, ndims == 3 ? "images" : "labels");
+        done = cap;
+    }
     if (rc != CN_OK)
         goto out;
     *count = take;

@@ -19,7 +19,7 @@
 #include "src/rng.h"
 
 #define R_PATCH ((uint64_t)3 << 60)
-#define PNG_MAX_PIXELS ((size_t)1 << 28)
+#define PNG_MAX_PIXELS ((size_t)1 << 26) /* 8192 x 8192 */
 
 typedef struct {
     char **path;

@@ -29,7 +29,8 @@ int data_png(const cn_data_opts *o);
 int data_synth(const cn_data_opts *o);
 
 /* An idx file (gzip or plain): images (3 dimensions, magic 0x803) or labels (1 dimension, 0x801), at most
- * limit items (limit <= 0: all). *data [count * rows * cols] is cn_alloc'ed; rows = cols = 1 for labels. */
+ * limit items (limit <= 0: all). *data [count * rows * cols] is malloc'ed (free with cn_free); rows = cols = 1
+ * for labels. The buffer grows with the bytes actually read: a header that lies costs no more than the file. */
 int idx_read(const char *path, int ndims, int64_t limit, uint8_t **data, int64_t *count, int *rows, int *cols);
 
 /* One synthetic sample, a pure function of its arguments: out [h, w, c] in [0, 1], label in [0, classes).

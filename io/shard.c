@@ -160,6 +160,18 @@ static int open_dataset(const char *path, hid_t f, const char *name, int rank, h
     return 1;
 }
 
+/* A file cannot make us allocate much more than it holds: the bytes stored for a dataset must be at least
+ * its raw size / CN_MAX_RATIO (no compression filter reaches zlib's ~1032:1), and not 0. */
+#define CN_MAX_RATIO 1100.0
+static int check_stored(const char *path, hid_t d, const char *name, double raw)
+{
+    double stored = (double)H5Dget_storage_size(d);
+    if (stored <= 0 || stored * CN_MAX_RATIO < raw)
+        return cn_set_error("%s: /%s stores %.0f bytes for %.0f bytes of values (truncated or unfinished file?)",
+                            path, name, stored, raw);
+    return CN_OK;
+}
+
 static int read_header(const char *path, hid_t f, shard_header *h)
 {
     char text[256];
@@ -209,6 +221,9 @@ static int read_header(const char *path, hid_t f, shard_header *h)
     h->h = (int)dims[1];
     h->w = (int)dims[2];
     h->c = (int)dims[3];
+    if ((rc = check_stored(path, d, "images", (double)dims[0] * (double)dims[1] * (double)dims[2] * (double)dims[3] *
+                                                  (h->dtype == CN_SHARD_U8 ? 1.0 : 4.0))) != CN_OK)
+        goto out;
     cn_h5_close(&t);
     cn_h5_close(&d);
 
@@ -230,6 +245,8 @@ static int read_header(const char *path, hid_t f, shard_header *h)
                               (unsigned long long)dims[0]);
             goto out;
         }
+        if ((rc = check_stored(path, d, "labels", 4.0 * (double)ldim)) != CN_OK)
+            goto out;
     }
     h->classes = 0;
     if ((rc = attr_num(path, f, "classes", &v)) < 0)

@@ -47,6 +47,9 @@ void cn_free(void *p);
 /* Size arithmetic that refuses to overflow: returns CN_OK and the product, or CN_EINVAL. */
 int cn_mul_size(size_t *out, size_t n, ...); /* product of n size_t arguments */
 
+/* mkdir -p: create a directory and its missing parents. Returns 0, or -1 with errno set. */
+int cn_mkdirs(const char *path);
+
 /* Wall-clock seconds from a monotonic clock. */
 double cn_now(void);
 

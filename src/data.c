@@ -1,12 +1,16 @@
-/* data.c: batches from the synthetic generator (shards come through io/reader.h).
+/* data.c: batches from HDF5 shards (io/reader.h) or from the synthetic generator (src/synth.h).
  *
- * Cursor: pos counts samples taken by all replicas together. Step n of replica r takes global
- * positions pos + r*B + b (b < B), then pos advances by R*B; position i is sample i mod N. */
+ * Shards: the reader reads each sample's rectangle with a hyperslab, in an order fixed by the seed and
+ * the epoch (docs/DATA.md). Synthetic: position p of the sample stream is sample p mod N for training;
+ * step n of replica r takes positions pos + r*B + b (b < B), then pos advances by R*B. For a test set
+ * (no shuffling, one pass) positions at or past N are padding: label -1, not counted. */
 #include "src/data.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "io/reader.h"
+#include "io/shard.h"
 #include "src/common.h"
 #include "src/synth.h"
 
@@ -14,47 +18,119 @@ struct cn_data {
     const cn_job *job;
     const cn_grid *grid;
     cn_rect rect;
+    int which;
+    /* synthetic */
     uint64_t n, pos, seed;
     double wait;
+    /* shards */
+    cn_shard_set set;
+    cn_reader *reader;
 };
+
+static cn_data *open_shards(cn_data *d, const char *pattern)
+{
+    const cn_job *job = d->job;
+    const char *key = d->which == DATA_TRAIN ? "train" : "test";
+    int rank0 = d->grid->world_rank == 0;
+    if (shard_set_open(&d->set, pattern, job->classes)) {
+        if (rank0)
+            fprintf(stderr, "cotsnet: error: [data] %s: %s\n", key, cn_last_error());
+        cn_free(d);
+        return NULL;
+    }
+    if (d->set.h != job->height || d->set.w != job->width || d->set.c != job->channels) {
+        if (rank0)
+            fprintf(stderr, "cotsnet: error: [data] %s = %s: the shards hold %dx%dx%d images, the job says %dx%dx%d\n", key,
+                    pattern, d->set.h, d->set.w, d->set.c, job->height, job->width, job->channels);
+        shard_set_free(&d->set);
+        cn_free(d);
+        return NULL;
+    }
+    if (!d->set.has_labels) {
+        if (rank0)
+            fprintf(stderr, "cotsnet: error: [data] %s = %s: the shards have no /labels (needed for the head)\n", key, pattern);
+        shard_set_free(&d->set);
+        cn_free(d);
+        return NULL;
+    }
+    cn_reader_opts o = {d->rect, job->batch, job->seed, d->grid->replica, d->grid->R, d->which == DATA_TRAIN,
+                        job->prefetch ? 2 : 0};
+    if (reader_open(&d->reader, &d->set, &o)) {
+        if (rank0)
+            fprintf(stderr, "cotsnet: error: [data] %s = %s: %s\n", key, pattern, cn_last_error());
+        shard_set_free(&d->set);
+        cn_free(d);
+        return NULL;
+    }
+    return d;
+}
 
 cn_data *data_open(const cn_job *job, const cn_grid *grid, int which, cn_rect rect)
 {
     const char *src = which == DATA_TRAIN ? job->train : job->test;
-    if (strcmp(src, "synthetic") != 0) {
-        if (grid->world_rank == 0)
-            fprintf(stderr, "cotsnet: error: [data] %s = %s: shards are not readable by this build yet\n",
-                    which == DATA_TRAIN ? "train" : "test", src);
-        return NULL;
-    }
     cn_data *d = cn_alloc(1, sizeof *d);
     d->job = job;
     d->grid = grid;
     d->rect = rect;
+    d->which = which;
+    if (strcmp(src, "synthetic") != 0)
+        return open_shards(d, src);
     d->n = (uint64_t)(which == DATA_TRAIN ? job->synthetic_train : job->synthetic_test);
     /* the test set is a different stream of samples from the same generator */
     d->seed = job->seed + (which == DATA_TRAIN ? 0 : 0x5eed0000ull);
     return d;
 }
 
-void data_close(cn_data *d) { cn_free(d); }
-uint64_t data_count(const cn_data *d) { return d->n; }
-uint64_t data_tell(const cn_data *d) { return d->pos; }
-void data_seek(cn_data *d, uint64_t pos) { d->pos = pos; }
-double data_wait_seconds(const cn_data *d) { return d->wait; }
-
-void data_next(cn_data *d, float *x, int *labels, int B)
+void data_close(cn_data *d)
 {
+    if (d->reader) {
+        reader_close(d->reader);
+        shard_set_free(&d->set);
+    }
+    cn_free(d);
+}
+
+uint64_t data_count(const cn_data *d) { return d->reader ? (uint64_t)d->set.n : d->n; }
+uint64_t data_tell(const cn_data *d) { return d->reader ? reader_tell(d->reader) : d->pos; }
+double data_wait_seconds(const cn_data *d) { return d->reader ? reader_wait_seconds(d->reader) : d->wait; }
+
+void data_seek(cn_data *d, uint64_t pos)
+{
+    if (!d->reader) {
+        d->pos = pos;
+        return;
+    }
+    if (reader_seek_samples(d->reader, pos))
+        cn_fatal("cannot continue the data at sample %llu: %s", (unsigned long long)pos, cn_last_error());
+}
+
+int data_next(cn_data *d, float *x, int *labels, int B)
+{
+    if (d->reader) {
+        int count = 0;
+        if (reader_next(d->reader, x, labels, &count))
+            cn_fatal("%s", cn_last_error());
+        return count;
+    }
     double t0 = cn_now();
     const cn_job *job = d->job;
     size_t per = (size_t)rect_rows(d->rect) * (size_t)rect_cols(d->rect) * (size_t)job->channels;
     uint64_t base = d->pos + (uint64_t)d->grid->replica * (uint64_t)B;
-#pragma omp parallel for schedule(static)
+    int pad = d->which == DATA_TEST, count = 0;
+#pragma omp parallel for schedule(static) reduction(+ : count)
     for (int b = 0; b < B; b++) {
-        uint64_t sample = (base + (uint64_t)b) % d->n;
+        uint64_t p = base + (uint64_t)b;
+        if (pad && p >= d->n) {
+            labels[b] = -1;
+            memset(x + (size_t)b * per, 0, per * sizeof *x);
+            continue;
+        }
+        uint64_t sample = p % d->n;
         labels[b] = synth_label(d->seed, sample, job->classes);
         synth_fill(d->seed, sample, job->classes, job->height, job->width, job->channels, d->rect, x + (size_t)b * per);
+        count++;
     }
     d->pos += (uint64_t)d->grid->R * (uint64_t)B;
     d->wait += cn_now() - t0;
+    return count;
 }

@@ -19,8 +19,10 @@ enum { DATA_TRAIN = 0, DATA_TEST = 1 };
 cn_data *data_open(const cn_job *job, const cn_grid *grid, int which, cn_rect rect);
 void data_close(cn_data *d);
 uint64_t data_count(const cn_data *d);     /* samples in the set */
-/* The next B samples of this rank's replica: x [B, rect rows, rect cols, C] normalized, labels [B]. */
-void data_next(cn_data *d, float *x, int *labels, int B);
+/* The next B samples of this rank's replica: x [B, rect rows, rect cols, C] normalized, labels [B].
+ * Returns how many are real samples: B, except at the end of a test set, where the rest is padding
+ * (label -1, never counted as correct). */
+int data_next(cn_data *d, float *x, int *labels, int B);
 uint64_t data_tell(const cn_data *d);      /* cursor */
 void data_seek(cn_data *d, uint64_t pos);  /* restore a cursor (resume) */
 double data_wait_seconds(const cn_data *d); /* time spent waiting for batches */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/cmd_data.h"
+#include "io/info.h"
 #include "mpi/grid.h"
 #include "src/common.h"
 #include "src/job.h"
@@ -31,6 +33,8 @@ static void usage(FILE *f)
             "                      make HDF5 shards (SOURCE: fashion-mnist, images, synthetic)\n"
             "  check JOB.ini [--set section.key=value ...]\n"
             "                      validate a job file and describe the network it builds\n"
+            "  info [--verify] FILE...\n"
+            "                      describe a checkpoint (step, phase, grid, datasets, parameters) or a shard\n"
             "  keys                list every job-file key with its type, default and meaning\n"
             "\n"
             "options:\n"
@@ -137,6 +141,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "check"))
         return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "data"))
+        return cmd_data(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "info"))
+        return cmd_info(argc - 1, argv + 1);
     int rc;
     if (!strcmp(argv[1], "train") || !strcmp(argv[1], "eval")) {
         comm_init(&argc, &argv);

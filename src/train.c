@@ -34,6 +34,7 @@ typedef struct {
     cn_timers mark;             /* timers at the start of the current progress interval */
     double io_mark;
     int stop;                   /* a signal asked for a checkpoint and exit */
+    long saved_step;            /* step of the last checkpoint written (-1: none) */
 } run_ctx;
 
 static volatile sig_atomic_t signalled;
@@ -42,6 +43,9 @@ static void on_signal(int sig) { signalled = sig; }
 static void save(run_ctx *c)
 {
     char path[CN_PATH_MAX + 64];
+    if (c->saved_step == c->cur.step)
+        return; /* this state is on disk already */
+    c->saved_step = c->cur.step;
     c->cur.data_pos = data_tell(c->train);
     if (ckpt_save(&c->net, &c->cur, c->job->ckpt_dir, c->job->ckpt_keep, path, sizeof path))
         cn_fatal("writing a checkpoint failed");
@@ -70,20 +74,6 @@ static int after_step(run_ctx *c)
         c->stop = 1;
     }
     return stop;
-}
-
-static int mkdirs(const char *path)
-{
-    char buf[CN_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(buf, 0777) && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
 }
 
 /* One progress line (rank 0) and one JSON line of metrics, for the steps since the last one. The
@@ -133,6 +123,7 @@ static void check_finite(run_ctx *c, const char *phase, long step, double loss)
     }
 }
 
+/* Accuracy on the test set: one pass, every replica its share, padding not counted. */
 static double evaluate(run_ctx *c)
 {
     if (!c->test)
@@ -146,16 +137,12 @@ static double evaluate(run_ctx *c)
     data_seek(c->test, 0);
     double tally[2] = {0, 0}; /* correct, seen */
     for (uint64_t i = 0; i < rounds; i++) {
-        uint64_t first = i * step + (uint64_t)g->replica * (uint64_t)net->B;
-        int B = first >= N ? 0 : (int)CN_MIN((uint64_t)net->B, N - first);
-        data_next(c->test, net->x0, net->labels, net->B);
-        if (B == 0)
-            continue; /* the whole replica skips together: its ranks agree on B */
-        net_forward(net, B);
-        int ok = head_predict(net, net->labels, B);
+        int count = data_next(c->test, net->x0, net->labels, net->B);
+        net_forward(net, net->B);
+        int ok = head_predict(net, net->labels, net->B);
         if (g->grid_rank == 0) {
             tally[0] += ok;
-            tally[1] += B;
+            tally[1] += count;
         }
     }
     world_sum_double(g, tally, 2);
@@ -262,6 +249,7 @@ static int setup(run_ctx *c, const cn_job *job, const cn_grid *grid, const char 
     memset(c, 0, sizeof *c);
     c->job = job;
     c->grid = grid;
+    c->saved_step = -1;
     if (net_create(&c->net, job, grid))
         return -1;
     char path[CN_PATH_MAX + 64] = "";
@@ -340,7 +328,7 @@ int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
         c->gout[k] = cn_alloc((size_t)c->net.B * rect_rows(s->p_tile) * rect_cols(s->p_tile) * s->M, 4);
     }
     if (grid->world_rank == 0) {
-        if (mkdirs(job->out_dir))
+        if (cn_mkdirs(job->out_dir))
             cn_fatal("cannot create the run directory %s: %s", job->out_dir, strerror(errno));
         char path[CN_PATH_MAX + 32];
         snprintf(path, sizeof path, "%s/metrics.jsonl", job->out_dir);
