@@ -88,7 +88,7 @@ $(BUILD)/src/version.o: .FORCE
 
 $(BUILD)/cuda/%.o: cuda/%.cu $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVFLAGS) -c $< -o $@
+	$(NVCC) $(NVFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -111,7 +111,7 @@ test: all
 	@sh tests/run.sh $(BUILD) $(BIN) $(SANITIZE)
 
 run: all
-	@sh tools/run_default.sh
+	@sh tools/run_default.sh $(ARGS)
 
 bench: all
 	@sh bench/run.sh $(BUILD)

@@ -206,7 +206,7 @@ static double relerr(const float *a, const float *b, size_t n)
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
-/* Relative error of op k against the reference; 0 for ops that are the reference. */
+/* Relative error of op k against the reference; -1 for ops that are the reference themselves. */
 static double check_op(bench_ctx *c, int k)
 {
     cn_region rg = lf_all(c);
@@ -236,8 +236,257 @@ static double check_op(bench_ctx *c, int k)
         cn_free(o);
         return e;
     }
+    case 8: { /* the stage's gradients with the reference local filter */
+        op_stage_fwd(c);
+        op_stage_bwd(c);
+        float *gx = cn_alloc(c->nx, 4), *gw = cn_alloc(c->nw, 4);
+        memcpy(gx, c->dx, c->nx * 4), memcpy(gw, c->dw, c->nw * 4);
+        memset(c->dx, 0, c->nx * 4), memset(c->dw, 0, c->nw * 4);
+        must(lf_backward_filter_ref(&c->lf, c->x, c->gy, c->dw, rg), "lf_backward_filter_ref");
+        must(lf_backward_data_ref(&c->lf, c->w, c->gy, c->dx, rg), "lf_backward_data_ref");
+        double e = CN_MAX(relerr(gx, c->dx, c->nx), relerr(gw, c->dw, c->nw));
+        cn_free(gx), cn_free(gw);
+        return e;
+    }
     default:
-        c->run = NULL; /* placeholder to keep the switch exhaustive */
+        return -1;
+    }
+}
+
+/* ---- timing ------------------------------------------------------------------------------------- */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median seconds of repeated runs: one warm-up, then at least 3 runs and at least min_s seconds. */
+static double time_op(void (*run)(bench_ctx *), bench_ctx *c, double min_s)
+{
+    double t[64];
+    int n = 0;
+    run(c);
+    double start = cn_now();
+    while (n < 64 && (n < 3 || cn_now() - start < min_s)) {
+        double t0 = cn_now();
+        run(c);
+        t[n++] = cn_now() - t0;
+    }
+    qsort(t, (size_t)n, sizeof t[0], cmp_double);
+    return t[n / 2];
+}
+
+static void lf_ref_fwd(bench_ctx *c) { must(lf_forward_ref(&c->lf, c->x, c->w, c->y, lf_all(c)), "ref"); }
+static void lf_ref_bwd_data(bench_ctx *c)
+{
+    must(lf_backward_data_ref(&c->lf, c->w, c->gy, c->dx, lf_all(c)), "ref");
+}
+static void lf_ref_bwd_filter(bench_ctx *c)
+{
+    must(lf_backward_filter_ref(&c->lf, c->x, c->gy, c->dw, lf_all(c)), "ref");
+}
+
+/* Seconds of the reference twin of op k (the local filter only), one run after a warm-up. */
+static double time_ref(bench_ctx *c, int k)
+{
+    void (*f)(bench_ctx *) = k == 0 ? lf_ref_fwd : k == 1 ? lf_ref_bwd_data : lf_ref_bwd_filter;
+    f(c);
+    double t0 = cn_now();
+    f(c);
+    return cn_now() - t0;
+}
+
+/* ---- peers (bench/peers.py): lines "op shape peer ms", '#' lines are comments --------------------- */
+#define MAXPEER 8
+typedef struct {
+    char op[32], key[64], peer[16];
+    double ms;
+} peer_time;
+static peer_time *peer_rows;
+static int npeer_rows;
+static char peer_names[MAXPEER][16];
+static int npeers;
+
+static void load_peers(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "bench_ops: cannot read peer times %s\n", path);
+        return;
+    }
+    char line[512];
+    int cap = 0;
+    while (fgets(line, sizeof line, f)) {
+        peer_time pt;
+        if (line[0] == '#' || sscanf(line, "%31s %63s %15s %lf", pt.op, pt.key, pt.peer, &pt.ms) != 4)
+            continue;
+        if (npeer_rows == cap) {
+            cap = cap ? 2 * cap : 64;
+            peer_rows = realloc(peer_rows, (size_t)cap * sizeof *peer_rows);
+            if (!peer_rows)
+                cn_fatal("out of memory");
+        }
+        peer_rows[npeer_rows++] = pt;
+        int known = 0;
+        for (int k = 0; k < npeers; k++)
+            known |= strcmp(peer_names[k], pt.peer) == 0;
+        if (!known && npeers < MAXPEER)
+            snprintf(peer_names[npeers++], sizeof peer_names[0], "%s", pt.peer);
+    }
+    fclose(f);
+}
+
+static double peer_ms(const char *op, const char *key, const char *peer)
+{
+    for (int k = 0; k < npeer_rows; k++)
+        if (!strcmp(peer_rows[k].op, op) && !strcmp(peer_rows[k].key, key) && !strcmp(peer_rows[k].peer, peer))
+            return peer_rows[k].ms;
+    return -1;
+}
+
+/* ---- main --------------------------------------------------------------------------------------- */
+static void cpu_model(char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10)) {
+            char *v = strchr(line, ':');
+            if (v) {
+                v += 1 + (v[1] == ' ');
+                v[strcspn(v, "\n")] = 0;
+                snprintf(buf, n, "%s", v);
+            }
+            break;
+        }
+    fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+    int quick = 0, list = 0, no_ref = 0;
+    const char *peers = NULL;
+    for (int k = 1; k < argc; k++) {
+        if (!strcmp(argv[k], "--quick"))
+            quick = 1;
+        else if (!strcmp(argv[k], "--shapes"))
+            list = 1;
+        else if (!strcmp(argv[k], "--no-ref"))
+            no_ref = 1;
+        else if (!strcmp(argv[k], "--peers") && k + 1 < argc)
+            peers = argv[++k];
+        else {
+            fprintf(stderr, "usage: bench_ops [--quick] [--peers FILE] [--no-ref] | --shapes [--quick]\n");
+            return 2;
+        }
+    }
+    const shape *sh = quick ? shapes_quick : shapes_full;
+    const int nsh = quick ? (int)(sizeof shapes_quick / sizeof shapes_quick[0])
+                          : (int)(sizeof shapes_full / sizeof shapes_full[0]);
+    char key[64];
+    if (list) {
+        printf("# key B H W C M r s q t n pool_eps lcn_sigma lcn_eps\n");
+        for (int i = 0; i < nsh; i++) {
+            shape_key(&sh[i], key, sizeof key);
+            printf("%s %d %d %d %d %d %d %d %d %d %d 0.01 1.0 0.01\n", key, sh[i].B, sh[i].H, sh[i].W, sh[i].C,
+                   sh[i].M, sh[i].r, sh[i].s, sh[i].q, sh[i].t, sh[i].n);
+        }
         return 0;
     }
+    if (peers)
+        load_peers(peers);
+
+    char model[128];
+    cpu_model(model, sizeof model);
+    const int nth = omp_get_max_threads();
+    /* the build, every line commented */
+    const char *bi = cn_build_info();
+    printf("# bench_ops: ");
+    for (const char *q = bi; *q; q++) {
+        putchar(*q);
+        if (*q == '\n' && q[1])
+            printf("#   ");
+    }
+    if (bi[0] && bi[strlen(bi) - 1] != '\n')
+        putchar('\n');
+    printf("# machine: %s, %ld cores online, %d OpenMP threads; local filter ISA: %s\n", model,
+           sysconf(_SC_NPROCESSORS_ONLN), nth, lf_cpu_isa());
+    const char *pisa;
+    double peak = peak_fma_gflops(&pisa), mib;
+    double bw = peak_copy_gbs(&mib);
+    printf("# ceilings: FP32 FMA peak %.1f GFLOP/s (%s, %d threads); copy bandwidth %.1f GB/s (2 x %.0f MiB)\n",
+           peak, pisa, nth, bw, mib);
+    printf("# pool and lcn rows (and their share of stage rows) run the reference: there is no faster CPU twin\n");
+    printf("# time: median of >= 3 runs after one warm-up; check: normwise relative error vs the reference\n");
+    printf("#%-13s %-26s %8s %9s %8s %7s %6s %5s %7s", "op", "shape", "check", "time", "GFLOP/s", "GB/s",
+           "%peak", "%bw", "ref/us");
+    for (int k = 0; k < npeers; k++)
+        printf(" %9.9s/us", peer_names[k]);
+    printf("\n#%-13s %-26s %8s %9s %8s %7s %6s %5s %7s", "", "", "", "ms", "", "", "", "", "x");
+    for (int k = 0; k < npeers; k++)
+        printf(" %12s", "x");
+    printf("\n");
+    fflush(stdout);
+
+    double step_us[16] = {0};
+    for (int i = 0; i < nsh; i++) {
+        bench_ctx c;
+        ctx_init(&c, &sh[i]);
+        shape_key(&sh[i], key, sizeof key);
+        for (int k = 0; k < NOPS; k++) {
+            double err = check_op(&c, k);
+            char chk[16];
+            if (err < 0)
+                snprintf(chk, sizeof chk, "%s", k == NOPS - 1 ? "-" : "ref");
+            else
+                snprintf(chk, sizeof chk, "%.0e%s", err, err <= 1e-5 ? "" : "!");
+            double t = time_op(ops[k].run, &c, 0.25);
+            double fl, by;
+            op_cost(&c, k, &fl, &by);
+            double gf = fl / t * 1e-9, gb = by / t * 1e-9;
+            char ref[16] = "-";
+            if (ops[k].is_lf && !no_ref)
+                snprintf(ref, sizeof ref, "%.1f", time_ref(&c, k) / t);
+            printf(" %-13s %-26s %8s %9.3f %8.1f %7.2f %6.1f %5.1f %7s", ops[k].name, key, chk, t * 1e3, gf, gb,
+                   100 * gf / peak, 100 * gb / bw, ref);
+            for (int q = 0; q < npeers; q++) {
+                double pm = peer_ms(ops[k].name, key, peer_names[q]);
+                if (pm > 0)
+                    printf(" %12.1f", pm / (t * 1e3));
+                else
+                    printf(" %12s", "-");
+            }
+            printf("\n");
+            fflush(stdout);
+            if (k == NOPS - 1 && i < 16)
+                step_us[i] = t;
+        }
+        ctx_free(&c);
+    }
+    /* a stage's training step in samples per second */
+    printf("#\n# one stage's training step (forward, backward, SGD momentum), single process, %d threads\n", nth);
+    printf("#%-33s %12s", "shape", "cotsnet");
+    for (int q = 0; q < npeers; q++)
+        printf(" %12.12s", peer_names[q]);
+    printf("\n#%-33s %12s", "", "samples/s");
+    for (int q = 0; q < npeers; q++)
+        printf(" %12s", "samples/s");
+    printf("\n");
+    for (int i = 0; i < nsh && i < 16; i++) {
+        shape_key(&sh[i], key, sizeof key);
+        printf(" %-33s %12.0f", key, sh[i].B / step_us[i]);
+        for (int q = 0; q < npeers; q++) {
+            double pm = peer_ms("stage_step", key, peer_names[q]);
+            if (pm > 0)
+                printf(" %12.0f", sh[i].B / (pm * 1e-3));
+            else
+                printf(" %12s", "-");
+        }
+        printf("\n");
+    }
+    free(peer_rows);
+    return 0;
 }

@@ -20,6 +20,8 @@
 #   COTSNET_LAUNCHER      mpirun (default) or srun
 #   COTSNET_MPIRUN_ARGS   extra mpirun options (e.g. "--bind-to none"), word-split
 #   COTSNET_SRUN_ARGS     extra srun options, word-split; srun uses --mpi=${COTSNET_SRUN_MPI:-pmix}
+#   COTSNET_SIGNAL_HOLD   seconds after the launch before a signal is passed on (default 10; one
+#                         that comes earlier waits until then): time for every rank to start
 #   OMP_NUM_THREADS       threads per rank (default 1)
 #
 # Job name (%x in the output file name):
@@ -40,6 +42,30 @@
 #SBATCH --output=runs/%x-%j.out
 
 set -u
+pid=
+got_signal=0
+held=0     # a signal came during the hold: send it when the hold ends
+holding=1  # the ranks were launched less than $hold s ago (or not yet)
+hold=${COTSNET_SIGNAL_HOLD:-10}
+# The trap comes first, so that no signal finds this shell without it (it would end the job). It runs
+# when Slurm (or scancel --batch) signals this shell: the ranks get SIGUSR1 at once, or, when it
+# comes before the launch or in the $hold s after it, once that hold is over. Before then a rank
+# might not catch SIGUSR1 yet (it would die of it) or mpirun might not have started it (it would
+# drop the signal).
+# shellcheck disable=SC2317
+forward() {
+    got_signal=1
+    if [ "$holding" = 1 ]; then
+        held=1
+        echo "train.sh: $(date '+%F %T') got SIG$1; sending SIGUSR1 to the ranks once they have run ${hold} s"
+    else
+        echo "train.sh: $(date '+%F %T') got SIG$1, sending SIGUSR1 to the ranks ($launcher pid $pid)"
+        kill -USR1 "$pid" 2>/dev/null
+    fi
+}
+trap 'forward USR1' USR1
+trap 'forward TERM' TERM
+
 if [ $# -lt 1 ]; then
     echo "usage: sbatch slurm/train.sh JOB.ini [cotsnet train options...]" >&2
     exit 2
@@ -62,19 +88,6 @@ if [ ! -x "$bin" ]; then
 fi
 case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
 
-pid=
-got_signal=0
-# Runs in this shell when Slurm (or scancel --batch) signals it; the ranks get SIGUSR1 (at once, or
-# right after the launch if it came before).
-# shellcheck disable=SC2317
-forward() {
-    got_signal=1
-    echo "train.sh: $(date '+%F %T') got SIG$1, sending SIGUSR1 to the ranks ($launcher pid ${pid:-not yet})"
-    if [ -n "$pid" ]; then kill -USR1 "$pid" 2>/dev/null; fi
-}
-trap 'forward USR1' USR1
-trap 'forward TERM' TERM
-
 # In the background: bash runs a trap only once its foreground command has ended, but it
 # interrupts `wait` at once.
 case $launcher in
@@ -96,7 +109,17 @@ case $launcher in
         ;;
 esac
 pid=$!
-[ "$got_signal" = 1 ] && kill -USR1 "$pid" 2>/dev/null
+# The hold: a signal now only sets `held` (a trap waits for `sleep 1` to end: fine here).
+i=0
+while [ "$i" -lt "$hold" ] && kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    i=$((i + 1))
+done
+holding=0
+if [ "$held" = 1 ]; then
+    echo "train.sh: $(date '+%F %T') sending the held SIGUSR1 to the ranks ($launcher pid $pid)"
+    kill -USR1 "$pid" 2>/dev/null
+fi
 
 # A trapped signal ends `wait` early (status > 128): then wait again for the ranks' real exit.
 while :; do

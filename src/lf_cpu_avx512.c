@@ -46,8 +46,10 @@ static inline __attribute__((always_inline)) __m256 lf_fold(__m512 a)
 static inline __attribute__((always_inline)) void v_reduce(const __m512 *acc, int n, float *out)
 {
     __m256 z = _mm256_setzero_ps();
+#pragma GCC unroll 4
     for (int k = 0; k < n; k += 8) {
         __m256 t[8];
+#pragma GCC unroll 8
         for (int q = 0; q < 8; q++)
             t[q] = k + q < n ? lf_fold(acc[k + q]) : z;
         __m256 s = lf_reduce8(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);

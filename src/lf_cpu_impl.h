@@ -13,23 +13,32 @@
  *   KOUT_NV, KOUT_MR(nv), KOUT_LIST(X) backward register blocks: X(mr, nv), mr <= KOUT_MR(nv), nv <= KOUT_NV
  *
  * At one output location (i, j) the local filter is three small matrix products over k = (dy, dx, c),
- * whose patch X[b, k] is r runs ("rows" dy) of L = r*C contiguous floats in NHWC:
- *   forward          Y[b, m]   = sum_k X[b, k] W[m, k]      dot products along k (kdot): both operands are
- *                                                            contiguous in k, so nothing is packed
- *   backward filter  dW[m, k] += sum_b dY[b, m] X[b, k]     outer products (kout): broadcast dY, vectors of
- *   backward data    dX[b, k] += sum_m dY[b, m] W[m, k]     k along one run, accumulators in registers
- * A run whose length is not a multiple of VL ends in a partial vector. kout then shifts the last vector
- * back so that it ends at the run's end and switches off the lanes the previous vector already did
- * (mode 1): every store stays inside the run and needs no mask (masked stores are slow on AMD). Runs
+ * whose patch X[b, k] is r runs (field rows dy) of L = r*C contiguous floats in NHWC:
+ *   forward          Y[b, m]   = sum_k X[b, k] W[m, k]
+ *   backward filter  dW[m, k] += sum_b dY[b, m] X[b, k]
+ *   backward data    dX[b, k] += sum_m dY[b, m] W[m, k]     (fields of neighbouring locations overlap)
+ * Two register-blocked micro-kernels do all the work:
+ *   kdot  dot products along k (forward): x and w are both contiguous along each run, so nothing is
+ *         copied; a run's partial last vector uses masked loads; lane sums at the end;
+ *   kout  outer products: broadcast one operand, vectors of the other, accumulators in registers, then
+ *         added into the output (backward filter: vectors along a run of dw, p = b; backward data: vectors
+ *         along a pixel's channels, summed over every field that covers the pixel, p = m).
+ * A vector row whose length is not a multiple of VL ends in a partial vector. kout then shifts the last
+ * vector back so that it ends at the row's end and switches off the lanes the previous vector already
+ * did (mode 1): every store stays inside the row and needs no mask (masked stores are slow on AMD). Rows
  * shorter than one vector use masked loads and stores (mode 2).
+ * With few channels (C = 1, 3: vectors along C or r*C would be mostly empty) forward and backward data
+ * copy x or dy into an images-innermost layout and vectorise over the batch instead (see "small C").
+ * The weights are never copied: each is touched once per pass, so a pass is at best as fast as reading
+ * (forward, backward data) or reading and writing (backward filter) all of them.
  *
- * Threads: forward and backward filter split the output locations (each writes its own y or dw). For
- * backward data the fields of neighbouring locations overlap in dx, so each thread owns a band of input
- * rows and applies, from every location, only the field rows dy that land in its band: no two threads
- * write the same element, and each dx element sums its terms in the same order whatever the thread
- * count. */
+ * Threads: forward and backward filter split the output locations (each writes its own y or dw);
+ * backward data splits the input pixels (each sums every term of its own dx elements, in an order that
+ * does not depend on the thread count). No two threads write the same element. */
 
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -43,12 +52,12 @@
 #define LF_INLINE static inline
 #endif
 
-/* ---- forward: dot products along k ---------------------------------------------------------------
- * y[b*yb + m] = sum over runs (nseg of them) of  x[b*xb + seg*xseg + q] * w[m*wm + seg*L + q],  q < L,
- * for b < bb, m < mb; L = nfull*VL + tail. */
+/* ---- dot products (forward) --------------------------------------------------------------------------
+ * y[b*yb + m*ym] (=, or += when acc) sum over runs (nseg of them) of x[b*xb + seg*xseg + q] * w[m*wm + seg*L + q],
+ * q < L, for b < bb, m < mb; L = nfull*VL + tail. */
 LF_INLINE void SFX(kdot_core)(const int mb, const int bb, const int has_tail, const float *x, ptrdiff_t xb,
                               ptrdiff_t xseg, const float *w, ptrdiff_t wm, int nseg, int L, int tail,
-                              float *y, ptrdiff_t yb)
+                              float *y, ptrdiff_t yb, ptrdiff_t ym, int accum)
 {
     vf acc[KDOT_MB * KDOT_BB];
     const int nfull = L / VL;
@@ -89,22 +98,24 @@ LF_INLINE void SFX(kdot_core)(const int mb, const int bb, const int has_tail, co
     float out[KDOT_MB * KDOT_BB];
     v_reduce(acc, mb * bb, out);
     for (int b = 0; b < bb; b++)
-        for (int m = 0; m < mb; m++)
-            y[b * yb + m] = out[m * bb + b];
+        for (int m = 0; m < mb; m++) {
+            float *yp = y + b * yb + m * ym;
+            *yp = accum ? *yp + out[m * bb + b] : out[m * bb + b];
+        }
 }
 
-typedef void (*SFX(kdot_fn))(const float *x, ptrdiff_t xb, ptrdiff_t xseg, const float *w, ptrdiff_t wm,
-                             int nseg, int L, int tail, float *y, ptrdiff_t yb);
+#define KDOT_ARGS                                                                                        \
+    const float *x, ptrdiff_t xb, ptrdiff_t xseg, const float *w, ptrdiff_t wm, int nseg, int L, int tail, \
+        float *y, ptrdiff_t yb, ptrdiff_t ym, int accum
+typedef void (*SFX(kdot_fn))(KDOT_ARGS);
 #define KDOT_DEF(mb, bb)                                                                                  \
-    static void SFX(kdot_##mb##_##bb)(const float *x, ptrdiff_t xb, ptrdiff_t xseg, const float *w,       \
-                                      ptrdiff_t wm, int nseg, int L, int tail, float *y, ptrdiff_t yb)    \
+    static void SFX(kdot_##mb##_##bb)(KDOT_ARGS)                                                          \
     {                                                                                                     \
-        SFX(kdot_core)(mb, bb, 0, x, xb, xseg, w, wm, nseg, L, tail, y, yb);                              \
+        SFX(kdot_core)(mb, bb, 0, x, xb, xseg, w, wm, nseg, L, tail, y, yb, ym, accum);                   \
     }                                                                                                     \
-    static void SFX(kdot_##mb##_##bb##_t)(const float *x, ptrdiff_t xb, ptrdiff_t xseg, const float *w,   \
-                                          ptrdiff_t wm, int nseg, int L, int tail, float *y, ptrdiff_t yb) \
+    static void SFX(kdot_##mb##_##bb##_t)(KDOT_ARGS)                                                      \
     {                                                                                                     \
-        SFX(kdot_core)(mb, bb, 1, x, xb, xseg, w, wm, nseg, L, tail, y, yb);                              \
+        SFX(kdot_core)(mb, bb, 1, x, xb, xseg, w, wm, nseg, L, tail, y, yb, ym, accum);                   \
     }
 KDOT_LIST(KDOT_DEF)
 #undef KDOT_DEF
@@ -116,60 +127,70 @@ static const SFX(kdot_fn) SFX(kdot_tab)[2][KDOT_MB + 1][KDOT_BB + 1] = {
 #undef KDOT_TAB
 };
 
-/* ---- backward: outer products along one run --------------------------------------------------------
- * c[i*ci + lane] += sum_{p < np} a[i*ai + p*ap] * bm[p*bp + lane] for i < mr and the nv vectors of lanes
- * at 0, VL, ..., (nv-2)*VL and `last` (= (nv-1)*VL in mode 0). Mode 1: the last vector starts at `last`
- * (shifted back, inside the run) and only its lanes on in km count. Mode 2: nv == 1 and the run is
- * shorter than VL: masked loads and stores. */
-LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int np, const float *a, ptrdiff_t ai,
-                              ptrdiff_t ap, const float *bm, ptrdiff_t bp, ptrdiff_t last, int nlive,
-                              float *c, ptrdiff_t ci)
+/* ---- backward: outer products --------------------------------------------------------------------
+ * For each of nblk blocks of mr rows (block k: a + k*mr*ai, c + k*mr*ci):
+ *   c[i*ci + lane] += sum over segments g < nseg, p < np of  a[aoff[g] + i*ai + p*ap] * bm[boff[g] + p*bp + lane]
+ * for i < mr and the nv vectors of lanes at 0, VL, ..., (nv-2)*VL and `last` (= (nv-1)*VL in mode 0);
+ * aoff/boff NULL: one segment at offset 0. Mode 1: the last vector starts at `last` (shifted back,
+ * inside the run) and only its top nlive lanes count. Mode 2: the last vector's first nlive lanes only,
+ * masked loads and stores (a run shorter than VL). */
+LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nblk, int nseg, const ptrdiff_t *aoff,
+                              const ptrdiff_t *boff, int np, const float *a, ptrdiff_t ai, ptrdiff_t ap,
+                              const float *bm, ptrdiff_t bp, ptrdiff_t last, int nlive, float *c, ptrdiff_t ci)
 {
-    vf acc[KOUT_ACC];
     ptrdiff_t off[KOUT_NV];
 #pragma GCC unroll 16
     for (int v = 0; v < nv; v++)
         off[v] = (mode != 0 && v == nv - 1) ? last : (ptrdiff_t)v * VL;
+    const vm km = mode == 1 ? V_MASK_HI(nlive) : V_MASK_LO(mode == 2 ? nlive : VL);
+    for (int blk = 0; blk < nblk; blk++) {
+        vf acc[KOUT_ACC];
 #pragma GCC unroll 32
-    for (int t = 0; t < mr * nv; t++)
-        acc[t] = V_ZERO();
-    vm km = mode == 1 ? V_MASK_HI(nlive) : V_MASK_LO(mode == 2 ? nlive : VL);
-    for (int p = 0; p < np; p++) {
-        vf bv[KOUT_NV];
+        for (int t = 0; t < mr * nv; t++)
+            acc[t] = V_ZERO();
+        for (int g = 0; g < nseg; g++) {
+            const float *ag = aoff ? a + aoff[g] : a;
+            const float *bg = boff ? bm + boff[g] : bm;
+            for (int p = 0; p < np; p++) {
+                vf bv[KOUT_NV];
 #pragma GCC unroll 16
-        for (int v = 0; v < nv; v++)
-            bv[v] = (mode != 0 && v == nv - 1) ? V_LOADM(bm + off[v], km) : V_LOAD(bm + off[v]);
+                for (int v = 0; v < nv; v++)
+                    bv[v] = (mode != 0 && v == nv - 1) ? V_LOADM(bg + off[v], km) : V_LOAD(bg + off[v]);
+#pragma GCC unroll 32
+                for (int i = 0; i < mr; i++) {
+                    vf av = V_BCAST(ag + i * ai);
+#pragma GCC unroll 16
+                    for (int v = 0; v < nv; v++)
+                        acc[i * nv + v] = V_FMA(av, bv[v], acc[i * nv + v]);
+                }
+                ag += ap;
+                bg += bp;
+            }
+        }
 #pragma GCC unroll 32
         for (int i = 0; i < mr; i++) {
-            vf av = V_BCAST(a + i * ai);
 #pragma GCC unroll 16
-            for (int v = 0; v < nv; v++)
-                acc[i * nv + v] = V_FMA(av, bv[v], acc[i * nv + v]);
+            for (int v = 0; v < nv; v++) {
+                float *cp = c + i * ci + off[v];
+                if (mode == 2)
+                    V_STOREM(cp, km, V_ADD(V_LOADM(cp, km), acc[i * nv + v]));
+                else
+                    V_STORE(cp, V_ADD(V_LOAD(cp), acc[i * nv + v]));
+            }
         }
-        a += ap;
-        bm += bp;
-    }
-#pragma GCC unroll 32
-    for (int i = 0; i < mr; i++) {
-#pragma GCC unroll 16
-        for (int v = 0; v < nv; v++) {
-            float *cp = c + i * ci + off[v];
-            if (mode == 2)
-                V_STOREM(cp, km, V_ADD(V_LOADM(cp, km), acc[i * nv + v]));
-            else
-                V_STORE(cp, V_ADD(V_LOAD(cp), acc[i * nv + v]));
-        }
+        a += mr * ai;
+        c += mr * ci;
     }
 }
 
-typedef void (*SFX(kout_fn))(int np, const float *a, ptrdiff_t ai, ptrdiff_t ap, const float *bm, ptrdiff_t bp,
-                             ptrdiff_t last, int nlive, float *c, ptrdiff_t ci);
+#define KOUT_ARGS                                                                                       \
+    int nblk, int nseg, const ptrdiff_t *aoff, const ptrdiff_t *boff, int np, const float *a, ptrdiff_t ai, \
+        ptrdiff_t ap, const float *bm, ptrdiff_t bp, ptrdiff_t last, int nlive, float *c, ptrdiff_t ci
+typedef void (*SFX(kout_fn))(KOUT_ARGS);
 #define KOUT_DEF1(mr, nv, mode)                                                                          \
-    static void SFX(kout_##mr##_##nv##_##mode)(int np, const float *a, ptrdiff_t ai, ptrdiff_t ap,       \
-                                               const float *bm, ptrdiff_t bp, ptrdiff_t last, int nlive, \
-                                               float *c, ptrdiff_t ci)                                   \
+    static void SFX(kout_##mr##_##nv##_##mode)(KOUT_ARGS)                                                \
     {                                                                                                    \
-        SFX(kout_core)(mr, nv, mode, np, a, ai, ap, bm, bp, last, nlive, c, ci);                         \
+        SFX(kout_core)(mr, nv, mode, nblk, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci);  \
     }
 #define KOUT_DEF(mr, nv) KOUT_DEF1(mr, nv, 0) KOUT_DEF1(mr, nv, 1)
 KOUT_LIST(KOUT_DEF)
@@ -193,9 +214,25 @@ static const SFX(kout_fn) SFX(kout_tab)[3][KOUT_NV + 1][KOUT_MRMAX + 1] = {
 #endif
 };
 
+/* All n rows in blocks as even as possible of at most KOUT_MR(nv): at most two kernel calls. */
+static void SFX(kout_rows)(int n, int nv, int mode, int nseg, const ptrdiff_t *aoff, const ptrdiff_t *boff, int np,
+                           const float *a, ptrdiff_t ai, ptrdiff_t ap, const float *bm, ptrdiff_t bp,
+                           ptrdiff_t last, int nlive, float *c, ptrdiff_t ci)
+{
+    const int mrmax = KOUT_MR(nv);
+    const int nb = (n + mrmax - 1) / mrmax, q = n / nb, big = n % nb; /* big blocks of q+1, then q */
+    if (big) {
+        SFX(kout_tab)[mode][nv][q + 1](big, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci);
+        a += (ptrdiff_t)big * (q + 1) * ai;
+        c += (ptrdiff_t)big * (q + 1) * ci;
+    }
+    if (nb > big)
+        SFX(kout_tab)[mode][nv][q](nb - big, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci);
+}
+
 /* ---- plans -------------------------------------------------------------------------------------- */
 
-/* How one run of L floats is cut into chunks of at most KOUT_NV vectors for kout: nch chunks, as even
+/* How one run of L floats is cut into chunks of at most nvmax vectors for kout: nch chunks, as even
  * as possible; only the final chunk may end in a partial vector (mode 1 or 2). */
 typedef struct {
     int nvec, nch;   /* vectors in the run, chunks */
@@ -207,10 +244,10 @@ typedef struct {
 static inline int SFX(lf_blk)(int n, int nb, int k) { return n / nb + (k < n % nb); }
 static inline int SFX(lf_blk0)(int n, int nb, int k) { return k * (n / nb) + CN_MIN(k, n % nb); }
 
-static void SFX(lf_plan_run)(SFX(lf_runplan) *p, int L)
+static void SFX(lf_plan_run)(SFX(lf_runplan) *p, int L, int nvmax)
 {
     p->nvec = (L + VL - 1) / VL;
-    p->nch = (p->nvec + KOUT_NV - 1) / KOUT_NV;
+    p->nch = (p->nvec + nvmax - 1) / nvmax;
     p->mode_last = 0;
     p->last = 0;
     p->nlive = VL;
@@ -230,8 +267,28 @@ static void SFX(lf_plan_run)(SFX(lf_runplan) *p, int L)
 /* Should a job of this many multiply-adds be spread over threads? */
 static inline int SFX(lf_par)(double fmas) { return fmas > 2e5; }
 
-/* ---- forward ------------------------------------------------------------------------------------ */
-void SFX(lf_fwd)(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg)
+/* Does a vector along a pixel's C channels keep at least 3/4 of its lanes busy? If not (C = 1, 3 with
+ * AVX2), the passes use the images-innermost layout below. */
+static int SFX(lf_gather_ok)(int C)
+{
+    const int cv = (C + VL - 1) / VL * VL;
+    return 4 * C >= 3 * cv; /* at least 3/4 of the lanes busy */
+}
+
+/* Output rows (or columns) i in [lo, hi) whose field covers input row u: i*s <= u < i*s + r. */
+static inline void SFX(lf_cover)(int u, int r, int s, int lo, int hi, int *a, int *b)
+{
+    int ia = u - r + 1 <= 0 ? 0 : (u - r + 1 + s - 1) / s;
+    int ib = u / s + 1;
+    *a = CN_MAX(ia, lo);
+    *b = CN_MIN(ib, hi);
+}
+
+/* ---- forward ------------------------------------------------------------------------------------
+ * Per location: blocks of mb maps x bb images. When the location's filters (M*K floats) fit in L1 the
+ * image blocks are the outer loop (the images' patch rows stay in L1 across the map blocks, the filters
+ * anyway); otherwise the map blocks are (a block of filter rows stays in L1 across the images). */
+static void SFX(lf_fwd_nhwc)(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg)
 {
     const int B = d->B, M = d->M, C = d->C, r = d->r, s = d->s, Wo = d->Wo;
     const int L = r * C;
@@ -241,6 +298,7 @@ void SFX(lf_fwd)(const lf_dims *d, const float *x, const float *w, float *y, cn_
     const int rows = rg.i1 - rg.i0, cols = rg.j1 - rg.j0;
     const int tail = L % VL;
     const int nmb = (M + KDOT_MB - 1) / KDOT_MB, nbb = (B + KDOT_BB - 1) / KDOT_BB;
+    const int images_outer = M <= B;
     const ptrdiff_t nloc = (ptrdiff_t)rows * cols;
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel for schedule(static) if (SFX(lf_par)(fmas))
@@ -250,23 +308,26 @@ void SFX(lf_fwd)(const lf_dims *d, const float *x, const float *w, float *y, cn_
         const float *xl = x + (ptrdiff_t)i * s * xrow + (ptrdiff_t)j * s * C;
         const float *wl = w + loc * M * K;
         float *yl = y + loc * M;
-        int m0 = 0;
-        for (int mk = 0; mk < nmb; mk++) {
-            const int mb = SFX(lf_blk)(M, nmb, mk);
-            int b0 = 0;
-            for (int bk = 0; bk < nbb; bk++) {
-                const int bb = SFX(lf_blk)(B, nbb, bk);
+        const int nouter = images_outer ? nbb : nmb, ninner = images_outer ? nmb : nbb;
+        for (int ko = 0; ko < nouter; ko++)
+            for (int ki = 0; ki < ninner; ki++) {
+                const int mk = images_outer ? ki : ko, bk = images_outer ? ko : ki;
+                const int mb = SFX(lf_blk)(M, nmb, mk), m0 = SFX(lf_blk0)(M, nmb, mk);
+                const int bb = SFX(lf_blk)(B, nbb, bk), b0 = SFX(lf_blk0)(B, nbb, bk);
                 SFX(kdot_tab)[tail != 0][mb][bb](xl + b0 * xb, xb, xrow, wl + m0 * K, K, r, L, tail,
-                                                 yl + b0 * yb + m0, yb);
-                b0 += bb;
+                                                 yl + b0 * yb + m0, yb, 1, 0);
             }
-            m0 += mb;
-        }
     }
 }
 
-/* ---- backward filter ---------------------------------------------------------------------------- */
-void SFX(lf_bwd_filter)(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg)
+/* ---- backward filter ----------------------------------------------------------------------------
+ * Per location, per block of maps, field row dy and chunk of the row: kout with p = b (the whole batch).
+ * Chunks are narrow enough that the maps fit one register block when M <= KOUT_ACC (M = 8: one vector, all
+ * 8 maps), so x is read once per location. The location's dy is first copied for all images into a
+ * contiguous B*M buffer: read in place its rows sit one image apart, a stride that is often a multiple of
+ * 4 KiB (maps of 2^k pixels), which puts every image's line in the same L1 set. The filter rows of a
+ * block of maps stream through in order, once. */
+static void SFX(lf_bwd_filter_nhwc)(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg)
 {
     const int B = d->B, M = d->M, C = d->C, r = d->r, s = d->s, Wo = d->Wo;
     const int L = r * C;
@@ -276,116 +337,267 @@ void SFX(lf_bwd_filter)(const lf_dims *d, const float *x, const float *dy, float
     const int rows = rg.i1 - rg.i0, cols = rg.j1 - rg.j0;
     const ptrdiff_t nloc = (ptrdiff_t)rows * cols;
     SFX(lf_runplan) plan;
-    SFX(lf_plan_run)(&plan, L);
+    SFX(lf_plan_run)(&plan, L, CN_MAX(1, CN_MIN(KOUT_NV, KOUT_ACC / M)));
     const double fmas = (double)nloc * B * M * (double)K;
-#pragma omp parallel for schedule(static) if (SFX(lf_par)(fmas))
-    for (ptrdiff_t l = 0; l < nloc; l++) {
-        const int i = rg.i0 + (int)(l / cols), j = rg.j0 + (int)(l % cols);
-        const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
-        const float *dyl = dy + loc * M;
-        float *dwl = dw + loc * M * K;
-        for (int ry = 0; ry < r; ry++) {
-            const float *xr = x + (ptrdiff_t)(i * s + ry) * xrow + (ptrdiff_t)j * s * C;
-            float *dwr = dwl + (ptrdiff_t)ry * L;
-            for (int k = 0; k < plan.nch; k++) {
-                const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
-                const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
-                const int mode = k == plan.nch - 1 ? plan.mode_last : 0;
-                const int mrmax = KOUT_MR(nv);
-                const int nmb = (M + mrmax - 1) / mrmax;
-                int m0 = 0;
-                for (int mk = 0; mk < nmb; mk++) {
-                    const int mr = SFX(lf_blk)(M, nmb, mk);
-                    SFX(kout_tab)[mode][nv][mr](B, dyl + m0, 1, yb, xr + c0, xb, plan.last, plan.nlive,
-                                                dwr + m0 * K + c0, K);
-                    m0 += mr;
+#pragma omp parallel if (SFX(lf_par)(fmas))
+    {
+        float *dyp = cn_alloc((size_t)B * M, sizeof *dyp);
+#pragma omp for schedule(static)
+        for (ptrdiff_t l = 0; l < nloc; l++) {
+            const int i = rg.i0 + (int)(l / cols), j = rg.j0 + (int)(l % cols);
+            const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
+            for (int b = 0; b < B; b++)
+                memcpy(dyp + (ptrdiff_t)b * M, dy + b * yb + loc * M, (size_t)M * sizeof *dyp);
+            float *dwl = dw + loc * M * K;
+            /* map blocks outermost: each block's filter rows stream through once, in order */
+            const int mrmax = KOUT_MR((plan.nvec + plan.nch - 1) / plan.nch); /* of the widest chunk */
+            const int nmb = (M + mrmax - 1) / mrmax;
+            for (int mk = 0; mk < nmb; mk++) {
+                const int m0 = SFX(lf_blk0)(M, nmb, mk), mb = SFX(lf_blk)(M, nmb, mk);
+                for (int ry = 0; ry < r; ry++) {
+                    const float *xr = x + (ptrdiff_t)(i * s + ry) * xrow + (ptrdiff_t)j * s * C;
+                    float *dwr = dwl + m0 * K + (ptrdiff_t)ry * L;
+                    for (int k = 0; k < plan.nch; k++) {
+                        const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
+                        const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
+                        const int mode = k == plan.nch - 1 ? plan.mode_last : 0;
+                        SFX(kout_rows)(mb, nv, mode, 1, NULL, NULL, B, dyp + m0, 1, M, xr + c0, xb, plan.last,
+                                       plan.nlive, dwr + c0, K);
+                    }
                 }
             }
         }
+        cn_free(dyp);
     }
 }
 
-/* ---- backward data -------------------------------------------------------------------------------
- * Input rows [u0, u1) belong to the thread; output row i reaches input rows [i*s, i*s + r). The rows that
- * the region's fields reach are cut into bands of about equal work (one unit per (i, dy) pair). */
-static void SFX(lf_band)(cn_region rg, int r, int s, int nth, int t, int *u0, int *u1)
-{
-    const int lo = rg.i0 * s, hi = (rg.i1 - 1) * s + r;
-    const long long total = (long long)(rg.i1 - rg.i0) * r;
-    const long long want0 = total * t / nth, want1 = total * (t + 1) / nth;
-    long long acc = 0;
-    *u0 = hi;
-    *u1 = hi;
-    int got0 = 0;
-    for (int u = lo; u < hi; u++) {
-        /* output rows i in the region with i*s <= u < i*s + r */
-        int ia = u - r + 1 <= 0 ? 0 : (u - r + 1 + s - 1) / s;
-        int ib = u / s + 1;
-        if (ia < rg.i0)
-            ia = rg.i0;
-        if (ib > rg.i1)
-            ib = rg.i1;
-        if (!got0 && acc >= want0) {
-            *u0 = u;
-            got0 = 1;
-        }
-        if (acc >= want1) {
-            *u1 = u;
-            return;
-        }
-        acc += ib > ia ? ib - ia : 0;
-    }
-    if (!got0)
-        *u0 = hi;
-}
-
-void SFX(lf_bwd_data)(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg)
+/* ---- backward data --------------------------------------------------------------------------------
+ * Gather: each input pixel (u, v) sums, in registers, the terms of every field that covers it: the
+ * (i, dy) with i*s + dy = u and the (j, dx) with j*s + dx = v, over all maps: kout with one segment per
+ * (i, dy, j, dx), p = m, vectors along the pixel's C channels, rows = images. So each dx element is read
+ * and written once, after (r/s)^2 * M terms (adding every location's field in turn would store it after
+ * every M terms). Threads split the pixels. */
+static void SFX(lf_bwd_data_gather)(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg)
 {
     const int B = d->B, M = d->M, C = d->C, r = d->r, s = d->s, Wo = d->Wo;
     const int L = r * C;
     const ptrdiff_t K = (ptrdiff_t)r * L;
     const ptrdiff_t xb = (ptrdiff_t)d->Hx * d->Wx * C, xrow = (ptrdiff_t)d->Wx * C;
     const ptrdiff_t yb = (ptrdiff_t)d->Ho * Wo * M;
-    const int rows = rg.i1 - rg.i0;
+    const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s, v1 = (rg.j1 - 1) * s + r;
+    const int nu = u1 - u0, nvv = v1 - v0;
+    const int cov = (r + s - 1) / s; /* fields covering one row, at most */
     SFX(lf_runplan) plan;
-    SFX(lf_plan_run)(&plan, L);
-    const double fmas = (double)rows * (rg.j1 - rg.j0) * B * M * (double)K;
+    SFX(lf_plan_run)(&plan, C, KOUT_NV);
+    const double fmas = (double)(rg.i1 - rg.i0) * (rg.j1 - rg.j0) * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
-        int nth = 1, t = 0;
-#ifdef _OPENMP
-        nth = omp_get_num_threads();
-        t = omp_get_thread_num();
-#endif
-        int u0, u1;
-        SFX(lf_band)(rg, r, s, nth, t, &u0, &u1);
-        for (int i = rg.i0; i < rg.i1; i++) {
-            const int dy0 = CN_MAX(0, u0 - i * s), dy1 = CN_MIN(r, u1 - i * s);
-            if (dy0 >= dy1)
-                continue;
-            for (int j = rg.j0; j < rg.j1; j++) {
-                const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
-                const float *dyl = dy + loc * M;
-                const float *wl = w + loc * M * K;
-                for (int ry = dy0; ry < dy1; ry++) {
-                    float *dxr = dx + (ptrdiff_t)(i * s + ry) * xrow + (ptrdiff_t)j * s * C;
-                    const float *wr = wl + (ptrdiff_t)ry * L;
-                    for (int k = 0; k < plan.nch; k++) {
-                        const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
-                        const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
-                        const int mode = k == plan.nch - 1 ? plan.mode_last : 0;
-                        const int mrmax = KOUT_MR(nv);
-                        const int nbk = (B + mrmax - 1) / mrmax;
-                        int b0 = 0;
-                        for (int bk = 0; bk < nbk; bk++) {
-                            const int mr = SFX(lf_blk)(B, nbk, bk);
-                            SFX(kout_tab)[mode][nv][mr](M, dyl + b0 * yb, yb, 1, wr + c0, K, plan.last,
-                                                        plan.nlive, dxr + b0 * xb + c0, xb);
-                            b0 += mr;
-                        }
+        ptrdiff_t *aoff = cn_alloc((size_t)cov * cov, sizeof *aoff);
+        ptrdiff_t *boff = cn_alloc((size_t)cov * cov, sizeof *boff);
+#pragma omp for schedule(static) collapse(2)
+        for (int u = u0; u < u1; u++)
+            for (int v = v0; v < v1; v++) {
+                int ia, ib, ja, jb;
+                SFX(lf_cover)(u, r, s, rg.i0, rg.i1, &ia, &ib);
+                SFX(lf_cover)(v, r, s, rg.j0, rg.j1, &ja, &jb);
+                int nseg = 0;
+                for (int i = ia; i < ib; i++)
+                    for (int j = ja; j < jb; j++) {
+                        const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
+                        aoff[nseg] = loc * M;
+                        boff[nseg] = loc * M * K + (ptrdiff_t)(u - i * s) * L + (ptrdiff_t)(v - j * s) * C;
+                        nseg++;
                     }
+                if (nseg == 0)
+                    continue;
+                float *dxp = dx + (ptrdiff_t)u * xrow + (ptrdiff_t)v * C;
+                for (int k = 0; k < plan.nch; k++) {
+                    const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
+                    const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
+                    const int mode = k == plan.nch - 1 ? plan.mode_last : 0;
+                    SFX(kout_rows)(B, nv, mode, nseg, aoff, boff, M, dy, yb, 1, w + c0, K, plan.last, plan.nlive,
+                                   dxp + c0, xb);
                 }
             }
-        }
+        cn_free(aoff);
+        cn_free(boff);
     }
+    (void)nu, (void)nvv;
+}
+
+/* ---- small C: images innermost ---------------------------------------------------------------------
+ * With C = 1 or 3 (AVX2; C < 12 with AVX-512) vectors along r*C (forward) or along C (backward data's
+ * gather) would be short or mostly empty. These two passes first copy x (or dy) into a layout with the
+ * images innermost, padded to whole vectors (Bp = B rounded up to VL):
+ *     xt[((u*Wx + v)*C + c)*Bp + b] = x[b, u, v, c]        dyt[(loc*M + m)*Bp + b] = dy[b, i, j, m]
+ * so that every vector runs over images and none is partial:
+ *   forward        kout: rows = maps (broadcast w), vectors over images, segments = field rows, p = k;
+ *                  the [M, Bp] result is then written into y
+ *   backward data  per input pixel, kout: rows = channels (broadcast w), vectors over images, segments =
+ *                  the fields that cover the pixel, p = m; the [C, Bp] result is then added into dx
+ * The copy of x costs about one read and one write of it per call, against (r/s)^2 * M multiply-adds per
+ * element. Backward filter keeps NHWC: its sum runs over images, which would need lane sums every
+ * B/VL steps. */
+static float *SFX(lf_talloc)(size_t n)
+{
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (!p)
+        cn_fatal("out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+/* xt for input rows [u0, u1) and columns [v0, v1); call inside a parallel region (orphaned omp for). */
+static void SFX(lf_pack_xt)(const lf_dims *d, const float *x, float *xt, int Bp, int u0, int u1, int v0, int v1)
+{
+    const int B = d->B, C = d->C;
+    const ptrdiff_t xb = (ptrdiff_t)d->Hx * d->Wx * C, xrow = (ptrdiff_t)d->Wx * C;
+    const int n = (v1 - v0) * C;
+#pragma omp for schedule(static)
+    for (int u = u0; u < u1; u++) {
+        float *t = xt + ((ptrdiff_t)u * d->Wx + v0) * C * Bp;
+        for (int b = 0; b < B; b++) {
+            const float *src = x + b * xb + u * xrow + (ptrdiff_t)v0 * C;
+            for (int q = 0; q < n; q++)
+                t[(ptrdiff_t)q * Bp + b] = src[q];
+        }
+        for (int q = 0; q < n; q++)
+            for (int b = B; b < Bp; b++)
+                t[(ptrdiff_t)q * Bp + b] = 0.0f;
+    }
+}
+
+/* dyt[m*Bp + b] = dy[b, loc, m], images past B zero. */
+static void SFX(lf_pack_dyt)(const float *dy, ptrdiff_t yb, ptrdiff_t loc, int B, int M, int Bp, float *dyt)
+{
+    for (int b = 0; b < B; b++) {
+        const float *src = dy + b * yb + loc * M;
+        for (int m = 0; m < M; m++)
+            dyt[(ptrdiff_t)m * Bp + b] = src[m];
+    }
+    for (int m = 0; m < M; m++)
+        for (int b = B; b < Bp; b++)
+            dyt[(ptrdiff_t)m * Bp + b] = 0.0f;
+}
+
+static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg)
+{
+    const int B = d->B, M = d->M, C = d->C, r = d->r, s = d->s, Wo = d->Wo, Wx = d->Wx;
+    const int L = r * C, Bp = (B + VL - 1) / VL * VL;
+    const ptrdiff_t K = (ptrdiff_t)r * L;
+    const ptrdiff_t yb = (ptrdiff_t)d->Ho * Wo * M;
+    const int rows = rg.i1 - rg.i0, cols = rg.j1 - rg.j0;
+    const ptrdiff_t nloc = (ptrdiff_t)rows * cols;
+    SFX(lf_runplan) plan; /* vectors over images: whole, chunks narrow enough for all maps in one block */
+    SFX(lf_plan_run)(&plan, Bp, CN_MAX(1, CN_MIN(KOUT_NV, KOUT_ACC / M)));
+    float *xt = SFX(lf_talloc)((size_t)d->Hx * Wx * C * Bp);
+    const double fmas = (double)nloc * B * M * (double)K;
+#pragma omp parallel if (SFX(lf_par)(fmas))
+    {
+        SFX(lf_pack_xt)(d, x, xt, Bp, rg.i0 * s, (rg.i1 - 1) * s + r, rg.j0 * s, (rg.j1 - 1) * s + r);
+        float *ct = SFX(lf_talloc)((size_t)M * Bp);
+        ptrdiff_t *aoff = cn_alloc((size_t)r, sizeof *aoff), *boff = cn_alloc((size_t)r, sizeof *boff);
+        for (int ry = 0; ry < r; ry++)
+            aoff[ry] = (ptrdiff_t)ry * L;
+#pragma omp for schedule(static)
+        for (ptrdiff_t l = 0; l < nloc; l++) {
+            const int i = rg.i0 + (int)(l / cols), j = rg.j0 + (int)(l % cols);
+            const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
+            for (int ry = 0; ry < r; ry++)
+                boff[ry] = ((ptrdiff_t)(i * s + ry) * Wx + (ptrdiff_t)j * s) * C * Bp;
+            memset(ct, 0, (size_t)M * Bp * sizeof *ct);
+            for (int k = 0; k < plan.nch; k++) {
+                const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
+                const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
+                SFX(kout_rows)(M, nv, 0, r, aoff, boff, L, w + loc * M * K, K, 1, xt + b0, Bp, 0, VL, ct + b0, Bp);
+            }
+            for (int b = 0; b < B; b++)
+                for (int m = 0; m < M; m++)
+                    y[b * yb + loc * M + m] = ct[(ptrdiff_t)m * Bp + b];
+        }
+        free(ct);
+        cn_free(aoff);
+        cn_free(boff);
+    }
+    free(xt);
+}
+
+static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg)
+{
+    const int B = d->B, M = d->M, C = d->C, r = d->r, s = d->s, Wo = d->Wo;
+    const int L = r * C, Bp = (B + VL - 1) / VL * VL;
+    const ptrdiff_t K = (ptrdiff_t)r * L;
+    const ptrdiff_t xb = (ptrdiff_t)d->Hx * d->Wx * C, xrow = (ptrdiff_t)d->Wx * C;
+    const ptrdiff_t yb = (ptrdiff_t)d->Ho * Wo * M;
+    const int rows = rg.i1 - rg.i0, cols = rg.j1 - rg.j0;
+    const ptrdiff_t nloc = (ptrdiff_t)rows * cols;
+    const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s, v1 = (rg.j1 - 1) * s + r;
+    const int cov = (r + s - 1) / s;
+    SFX(lf_runplan) plan;
+    SFX(lf_plan_run)(&plan, Bp, CN_MAX(1, CN_MIN(KOUT_NV, KOUT_ACC / C)));
+    float *dyt = SFX(lf_talloc)((size_t)d->Ho * Wo * M * Bp);
+    const double fmas = (double)nloc * B * M * (double)K;
+#pragma omp parallel if (SFX(lf_par)(fmas))
+    {
+#pragma omp for schedule(static)
+        for (ptrdiff_t l = 0; l < nloc; l++) {
+            const ptrdiff_t loc = (ptrdiff_t)(rg.i0 + (int)(l / cols)) * Wo + rg.j0 + (int)(l % cols);
+            SFX(lf_pack_dyt)(dy, yb, loc, B, M, Bp, dyt + loc * M * Bp);
+        }
+        float *ct = SFX(lf_talloc)((size_t)C * Bp);
+        ptrdiff_t *aoff = cn_alloc((size_t)cov * cov, sizeof *aoff), *boff = cn_alloc((size_t)cov * cov, sizeof *boff);
+#pragma omp for schedule(static) collapse(2)
+        for (int u = u0; u < u1; u++)
+            for (int v = v0; v < v1; v++) {
+                int ia, ib, ja, jb;
+                SFX(lf_cover)(u, r, s, rg.i0, rg.i1, &ia, &ib);
+                SFX(lf_cover)(v, r, s, rg.j0, rg.j1, &ja, &jb);
+                int nseg = 0;
+                for (int i = ia; i < ib; i++)
+                    for (int j = ja; j < jb; j++) {
+                        const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
+                        aoff[nseg] = loc * M * K + (ptrdiff_t)(u - i * s) * L + (ptrdiff_t)(v - j * s) * C;
+                        boff[nseg] = loc * M * Bp;
+                        nseg++;
+                    }
+                if (nseg == 0)
+                    continue;
+                memset(ct, 0, (size_t)C * Bp * sizeof *ct);
+                for (int k = 0; k < plan.nch; k++) {
+                    const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
+                    const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
+                    SFX(kout_rows)(C, nv, 0, nseg, aoff, boff, M, w, 1, K, dyt + b0, Bp, 0, VL, ct + b0, Bp);
+                }
+                float *dxp = dx + (ptrdiff_t)u * xrow + (ptrdiff_t)v * C;
+                for (int b = 0; b < B; b++)
+                    for (int c = 0; c < C; c++)
+                        dxp[b * xb + c] += ct[(ptrdiff_t)c * Bp + b];
+            }
+        free(ct);
+        cn_free(aoff);
+        cn_free(boff);
+    }
+    free(dyt);
+}
+
+/* ---- entry points ------------------------------------------------------------------------------- */
+void SFX(lf_fwd)(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg)
+{
+    if (SFX(lf_gather_ok)(d->C))
+        SFX(lf_fwd_nhwc)(d, x, w, y, rg);
+    else
+        SFX(lf_fwd_t)(d, x, w, y, rg);
+}
+
+void SFX(lf_bwd_filter)(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg)
+{
+    SFX(lf_bwd_filter_nhwc)(d, x, dy, dw, rg);
+}
+
+void SFX(lf_bwd_data)(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg)
+{
+    if (SFX(lf_gather_ok)(d->C))
+        SFX(lf_bwd_data_gather)(d, w, dy, dx, rg);
+    else
+        SFX(lf_bwd_data_t)(d, w, dy, dx, rg);
 }

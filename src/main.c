@@ -147,6 +147,8 @@ int main(int argc, char **argv)
         return cmd_info(argc - 1, argv + 1);
     int rc;
     if (!strcmp(argv[1], "train") || !strcmp(argv[1], "eval")) {
+        if (!strcmp(argv[1], "train"))
+            train_catch_signals(); /* before MPI starts: a signal during start-up is honoured, not fatal */
         comm_init(&argc, &argv);
         rc = cmd_run(argc - 1, argv + 1, !strcmp(argv[1], "eval"));
         comm_finalize();

@@ -93,6 +93,29 @@ static void largest_grid(const cn_stage *st, int n, int *py, int *px)
     *py = rows, *px = cols;
 }
 
+int net_geometry(const cn_job *job, int Py, int Px, int py, int px, cn_stage st[CN_MAX_STAGES])
+{
+    memset(st, 0, CN_MAX_STAGES * sizeof *st);
+    stage_geometry(job, st);
+    int fy, fx;
+    largest_grid(st, job->nstages, &fy, &fx);
+    if (Py < 1 || Px < 1 || Py > fy || Px > fx || py < 0 || py >= Py || px < 0 || px >= Px)
+        return cn_set_error("grid %dx%d (rank %d,%d) does not fit the maps: every rank needs at least one row and "
+                            "column of every map; the largest grid that fits is %dx%d", Py, Px, py, px, fy, fx);
+    for (int k = 0; k < job->nstages; k++) {
+        cn_stage *s = &st[k];
+        win_ctx c = {s, Py, Px};
+        s->x_tile = tile_rect(s->H, s->W, Py, Px, py, px);
+        s->y_tile = tile_rect(s->Ho, s->Wo, Py, Px, py, px);
+        s->p_tile = tile_rect(s->Hp, s->Wp, Py, Px, py, px);
+        s->x_win = x_window(&c, py, px);
+        s->y_win = y_window(&c, py, px);
+        if (s->n)
+            s->p_win = p_window(&c, py, px);
+    }
+    return CN_OK;
+}
+
 /* ---- parameters ------------------------------------------------------------------------------- */
 
 /* Fill the tile [y_tile rows, cols, inner] of a global tensor [Hg, Wg, inner] from the generator. */

@@ -34,18 +34,26 @@ typedef struct {
     cn_timers mark;             /* timers at the start of the current progress interval */
     double io_mark;
     int stop;                   /* a signal asked for a checkpoint and exit */
-    long saved_step;            /* step of the last checkpoint written (-1: none) */
+    long saved_step;            /* step and phase of the last checkpoint written (-1: none) */
+    int saved_phase;
 } run_ctx;
 
 static volatile sig_atomic_t signalled;
 static void on_signal(int sig) { signalled = sig; }
 
+void train_catch_signals(void)
+{
+    signal(SIGUSR1, on_signal);
+    signal(SIGTERM, on_signal);
+}
+
 static void save(run_ctx *c)
 {
     char path[CN_PATH_MAX + 64];
-    if (c->saved_step == c->cur.step)
+    if (c->saved_step == c->cur.step && c->saved_phase == c->cur.phase)
         return; /* this state is on disk already */
     c->saved_step = c->cur.step;
+    c->saved_phase = c->cur.phase;
     c->cur.data_pos = data_tell(c->train);
     if (ckpt_save(&c->net, &c->cur, c->job->ckpt_dir, c->job->ckpt_keep, path, sizeof path))
         cn_fatal("writing a checkpoint failed");
@@ -315,10 +323,9 @@ static void teardown(run_ctx *c)
 int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
 {
     run_ctx cc, *c = &cc;
-    /* a signal that arrives while the data opens or a checkpoint loads is honoured at the first step */
-    signalled = 0;
-    signal(SIGUSR1, on_signal);
-    signal(SIGTERM, on_signal);
+    /* a signal that arrives while the data opens or a checkpoint loads (or, main having called
+     * train_catch_signals first, while MPI starts) is honoured at the first step */
+    train_catch_signals();
     if (setup(c, job, grid, resume)) {
         teardown(c);
         return 1;

@@ -13,6 +13,11 @@ enum { PHASE_RICA = 0, PHASE_HEAD = 1, PHASE_FINETUNE = 2, PHASE_DONE = 3 };
  * checkpoint, or 1 on failure). */
 int train_run(const cn_job *job, const cn_grid *grid, const char *resume);
 
+/* From now on SIGUSR1 and SIGTERM only ask the run to checkpoint at its next step and return
+ * CN_EXIT_RESUME (a signal caught before train_run starts counts too). main calls it before MPI starts,
+ * so that a signal during start-up (slurm/train.sh forwards them at once) does not kill the rank. */
+void train_catch_signals(void);
+
 /* Load the checkpoint and print the test accuracy; returns the exit code. */
 int eval_run(const cn_job *job, const cn_grid *grid, const char *checkpoint);
 

@@ -872,8 +872,11 @@ static void test_cmd(void)
     tu_check("cmd_force_replaces", ok && set.n == 10 && set.h == 4, "--force must replace the old shards");
     if (ok)
         shard_set_free(&set);
-    snprintf(line, sizeof line, "data synthetic --out %s/no/such/dir --n 10 --quiet", tmp);
-    tu_check("cmd_bad_out", run_data(line) == 1 && strstr(cn_last_error(), "no/such/dir"), cn_last_error());
+    /* missing parents are created (mkdir -p); a parent that is a file is refused with one line */
+    snprintf(line, sizeof line, "data synthetic --out %s/new/nested/dir --n 10 --test-n 0 --size 4x4x1 --quiet", tmp);
+    tu_check("cmd_out_parents", run_data(line) == 0, "missing parent directories must be created");
+    snprintf(line, sizeof line, "data synthetic --out %s/syn/train-000.h5/dir --n 10 --quiet", tmp);
+    tu_check("cmd_bad_out", run_data(line) == 1 && strstr(cn_last_error(), "train-000.h5/dir"), cn_last_error());
 }
 
 int main(int argc, char **argv)

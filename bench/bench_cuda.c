@@ -1,0 +1,344 @@
+/* bench_cuda.c: the local filter on the GPU (cuda/lf.cu) at batch 128, on the tile that one rank of an
+ * 8 x 8 grid holds in each stage of the Le et al. 2012 network, against the GPU's measured ceilings and
+ * against PyTorch on the same GPU (bench/peers_cuda.py).
+ *
+ *   bench_cuda [--peers FILE] [--reps N]    the table (every column is defined in docs/CUDA.md)
+ *   bench_cuda --shapes                      one line per shape, for bench/peers_cuda.py
+ *
+ * The shapes (docs/CUDA.md derives them): Le et al. 2012 has a 200x200x3 input, 18x18 fields and 8
+ * maps per location; strides 1 (field and 5x5 pooling), which gives their ~1.2e9 parameters. On an
+ * 8 x 8 grid the first ranks hold the largest tiles (uneven tiles: the remainder goes first):
+ *   stage 1: 183x183 outputs -> 23x23 tile, window 40x40x3,  K = 18*18*3 = 972
+ *   stage 2: 162x162 outputs -> 21x21 tile, window 38x38x8,  K = 18*18*8 = 2592
+ *   stage 3: 141x141 outputs -> 18x18 tile, window 35x35x8,  K = 2592
+ * Every pass is checked against the CPU reference (on a 2 x 3 region of the tile, to keep the CPU
+ * time short) before it is timed. Timing: CUDA events around each run, after 3 warm-up runs; the
+ * median of --reps runs (default 50); inputs rotate over 4 sets (more than the L2 cache holds), so
+ * the numbers are not L2-resident re-reads. Built without CUDA, it says so and exits 0. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/common.h"
+#include "src/ops.h"
+
+#ifdef CN_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda/ops_cuda.h"
+#include "cuda/roofline.h"
+
+typedef struct {
+    const char *key, *what;
+    int B, Hx, Wx, C, Ho, Wo, M, r, s;
+} shape;
+
+static const shape shapes[] = {
+    {"le2012_s1", "stage 1: 200x200x3 input, 183x183 outputs / 8x8 grid", 128, 40, 40, 3, 23, 23, 8, 18, 1},
+    {"le2012_s2", "stage 2: 179x179x8 input, 162x162 outputs / 8x8 grid", 128, 38, 38, 8, 21, 21, 8, 18, 1},
+    {"le2012_s3", "stage 3: 158x158x8 input, 141x141 outputs / 8x8 grid", 128, 35, 35, 8, 18, 18, 8, 18, 1},
+};
+#define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
+#define NSETS 4
+enum { OP_FWD, OP_BWD_DATA, OP_BWD_FILTER, OP_FUSED, NOPS };
+static const char *op_name[NOPS] = {"lf_forward", "lf_backward_data", "lf_backward_filter", "lf_bwd_fused_sgd"};
+
+#define CHECK_CUDA(call)                                                                                 \
+    do {                                                                                                 \
+        cudaError_t e_ = (call);                                                                         \
+        if (e_ != cudaSuccess)                                                                           \
+            cn_fatal("%s: %s", #call, cudaGetErrorString(e_));                                           \
+    } while (0)
+#define MUST(call)                                                                                       \
+    do {                                                                                                 \
+        if ((call) != CN_OK)                                                                             \
+            cn_fatal("%s: %s", #call, cn_last_error());                                                  \
+    } while (0)
+
+typedef struct {
+    lf_dims d;
+    size_t nx, nw, ny;
+    float *hx, *hw, *hgy;                     /* host copies of set 0 */
+    float *x[NSETS], *w[NSETS], *gy[NSETS];  /* device inputs */
+    float *y, *dx, *dw;                       /* device outputs */
+} ctx;
+
+static void fill(float *a, size_t n, unsigned long long seed, float scale)
+{
+    unsigned long long st = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        st ^= st >> 12, st ^= st << 25, st ^= st >> 27;
+        a[i] = scale * (float)((double)((st * 0x2545F4914F6CDD1Dull) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+    }
+}
+
+static void ctx_init(ctx *c, const shape *s)
+{
+    memset(c, 0, sizeof *c);
+    c->d = (lf_dims){s->B, s->Hx, s->Wx, s->C, s->Ho, s->Wo, s->M, s->r, s->s};
+    MUST(lf_check(&c->d));
+    c->nx = (size_t)s->B * s->Hx * s->Wx * s->C;
+    c->nw = lf_filter_count(&c->d);
+    c->ny = (size_t)s->B * s->Ho * s->Wo * s->M;
+    float *tx = cn_alloc(c->nx, 4), *tw = cn_alloc(c->nw, 4), *tg = cn_alloc(c->ny, 4);
+    for (int k = 0; k < NSETS; k++) {
+        fill(tx, c->nx, 10 * k + 1, 1.0f);
+        fill(tw, c->nw, 10 * k + 2, (float)(1.0 / sqrt((double)s->r * s->r * s->C)));
+        fill(tg, c->ny, 10 * k + 3, 1.0f);
+        c->x[k] = cuda_malloc(c->nx * 4), c->w[k] = cuda_malloc(c->nw * 4), c->gy[k] = cuda_malloc(c->ny * 4);
+        cuda_upload(c->x[k], tx, c->nx * 4);
+        cuda_upload(c->w[k], tw, c->nw * 4);
+        cuda_upload(c->gy[k], tg, c->ny * 4);
+        if (k == 0) {
+            c->hx = tx, c->hw = tw, c->hgy = tg;
+            tx = cn_alloc(c->nx, 4), tw = cn_alloc(c->nw, 4), tg = cn_alloc(c->ny, 4);
+        }
+    }
+    cn_free(tx), cn_free(tw), cn_free(tg);
+    c->y = cuda_malloc(c->ny * 4), c->dx = cuda_malloc(c->nx * 4), c->dw = cuda_malloc(c->nw * 4);
+    cuda_memset(c->y, 0, c->ny * 4, 0), cuda_memset(c->dx, 0, c->nx * 4, 0), cuda_memset(c->dw, 0, c->nw * 4, 0);
+}
+
+static void ctx_free(ctx *c)
+{
+    for (int k = 0; k < NSETS; k++)
+        cuda_free(c->x[k]), cuda_free(c->w[k]), cuda_free(c->gy[k]);
+    cuda_free(c->y), cuda_free(c->dx), cuda_free(c->dw);
+    cn_free(c->hx), cn_free(c->hw), cn_free(c->hgy);
+}
+
+static void run_op(ctx *c, int op, int set, cn_region rg)
+{
+    switch (op) {
+    case OP_FWD: MUST(lf_forward_cuda(&c->d, c->x[set], c->w[set], c->y, rg, 0)); break;
+    case OP_BWD_DATA: MUST(lf_backward_data_cuda(&c->d, c->w[set], c->gy[set], c->dx, rg, 0)); break;
+    case OP_BWD_FILTER: MUST(lf_backward_filter_cuda(&c->d, c->x[set], c->gy[set], c->dw, rg, 0)); break;
+    default: /* a tiny step, so that the filters barely move over the runs */
+        MUST(lf_backward_fused_sgd_cuda(&c->d, c->x[set], c->w[set], c->gy[set], c->dx, 1e-7f, 0.0f, rg, 0));
+    }
+}
+
+/* Flops (2 per multiply-add) and compulsory bytes (each input read once, each output written once,
+ * outputs that are added to read once more). */
+static void op_cost(const ctx *c, int op, double *flops, double *bytes)
+{
+    const double X = 4.0 * c->nx, W = 4.0 * c->nw, Y = 4.0 * c->ny;
+    const double lf = 2.0 * (double)c->ny * c->d.r * c->d.r * c->d.C;
+    switch (op) {
+    case OP_FWD: *flops = lf, *bytes = X + W + Y; break;        /* read x, w; write y */
+    case OP_BWD_DATA: *flops = lf, *bytes = W + Y + 2 * X; break; /* read w, dy; read and write dx */
+    case OP_BWD_FILTER: *flops = lf, *bytes = X + Y + 2 * W; break; /* read x, dy; read and write dw */
+    default: *flops = 2 * lf, *bytes = 3 * X + 2 * Y + 3 * W; break; /* both, w updated in place */
+    }
+}
+
+static double relerr(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - (double)b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* Each pass on a 2 x 3 region against the reference; returns the relative error. */
+static double validate(ctx *c, int op)
+{
+    cn_region rg = {0, CN_MIN(2, c->d.Ho), 0, CN_MIN(3, c->d.Wo)};
+    double err = 0;
+    float *got = NULL, *ref = NULL;
+    if (op == OP_FWD) {
+        ref = cn_alloc(c->ny, 4), got = cn_alloc(c->ny, 4);
+        cuda_memset(c->y, 0, c->ny * 4, 0);
+        MUST(lf_forward_ref(&c->d, c->hx, c->hw, ref, rg));
+        run_op(c, op, 0, rg);
+        cuda_sync(0);
+        cuda_download(got, c->y, c->ny * 4);
+        err = relerr(got, ref, c->ny);
+    } else if (op == OP_BWD_DATA) {
+        ref = cn_alloc(c->nx, 4), got = cn_alloc(c->nx, 4);
+        cuda_memset(c->dx, 0, c->nx * 4, 0);
+        MUST(lf_backward_data_ref(&c->d, c->hw, c->hgy, ref, rg));
+        run_op(c, op, 0, rg);
+        cuda_sync(0);
+        cuda_download(got, c->dx, c->nx * 4);
+        err = relerr(got, ref, c->nx);
+    } else if (op == OP_BWD_FILTER) {
+        ref = cn_alloc(c->nw, 4), got = cn_alloc(c->nw, 4);
+        cuda_memset(c->dw, 0, c->nw * 4, 0);
+        MUST(lf_backward_filter_ref(&c->d, c->hx, c->hgy, ref, rg));
+        run_op(c, op, 0, rg);
+        cuda_sync(0);
+        cuda_download(got, c->dw, c->nw * 4);
+        err = relerr(got, ref, c->nw);
+    } else { /* fused with lr = 1: w_new - w_old must equal -dw */
+        ref = cn_alloc(c->nw, 4), got = cn_alloc(c->nw, 4);
+        MUST(lf_backward_filter_ref(&c->d, c->hx, c->hgy, ref, rg));
+        float *wd = cuda_malloc(c->nw * 4);
+        cuda_upload(wd, c->hw, c->nw * 4);
+        cuda_memset(c->dx, 0, c->nx * 4, 0);
+        MUST(lf_backward_fused_sgd_cuda(&c->d, c->x[0], wd, c->gy[0], c->dx, 1.0f, 0.0f, rg, 0));
+        cuda_sync(0);
+        cuda_download(got, wd, c->nw * 4);
+        for (size_t i = 0; i < c->nw; i++)
+            got[i] = c->hw[i] - got[i]; /* = dw, up to the rounding of w - dw */
+        err = relerr(got, ref, c->nw);
+        cuda_free(wd);
+    }
+    cn_free(got), cn_free(ref);
+    cuda_memset(c->dx, 0, c->nx * 4, 0), cuda_memset(c->dw, 0, c->nw * 4, 0);
+    return err;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median milliseconds of reps runs, after 3 warm-up runs; inputs rotate over the sets. */
+static double time_op(ctx *c, int op, int reps)
+{
+    cn_region rg = region_all(c->d.Ho, c->d.Wo);
+    for (int k = 0; k < 3; k++)
+        run_op(c, op, k % NSETS, rg);
+    cudaEvent_t *ev = malloc(2 * (size_t)reps * sizeof *ev);
+    for (int k = 0; k < 2 * reps; k++)
+        CHECK_CUDA(cudaEventCreate(&ev[k]));
+    for (int k = 0; k < reps; k++) {
+        CHECK_CUDA(cudaEventRecord(ev[2 * k], 0));
+        run_op(c, op, k % NSETS, rg);
+        CHECK_CUDA(cudaEventRecord(ev[2 * k + 1], 0));
+    }
+    CHECK_CUDA(cudaDeviceSynchronize());
+    float *ms = malloc((size_t)reps * sizeof *ms);
+    for (int k = 0; k < reps; k++)
+        CHECK_CUDA(cudaEventElapsedTime(&ms[k], ev[2 * k], ev[2 * k + 1]));
+    for (int k = 0; k < 2 * reps; k++)
+        CHECK_CUDA(cudaEventDestroy(ev[k]));
+    qsort(ms, (size_t)reps, sizeof *ms, cmp_float);
+    double med = reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]);
+    free(ev), free(ms);
+    return med;
+}
+
+/* "op shape peer ms" lines of bench/peers_cuda.py */
+typedef struct {
+    char op[40], key[40], peer[24];
+    double ms;
+} peer_t;
+static peer_t *peers;
+static int npeers;
+
+static void load_peers(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "bench_cuda: cannot open %s: peers left out\n", path);
+        return;
+    }
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        peer_t p;
+        if (line[0] == '#' || sscanf(line, "%39s %39s %23s %lf", p.op, p.key, p.peer, &p.ms) != 4)
+            continue;
+        peers = realloc(peers, (size_t)(npeers + 1) * sizeof *peers);
+        peers[npeers++] = p;
+    }
+    fclose(f);
+}
+
+static const peer_t *find_peer(const char *op, const char *key)
+{
+    for (int i = 0; i < npeers; i++)
+        if (!strcmp(peers[i].op, op) && !strcmp(peers[i].key, key))
+            return &peers[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int reps = 50;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--shapes")) {
+            printf("# key B Hx Wx C Ho Wo M r s\n");
+            for (int k = 0; k < NSHAPES; k++) {
+                const shape *s = &shapes[k];
+                printf("%s %d %d %d %d %d %d %d %d %d\n", s->key, s->B, s->Hx, s->Wx, s->C, s->Ho, s->Wo, s->M, s->r,
+                       s->s);
+            }
+            return 0;
+        } else if (!strcmp(argv[i], "--peers") && i + 1 < argc) {
+            load_peers(argv[++i]);
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            reps = atoi(argv[++i]);
+            if (reps < 1)
+                reps = 1;
+        } else {
+            fprintf(stderr, "usage: bench_cuda [--peers FILE] [--reps N] | --shapes\n");
+            return 2;
+        }
+    }
+    if (!cuda_available()) {
+        printf("# bench_cuda: no GPU here (cuda_device_count() = 0): nothing to time\n");
+        return 0;
+    }
+    if (cuda_select_device(-1) < 0)
+        cn_fatal("%s", cn_last_error());
+    char desc[256];
+    cuda_describe(desc, sizeof desc);
+    const double bw = cuda_measure_copy_gbs((size_t)512 << 20, 10), peak = cuda_measure_fma_gflops(5);
+    printf("# bench_cuda (git %s): %s\n", cn_git_rev(), desc);
+    printf("# ceilings, measured: copy %.0f GB/s (read + write, 2 x 512 MiB), FP32 FMA %.0f GFLOP/s\n", bw, peak);
+    printf("# times: median of %d runs after 3 warm-ups, CUDA events, inputs rotating over %d sets\n", reps, NSETS);
+    for (int k = 0; k < NSHAPES; k++) {
+        const shape *s = &shapes[k];
+        printf("# %s: %s; B=%d window %dx%dx%d -> %dx%dx%d, r=%d s=%d, K=%d, filters %.1f MB\n", s->key, s->what,
+               s->B, s->Hx, s->Wx, s->C, s->Ho, s->Wo, s->M, s->r, s->s, s->r * s->r * s->C,
+               4.0 * s->Ho * s->Wo * s->M * s->r * s->r * s->C / 1e6);
+    }
+    printf("#\n# %-18s %-10s %9s %9s %8s %6s %6s %6s %9s %7s %9s\n", "op", "shape", "time", "rate", "traffic", "fma",
+           "copy", "roof", "torch", "ratio", "check");
+    printf("# %-18s %-10s %9s %9s %8s %6s %6s %6s %9s %7s %9s\n", "", "", "ms", "GFLOP/s", "GB/s", "%", "%", "%", "ms",
+           "torch/us", "relerr");
+    int bad = 0;
+    for (int k = 0; k < NSHAPES; k++) {
+        ctx c;
+        ctx_init(&c, &shapes[k]);
+        for (int op = 0; op < NOPS; op++) {
+            double err = validate(&c, op), tol = op == OP_FUSED ? 1e-4 : 1e-5;
+            int ok = err <= tol;
+            bad += !ok;
+            double ms = time_op(&c, op, reps), flops, bytes;
+            op_cost(&c, op, &flops, &bytes);
+            double rate = flops / (ms * 1e-3) / 1e9, traffic = bytes / (ms * 1e-3) / 1e9;
+            double bound_ms = fmax(flops / (peak * 1e9), bytes / (bw * 1e9)) * 1e3;
+            const peer_t *p = find_peer(op_name[op], shapes[k].key);
+            char tp[16] = "-", ratio[16] = "-";
+            if (p) {
+                snprintf(tp, sizeof tp, "%.4f", p->ms);
+                snprintf(ratio, sizeof ratio, "%.2f", p->ms / ms);
+            }
+            printf("  %-18s %-10s %9.4f %9.0f %8.0f %6.1f %6.1f %6.1f %9s %7s %4s %.0e\n", op_name[op], shapes[k].key,
+                   ms, rate, traffic, 100.0 * rate / peak, 100.0 * traffic / bw, 100.0 * bound_ms / ms, tp, ratio,
+                   ok ? "ok" : "FAIL", err);
+            fflush(stdout);
+        }
+        ctx_free(&c);
+    }
+    cuda_shutdown();
+    return bad ? 1 : 0;
+}
+
+#else /* no CUDA backend in this build */
+
+int main(void)
+{
+    printf("# bench_cuda: built without the CUDA backend (no nvcc at build time): nothing to time\n");
+    return 0;
+}
+
+#endif

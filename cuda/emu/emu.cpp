@@ -1,0 +1,434 @@
+/* emu.cpp: the CPU emulator behind cuda/emu/include (tests/t_cuda_emu.sh): a launch runs the blocks of
+ * the grid one after another; the threads of a block are fibers (ucontext) of the calling thread,
+ * switched at every __syncthreads() in a shuffled order (fast, repeatable), or with COTSNET_EMU_THREADS=1 real
+ * std::threads meeting at a barrier (for ThreadSanitizer). A barrier that some threads never reach is
+ * reported and ends the program instead of hanging. Device
+ * memory is host memory; streams are the host thread itself (everything is synchronous). cuBLAS's
+ * SGEMM is a plain loop with cuBLAS's argument checks. COTSNET_EMU_NO_GPU=1 makes
+ * cudaGetDeviceCount report no device, as a machine without a driver does. */
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <ucontext.h>
+
+#include "cublas_v2.h"
+#include "cuda_runtime.h"
+
+thread_local uint3 emu_threadIdx, emu_blockIdx;
+thread_local dim3 emu_blockDim, emu_gridDim;
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define EMU_ASAN 1
+#else
+#define EMU_ASAN 0
+#endif
+
+namespace {
+
+cudaError_t g_last = cudaSuccess;
+int g_device = 0;
+
+bool env_on(const char *name)
+{
+    const char *s = getenv(name);
+    return s && *s && strcmp(s, "0") != 0;
+}
+bool no_gpu() { return env_on("COTSNET_EMU_NO_GPU"); }
+
+/* ---- threads mode: one std::thread per thread of the block --------------------------------------- */
+struct Barrier {
+    std::mutex m;
+    std::condition_variable cv;
+    int n = 0, count = 0;
+    unsigned long gen = 0;
+    void wait()
+    {
+        std::unique_lock<std::mutex> lk(m);
+        const unsigned long g = gen;
+        if (++count == n) {
+            count = 0;
+            gen++;
+            cv.notify_all();
+            return;
+        }
+        if (!cv.wait_for(lk, std::chrono::seconds(120), [&] { return gen != g; })) {
+            fprintf(stderr, "emu: __syncthreads() not reached by every thread of block (%u, %u, %u) "
+                            "within 120 s: divergent barrier or deadlock\n",
+                    emu_blockIdx.x, emu_blockIdx.y, emu_blockIdx.z);
+            abort();
+        }
+    }
+};
+thread_local Barrier *t_barrier;
+thread_local bool t_synced; /* this thread passed a barrier in the current block */
+
+cudaError_t run_threads(dim3 grid, dim3 block, unsigned long nt, const std::function<void()> &body)
+{
+    Barrier bar;
+    bar.n = (int)nt;
+    std::vector<std::thread> threads;
+    threads.reserve(nt);
+    for (unsigned long t = 0; t < nt; t++)
+        threads.emplace_back([&, t] {
+            emu_threadIdx = uint3{(unsigned)(t % block.x), (unsigned)(t / block.x % block.y),
+                                  (unsigned)(t / block.x / block.y)};
+            emu_blockDim = block;
+            emu_gridDim = grid;
+            t_barrier = &bar;
+            for (unsigned z = 0; z < grid.z; z++)
+                for (unsigned y = 0; y < grid.y; y++)
+                    for (unsigned x = 0; x < grid.x; x++) {
+                        emu_blockIdx = uint3{x, y, z};
+                        t_synced = false;
+                        body();
+                        if (t_synced) /* the block used shared memory: the next one reuses it */
+                            bar.wait();
+                    }
+        });
+    for (auto &th : threads)
+        th.join();
+    return cudaSuccess;
+}
+
+/* ---- fibers mode (default): the threads of a block are fibers of the calling thread ---------------
+ * A fiber runs until its next __syncthreads() or its end; one pass runs every fiber once; the barrier
+ * opens when every fiber waits at it. Each pass runs the threads in a new random order, so that code
+ * missing a barrier between a write and another thread's read sees the wrong value in some block. */
+const size_t FIBER_STACK = 256 * 1024;
+struct Fiber {
+    ucontext_t ctx;
+    char *stack = nullptr;
+    int state = 0; /* 0 ready, 1 waiting at a barrier, 2 finished */
+    uint3 tid{};
+    void *fake = nullptr;
+};
+std::vector<Fiber> g_fibers;
+int g_cur = -1; /* the fiber running, -1 in the scheduler */
+ucontext_t g_sched;
+const std::function<void()> *g_body;
+bool g_threads_mode;
+const void *g_main_bottom;
+size_t g_main_size;
+
+void switch_start(void **fake_save, const void *bottom, size_t size)
+{
+#if EMU_ASAN
+    __sanitizer_start_switch_fiber(fake_save, bottom, size);
+#else
+    (void)fake_save, (void)bottom, (void)size;
+#endif
+}
+void switch_finish(void *fake_save)
+{
+#if EMU_ASAN
+    const void *b;
+    size_t sz;
+    __sanitizer_finish_switch_fiber(fake_save, &b, &sz);
+    if (g_cur < 0) {
+        g_main_bottom = b;
+        g_main_size = sz;
+    }
+#else
+    (void)fake_save;
+#endif
+}
+
+void fiber_entry(void)
+{
+    switch_finish(nullptr);
+    (*g_body)();
+    g_fibers[g_cur].state = 2;
+    switch_start(nullptr, g_main_bottom, g_main_size); /* this fiber's stack frames die here */
+    /* returning resumes g_sched through uc_link */
+}
+
+/* A fresh order of the block's threads for every pass (xorshift, fixed seed: runs are repeatable). */
+void shuffle(std::vector<unsigned long> &order, unsigned long nt)
+{
+    static unsigned long long st = 0x9E3779B97F4A7C15ull;
+    for (unsigned long i = nt - 1; i > 0; i--) {
+        st ^= st << 13;
+        st ^= st >> 7;
+        st ^= st << 17;
+        const unsigned long j = (unsigned long)(st % (i + 1));
+        const unsigned long tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+}
+
+cudaError_t run_fibers(dim3 grid, dim3 block, unsigned long nt, const std::function<void()> &body)
+{
+    if (g_fibers.size() < nt)
+        g_fibers.resize(nt);
+    for (unsigned long t = 0; t < nt; t++) {
+        if (!g_fibers[t].stack && !(g_fibers[t].stack = (char *)malloc(FIBER_STACK)))
+            return cudaErrorMemoryAllocation;
+        g_fibers[t].tid = uint3{(unsigned)(t % block.x), (unsigned)(t / block.x % block.y),
+                                (unsigned)(t / block.x / block.y)};
+    }
+    std::vector<unsigned long> order(nt);
+    for (unsigned long t = 0; t < nt; t++)
+        order[t] = t;
+    g_body = &body;
+    emu_blockDim = block;
+    emu_gridDim = grid;
+    for (unsigned z = 0; z < grid.z; z++)
+        for (unsigned y = 0; y < grid.y; y++)
+            for (unsigned x = 0; x < grid.x; x++) {
+                emu_blockIdx = uint3{x, y, z};
+                for (unsigned long t = 0; t < nt; t++) {
+                    Fiber &f = g_fibers[t];
+                    getcontext(&f.ctx);
+                    f.ctx.uc_stack.ss_sp = f.stack;
+                    f.ctx.uc_stack.ss_size = FIBER_STACK;
+                    f.ctx.uc_link = &g_sched;
+                    makecontext(&f.ctx, fiber_entry, 0);
+                    f.state = 0;
+                }
+                for (int pass = 0;; pass++) {
+                    shuffle(order, nt);
+                    for (unsigned long n = 0; n < nt; n++) {
+                        const unsigned long t = order[n];
+                        Fiber &f = g_fibers[t];
+                        if (f.state == 2)
+                            continue;
+                        f.state = 0;
+                        g_cur = (int)t;
+                        emu_threadIdx = f.tid;
+                        void *fake = nullptr;
+                        switch_start(&fake, f.stack, FIBER_STACK);
+                        swapcontext(&g_sched, &f.ctx);
+                        g_cur = -1;
+                        switch_finish(fake);
+                    }
+                    unsigned long done = 0, waiting = 0;
+                    for (unsigned long t = 0; t < nt; t++)
+                        done += g_fibers[t].state == 2, waiting += g_fibers[t].state == 1;
+                    if (done == nt)
+                        break;
+                    if (done) {
+                        fprintf(stderr, "emu: block (%u, %u, %u): %lu thread(s) wait at __syncthreads() that "
+                                        "%lu finished thread(s) never reach (divergent barrier)\n",
+                                x, y, z, waiting, done);
+                        abort();
+                    }
+                }
+            }
+    return cudaSuccess;
+}
+
+} // namespace
+
+void emu_syncthreads(void)
+{
+    if (g_threads_mode) {
+        t_synced = true;
+        t_barrier->wait();
+        return;
+    }
+    Fiber &f = g_fibers[g_cur];
+    f.state = 1;
+    switch_start(&f.fake, g_main_bottom, g_main_size);
+    swapcontext(&f.ctx, &g_sched);
+    switch_finish(f.fake);
+}
+void emu_set_error(cudaError_t e) { g_last = e; }
+
+cudaError_t emu_run(dim3 grid, dim3 block, const std::function<void()> &body)
+{
+    const unsigned long nt = (unsigned long)block.x * block.y * block.z;
+    if (nt == 0 || nt > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
+        grid.x > 2147483647u || grid.y > 65535u || grid.z > 65535u)
+        return cudaErrorInvalidConfiguration;
+    g_threads_mode = env_on("COTSNET_EMU_THREADS");
+    return g_threads_mode ? run_threads(grid, block, nt, body) : run_fibers(grid, block, nt, body);
+}
+
+extern "C" {
+
+cudaError_t cudaGetDeviceCount(int *count)
+{
+    *count = no_gpu() ? 0 : 1;
+    return no_gpu() ? cudaErrorNoDevice : cudaSuccess;
+}
+cudaError_t cudaSetDevice(int dev) { return dev == 0 && !no_gpu() ? (g_device = 0, cudaSuccess) : cudaErrorInvalidDevice; }
+cudaError_t cudaGetDevice(int *dev)
+{
+    *dev = g_device;
+    return cudaSuccess;
+}
+cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int dev)
+{
+    if (dev != 0)
+        return cudaErrorInvalidDevice;
+    memset(prop, 0, sizeof *prop);
+    snprintf(prop->name, sizeof prop->name, "CPU emulator");
+    prop->totalGlobalMem = (size_t)1 << 30;
+    prop->multiProcessorCount = 1;
+    prop->major = 0;
+    prop->minor = 0;
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int dev)
+{
+    (void)dev;
+    *value = attr == cudaDevAttrMemoryPoolsSupported ? 1 : 1;
+    return cudaSuccess;
+}
+cudaError_t cudaGetLastError(void)
+{
+    cudaError_t e = g_last;
+    g_last = cudaSuccess;
+    return e;
+}
+cudaError_t cudaPeekAtLastError(void) { return g_last; }
+const char *cudaGetErrorString(cudaError_t e)
+{
+    switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    }
+    return "unknown error";
+}
+const char *cudaGetErrorName(cudaError_t e)
+{
+    switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    }
+    return "cudaErrorUnknown";
+}
+cudaError_t cudaMalloc(void **p, size_t bytes)
+{
+    *p = bytes ? malloc(bytes) : NULL;
+    return bytes && !*p ? cudaErrorMemoryAllocation : cudaSuccess;
+}
+cudaError_t cudaFree(void *p)
+{
+    free(p);
+    return cudaSuccess;
+}
+cudaError_t cudaMallocAsync(void **p, size_t bytes, cudaStream_t s)
+{
+    (void)s;
+    return cudaMalloc(p, bytes);
+}
+cudaError_t cudaFreeAsync(void *p, cudaStream_t s)
+{
+    (void)s;
+    return cudaFree(p);
+}
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, enum cudaMemcpyKind kind)
+{
+    (void)kind;
+    if (bytes)
+        memcpy(dst, src, bytes);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, enum cudaMemcpyKind kind, cudaStream_t s)
+{
+    (void)s;
+    return cudaMemcpy(dst, src, bytes, kind);
+}
+cudaError_t cudaMemset(void *dst, int value, size_t bytes)
+{
+    if (bytes)
+        memset(dst, value, bytes);
+    return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t s)
+{
+    (void)s;
+    return cudaMemset(dst, value, bytes);
+}
+cudaError_t cudaStreamCreate(cudaStream_t *s)
+{
+    *s = (cudaStream_t)malloc(1);
+    return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s)
+{
+    free((void *)s);
+    return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s)
+{
+    (void)s;
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+
+/* ---- cuBLAS ---- */
+struct cublasContext {
+    int math;
+};
+cublasStatus_t cublasCreate(cublasHandle_t *h)
+{
+    *h = new cublasContext{0};
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy(cublasHandle_t h)
+{
+    delete h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s)
+{
+    (void)s;
+    return h ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
+}
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode)
+{
+    if (!h)
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    h->math = (int)mode;
+    return CUBLAS_STATUS_SUCCESS;
+}
+const char *cublasGetStatusString(cublasStatus_t s)
+{
+    return s == CUBLAS_STATUS_SUCCESS ? "CUBLAS_STATUS_SUCCESS"
+           : s == CUBLAS_STATUS_INVALID_VALUE ? "CUBLAS_STATUS_INVALID_VALUE"
+                                               : "CUBLAS_STATUS_NOT_INITIALIZED";
+}
+/* C (m x n, column-major) = alpha op(A) op(B) + beta C; op(A) m x k, op(B) k x n. */
+cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
+                           float *C, int ldc)
+{
+    if (!h)
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    const int arows = ta == CUBLAS_OP_N ? m : k, brows = tb == CUBLAS_OP_N ? k : n;
+    if (m < 0 || n < 0 || k < 0 || lda < (arows > 1 ? arows : 1) || ldb < (brows > 1 ? brows : 1) ||
+        ldc < (m > 1 ? m : 1))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) {
+            float s = 0;
+            for (int l = 0; l < k; l++) {
+                const float a = ta == CUBLAS_OP_N ? A[i + (size_t)l * lda] : A[l + (size_t)i * lda];
+                const float b = tb == CUBLAS_OP_N ? B[l + (size_t)j * ldb] : B[j + (size_t)l * ldb];
+                s += a * b;
+            }
+            float *c = C + i + (size_t)j * ldc;
+            *c = *beta == 0.0f ? *alpha * s : *alpha * s + *beta * *c;
+        }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+} // extern "C"

@@ -1,0 +1,109 @@
+/* lf_tile.cuh: the block-tiled product that the three local-filter kernels share (cuda/lf.cu).
+ *
+ * At one output location (i, j) the local filter is a small dense product: forward
+ * Y[b, m] = sum_k X[b, k] W[m, k] with k = (dy, dx, c) over the field, and its two backward twins are
+ * the same shape with other operands. A thread block computes a TR x TC tile of such a product
+ *     P[row, col] = sum over t of A(t, row) * B(t, col)
+ * with the reduction index t staged through shared memory TT values at a time, and split over KS
+ * "slices" of threads: slice k takes chunks k, k + KS, k + 2 KS, ... of t, so a short output tile
+ * with a long reduction still gets enough threads. Inside a slice, thread (tr, tc) keeps an RR x RC
+ * register tile: rows tr + q * NTR, columns tc + p * NTC (strided, so that a warp's shared-memory
+ * reads are consecutive or broadcast: no bank conflicts). At the end the slices' partial sums are
+ * added in slice order through shared memory: a fixed order, so results are bitwise reproducible.
+ * Only __syncthreads() synchronizes (no warp-synchronous code), and no thread leaves early. */
+#ifndef CN_LF_TILE_CUH
+#define CN_LF_TILE_CUH
+
+#include "cuda/internal.h"
+
+namespace cnlf {
+
+template <int TR_, int TC_, int RR_, int RC_, int TT_, int KS_>
+struct Cfg {
+    static constexpr int TR = TR_, TC = TC_; /* block tile: rows x columns of P */
+    static constexpr int RR = RR_, RC = RC_; /* register tile of one thread */
+    static constexpr int TT = TT_;           /* reduction values per chunk */
+    static constexpr int KS = KS_;           /* slices of the reduction */
+    static constexpr int NTR = TR / RR, NTC = TC / RC, NTS = NTR * NTC, NT = KS * NTS;
+    static_assert(TR % RR == 0 && TC % RC == 0, "a register tile must divide the block tile");
+    static_assert(NT <= 1024, "at most 1024 threads per block");
+    static_assert(KS == 1 || (KS - 1) * TR * TC <= KS * TT * (TR + 1), "the slice sums must fit in A");
+};
+
+/* Shared tiles of one block, per slice; +1 pads the rows so that column-wise stores avoid conflicts. */
+template <class G>
+struct Tiles {
+    float A[G::KS][G::TT][G::TR + 1];
+    float B[G::KS][G::TT][G::TC + 1];
+};
+
+/* Where this thread sits. */
+template <class G>
+struct Who {
+    int slice, lid, tr, tc;
+    __device__ __forceinline__ Who()
+    {
+        const int t = (int)threadIdx.x;
+        slice = t / G::NTS;
+        lid = t - slice * G::NTS;
+        tr = lid % G::NTR;
+        tc = lid / G::NTR;
+    }
+};
+
+/* acc += the products of this slice's current chunk. */
+template <class G>
+__device__ __forceinline__ void tile_mma(const Tiles<G> &sm, const Who<G> &me, float (&acc)[G::RR][G::RC])
+{
+#pragma unroll 4
+    for (int tt = 0; tt < G::TT; tt++) {
+        float a[G::RR], b[G::RC];
+#pragma unroll
+        for (int q = 0; q < G::RR; q++)
+            a[q] = sm.A[me.slice][tt][me.tr + q * G::NTR];
+#pragma unroll
+        for (int p = 0; p < G::RC; p++)
+            b[p] = sm.B[me.slice][tt][me.tc + p * G::NTC];
+#pragma unroll
+        for (int q = 0; q < G::RR; q++)
+#pragma unroll
+            for (int p = 0; p < G::RC; p++)
+                acc[q][p] = fmaf(a[q], b[p], acc[q][p]);
+    }
+}
+
+/* Slice 0 ends with the whole sum: acc(slice 0) + acc(slice 1) + ... in this order. Every thread of the
+ * block must call it (it synchronizes); it reuses the A tiles. */
+template <class G>
+__device__ __forceinline__ void tile_reduce(Tiles<G> &sm, const Who<G> &me, float (&acc)[G::RR][G::RC])
+{
+    if constexpr (G::KS > 1) {
+        float *red = &sm.A[0][0][0];
+        __syncthreads();
+        if (me.slice > 0)
+#pragma unroll
+            for (int q = 0; q < G::RR; q++)
+#pragma unroll
+                for (int p = 0; p < G::RC; p++)
+                    red[((me.slice - 1) * G::TR + me.tr + q * G::NTR) * G::TC + me.tc + p * G::NTC] = acc[q][p];
+        __syncthreads();
+        if (me.slice == 0)
+            for (int s = 1; s < G::KS; s++)
+#pragma unroll
+                for (int q = 0; q < G::RR; q++)
+#pragma unroll
+                    for (int p = 0; p < G::RC; p++)
+                        acc[q][p] += red[((s - 1) * G::TR + me.tr + q * G::NTR) * G::TC + me.tc + p * G::NTC];
+    }
+}
+
+/* Block tiles used by lf.cu, by the size of the column dimension (maps M, or channels C). All have
+ * TR = 64 rows, TT = 32 and 128 threads; static shared memory stays under 48 KiB. */
+using Cfg4 = Cfg<64, 4, 2, 4, 32, 4>;
+using Cfg8 = Cfg<64, 8, 4, 4, 32, 4>;
+using Cfg16 = Cfg<64, 16, 4, 4, 32, 2>;
+using Cfg32 = Cfg<64, 32, 4, 4, 32, 1>;
+
+} // namespace cnlf
+
+#endif

@@ -1,0 +1,122 @@
+/* ops_cuda.h: the GPU twins of the operations in src/ops.h (suffix _cuda), callable from C and C++.
+ *
+ * Naming: lf_forward_ref (src/lf_ref.c) has the twin lf_forward_cuda with the same arguments in the
+ * same order plus a cudaStream_t at the end; likewise for every operation. docs/CUDA.md describes
+ * the kernels. The conventions are the reference's (src/ops.h):
+ *  - every array is a DEVICE pointer (cudaMalloc'd, or cuda_malloc below); layouts are the same
+ *    (maps NHWC [B, H, W, C], local filters [Ho, Wo, M, r, r, C]);
+ *  - forward functions overwrite their output inside the region and touch nothing else; backward
+ *    functions ADD into their gradient outputs (the caller zeroes them);
+ *  - dimensions are checked on the host first (with lf_check, pool_check, lcn_check, ...): bad ones
+ *    return CN_EINVAL with one line in cn_last_error(), launch nothing and touch no memory. So do
+ *    shapes too large for the kernels' 32-bit indexing (noted per function) or for one launch;
+ *  - the work is queued on `stream` and the call returns at once (asynchronous): results are there
+ *    once the stream has been synchronized; inputs must stay valid and unchanged until then;
+ *  - a failing CUDA or cuBLAS call ends the job through cn_fatal (cuda/cuda_check.h);
+ *  - results equal the reference within float rounding (FP32 throughout, never TF32; sums run in
+ *    another order), and are deterministic: the same inputs give the same bits on the same GPU.
+ * One host thread per process drives the GPU (the cuBLAS handle is per device, not per thread). */
+#ifndef CN_OPS_CUDA_H
+#define CN_OPS_CUDA_H
+
+#include <stddef.h>
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "src/ops.h"
+#include "src/tile.h"
+
+/* ---- devices (cuda/device.cu) --------------------------------------------------------------------
+ * cuda_device_count: the GPUs this process may use; 0 when there is no driver, no GPU, or the driver
+ * is older than this build's CUDA runtime (never fails, never ends the job). */
+int cuda_device_count(void);
+int cuda_available(void); /* cuda_device_count() > 0 */
+/* The rank of this process among the ranks on its node: OMPI_COMM_WORLD_LOCAL_RANK (Open MPI's
+ * mpirun), else SLURM_LOCALID (srun), else MPI_LOCALRANKID (MPICH), else 0. */
+int cuda_local_rank(void);
+/* Use GPU (local_rank mod cuda_device_count()) from now on in this thread; local_rank < 0 means
+ * cuda_local_rank(). With one GPU visible per rank (Slurm's --gpus-per-task=1 or
+ * --gpu-bind=single:1, which set CUDA_VISIBLE_DEVICES) that is device 0. Returns the device index,
+ * or CN_EINVAL when no GPU is usable. */
+int cuda_select_device(int local_rank);
+/* One line about the current device: "GPU 0: NVIDIA H100 80GB HBM3, 132 SMs, 79.1 GiB, sm_90". */
+void cuda_describe(char *buf, size_t len);
+/* Destroys this process's cuBLAS handles (optional, at exit). */
+void cuda_shutdown(void);
+
+/* Checked memory helpers (they end the job on failure). */
+void *cuda_malloc(size_t bytes);
+void cuda_free(void *p);                                          /* NULL is fine */
+void cuda_upload(void *dst, const void *src, size_t bytes);       /* host -> device, synchronous */
+void cuda_download(void *dst, const void *src, size_t bytes);     /* device -> host, synchronous */
+void cuda_memset(void *dst, int byte, size_t bytes, cudaStream_t stream); /* asynchronous */
+void cuda_sync(cudaStream_t stream);
+
+/* ---- local filter (cuda/lf.cu) -------------------------------------------------------------------
+ * Same as the _ref functions. Limits of the kernels: one sample of the input window and of the
+ * output tile, and one location's filters (M*r*r*C), below 2^31 floats.                            */
+int lf_forward_cuda(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg,
+                    cudaStream_t stream);
+int lf_backward_data_cuda(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg,
+                          cudaStream_t stream);
+int lf_backward_filter_cuda(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg,
+                            cudaStream_t stream);
+/* Backward pass and plain SGD step fused, without a gradient buffer (4 bytes per filter parameter):
+ *   1. dx += LF^T(w, dy) over the outputs in rg, from the filters as they were before this call
+ *      (skipped when dx is NULL, e.g. for the first stage);
+ *   2. for every location (i, j) in rg: w -= lr * (dw + wd * w), dw = sum_b dy[b,i,j,m] x[...]
+ *      (the same as lf_backward_filter into a zeroed buffer, then sgd_momentum with mu = 0).
+ * Both are queued on `stream` in that order. Correct only when this dy carries the WHOLE gradient of
+ * w for the step: plain SGD (no momentum, no AdaGrad: they need a state buffer anyway), one replica
+ * (R = 1: no gradient to average across replicas), and no second term into the same filters (a tied
+ * decoder adds dLF/dw(ge, y) to w's gradient: use the unfused calls then). Regions must not overlap
+ * between calls of one step; the interior / border split is fine (each call reads and updates only
+ * the filters of its own locations). */
+int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, float *w, const float *dy, float *dx,
+                               float lr, float wd, cn_region rg, cudaStream_t stream);
+
+/* ---- L2 pooling (cuda/pool.cu) -------------------------------------------------------------------- */
+int pool_forward_cuda(const pool_dims *d, const float *y, float *p, cn_region rg, cudaStream_t stream);
+int pool_backward_cuda(const pool_dims *d, const float *y, const float *p, const float *dp, float *dy,
+                       cn_region rg, cudaStream_t stream);
+
+/* ---- local contrast normalization (cuda/lcn.cu) ---------------------------------------------------
+ * Scratch (a few doubles per window position and sample) comes from the stream-ordered allocator. */
+int lcn_forward_cuda(const lcn_dims *d, const float *x, float *out, cudaStream_t stream);
+int lcn_backward_cuda(const lcn_dims *d, const float *x, const float *dout, float *dx, cudaStream_t stream);
+
+/* ---- softmax head (cuda/head.cu): cuBLAS SGEMM in strict FP32 (CUBLAS_PEDANTIC_MATH) ----------- */
+int head_logits_cuda(const head_dims *d, const float *f, const float *w, float *z, cudaStream_t stream);
+/* z, labels, dz: device. loss (one double) and correct (one int) are DEVICE pointers too, so that no
+ * step has to wait for the GPU; each may be NULL, and so may dz. A label outside [0, K) cannot be
+ * refused on the host without a copy: the kernel then writes loss = NaN and correct = -1 (and dz as if
+ * the label were absent), which the caller sees when it reads them back. */
+int head_softmax_xent_cuda(const head_dims *d, const float *z, const int *labels, double *loss, float *dz,
+                           int *correct, cudaStream_t stream);
+int head_backward_cuda(const head_dims *d, const float *f, const float *w, const float *dz, float *dw,
+                       float *df, cudaStream_t stream);
+
+/* ---- optimizers (cuda/optim.cu), element by element as the reference ------------------------------ */
+void sgd_momentum_cuda(float *w, float *v, const float *g, size_t n, float lr, float mu, float wd,
+                       cudaStream_t stream);
+void adagrad_cuda(float *w, float *h, const float *g, size_t n, float lr, float eps, float wd,
+                  cudaStream_t stream);
+
+/* ---- halo rectangles (cuda/halo_pack.cu) -----------------------------------------------------------
+ * For host-staged halo exchange: a map [B, H, W, C] (NHWC, device) and a rectangle r of it in the map's
+ * own row and column coordinates. pack: buf [B, rows(r), cols(r), C] = map[:, r, :]. unpack: map[:, r, :]
+ * = buf (add = 0) or += buf (add = 1, for scatter_add). An empty rectangle is a no-op; a rectangle
+ * outside the map returns CN_EINVAL. */
+int halo_pack_cuda(const float *map, int B, int H, int W, int C, cn_rect r, float *buf, cudaStream_t stream);
+int halo_unpack_cuda(const float *buf, int B, int H, int W, int C, cn_rect r, float *map, int add,
+                     cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,224 @@
+#!/bin/sh
+# t_ckpt.sh: checkpoints (DESIGN.md "Checkpoints"), from outside the program.
+#  - grid change: a checkpoint written on 2x2 and loaded on 1x3, 3x1 and 1x1 is written again bit-identical;
+#  - exact resume: 10 steps straight = N steps, checkpoint, a fresh process, the rest (1x1 and 2x2,
+#    N = 4, 5, 7, 8: inside a phase and on phase boundaries), bit-identical parameters and cursor; SIGUSR1
+#    to mpirun mid-run gives exit 85 and a checkpoint, and --resume auto finishes bit-identical;
+#  - --resume auto skips a newer .partial file; keep = 2 leaves two checkpoints;
+#  - a corrupted chunk read by one rank of 2x2, a truncated file, a shard and an empty file are each
+#    refused with one error line, non-zero exit, no hang, before training starts;
+#  - h5py as an outside user: attributes, shape, values, chunking and Fletcher-32;
+#  - initial parameters: the same on 1x1 and 2x3, and equal to an independent Philox oracle;
+#  - `cotsnet info` on checkpoints, a shard and files it must refuse.
+BUILD=${COTSNET_BUILD:-build}
+BIN=${COTSNET_BIN:-bin/cotsnet}
+PY=/usr/bin/python3
+CK="$PY tests/oracle/ckpt_check.py"
+JOB=tests/jobs/ckpt.ini
+CHJOB=tests/jobs/ckpt_chunks.ini
+export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+MPIRUN="mpirun --oversubscribe --bind-to none"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+ck10=ckpt/ckpt-00000010.h5
+
+train() { # DIR ROWS COLS [options]: the test job on a ROWS x COLS grid, output in DIR, log in DIR.log
+    d=$1; r=$2; c=$3; shift 3
+    timeout 120 $MPIRUN -np $((r * c)) "$BIN" train $JOB --set run.out_dir="$d" --set grid.rows="$r" \
+        --set grid.cols="$c" "$@" > "$d.log" 2>&1
+}
+failrun() { echo "FAIL $1: the run failed (exit $2): $(tail -3 "$3" | tr '\n' ' ')"; }
+
+# ---- grid change ----------------------------------------------------------------------------------
+if train "$tmp/g4" 2 2 --set checkpoint.every=1; then
+    for g in 1x3 3x1 1x1; do
+        r=${g%x*}; c=${g#*x}
+        dump=""; [ $g = 1x3 ] && dump="--dump $tmp/filters1x3.npy"
+        if timeout 60 $MPIRUN -np $((r * c)) "$BUILD/tests/mpi_ckpt" $JOB "$tmp/g4/$ck10" "$tmp/re$g" $dump \
+            --set grid.rows=$r --set grid.cols=$c > "$tmp/re$g.log" 2>&1; then
+            $CK same "$tmp/g4/$ck10" "$tmp/re$g/ckpt-00000010.h5" grid_change_2x2_to_$g
+        else
+            failrun grid_change_2x2_to_$g $? "$tmp/re$g.log"
+        fi
+    done
+    # the 1x3 copy written again on 3x1: a chain of grids changes nothing either
+    if timeout 60 $MPIRUN -np 3 "$BUILD/tests/mpi_ckpt" $JOB "$tmp/re1x3/ckpt-00000010.h5" "$tmp/chain" \
+        --set grid.rows=3 --set grid.cols=1 > "$tmp/chain.log" 2>&1; then
+        $CK same "$tmp/g4/$ck10" "$tmp/chain/ckpt-00000010.h5" grid_change_2x2_1x3_3x1
+    else
+        failrun grid_change_2x2_1x3_3x1 $? "$tmp/chain.log"
+    fi
+    [ -f "$tmp/filters1x3.npy" ] && $CK outside "$tmp/g4/$ck10" "$tmp/filters1x3.npy" h5py_outside_user
+else
+    failrun grid_change $? "$tmp/g4.log"
+fi
+
+# ---- exact resume -----------------------------------------------------------------------------------
+# 1x1: straight, with a checkpoint every step (checkpointing must not change the run), resumed from 4 (inside
+# stage 2), 5 (end of the unsupervised phase), 8 (end of the head phase) in fresh processes
+if train "$tmp/s1" 1 1 && train "$tmp/b1" 1 1 --set checkpoint.every=1; then
+    $CK same "$tmp/s1/$ck10" "$tmp/b1/$ck10" resume_1x1_checkpointing_changes_nothing
+    for at in 4 5 8; do
+        if train "$tmp/r1_$at" 1 1 --resume "$tmp/b1/ckpt/ckpt-0000000$at.h5"; then
+            grep -q "resuming from $tmp/b1/ckpt/ckpt-0000000$at.h5 at step $at" "$tmp/r1_$at.log" ||
+                echo "FAIL resume_1x1_from_$at: no 'resuming from ... at step $at' line"
+            $CK same "$tmp/s1/$ck10" "$tmp/r1_$at/$ck10" resume_1x1_from_$at
+        else
+            failrun resume_1x1_from_$at $? "$tmp/r1_$at.log"
+        fi
+    done
+else
+    failrun resume_1x1 $? "$tmp/s1.log"
+fi
+# 2x2: straight; --resume auto from a directory holding ckpt 5 and a newer fake .partial; FILE from 7
+if train "$tmp/s4" 2 2 && [ -f "$tmp/g4/$ck10" ]; then
+    $CK same "$tmp/s4/$ck10" "$tmp/g4/$ck10" resume_2x2_checkpointing_changes_nothing
+    mkdir -p "$tmp/a4/ckpt"
+    cp "$tmp/g4/ckpt/ckpt-00000005.h5" "$tmp/a4/ckpt/"
+    head -c 4096 /dev/urandom > "$tmp/a4/ckpt/ckpt-00000009.h5.partial"
+    if train "$tmp/a4" 2 2 --resume auto; then
+        if grep -q "resuming from $tmp/a4/ckpt/ckpt-00000005.h5 at step 5" "$tmp/a4.log"; then
+            echo "ok resume_auto_skips_partial"
+        else
+            echo "FAIL resume_auto_skips_partial: $(grep resuming "$tmp/a4.log")"
+        fi
+        $CK same "$tmp/s4/$ck10" "$tmp/a4/$ck10" resume_2x2_auto_from_5
+    else
+        failrun resume_auto_skips_partial $? "$tmp/a4.log"
+    fi
+    if train "$tmp/f4" 2 2 --resume "$tmp/g4/ckpt/ckpt-00000007.h5"; then
+        $CK same "$tmp/s4/$ck10" "$tmp/f4/$ck10" resume_2x2_from_7
+    else
+        failrun resume_2x2_from_7 $? "$tmp/f4.log"
+    fi
+    # a 2x2 checkpoint resumed on 1x1 continues the same training (equal up to float summation order)
+    if train "$tmp/x1" 1 1 --resume "$tmp/g4/ckpt/ckpt-00000005.h5"; then
+        $CK close "$tmp/s4/$ck10" "$tmp/x1/$ck10" resume_2x2_on_1x1 1e-5
+    else
+        failrun resume_2x2_on_1x1 $? "$tmp/x1.log"
+    fi
+else
+    failrun resume_2x2 $? "$tmp/s4.log"
+fi
+
+# keep = 2: after a run checkpointing every step, only the two newest complete checkpoints remain
+if train "$tmp/k1" 1 1 --set checkpoint.every=1 --set checkpoint.keep=2; then
+    left=$(ls "$tmp/k1/ckpt" | tr '\n' ' ')
+    if [ "$left" = "ckpt-00000009.h5 ckpt-00000010.h5 " ]; then echo "ok keep_2"; else echo "FAIL keep_2: left $left"; fi
+else
+    failrun keep_2 $? "$tmp/k1.log"
+fi
+
+# ---- SIGUSR1 to mpirun mid-run: exit 85, a checkpoint, --resume auto to the end, bit-identical ----------
+LONG="--set stage1.steps=40 --set stage2.steps=30 --set train.head_steps=30 --set train.finetune_steps=20"
+total=120
+if train "$tmp/u0" 2 2 $LONG; then
+    # sh -c records its pid, then becomes mpirun (exec): the pid to signal, with timeout still watching
+    timeout 120 sh -c 'echo $$ > "$0"; exec "$@"' "$tmp/u1.pid" $MPIRUN -np 4 "$BIN" train $JOB \
+        --set run.out_dir="$tmp/u1" --set grid.rows=2 --set grid.cols=2 $LONG > "$tmp/u1.log" 2>&1 &
+    tpid=$!
+    i=0
+    while [ $i -lt 600 ] && ! grep -q "^rica .*step  *3/" "$tmp/u1.log" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
+    kill -USR1 "$(cat "$tmp/u1.pid")"
+    wait $tpid
+    rc=$?
+    at=$(sed -n 's/^stopping at step \([0-9]*\) on a signal.*/\1/p' "$tmp/u1.log")
+    if [ $rc -eq 85 ] && [ -n "$at" ] && [ "$at" -lt $total ] &&
+        [ -f "$tmp/u1/ckpt/ckpt-$(printf %08d "$at").h5" ] && ! ls "$tmp/u1/ckpt" | grep -q partial; then
+        echo "ok sigusr1_exit_85 (stopped at step $at of $total, checkpoint written)"
+        if train "$tmp/u1" 2 2 $LONG --resume auto; then
+            grep -q "resuming from .*ckpt-$(printf %08d "$at").h5 at step $at" "$tmp/u1.log" ||
+                echo "FAIL sigusr1_resume: did not resume at step $at"
+            $CK same "$tmp/u0/ckpt/ckpt-00000$total.h5" "$tmp/u1/ckpt/ckpt-00000$total.h5" sigusr1_resume_bit_identical
+        else
+            failrun sigusr1_resume $? "$tmp/u1.log"
+        fi
+    else
+        echo "FAIL sigusr1_exit_85: exit $rc, stopped at '$at': $(tail -3 "$tmp/u1.log" | tr '\n' ' ')"
+    fi
+else
+    failrun sigusr1 $? "$tmp/u0.log"
+fi
+
+# ---- refused checkpoints: one error line, non-zero exit, no hang, no training ---------------------------
+refused() { # NAME FILE PATTERN: resuming the chunk job on 2x2 from FILE must fail with one line matching PATTERN
+    timeout 60 $MPIRUN -np 4 "$BIN" train $CHJOB --set run.out_dir="$tmp/no_$1" --set grid.rows=2 \
+        --set grid.cols=2 $CHSET --resume "$2" > "$tmp/$1.out" 2> "$tmp/$1.err"
+    rc=$?
+    n=$(grep -c "error" "$tmp/$1.err")
+    if [ $rc -eq 0 ] || [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        echo "FAIL $1: exit $rc (0: accepted; 124/137: a rank hung)"
+    elif [ "$n" -ne 1 ] || ! grep "cotsnet: error" "$tmp/$1.err" | grep -q -- "$3"; then
+        echo "FAIL $1: $n error lines, wanted one matching '$3': $(head -c 600 "$tmp/$1.err")"
+    elif grep -Eq "^(rica|head|finetune) |^checkpoint " "$tmp/$1.out" || [ -d "$tmp/no_$1/ckpt" ]; then
+        echo "FAIL $1: training started anyway"
+    else
+        echo "ok $1 ($(grep "cotsnet: error" "$tmp/$1.err" | cut -c1-150))"
+    fi
+}
+CHSET="--set stage1.steps=2 --set train.head_steps=1"
+if timeout 60 "$BIN" train $CHJOB --set run.out_dir="$tmp/ch" $CHSET --set checkpoint.every=1 > "$tmp/ch.log" 2>&1; then
+    good="$tmp/ch/ckpt/ckpt-00000001.h5" # inside stage 1: a resume from it trains
+    # the intact file resumes on 2x2 (so that what fails below fails because of the damage)
+    if timeout 60 $MPIRUN -np 4 "$BIN" train $CHJOB --set run.out_dir="$tmp/chok" --set grid.rows=2 \
+        --set grid.cols=2 $CHSET --resume "$good" > "$tmp/chok.log" 2>&1 && grep -q "^rica .*step  *2/2" "$tmp/chok.log"; then
+        echo "ok corrupt_control_intact_file_resumes"
+    else
+        echo "FAIL corrupt_control_intact_file_resumes: $(tail -3 "$tmp/chok.log" | tr '\n' ' ')"
+    fi
+    cp "$good" "$tmp/bad.h5"
+    # the chunk of locations [2:4, 2:4]: read by rank 3 (py 1, px 1) alone
+    $CK corrupt "$tmp/bad.h5" stage1/filters 2,2 > "$tmp/corrupt.log" 2>&1 || echo "FAIL corrupt_chunk: $(cat "$tmp/corrupt.log")"
+    refused corrupt_chunk_one_rank "$tmp/bad.h5" "checkpoint $tmp/bad.h5: /stage1/filters cannot be read"
+    cp "$good" "$tmp/trunc.h5"
+    truncate -s $(($(stat -c %s "$good") / 2)) "$tmp/trunc.h5"
+    refused truncated_file "$tmp/trunc.h5" "checkpoint $tmp/trunc.h5: .*truncated"
+    $CK shard "$tmp/shard.h5"
+    refused shard_not_checkpoint "$tmp/shard.h5" "checkpoint $tmp/shard.h5: not a cotsnet checkpoint"
+    : > "$tmp/empty.h5"
+    refused empty_file "$tmp/empty.h5" "checkpoint $tmp/empty.h5: not a readable HDF5 file"
+else
+    failrun corrupt $? "$tmp/ch.log"
+fi
+
+# ---- initial parameters: grid-independent, and the formula of docs/MODEL.md ------------------------------
+ZERO="--set stage1.steps=0 --set stage2.steps=0 --set train.head_steps=0 --set train.finetune_steps=0"
+if train "$tmp/i1" 1 1 $ZERO && train "$tmp/i6" 2 3 $ZERO; then
+    $CK same "$tmp/i1/ckpt/ckpt-00000000.h5" "$tmp/i6/ckpt/ckpt-00000000.h5" init_1x1_equals_2x3
+    $CK init "$tmp/i6/ckpt/ckpt-00000000.h5" init_philox_oracle
+else
+    failrun init $? "$tmp/i6.log"
+fi
+
+# ---- cotsnet info -------------------------------------------------------------------------------------
+info() { # NAME EXPECTED-EXIT FILE [grep patterns...]: exit status, one error line when refused, patterns
+    name=$1; want=$2; f=$3; shift 3
+    "$BIN" info $INFO_OPT "$f" > "$tmp/info.out" 2> "$tmp/info.err"
+    rc=$?
+    if [ $rc -ne "$want" ]; then echo "FAIL $name: exit $rc, expected $want: $(head -c 300 "$tmp/info.err")"; return; fi
+    if [ "$want" -ne 0 ] && [ "$(wc -l < "$tmp/info.err")" -ne 1 ]; then
+        echo "FAIL $name: $(wc -l < "$tmp/info.err") error lines: $(head -c 300 "$tmp/info.err")"; return
+    fi
+    for p in "$@"; do
+        if ! grep -q -- "$p" "$tmp/info.out" "$tmp/info.err"; then echo "FAIL $name: no line matching '$p'"; return; fi
+    done
+    echo "ok $name"
+}
+params=$("$BIN" check $JOB | sed -n 's/^ *parameters: //p')
+INFO_OPT=
+info info_checkpoint 0 "$tmp/g4/$ck10" "cotsnet checkpoint, format version 1" "job  *ckpt-test, seed 23" \
+    "step  *10: phase done" "written on  *grid 1 x 2 x 2" "/stage1/filters  *\[12,10,4,5,5,2\]  *float32" \
+    "/stage2/decoder_momentum .* state" "/head/bias  *\[3\]" "parameters  *$params (optimizer state: $params more"
+info info_checkpoint_regridded 0 "$tmp/re1x3/ckpt-00000010.h5" "written on  *grid 1 x 1 x 3"
+info info_checkpoint_mid_rica 0 "$tmp/b1/ckpt/ckpt-00000004.h5" "step  *4: phase rica, stage 2, 1 steps into the stage"
+info info_shard 0 "$tmp/shard.h5" "cotsnet shard, format version 1" "/images  *\[5,6,7,2\]  *uint8" \
+    "source .*t_ckpt test shard" "valid  *5 samples of 6x7x2 uint8, labelled (3 classes)"
+info info_empty_file 2 "$tmp/empty.h5" "info: $tmp/empty.h5: not a readable HDF5 file"
+info info_truncated_file 2 "$tmp/trunc.h5" "info: $tmp/trunc.h5: not a readable HDF5 file"
+echo "not HDF5" > "$tmp/text.h5"
+info info_not_hdf5 2 "$tmp/text.h5" "not a readable HDF5 file"
+info info_unknown_hdf5 2 "$tmp/i1.h5.missing" "no such file"
+$PY -c "import h5py,sys; h5py.File(sys.argv[1],'w').create_dataset('x', data=[1])" "$tmp/other.h5"
+info info_other_hdf5 2 "$tmp/other.h5" "neither a cotsnet checkpoint nor a shard"
+INFO_OPT=--verify
+info info_verify_intact 0 "$tmp/ch/ckpt/ckpt-00000001.h5" "verified  *12 chunks of 6 datasets read back, checksums ok"
+info info_verify_corrupted 1 "$tmp/bad.h5" "info: $tmp/bad.h5: /stage1/filters: the chunk at \[2,2,0,0,0,0\] cannot be read"

@@ -1,0 +1,627 @@
+/* test_cuda_ops.c: every CUDA kernel (cuda/ops_cuda.h) against the CPU reference (src/ *_ref.c).
+ *
+ * Fresh random inputs every run (the seed is printed; COTSNET_TEST_SEED=N repeats a run), odd shapes:
+ * non-square maps, stride > 1, fields that do not tile the map, r < s (unread gaps), r = H, odd B, M, C,
+ * B > 64 and M > 32 (several block tiles), input windows larger than the tile needs, every block-tile
+ * configuration of cuda/lf.cu, whole regions, partial regions and empty ones.
+ *  - forward ops: the output starts as a NaN poison; afterwards exactly the elements the reference
+ *    wrote are written (no poison left inside the region, the poison outside untouched bit for bit),
+ *    and ||gpu - ref|| / ||ref|| <= 1e-5 over them;
+ *  - backward ops ADD: outputs start from random values; what the reference leaves unchanged must stay
+ *    unchanged bit for bit, and ||gpu - ref|| / ||ref - start|| <= 1e-5 (the error of the added part);
+ *  - the local filter kernels run twice and must give the same bits (no atomics, fixed order);
+ *  - bad dimensions are refused (CN_EINVAL) without launching or touching memory (runs without a GPU
+ *    too: the checks are on the host).
+ * One line per check ("ok cuda_lf_forward", ...), naming the first failing case on failure. Without a
+ * GPU (or without a CUDA build) each GPU check prints "skip cuda_<op>: no GPU" and the test passes.
+ * tests/t_cuda_emu.sh builds this same file against the CPU emulator of cuda/emu (names "emu_cuda_"). */
+#include <stdint.h>
+#include <time.h>
+
+#include "src/common.h"
+#include "src/ops.h"
+#include "tests/testutil.h"
+#ifdef CN_HAVE_CUDA
+#include "cuda/ops_cuda.h"
+#endif
+
+#ifdef CN_CUDA_EMU
+#define PFX "emu_cuda_"
+#else
+#define PFX "cuda_"
+#endif
+
+#define TOL 1e-5 /* normwise relative error, float32 */
+
+enum {
+    C_LF_FWD, C_LF_BWD_DATA, C_LF_BWD_FILTER, C_LF_FUSED, C_LF_DETERMINISTIC, C_POOL_FWD, C_POOL_BWD,
+    C_LCN_FWD, C_LCN_BWD, C_HEAD_LOGITS, C_HEAD_XENT, C_HEAD_BWD, C_SGD, C_ADAGRAD, C_HALO_PACK,
+    C_HALO_UNPACK, NCHECK
+};
+static const char *check_name[NCHECK] = {
+    "lf_forward", "lf_backward_data", "lf_backward_filter", "lf_backward_fused_sgd", "lf_deterministic",
+    "pool_forward", "pool_backward", "lcn_forward", "lcn_backward", "head_logits", "head_softmax_xent",
+    "head_backward", "sgd_momentum", "adagrad", "halo_pack", "halo_unpack"};
+
+#ifdef CN_HAVE_CUDA
+
+static int fails[NCHECK], cases_run[NCHECK];
+static char first_fail[NCHECK][400];
+
+static void note(int chk, const char *cs, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void note(int chk, const char *cs, const char *fmt, ...)
+{
+    if (!fails[chk]++) {
+        int n = snprintf(first_fail[chk], sizeof first_fail[chk], "%s: ", cs);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(first_fail[chk] + n, sizeof first_fail[chk] - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+}
+
+/* ---- buffers -------------------------------------------------------------------------------------- */
+static const uint32_t POISON = 0x7fc0deadu; /* a quiet NaN with a payload */
+static uint32_t bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static float poison_value(void)
+{
+    float f;
+    memcpy(&f, &POISON, 4);
+    return f;
+}
+static float *hpoison(size_t n)
+{
+    float *a = malloc((n ? n : 1) * sizeof *a);
+    for (size_t i = 0; i < n; i++)
+        a[i] = poison_value();
+    return a;
+}
+static float *hcopy(const float *a, size_t n)
+{
+    float *b = malloc((n ? n : 1) * sizeof *b);
+    memcpy(b, a, n * sizeof *b);
+    return b;
+}
+static void *dput(const void *h, size_t bytes)
+{
+    void *d = cuda_malloc(bytes ? bytes : 4);
+    cuda_upload(d, h, bytes);
+    return d;
+}
+static float *dget(const float *d, size_t n) /* synchronizes the default stream first */
+{
+    float *h = malloc((n ? n : 1) * sizeof *h);
+    cuda_sync(0);
+    cuda_download(h, d, n * sizeof *h);
+    return h;
+}
+
+/* Output written over a poison: the reference's poison pattern, bit for bit, and close elsewhere. */
+static void cmp_over(int chk, const char *cs, const float *got, const float *ref, size_t n)
+{
+    size_t touched = 0, unwritten = 0;
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        int pr = bits(ref[i]) == POISON, pg = bits(got[i]) == POISON;
+        if (pr) {
+            touched += !pg;
+        } else if (pg || got[i] != got[i]) {
+            unwritten++;
+        } else {
+            double d = (double)got[i] - (double)ref[i];
+            num += d * d;
+            den += (double)ref[i] * ref[i];
+        }
+    }
+    double err = den > 0 ? sqrt(num / den) : sqrt(num);
+    cases_run[chk]++;
+    if (touched || unwritten || !(err <= TOL))
+        note(chk, cs, "%zu element(s) outside the region touched, %zu inside not written (or NaN), "
+                      "relative error %.3e (tolerance %.0e)", touched, unwritten, err, TOL);
+}
+
+/* Output added to start values: unchanged where the reference left it unchanged, and the added part
+ * close: ||got - ref|| / ||ref - start||. */
+static void cmp_add(int chk, const char *cs, const float *got, const float *ref, const float *start, size_t n)
+{
+    size_t touched = 0, nan = 0;
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (got[i] != got[i]) {
+            nan++;
+            continue;
+        }
+        if (bits(ref[i]) == bits(start[i])) {
+            touched += bits(got[i]) != bits(start[i]);
+            continue;
+        }
+        double d = (double)got[i] - (double)ref[i], a = (double)ref[i] - (double)start[i];
+        num += d * d;
+        den += a * a;
+    }
+    double err = den > 0 ? sqrt(num / den) : sqrt(num);
+    cases_run[chk]++;
+    if (touched || nan || !(err <= TOL))
+        note(chk, cs, "%zu element(s) the reference leaves alone changed, %zu NaN, relative error of the "
+                      "added part %.3e (tolerance %.0e)", touched, nan, err, TOL);
+}
+
+static void cmp_bits(int chk, const char *cs, const float *a, const float *b, size_t n)
+{
+    cases_run[chk]++;
+    if (memcmp(a, b, n * sizeof *a))
+        note(chk, cs, "two runs on the same inputs differ");
+}
+
+/* ---- local filter --------------------------------------------------------------------------------- */
+typedef struct {
+    const char *name;
+    int B, H, W, C, M, r, s;
+    int Ho, Wo; /* 0: the whole map; else a tile reading a larger window */
+} lf_case;
+
+/* Column tiles of cuda/lf.cu: M (forward, backward filter) and C (backward data) in 4 | 8 | 16 | 32. */
+static const lf_case lf_cases[] = {
+    {"b5h9w12c3m5r4s2", 5, 9, 12, 3, 5, 4, 2, 0, 0},     /* (9-4) % 2 = 1, (12-4) % 2 = 0 */
+    {"b67h11w8c7m9r3s1", 67, 11, 8, 7, 9, 3, 1, 0, 0},   /* B > 64: two sample tiles */
+    {"b3h14w10c17m33r5s3", 3, 14, 10, 17, 33, 5, 3, 0, 0}, /* M > 32, C > 16, K = 425 */
+    {"b33h7w13c2m3r7s2", 33, 7, 13, 2, 3, 7, 2, 0, 0},   /* r = H: one output row; B > 32 */
+    {"b2h12w9c1m17r1s2", 2, 12, 9, 1, 17, 1, 2, 0, 0},   /* r < s: unread gaps */
+    {"b4h12w9c5m12r3s2_tile", 4, 12, 9, 5, 12, 3, 2, 3, 2}, /* window larger than 3 x 2 outputs need */
+};
+
+static void lf_one(const lf_dims *d, cn_region rg, const char *cs, const float *x, const float *w,
+                   const float *gy)
+{
+    size_t nx = (size_t)d->B * d->Hx * d->Wx * d->C, ny = (size_t)d->B * d->Ho * d->Wo * d->M;
+    size_t nw = lf_filter_count(d), K = (size_t)d->r * d->r * d->C;
+    float *dxp = dput(x, nx * 4), *dwp = dput(w, nw * 4), *dgy = dput(gy, ny * 4);
+
+    /* forward */
+    float *ref = hpoison(ny), *p = hpoison(ny), *dout = dput(p, ny * 4);
+    lf_forward_ref(d, x, w, ref, rg);
+    if (lf_forward_cuda(d, dxp, dwp, dout, rg, 0) != CN_OK)
+        note(C_LF_FWD, cs, "refused: %s", cn_last_error());
+    float *got = dget(dout, ny);
+    cmp_over(C_LF_FWD, cs, got, ref, ny);
+    free(ref), free(p), free(got), cuda_free(dout);
+
+    /* backward data */
+    float *start = tu_randn(nx, 0.5);
+    ref = hcopy(start, nx);
+    lf_backward_data_ref(d, w, gy, ref, rg);
+    dout = dput(start, nx * 4);
+    if (lf_backward_data_cuda(d, dwp, dgy, dout, rg, 0) != CN_OK)
+        note(C_LF_BWD_DATA, cs, "refused: %s", cn_last_error());
+    got = dget(dout, nx);
+    cmp_add(C_LF_BWD_DATA, cs, got, ref, start, nx);
+    float *dx_ref = ref; /* kept for the fused check */
+    free(got), cuda_free(dout);
+
+    /* backward filter */
+    float *wstart = tu_randn(nw, 0.5);
+    ref = hcopy(wstart, nw);
+    lf_backward_filter_ref(d, x, gy, ref, rg);
+    dout = dput(wstart, nw * 4);
+    if (lf_backward_filter_cuda(d, dxp, dgy, dout, rg, 0) != CN_OK)
+        note(C_LF_BWD_FILTER, cs, "refused: %s", cn_last_error());
+    got = dget(dout, nw);
+    cmp_add(C_LF_BWD_FILTER, cs, got, ref, wstart, nw);
+    free(ref), free(got), free(wstart), cuda_free(dout);
+
+    /* fused: dx from the old filters, then w -= lr (dw + wd w) on the region's locations only */
+    const float lr = 0.05f, wd = 0.01f;
+    float *dw = calloc(nw ? nw : 1, sizeof *dw), *wref = hcopy(w, nw), *v = calloc(K * d->M, sizeof *v);
+    lf_backward_filter_ref(d, x, gy, dw, rg);
+    for (int i = rg.i0; i < rg.i1; i++)
+        for (int j = rg.j0; j < rg.j1; j++) {
+            size_t o = ((size_t)i * d->Wo + j) * d->M * K;
+            memset(v, 0, K * d->M * sizeof *v);
+            sgd_momentum_ref(wref + o, v, dw + o, K * d->M, lr, 0.0f, wd);
+        }
+    float *dwt = dput(w, nw * 4);
+    dout = dput(start, nx * 4);
+    if (lf_backward_fused_sgd_cuda(d, dxp, dwt, dgy, dout, lr, wd, rg, 0) != CN_OK)
+        note(C_LF_FUSED, cs, "refused: %s", cn_last_error());
+    got = dget(dout, nx);
+    cmp_add(C_LF_FUSED, cs, got, dx_ref, start, nx);
+    free(got);
+    got = dget(dwt, nw);
+    cmp_add(C_LF_FUSED, cs, got, wref, w, nw);
+    free(got), free(dw), free(wref), free(v), cuda_free(dwt), cuda_free(dout);
+    free(start), free(dx_ref);
+    cuda_free(dxp), cuda_free(dwp), cuda_free(dgy);
+}
+
+/* Each kernel twice on the same inputs: the same bits. */
+static void lf_twice(const lf_dims *d, cn_region rg, const char *cs, const float *x, const float *w,
+                     const float *gy)
+{
+    size_t nx = (size_t)d->B * d->Hx * d->Wx * d->C, ny = (size_t)d->B * d->Ho * d->Wo * d->M;
+    size_t nw = lf_filter_count(d);
+    float *dxp = dput(x, nx * 4), *dwp = dput(w, nw * 4), *dgy = dput(gy, ny * 4);
+    float *zx = calloc(nx, 4), *zw = calloc(nw, 4), *zy = calloc(ny, 4);
+    float *out[2][3];
+    for (int t = 0; t < 2; t++) {
+        float *a = dput(zy, ny * 4), *b = dput(zx, nx * 4), *c = dput(zw, nw * 4);
+        lf_forward_cuda(d, dxp, dwp, a, rg, 0);
+        lf_backward_data_cuda(d, dwp, dgy, b, rg, 0);
+        lf_backward_filter_cuda(d, dxp, dgy, c, rg, 0);
+        out[t][0] = dget(a, ny), out[t][1] = dget(b, nx), out[t][2] = dget(c, nw);
+        cuda_free(a), cuda_free(b), cuda_free(c);
+    }
+    cmp_bits(C_LF_DETERMINISTIC, cs, out[0][0], out[1][0], ny);
+    cmp_bits(C_LF_DETERMINISTIC, cs, out[0][1], out[1][1], nx);
+    cmp_bits(C_LF_DETERMINISTIC, cs, out[0][2], out[1][2], nw);
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < 3; k++)
+            free(out[t][k]);
+    free(zx), free(zw), free(zy);
+    cuda_free(dxp), cuda_free(dwp), cuda_free(dgy);
+}
+
+static void test_lf(void)
+{
+    for (size_t n = 0; n < sizeof lf_cases / sizeof lf_cases[0]; n++) {
+        const lf_case *c = &lf_cases[n];
+        lf_dims d = {c->B, c->H, c->W, c->C, c->Ho, c->Wo, c->M, c->r, c->s};
+        if (!c->Ho) {
+            d.Ho = (c->H - c->r) / c->s + 1;
+            d.Wo = (c->W - c->r) / c->s + 1;
+        }
+        size_t nx = (size_t)d.B * d.Hx * d.Wx * d.C, ny = (size_t)d.B * d.Ho * d.Wo * d.M;
+        float *x = tu_randn(nx, 1.0), *w = tu_randn(lf_filter_count(&d), 1.0), *gy = tu_randn(ny, 1.0);
+        cn_region all = region_all(d.Ho, d.Wo);
+        cn_region part = {d.Ho > 1 ? 1 : 0, d.Ho, d.Wo > 2 ? 1 : 0, d.Wo > 1 ? d.Wo - 1 : 1};
+        cn_region empty = {0, d.Ho, 1, 1};
+        char cs[96];
+        snprintf(cs, sizeof cs, "%s (whole tile)", c->name);
+        lf_one(&d, all, cs, x, w, gy);
+        snprintf(cs, sizeof cs, "%s (rows [%d,%d) cols [%d,%d))", c->name, part.i0, part.i1, part.j0, part.j1);
+        lf_one(&d, part, cs, x, w, gy);
+        snprintf(cs, sizeof cs, "%s (empty region)", c->name);
+        lf_one(&d, empty, cs, x, w, gy);
+        lf_twice(&d, part, c->name, x, w, gy);
+        free(x), free(w), free(gy);
+    }
+}
+
+/* ---- L2 pooling ----------------------------------------------------------------------------------- */
+typedef struct {
+    const char *name;
+    int B, M, Hy, Wy, q, t;
+} pool_case;
+static const pool_case pool_cases[] = {
+    {"b3m5h9w11q3t2", 3, 5, 9, 11, 3, 2},
+    {"b2m7h10w8q2t3", 2, 7, 10, 8, 2, 3}, /* t > q: gaps */
+    {"b5m3h6w7q4t1", 5, 3, 6, 7, 4, 1},   /* heavy overlap */
+};
+
+static void test_pool(void)
+{
+    for (size_t n = 0; n < sizeof pool_cases / sizeof pool_cases[0]; n++) {
+        const pool_case *c = &pool_cases[n];
+        pool_dims d = {c->B, c->M, c->Hy, c->Wy, (c->Hy - c->q) / c->t + 1, (c->Wy - c->q) / c->t + 1, c->q, c->t,
+                       1e-3f};
+        size_t ny = (size_t)d.B * d.Hy * d.Wy * d.M, np = (size_t)d.B * d.Hp * d.Wp * d.M;
+        float *y = tu_randn(ny, 1.0), *dp = tu_randn(np, 1.0);
+        float *p = malloc(np * 4);
+        pool_forward_ref(&d, y, p, region_all(d.Hp, d.Wp)); /* the whole p, for the backward pass */
+        float *dy_ = dput(y, ny * 4), *dpp = dput(p, np * 4), *ddp = dput(dp, np * 4);
+        cn_region rgs[2] = {region_all(d.Hp, d.Wp), {d.Hp > 1 ? 1 : 0, d.Hp, 0, d.Wp > 1 ? d.Wp - 1 : 1}};
+        for (int k = 0; k < 2; k++) {
+            char cs[96];
+            snprintf(cs, sizeof cs, "%s (%s)", c->name, k ? "part" : "whole");
+            float *ref = hpoison(np), *dout = dput(ref, np * 4);
+            pool_forward_ref(&d, y, ref, rgs[k]);
+            if (pool_forward_cuda(&d, dy_, dout, rgs[k], 0) != CN_OK)
+                note(C_POOL_FWD, cs, "refused: %s", cn_last_error());
+            float *got = dget(dout, np);
+            cmp_over(C_POOL_FWD, cs, got, ref, np);
+            free(ref), free(got), cuda_free(dout);
+
+            float *start = tu_randn(ny, 0.5);
+            ref = hcopy(start, ny);
+            pool_backward_ref(&d, y, p, dp, ref, rgs[k]);
+            dout = dput(start, ny * 4);
+            if (pool_backward_cuda(&d, dy_, dpp, ddp, dout, rgs[k], 0) != CN_OK)
+                note(C_POOL_BWD, cs, "refused: %s", cn_last_error());
+            got = dget(dout, ny);
+            cmp_add(C_POOL_BWD, cs, got, ref, start, ny);
+            free(ref), free(got), free(start), cuda_free(dout);
+        }
+        free(y), free(dp), free(p), cuda_free(dy_), cuda_free(dpp), cuda_free(ddp);
+    }
+}
+
+/* ---- LCN -------------------------------------------------------------------------------------------- */
+typedef struct {
+    const char *name;
+    int B, M, H, W, ty0, tx0, th, tw, n;
+    float sigma;
+} lcn_case;
+static const lcn_case lcn_cases[] = {
+    {"whole_b3m3h7w9n5", 3, 3, 7, 9, 0, 0, 7, 9, 5, 1.5f},
+    {"tile_b2m4h13w11n3", 2, 4, 13, 11, 3, 4, 4, 5, 3, 1.0f},   /* a tile inside the map */
+    {"corner_b3m2h10w12n5", 3, 2, 10, 12, 6, 0, 4, 3, 5, 2.0f}, /* a tile at the border */
+    {"n1_b2m5h5w6", 2, 5, 5, 6, 1, 1, 3, 4, 1, 1.0f},
+    {"hugen_b2m3h6w5n31", 2, 3, 6, 5, 2, 1, 3, 3, 31, 4.0f},   /* window larger than the map */
+};
+
+static void test_lcn(void)
+{
+    for (size_t n = 0; n < sizeof lcn_cases / sizeof lcn_cases[0]; n++) {
+        const lcn_case *c = &lcn_cases[n];
+        lcn_dims d = {c->B, c->M, c->H, c->W, 0, 0, 0, 0, c->ty0, c->tx0, c->th, c->tw, c->n, c->sigma, 1e-2f};
+        lcn_window(c->H, c->W, c->n, c->ty0, c->tx0, c->th, c->tw, &d.wy0, &d.wx0, &d.wh, &d.ww);
+        size_t nx = (size_t)d.B * d.wh * d.ww * d.M, no = (size_t)d.B * d.th * d.tw * d.M;
+        float *x = tu_randn(nx, 1.0), *g = tu_randn(no, 1.0);
+        float *dxp = dput(x, nx * 4), *dg = dput(g, no * 4);
+
+        float *ref = hpoison(no), *dout = dput(ref, no * 4);
+        lcn_forward_ref(&d, x, ref);
+        if (lcn_forward_cuda(&d, dxp, dout, 0) != CN_OK)
+            note(C_LCN_FWD, c->name, "refused: %s", cn_last_error());
+        float *got = dget(dout, no);
+        cmp_over(C_LCN_FWD, c->name, got, ref, no);
+        free(ref), free(got), cuda_free(dout);
+
+        float *start = tu_randn(nx, 0.5);
+        ref = hcopy(start, nx);
+        lcn_backward_ref(&d, x, g, ref);
+        dout = dput(start, nx * 4);
+        if (lcn_backward_cuda(&d, dxp, dg, dout, 0) != CN_OK)
+            note(C_LCN_BWD, c->name, "refused: %s", cn_last_error());
+        got = dget(dout, nx);
+        cmp_add(C_LCN_BWD, c->name, got, ref, start, nx);
+        free(ref), free(got), free(start), cuda_free(dout);
+        free(x), free(g), cuda_free(dxp), cuda_free(dg);
+    }
+}
+
+/* ---- softmax head ----------------------------------------------------------------------------------- */
+static void test_head(void)
+{
+    static const int shapes[][3] = {{7, 5, 37}, {65, 10, 300}, {1, 1, 3}, {3, 40, 17}}; /* B, K, F */
+    for (size_t n = 0; n < sizeof shapes / sizeof shapes[0]; n++) {
+        head_dims d = {shapes[n][0], shapes[n][1], shapes[n][2]};
+        char cs[64];
+        snprintf(cs, sizeof cs, "B=%d K=%d F=%d", d.B, d.K, d.F);
+        size_t nf = (size_t)d.B * d.F, nwt = (size_t)d.F * d.K, nz = (size_t)d.B * d.K;
+        float *f = tu_randn(nf, 1.0), *w = tu_randn(nwt, 1.0), *dz = tu_randn(nz, 1.0);
+        float *df_ = dput(f, nf * 4), *dw_ = dput(w, nwt * 4), *ddz = dput(dz, nz * 4);
+
+        float *ref = hpoison(nz), *dout = dput(ref, nz * 4);
+        head_logits_ref(&d, f, w, ref);
+        if (head_logits_cuda(&d, df_, dw_, dout, 0) != CN_OK)
+            note(C_HEAD_LOGITS, cs, "refused: %s", cn_last_error());
+        float *got = dget(dout, nz);
+        cmp_over(C_HEAD_LOGITS, cs, got, ref, nz);
+        free(ref), free(got), cuda_free(dout);
+
+        /* softmax: logits scaled up so that classes differ clearly; labels in range, then one outside */
+        float *z = tu_randn(nz, 4.0);
+        int *lab = malloc((size_t)d.B * sizeof *lab);
+        for (int b = 0; b < d.B; b++)
+            lab[b] = (int)((tu_rand() + 1.0) * 0.5 * d.K) % d.K;
+        double loss_ref = 0;
+        int right_ref = 0;
+        float *dzref = hpoison(nz);
+        head_softmax_xent_ref(&d, z, lab, &loss_ref, dzref, &right_ref);
+        float *dzz = dput(z, nz * 4), *dgz = dput(dzref, nz * 4);
+        int *dlab = dput(lab, (size_t)d.B * sizeof *lab);
+        double *dloss = cuda_malloc(sizeof(double));
+        int *dright = cuda_malloc(sizeof(int));
+        float *pz = hpoison(nz);
+        cuda_upload(dgz, pz, nz * 4);
+        if (head_softmax_xent_cuda(&d, dzz, dlab, dloss, dgz, dright, 0) != CN_OK)
+            note(C_HEAD_XENT, cs, "refused: %s", cn_last_error());
+        got = dget(dgz, nz);
+        double loss = 0;
+        int right = 0;
+        cuda_download(&loss, dloss, sizeof loss);
+        cuda_download(&right, dright, sizeof right);
+        cmp_over(C_HEAD_XENT, cs, got, dzref, nz);
+        if (!(fabs(loss - loss_ref) <= 1e-6 * fabs(loss_ref) + 1e-12) || right != right_ref)
+            note(C_HEAD_XENT, cs, "loss %.9g (reference %.9g), correct %d (reference %d)", loss, loss_ref, right,
+                 right_ref);
+        lab[d.B - 1] = d.K; /* out of range: loss NaN, correct -1 */
+        cuda_upload(dlab, lab, (size_t)d.B * sizeof *lab);
+        head_softmax_xent_cuda(&d, dzz, dlab, dloss, NULL, dright, 0);
+        cuda_sync(0);
+        cuda_download(&loss, dloss, sizeof loss);
+        cuda_download(&right, dright, sizeof right);
+        if (loss == loss || right != -1)
+            note(C_HEAD_XENT, cs, "label %d outside [0, %d): loss %g (want NaN), correct %d (want -1)", d.K, d.K,
+                 loss, right);
+        free(got), free(pz), free(z), free(lab), free(dzref);
+        cuda_free(dzz), cuda_free(dgz), cuda_free(dlab), cuda_free(dloss), cuda_free(dright);
+
+        /* backward, with and without df */
+        for (int with_df = 0; with_df < 2; with_df++) {
+            float *sw = tu_randn(nwt, 0.5), *sf = tu_randn(nf, 0.5);
+            float *rw = hcopy(sw, nwt), *rf = hcopy(sf, nf);
+            head_backward_ref(&d, f, w, dz, rw, with_df ? rf : NULL);
+            float *gw = dput(sw, nwt * 4), *gf = dput(sf, nf * 4);
+            if (head_backward_cuda(&d, df_, dw_, ddz, gw, with_df ? gf : NULL, 0) != CN_OK)
+                note(C_HEAD_BWD, cs, "refused: %s", cn_last_error());
+            float *hw = dget(gw, nwt), *hf = dget(gf, nf);
+            cmp_add(C_HEAD_BWD, cs, hw, rw, sw, nwt);
+            cmp_add(C_HEAD_BWD, cs, hf, rf, sf, nf);
+            free(sw), free(sf), free(rw), free(rf), free(hw), free(hf), cuda_free(gw), cuda_free(gf);
+        }
+        free(f), free(w), free(dz), cuda_free(df_), cuda_free(dw_), cuda_free(ddz);
+    }
+}
+
+/* ---- optimizers ------------------------------------------------------------------------------------- */
+static void test_optim(void)
+{
+    const size_t n = 1003;
+    float *w = tu_randn(n, 1.0), *g = tu_randn(n, 1.0), *s = tu_randn(n, 1.0);
+    for (size_t i = 0; i < n; i++)
+        s[i] = fabsf(s[i]); /* AdaGrad's sum of squares is >= 0 */
+    for (int k = 0; k < 2; k++) {
+        float *rw = hcopy(w, n), *rs = hcopy(s, n);
+        float *dw_ = dput(w, n * 4), *ds = dput(s, n * 4), *dg = dput(g, n * 4);
+        if (k == 0) {
+            sgd_momentum_ref(rw, rs, g, n, 0.1f, 0.9f, 1e-3f);
+            sgd_momentum_cuda(dw_, ds, dg, n, 0.1f, 0.9f, 1e-3f, 0);
+        } else {
+            adagrad_ref(rw, rs, g, n, 0.1f, 1e-8f, 1e-3f);
+            adagrad_cuda(dw_, ds, dg, n, 0.1f, 1e-8f, 1e-3f, 0);
+        }
+        float *hw = dget(dw_, n), *hs = dget(ds, n);
+        cmp_add(k ? C_ADAGRAD : C_SGD, "n=1003 w", hw, rw, w, n);
+        cmp_add(k ? C_ADAGRAD : C_SGD, "n=1003 state", hs, rs, s, n);
+        free(rw), free(rs), free(hw), free(hs), cuda_free(dw_), cuda_free(ds), cuda_free(dg);
+    }
+    free(w), free(g), free(s);
+}
+
+/* ---- halo rectangles -------------------------------------------------------------------------------- */
+static void test_halo(void)
+{
+    const int B = 3, H = 7, W = 9, C = 5;
+    const cn_rect rects[] = {{2, 6, 1, 8}, {0, 7, 0, 9}, {6, 7, 8, 9}};
+    size_t nm = (size_t)B * H * W * C;
+    float *map = tu_randn(nm, 1.0);
+    float *dm = dput(map, nm * 4);
+    for (size_t k = 0; k < sizeof rects / sizeof rects[0]; k++) {
+        cn_rect r = rects[k];
+        char cs[64];
+        snprintf(cs, sizeof cs, "rows [%d,%d) cols [%d,%d)", r.y0, r.y1, r.x0, r.x1);
+        int rows = r.y1 - r.y0, cols = r.x1 - r.x0;
+        size_t nb = (size_t)B * rows * cols * C;
+        float *ref = malloc(nb * 4);
+        for (int b = 0; b < B; b++)
+            for (int y = 0; y < rows; y++)
+                memcpy(ref + (((size_t)b * rows + y) * cols) * C,
+                       map + (((size_t)b * H + r.y0 + y) * W + r.x0) * C, (size_t)cols * C * 4);
+        float *pb = hpoison(nb), *db = dput(pb, nb * 4);
+        if (halo_pack_cuda(dm, B, H, W, C, r, db, 0) != CN_OK)
+            note(C_HALO_PACK, cs, "refused: %s", cn_last_error());
+        float *got = dget(db, nb);
+        cmp_over(C_HALO_PACK, cs, got, ref, nb);
+        /* unpack into a poisoned map (copy), then add it into a random one */
+        float *pm = hpoison(nm), *mref = hpoison(nm), *dpm = dput(pm, nm * 4);
+        for (int b = 0; b < B; b++)
+            for (int y = 0; y < rows; y++)
+                memcpy(mref + (((size_t)b * H + r.y0 + y) * W + r.x0) * C,
+                       ref + (((size_t)b * rows + y) * cols) * C, (size_t)cols * C * 4);
+        if (halo_unpack_cuda(db, B, H, W, C, r, dpm, 0, 0) != CN_OK)
+            note(C_HALO_UNPACK, cs, "refused: %s", cn_last_error());
+        float *gm = dget(dpm, nm);
+        cmp_over(C_HALO_UNPACK, cs, gm, mref, nm);
+        float *start = tu_randn(nm, 1.0), *aref = hcopy(start, nm);
+        for (int b = 0; b < B; b++)
+            for (int y = 0; y < rows; y++)
+                for (int x = 0; x < cols * C; x++)
+                    aref[(((size_t)b * H + r.y0 + y) * W + r.x0) * C + x] += ref[(((size_t)b * rows + y) * cols) * C + x];
+        cuda_upload(dpm, start, nm * 4);
+        if (halo_unpack_cuda(db, B, H, W, C, r, dpm, 1, 0) != CN_OK)
+            note(C_HALO_UNPACK, cs, "refused: %s", cn_last_error());
+        float *ga = dget(dpm, nm);
+        cmp_add(C_HALO_UNPACK, cs, ga, aref, start, nm);
+        free(ref), free(pb), free(got), free(pm), free(mref), free(gm), free(start), free(aref), free(ga);
+        cuda_free(db), cuda_free(dpm);
+    }
+    free(map), cuda_free(dm);
+}
+
+/* ---- refusals: host-side checks only, so this runs without a GPU as well ------------------------------ */
+static void test_refusals(void)
+{
+    float buf[64];
+    for (int i = 0; i < 64; i++)
+        buf[i] = (float)i;
+    float keep[64];
+    memcpy(keep, buf, sizeof buf);
+    lf_dims bad = {2, 4, 4, 1, 3, 3, 1, 3, 1}; /* 3 x 3 outputs with field 3 need 5 x 5 inputs */
+    lf_dims ok = {1, 3, 3, 1, 1, 1, 1, 3, 1};
+    cn_region outside = {0, 2, 0, 1};
+    int n_ok = 0, n = 0;
+#define REFUSE(call) (n++, n_ok += ((call) == CN_EINVAL && cn_last_error()[0]))
+    REFUSE(lf_forward_cuda(&bad, buf, buf, buf, region_all(3, 3), 0));
+    REFUSE(lf_backward_data_cuda(&bad, buf, buf, buf, region_all(3, 3), 0));
+    REFUSE(lf_backward_filter_cuda(&bad, buf, buf, buf, region_all(3, 3), 0));
+    REFUSE(lf_backward_fused_sgd_cuda(&bad, buf, buf, buf, buf, 0.1f, 0.0f, region_all(3, 3), 0));
+    REFUSE(lf_forward_cuda(&ok, buf, buf, buf, outside, 0));
+    REFUSE(lf_forward_cuda(&ok, NULL, buf, buf, region_all(1, 1), 0));
+    pool_dims pd = {1, 1, 3, 3, 2, 2, 2, 2, 1e-3f}; /* 2 x 2 outputs of window 2, stride 2 need 4 x 4 */
+    REFUSE(pool_forward_cuda(&pd, buf, buf, region_all(2, 2), 0));
+    REFUSE(pool_backward_cuda(&pd, buf, buf, buf, buf, region_all(2, 2), 0));
+    lcn_dims ld = {1, 1, 5, 5, 0, 0, 2, 2, 0, 0, 2, 2, 3, 1.0f, 1e-2f}; /* window misses what n = 3 needs */
+    REFUSE(lcn_forward_cuda(&ld, buf, buf, 0));
+    REFUSE(lcn_backward_cuda(&ld, buf, buf, buf, 0));
+    head_dims hd = {0, 3, 4};
+    REFUSE(head_logits_cuda(&hd, buf, buf, buf, 0));
+    REFUSE(head_backward_cuda(&hd, buf, buf, buf, buf, NULL, 0));
+    REFUSE(head_softmax_xent_cuda(&hd, buf, (const int *)buf, NULL, NULL, NULL, 0));
+    REFUSE(halo_pack_cuda(buf, 1, 4, 4, 1, (cn_rect){2, 5, 0, 1}, buf, 0));
+    REFUSE(halo_unpack_cuda(buf, 1, 4, 4, 1, (cn_rect){0, 1, -1, 1}, buf, 1, 0));
+#undef REFUSE
+    if (n_ok == n && !memcmp(buf, keep, sizeof buf))
+        tu_ok(PFX "refuses_bad_dims");
+    else
+        tu_fail(PFX "refuses_bad_dims", "%d of %d bad calls refused with a message; buffers %s", n_ok, n,
+                memcmp(buf, keep, sizeof buf) ? "CHANGED" : "untouched");
+}
+
+int main(void)
+{
+    /* host-only checks first: they need no GPU */
+    int count = cuda_device_count();
+    tu_check(PFX "device_query", count >= 0, "negative device count");
+    test_refusals();
+    if (count < 1) {
+        for (int k = 0; k < NCHECK; k++)
+            printf("skip " PFX "%s: no GPU\n", check_name[k]);
+        return tu_exit();
+    }
+    if (cuda_select_device(-1) < 0) {
+        tu_fail(PFX "select_device", "%s", cn_last_error());
+        return tu_exit();
+    }
+    char desc[256];
+    cuda_describe(desc, sizeof desc);
+    const char *env = getenv("COTSNET_TEST_SEED");
+    uint64_t seed = env && *env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
+    printf("# %s; inputs from seed %llu (COTSNET_TEST_SEED=%llu repeats them)\n", desc, (unsigned long long)seed,
+           (unsigned long long)seed);
+    tu_seed(seed);
+    test_lf();
+    test_pool();
+    test_lcn();
+    test_head();
+    test_optim();
+    test_halo();
+    for (int k = 0; k < NCHECK; k++) {
+        char name[96];
+        snprintf(name, sizeof name, PFX "%s", check_name[k]);
+        if (!cases_run[k])
+            tu_fail(name, "no case ran");
+        else if (fails[k])
+            tu_fail(name, "%d of %d comparisons failed; first: %s", fails[k], cases_run[k], first_fail[k]);
+        else
+            tu_ok(name);
+    }
+    cuda_shutdown();
+    return tu_exit();
+}
+
+#else /* no CUDA backend in this build */
+
+int main(void)
+{
+    for (int k = 0; k < NCHECK; k++)
+        printf("skip " PFX "%s: no GPU (CUDA backend not built)\n", check_name[k]);
+    return 0;
+}
+
+#endif

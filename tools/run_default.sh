@@ -1,0 +1,21 @@
+#!/bin/sh
+# tools/run_default.sh (make run): the default run on this machine, no cluster needed.
+# Makes the Fashion-MNIST shards if they are missing, trains jobs/default.ini on 4 ranks (a 2x2 grid)
+# with mpirun on the CPU backend, and prints the test accuracy. Extra arguments go to cotsnet train
+# (e.g. make run ARGS="--set stage1.steps=50").
+set -eu
+BIN=${COTSNET_BIN:-bin/cotsnet}
+JOB=${COTSNET_JOB:-jobs/default.ini}
+NP=${COTSNET_NP:-4}
+if ! ls data/fashion-mnist/train-*.h5 >/dev/null 2>&1 || ! ls data/fashion-mnist/test-*.h5 >/dev/null 2>&1; then
+    echo "== making the Fashion-MNIST shards in data/fashion-mnist"
+    "$BIN" data fashion-mnist --out data/fashion-mnist --force
+fi
+# as root, Open MPI wants to be told that this is intended
+if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+echo "== training $JOB on $NP ranks: mpirun -np $NP $BIN train $JOB $*"
+start=$(date +%s)
+# shellcheck disable=SC2086
+mpirun --oversubscribe --bind-to none -np "$NP" "$BIN" train "$JOB" "$@"
+echo "== done in $(( $(date +%s) - start )) s; metrics in $(awk -F= '/^out_dir/{gsub(/ /,"",$2); print $2}' "$JOB")/metrics.jsonl"
