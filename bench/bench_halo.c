@@ -8,9 +8,9 @@
  * For every tile size T (rows = columns = T per rank; the map is T*Py x T*Px) and halo width h, each
  * rank's window is its tile grown by h on every side and clipped to the map (a halo_window_fn), so a
  * halo wider than a tile spans several ranks. One gather (forward) and one scatter_add (backward) are
- * each checked with exactly representable values, then timed: W warm-up operations, then 5 blocks of
- * n operations (n chosen so that a block lasts --min-time); the time of a block is that of the slowest
- * rank, the reported time per operation is the best block's. Bandwidth: bytes sent by the busiest
+ * each checked with exactly representable values, then timed: W warm-up operations, then n operations
+ * (n: enough to last --min-time, 31 to 2001), each after a barrier; an operation's time is that of its
+ * slowest rank, the reported time the median over the n. Bandwidth: bytes sent by the busiest
  * rank per operation / time; agg: bytes sent by all ranks / time. Metrics: bench/README.md.
  * MPI path only: the NCCL path belongs to the GPU build ("nccl: not built"). */
 #include <stdio.h>
@@ -25,7 +25,6 @@
 #include "src/tile.h"
 
 #define MAXLIST 32
-#define BLOCKS 5 /* timed blocks per operation; the best one is reported (a shared machine is noisy) */
 
 typedef struct {
     int H, W, Py, Px, h;
@@ -141,9 +140,19 @@ static void run_allreduce(void *ctx)
     replicas_mean_float(o->g, o->v, o->n);
 }
 
-/* Seconds per operation: warm-up, then the number of operations per block that lasts min_time (rank
- * 0's estimate, broadcast), then the best of 5 blocks, each timed by its slowest rank. */
-static double time_op(const cn_grid *g, op_fn f, void *ctx, int warmup, double min_time, double *scratch)
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Seconds per operation: warm-up, then n operations (n: as many as last min_time by rank 0's estimate,
+ * broadcast, between MIN_OPS and MAX_OPS), each started after a barrier and timed on every rank; an
+ * operation's time is its slowest rank's; the median over the n operations is returned (on a shared
+ * machine a few operations catch a descheduled rank: the median ignores them, a mean would not). */
+#define MIN_OPS 31
+#define MAX_OPS 2001
+static double time_op(const cn_grid *g, op_fn f, void *ctx, int warmup, double min_time)
 {
     for (int i = 0; i < warmup; i++)
         f(ctx);
@@ -152,21 +161,29 @@ static double time_op(const cn_grid *g, op_fn f, void *ctx, int warmup, double m
     int probe = 3;
     for (int i = 0; i < probe; i++)
         f(ctx);
-    double est = world_max(g, (cn_now() - t0) / probe, scratch);
-    int n = est > 0 ? (int)(min_time / est) : 1000;
-    n = CN_MAX(1, CN_MIN(n, 100000));
+    double est = (cn_now() - t0) / probe;
+    int n = est > 0 ? (int)(min_time / est) : MAX_OPS;
+    n = CN_MAX(MIN_OPS, CN_MIN(n, MAX_OPS));
     world_bcast(g, &n, sizeof n, 0);
-    double best = 0;
-    for (int rep = 0; rep < BLOCKS; rep++) {
+    size_t W = (size_t)g->world_size;
+    double *t = cn_alloc((size_t)n * W, sizeof *t); /* [op][rank] */
+    for (int i = 0; i < n; i++) {
         world_barrier(g);
-        t0 = cn_now();
-        for (int i = 0; i < n; i++)
-            f(ctx);
-        double t = world_max(g, (cn_now() - t0) / n, scratch);
-        if (rep == 0 || t < best)
-            best = t;
+        double a = cn_now();
+        f(ctx);
+        t[(size_t)i * W + (size_t)g->world_rank] = cn_now() - a;
     }
-    return best;
+    world_sum_double(g, t, (size_t)n * W); /* every slot has one writer: the sum gathers them */
+    for (int i = 0; i < n; i++) {
+        double m = 0;
+        for (size_t r = 0; r < W; r++)
+            m = CN_MAX(m, t[(size_t)i * W + r]);
+        t[i] = m;
+    }
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    double med = t[n / 2];
+    cn_free(t);
+    return med;
 }
 
 /* "32,64,128" -> values; returns how many, or -1. */
@@ -241,7 +258,7 @@ static int bench_allreduce(const int *sizes, int nsizes, double min_time, int wa
     if (g.world_rank == 0) {
         print_build("bench_halo --allreduce");
         printf("# replicas' gradient mean (replicas_mean_float, MPI_Allreduce + scale) over %d ranks; nccl: not built\n"
-               "# load average %.2f on %ld cores; time = slowest rank, best of 5 blocks\n"
+               "# load average %.2f on %ld cores; time = median over operations (each after a barrier) of the slowest rank\n"
                "# algbw = bytes / time; busbw = algbw * 2 (R-1) / R (nccl-tests: what a ring moves per rank)\n",
                world, loadavg1(), sysconf(_SC_NPROCESSORS_ONLN));
         printf("#%8s %12s %12s %10s %10s %8s\n", "ranks", "floats", "bytes", "time", "algbw", "busbw");
@@ -260,7 +277,7 @@ static int bench_allreduce(const int *sizes, int nsizes, double min_time, int wa
             bad += v[k] != (float)(world + 1) / 2.0f;
         bad = (long)world_total(&g, (double)bad);
         ar_op o = {&g, v, n};
-        double t = time_op(&g, run_allreduce, &o, warmup, min_time, scratch);
+        double t = time_op(&g, run_allreduce, &o, warmup, min_time);
         double bytes = 4.0 * (double)n, alg = bytes / t * 1e-9;
         if (g.world_rank == 0)
             printf(" %8d %12zu %12.0f %10.2f %10.3f %8.3f %s\n", world, n, bytes, t * 1e6, alg,
@@ -342,8 +359,9 @@ int main(int argc, char **argv)
         printf("# halo exchange (mpi/halo.h): MPI path; nccl: not built (GPU build only)\n");
         printf("# %d ranks, grid %dx%d, %d channels, batch %d, float32; load average %.2f on %ld cores\n", world,
                Py, Px, C, B, loadavg1(), sysconf(_SC_NPROCESSORS_ONLN));
-        printf("# window = tile grown by the halo on every side, clipped to the map; time = slowest rank, best\n"
-               "# of 5 blocks of >= %.3f s after %d warm-up operations; bytes and peers: the busiest rank;\n"
+        printf("# window = tile grown by the halo on every side, clipped to the map; time = median over >= %.3f s\n"
+               "# of operations (each after a barrier, after %d warm-up ones) of the slowest rank's time;\n"
+               "# bytes and peers: the busiest rank;\n"
                "# GB/s = its bytes / time; agg = bytes of all ranks / time; local = the part of the window in the\n"
                "# own tile, copied (gather) or added (scatter_add) in memory, not sent\n", min_time, warmup);
         if (ceiling) {
@@ -379,8 +397,8 @@ int main(int argc, char **argv)
             double sent_all = world_total(&g, sent);
             double local_max = world_max(&g, (double)area(rect_intersect(t, w)) * B * C * sizeof(float), scratch);
             halo_op o = {p, tile, win, B};
-            double tg = time_op(&g, run_gather, &o, warmup, min_time, scratch);
-            double ts = time_op(&g, run_scatter, &o, warmup, min_time, scratch);
+            double tg = time_op(&g, run_gather, &o, warmup, min_time);
+            double ts = time_op(&g, run_scatter, &o, warmup, min_time);
             if (g.world_rank == 0) {
                 char gs[24];
                 snprintf(gs, sizeof gs, "%dx%d", Py, Px);

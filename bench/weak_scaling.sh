@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench/weak_scaling.sh [--job JOB] [--tile T] [--ranks "1 2 4 8"] [--replicas "1 2 4"] [--repeat K]
-#                       [--out DIR] [--no-plot]
+#                       [--out DIR] [--no-plot] [--no-report]
 # Weak scaling of training (bench/README.md): the same per-rank problem on more ranks.
 #
 #  1. grid series: 1, 2, 4, 8 ranks on grids 1x1, 1x2, 2x2, 2x4; the maps grow with the grid: input
@@ -13,6 +13,10 @@
 # over the rest), writes DIR/summary.json and DIR/weak_scaling.png. --repeat K runs each
 # configuration K times (the runs interleaved, the fastest kept: the machine is shared).
 # Runs with more ranks than cores are oversubscribed: the table says so.
+# Environment: COTSNET_BIN (bin/cotsnet); COTSNET_LAUNCH, the launcher before the rank count (default
+# "mpirun --oversubscribe --bind-to none -np"; slurm/weak_scaling.sh uses srun); COTSNET_CORES, the
+# cores (or GPUs) the runs have (default: this machine's cores). --no-report: runs only (the Slurm
+# array tasks), no table.
 set -u
 JOB=bench/jobs/weak.ini
 T=16
@@ -21,6 +25,9 @@ REPLICAS="1 2 4"
 REPEAT=1
 OUT=runs/weak-$(date +%Y%m%d-%H%M%S)
 PLOT=1
+REPORT=1
+LAUNCH=${COTSNET_LAUNCH:-mpirun --oversubscribe --bind-to none -np}
+CORES=${COTSNET_CORES:-$(getconf _NPROCESSORS_ONLN)}
 BIN=${COTSNET_BIN:-bin/cotsnet}
 PY=/usr/bin/python3
 while [ $# -gt 0 ]; do
@@ -32,6 +39,7 @@ while [ $# -gt 0 ]; do
     --repeat) REPEAT=$2; shift ;;
     --out) OUT=$2; shift ;;
     --no-plot) PLOT=0 ;;
+    --no-report) REPORT=0; PLOT=0 ;;
     *) echo "weak_scaling.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -70,19 +78,20 @@ run() { # name np R Py Px
     mkdir -p "$dir"
     load=$(cut -d' ' -f1 /proc/loadavg)
     t0=$(date +%s.%N)
-    mpirun --oversubscribe --bind-to none -np "$np" "$BIN" train "$JOB" --set grid.replicas="$R" \
+    # shellcheck disable=SC2086
+    $LAUNCH "$np" "$BIN" train "$JOB" --set grid.replicas="$R" \
         --set grid.rows="$Py" --set grid.cols="$Px" --set data.height="$H" --set data.width="$W" \
         --set run.out_dir="$dir" >"$dir/log" 2>&1 ||
         { echo "run $name failed:"; tail -5 "$dir/log"; exit 1; }
     t1=$(date +%s.%N)
     printf '{"name":"%s","rep":%d,"ranks":%d,"replicas":%d,"rows":%d,"cols":%d,"height":%d,"width":%d,"tile":%d,"cores":%d,"load_before":%s,"load_after":%s,"wall_s":%s}\n' \
-        "$name" "$rep" "$np" "$R" "$Py" "$Px" "$H" "$W" "$T" "$(getconf _NPROCESSORS_ONLN)" "$load" "$(cut -d' ' -f1 /proc/loadavg)" \
+        "$name" "$rep" "$np" "$R" "$Py" "$Px" "$H" "$W" "$T" "$CORES" "$load" "$(cut -d' ' -f1 /proc/loadavg)" \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" >"$dir/run.json"
     rm -rf "$dir/ckpt" "$dir/filters.png"
     printf '# %-10s %3d ranks (%d x %dx%d), maps %dx%d, load %s: done\n' "$name" "$np" "$R" "$Py" "$Px" "$H" "$W" "$load"
 }
 
-echo "# weak scaling: $JOB, tile $T, $(getconf _NPROCESSORS_ONLN) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "# weak scaling: $JOB, tile $T, $CORES cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# $(uptime)"
 rep=0
 while [ "$rep" -lt "$REPEAT" ]; do
@@ -99,6 +108,7 @@ while [ "$rep" -lt "$REPEAT" ]; do
     rep=$((rep + 1))
 done
 echo "# $(uptime)"
+[ "$REPORT" = 1 ] || exit 0
 args=""
 [ "$PLOT" = 1 ] || args="--no-plot"
 $PY bench/weak_scaling.py "$OUT" $args

@@ -46,7 +46,9 @@ static cn_data *open_shards(cn_data *d, const char *pattern)
         cn_free(d);
         return NULL;
     }
-    if (!d->set.has_labels) {
+    /* labels are needed to evaluate and to train the head; unsupervised training alone reads none */
+    int need_labels = d->which == DATA_TEST || job->head_steps > 0 || job->finetune_steps > 0;
+    if (need_labels && !d->set.has_labels) {
         if (rank0)
             fprintf(stderr, "cotsnet: error: [data] %s = %s: the shards have no /labels (needed for the head)\n", key, pattern);
         shard_set_free(&d->set);

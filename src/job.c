@@ -70,6 +70,7 @@ static const key_def KEYS[] = {
     {"stage", "lambda", T_FLOAT, S(lambda), 0, 0, "0.1", 0, 1e6, NULL, "sparsity weight of reconstruction ICA"},
     {"stage", "decoder", T_ENUM, S(tied), 0, 0, "tied", 0, 0, "separate|tied", "decoder: tied (filters transposed) or separate"},
     {"stage", "steps", T_INT, S(steps), 0, 0, "100", 0, 1e9, NULL, "greedy reconstruction-ICA steps for this stage"},
+    {"stage", "init_scale", T_FLOAT, S(init_scale), 0, 0, "1", 1e-6, 1e3, NULL, "initial filters ~ N(0, (init_scale / sqrt(r*r*C))^2)"},
     {"stage", "lr", T_FLOAT, S(lr), 0, 0, "0", 0, 1e6, NULL, "learning rate of this stage (0 = [optimizer] lr)"},
 
     {"optimizer", "type", T_ENUM, J(optimizer), 0, 0, "sgd", 0, 0, "sgd|adagrad", "SGD with momentum, or AdaGrad"},

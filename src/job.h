@@ -26,6 +26,7 @@ typedef struct {
     int tied;                      /* 1: decoder = filters transposed; 0: separate decoder */
     int steps;                     /* greedy RICA steps for this stage */
     double lr;                     /* learning rate; 0 = [optimizer] lr */
+    double init_scale;             /* initial filters: init_scale / sqrt(r*r*C) standard deviation */
 } cn_stage_cfg;
 
 typedef struct {

@@ -211,7 +211,7 @@ int net_create(cn_net *net, const cn_job *job, const cn_grid *grid)
         /* parameters */
         size_t inner = (size_t)s->M * s->r * s->r * s->C;
         size_t nw = area(s->y_tile) * inner;
-        double std = 1.0 / sqrt((double)s->r * s->r * s->C);
+        double std = c->init_scale / sqrt((double)s->r * s->r * s->C);
         param_alloc(&s->w, nw);
         init_tile(s->w.w, job->seed, 16u * (uint64_t)s->k, std, s->y_tile, s->Wo, inner);
         if (!c->tied) {

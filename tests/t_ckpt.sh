@@ -109,7 +109,8 @@ else
 fi
 
 # ---- SIGUSR1 to mpirun mid-run: exit 85, a checkpoint, --resume auto to the end, bit-identical ----------
-LONG="--set stage1.steps=40 --set stage2.steps=30 --set train.head_steps=30 --set train.finetune_steps=20"
+# batch 16: steps of a few ms even on fast machines, so the signal lands long before the end
+LONG="--set data.batch=16 --set stage1.steps=40 --set stage2.steps=30 --set train.head_steps=30 --set train.finetune_steps=20"
 total=120
 if train "$tmp/u0" 2 2 $LONG; then
     # sh -c records its pid, then becomes mpirun (exec): the pid to signal, with timeout still watching
@@ -117,7 +118,8 @@ if train "$tmp/u0" 2 2 $LONG; then
         --set run.out_dir="$tmp/u1" --set grid.rows=2 --set grid.cols=2 $LONG > "$tmp/u1.log" 2>&1 &
     tpid=$!
     i=0
-    while [ $i -lt 600 ] && ! grep -q "^rica .*step  *3/" "$tmp/u1.log" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
+    # the first progress line: every rank has its handler (installed before the first step)
+    while [ $i -lt 1500 ] && ! grep -q "^rica .*step  *1/" "$tmp/u1.log" 2>/dev/null; do sleep 0.02; i=$((i + 1)); done
     kill -USR1 "$(cat "$tmp/u1.pid")"
     wait $tpid
     rc=$?
@@ -216,7 +218,7 @@ info info_empty_file 2 "$tmp/empty.h5" "info: $tmp/empty.h5: not a readable HDF5
 info info_truncated_file 2 "$tmp/trunc.h5" "info: $tmp/trunc.h5: not a readable HDF5 file"
 echo "not HDF5" > "$tmp/text.h5"
 info info_not_hdf5 2 "$tmp/text.h5" "not a readable HDF5 file"
-info info_unknown_hdf5 2 "$tmp/i1.h5.missing" "no such file"
+info info_missing_file 2 "$tmp/i1.h5.missing" "no such file"
 $PY -c "import h5py,sys; h5py.File(sys.argv[1],'w').create_dataset('x', data=[1])" "$tmp/other.h5"
 info info_other_hdf5 2 "$tmp/other.h5" "neither a cotsnet checkpoint nor a shard"
 INFO_OPT=--verify

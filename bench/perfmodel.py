@@ -1,0 +1,597 @@
+#!/usr/bin/python3
+"""bench/perfmodel.py: a performance model of a cotsnet training step (bench/PERFMODEL.md).
+
+    perfmodel.py fit      --halo FILE [--halo FILE ..] [--allreduce FILE ..]     machine constants (shm)
+    perfmodel.py validate --weak DIR [--halo ..] [--allreduce ..]               model vs measured runs
+    perfmodel.py predict  [--job le2012=JOB.ini] [--net ndr|hdr] [--flop-frac F] [--mem-frac F]
+                          [--batch B] [--plot FILE]                            1 to 1024 H100s
+    perfmodel.py all      --weak DIR --halo .. --allreduce .. [--plot FILE]    the three, in order
+
+Time of one reconstruction-ICA step of stage k on the slowest rank (every step ends in sums over the
+grid and the world, so the slowest rank sets the pace):
+
+    t_step = t_compute + t_io + t_halo + t_allreduce
+    t_compute  = FLOPs / rate                       (CPU: rate calibrated on the 1-rank run)
+               = max(FLOPs / (f * peak), bytes / (g * HBM))   (GPU roofline; f, g assumed)
+    t_halo     = sum over the step's exchanges of t_op, the overlapped one counting
+                 max(0, t_op - t_interior)
+    t_op       = alpha * messages + bytes / beta (+ packing copies)   (alpha-beta)
+    t_allreduce = sum over the stage's parameter tensors of
+                 2 (R-1)/R * bytes / beta_ar + 2 (R-1) * alpha_ar           (ring)
+
+Geometry (tiles, windows, halo bytes, messages) comes from bench/perfgeom.py, a twin of src/net.c,
+checked to the byte against halo_bytes_per_step of every measured run.
+"""
+import json
+import math
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import perfgeom as pg  # noqa: E402
+
+# ---- presets ------------------------------------------------------------------------------------------
+# Published numbers are marked so; everything else is an assumption, named in the output and in
+# bench/PERFMODEL.md, to be replaced by a measurement when a GPU run makes one.
+H100 = {
+    "name": "H100 SXM",
+    "peak_flops": 67e12,   # published: FP32 (non-tensor) peak of the H100 SXM5
+    "mem_bw": 3.35e12,     # published: HBM3 bandwidth of the H100 SXM5, bytes/s
+    "flop_frac": 0.5,      # ASSUMPTION: fraction of the FP32 peak the local-filter kernels reach
+    "mem_frac": 0.8,       # ASSUMPTION: fraction of HBM bandwidth the memory-bound passes reach
+    "memory": 80e9,        # published: 80 GB of HBM3
+}
+NETS = {
+    # alpha: seconds per message (MPI point-to-point latency, GPU buffers); beta: bytes/s per direction
+    # per GPU (one NIC per GPU, as in DGX H100); ar_*: a ring all-reduce step (NCCL).
+    "hdr": {"name": "InfiniBand HDR 200 Gb/s", "alpha": 2.0e-6, "beta": 23e9, "ar_alpha": 5e-6, "ar_beta": 23e9},
+    "ndr": {"name": "InfiniBand NDR 400 Gb/s", "alpha": 2.0e-6, "beta": 46e9, "ar_alpha": 5e-6, "ar_beta": 46e9},
+}
+# link rate / 8 = 25 and 50 GB/s; beta = 92% of it (what MPI and NCCL bandwidth tests reach on these
+# links); alpha = 2 us (MPI latency with GPU buffers over one switch hop: 1-1.5 us host-to-host plus the
+# GPU-direct overhead); ar_alpha = 5 us per ring step (NCCL's per-step latency across nodes).
+
+# Built-in layouts when jobs/le2012.ini or jobs/coates2013.ini are absent: 200x200x3 input, 3 stages of
+# 18x18 fields with 5x5 L2 pooling and 5x5 LCN, separate decoders (W1, W2 of Le et al. 2012).
+def _layout(name, maps, batch=32):
+    st = []
+    for k, stride in enumerate((1, 2, 1)):
+        st.append({"field": 18, "stride": stride, "maps": maps, "pool": 5, "pool_stride": 1, "lcn": 5,
+                   "tied": False, "steps": 100})
+    return {"name": name, "height": 200, "width": 200, "channels": 3, "batch": batch, "classes": 10,
+            "rows": 1, "cols": 1, "replicas": 1, "overlap": True, "stages": st}
+
+
+BUILTIN = {"le2012": _layout("le2012 (built-in)", 8), "coates2013": _layout("coates2013 (built-in)", 36)}
+
+
+# ---- reading benchmark output --------------------------------------------------------------------------
+
+def read_halo_bench(paths):
+    """Rows of bench_halo tables: grid, tile, halo, peers, local, gather bytes, us, .., scatter bytes, us."""
+    rows = []
+    for p in paths:
+        for line in open(p):
+            f = line.split()
+            if line.startswith("#") or len(f) != 14 or "x" not in f[0] or f[13] != "ok":
+                continue
+            py, px = map(int, f[0].split("x"))
+            rows.append({"ranks": py * px, "peers": float(f[3]), "local": float(f[4]), "gbytes": float(f[5]),
+                         "gtime": float(f[6]) * 1e-6, "sbytes": float(f[9]), "stime": float(f[10]) * 1e-6})
+    return rows
+
+
+def read_allreduce_bench(paths):
+    rows = []
+    for p in paths:
+        for line in open(p):
+            f = line.split()
+            if line.startswith("#") or len(f) != 7 or f[6] != "ok":
+                continue
+            rows.append({"ranks": int(f[0]), "bytes": float(f[2]), "time": float(f[3]) * 1e-6})
+    return rows
+
+
+def nnls_rel(X, y):
+    """Least squares with non-negative coefficients, minimising relative errors (rows scaled by 1/y):
+    every subset of the columns is tried (a handful of columns)."""
+    import itertools
+    import numpy as np
+    X, y = np.asarray(X, float), np.asarray(y, float)
+    Xs, ys = X / y[:, None], np.ones_like(y)
+    best, bestc = None, None
+    n = X.shape[1]
+    for k in range(1, n + 1):
+        for cols in itertools.combinations(range(n), k):
+            c, *_ = np.linalg.lstsq(Xs[:, cols], ys, rcond=None)
+            if (c < 0).any():
+                continue
+            full = np.zeros(n)
+            full[list(cols)] = c
+            err = float(((Xs @ full - ys) ** 2).sum())
+            if best is None or err < best:
+                best, bestc = err, full
+    return [float(v) for v in bestc]
+
+
+def fit_shm(halo_paths, ar_paths, cores):
+    """Machine constants of this machine's shared-memory MPI from bench_halo output. Only runs with no
+    more ranks than cores are used (oversubscribed ones measure the scheduler)."""
+    fit = {"name": "shared-memory MPI (this machine, fitted)", "kind": "fitted"}
+    rows = [r for r in read_halo_bench(halo_paths) if r["ranks"] <= cores]
+    for op, b, t in (("gather", "gbytes", "gtime"), ("scatter", "sbytes", "stime")):
+        X = [[r["peers"], r[b], r["local"]] for r in rows]
+        y = [r[t] for r in rows]
+        if len(rows) >= 3:
+            a, inv_beta, inv_copy = nnls_rel(X, y)
+            fit[op] = {"alpha": a, "beta": 1 / inv_beta if inv_beta else math.inf,
+                       "copy": 1 / inv_copy if inv_copy else math.inf}
+            pred = [a * x[0] + inv_beta * x[1] + inv_copy * x[2] for x in X]
+            fit[op]["rms_rel_err"] = math.sqrt(sum(((p - q) / q) ** 2 for p, q in zip(pred, y)) / len(y))
+            fit[op]["rows"] = len(rows)
+    ar = [r for r in read_allreduce_bench(ar_paths) if 1 < r["ranks"] <= cores]
+    if len(ar) >= 2:
+        X = [[2 * (r["ranks"] - 1), 2 * (r["ranks"] - 1) / r["ranks"] * r["bytes"]] for r in ar]
+        a, inv_b = nnls_rel(X, [r["time"] for r in ar])
+        fit["ar_alpha"], fit["ar_beta"] = a, (1 / inv_b if inv_b else math.inf)
+    return fit
+
+
+# ---- the step model -----------------------------------------------------------------------------------
+
+def halo_op_time(net, op, stats, B, hw):
+    """Seconds of one exchange for a rank, and the latency part of it (alpha x messages); stats from
+    perfgeom.plan_stats (per sample, floats)."""
+    nbytes = 4.0 * B * max(stats["sent"], stats["recv"])
+    msgs = max(stats["nsend"], stats["nrecv"])
+    local = 4.0 * B * stats["local"]
+    if net.get("kind") == "fitted":
+        c = net["gather" if op.startswith("gather") else "scatter"]
+        return c["alpha"] * msgs + nbytes / c["beta"] + local / c["copy"], c["alpha"] * msgs
+    # alpha-beta network, packing and unpacking in device memory (read + write of every byte moved)
+    copies = 2 * 4.0 * B * (stats["sent"] + stats["recv"] + stats["local"]) / (hw["mem_bw"] * hw["mem_frac"])
+    return net["alpha"] * msgs + nbytes / net["beta"] + copies, net["alpha"] * msgs
+
+
+def allreduce_time(net, R, nbytes):
+    if R <= 1 or nbytes == 0:
+        return 0.0
+    return 2 * (R - 1) / R * nbytes / net["ar_beta"] + 2 * (R - 1) * net["ar_alpha"]
+
+
+def step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib=None, oversub=1.0):
+    """Components of one RICA step of stage k (0-based) on rank (py, px)."""
+    B = layout["batch"]
+    g = pg.rank_geometry(st, Py, Px, py, px)
+    lf = [B * pg.lf_flops(s, gg) for s, gg in zip(st, g)]      # one pass, whole batch
+    flops = sum(lf[:k]) + 5 * lf[k]
+    if calib:  # CPU: rates measured on the 1-rank run of the same per-rank problem
+        t_comp = flops / calib["rate"] * oversub
+        t_io = calib["io_per_float"] * B * pg.area(g[0]["x_tile"]) * st[0]["C"] * oversub
+        pass_time = [f / calib["rate"] * oversub for f in lf]
+    else:      # GPU roofline
+        nw = [pg.lf_weights(s, gg) for s, gg in zip(st, g)]
+        s_k = st[k]
+        wbytes = 4 * (sum(nw[:k]) + 7 * nw[k])                  # weights read / gradients updated by the passes
+        wbytes += 4 * 6 * nw[k] * (1 if s_k["tied"] else 2)     # optimizer: w, state read+write, g read, g zeroed
+        mem = pg.rank_memory(layout, st, Py, Px, py, px)
+        abytes = 2 * sum(mem["buffers_stage"][:k + 1])         # each batch buffer written and read about once
+        t_comp = max(flops / (hw["peak_flops"] * hw["flop_frac"]), (wbytes + abytes) / (hw["mem_bw"] * hw["mem_frac"]))
+        t_io = 0.0                                             # ASSUMPTION: prefetch hides the reader
+        pass_time = [t_comp * f / flops for f in lf]
+    t_halo = t_hidden = t_lat = 0.0
+    for j, which, op in pg.rica_exchanges(st, k):
+        stats = pg.plan_stats(st[j], which, Py, Px, py, px)  # on 1x1: no messages, the local copy only
+        t, lat = halo_op_time(net, op, stats, B, hw)
+        t *= oversub if calib else 1.0
+        t_lat += lat
+        if op == "gather_ovl" and layout.get("overlap", True):
+            interior = pg.lf_interior_fraction(st[j], g[j]) * pass_time[j]
+            t_hidden += min(t, interior)
+            t = max(0.0, t - interior)
+        t_halo += t
+    nbytes = 4 * pg.lf_weights(st[k], g[k])
+    t_ar = allreduce_time(net, R, nbytes) * (1 if st[k]["tied"] else 2) * (oversub if calib else 1.0)
+    total = t_comp + t_io + t_halo + t_ar
+    return {"compute": t_comp, "io": t_io, "halo": t_halo, "allreduce": t_ar, "step": total, "hidden": t_hidden,
+            "halo_latency": t_lat,
+            "flops": flops, "halo_bytes_metric": pg.metric_halo_bytes(st, k, Py, Px, py, px, B)}
+
+
+def ranks_to_model(Py, Px):
+    """Ranks whose step is computed: all of a small grid; corners, edges and the inner ranks of a large
+    one (inner ranks have the widest windows, the first rows and columns the largest tiles)."""
+    if Py * Px <= 64:
+        return [(a, b) for a in range(Py) for b in range(Px)]
+    ys = sorted({0, 1, 2, Py // 2, Py - 1} & set(range(Py)))
+    xs = sorted({0, 1, 2, Px // 2, Px - 1} & set(range(Px)))
+    return [(a, b) for a in ys for b in xs]
+
+
+def step_time(layout, k, Py, Px, R, hw, net, calib=None, oversub=1.0):
+    st = pg.stage_geometry(layout)
+    fy, fx = pg.largest_grid(st)
+    if Py > fy or Px > fx:
+        return None
+    worst = None
+    for py, px in ranks_to_model(Py, Px):
+        r = step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib, oversub)
+        r["rank"] = (py, px)
+        if worst is None or r["step"] > worst["step"]:
+            worst = r
+    worst["rank0"] = step_rank(layout, st, k, Py, Px, 0, 0, R, hw, net, calib, oversub)
+    return worst
+
+
+# ---- validation against the weak-scaling runs -------------------------------------------------------------
+
+def run_layout(job, run):
+    lay = pg.read_job(job)
+    lay.update(height=run["height"], width=run["width"], rows=run["rows"], cols=run["cols"], replicas=run["replicas"])
+    return lay
+
+
+def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
+    runs = json.load(open(os.path.join(weak_dir, "summary.json")))
+    base = next(r for r in runs if r["ranks"] == 1)
+    lay1 = run_layout(job, base)
+    st1 = pg.stage_geometry(lay1)
+    B = lay1["batch"]
+    g1 = pg.rank_geometry(st1, 1, 1, 0, 0)
+    flops1 = B * 5 * pg.lf_flops(st1[0], g1[0])
+    # calibrate: the 1-rank run's compute time per FLOP and I/O time per input float
+    calib = {"rate": flops1 / base["compute_s"],
+             "io_per_float": base["io_wait_s"] / (B * pg.area(g1[0]["x_tile"]) * st1[0]["C"])}
+    out = []
+    for r in runs:
+        lay = run_layout(job, r)
+        over = max(1.0, r["ranks"] / r["cores"])
+        m = step_time(lay, 0, r["rows"], r["cols"], r["replicas"], None, net, calib, over)
+        out.append({"run": r["name"], "ranks": r["ranks"], "grid": f"{r['rows']}x{r['cols']}", "R": r["replicas"],
+                    "over": r["ranks"] > r["cores"], "load": r["load_before"], "measured": r, "model": m,
+                    "bytes_ok": abs(m["rank0"]["halo_bytes_metric"] - r["halo_bytes_per_step"]) < 0.5,
+                    "err": m["step"] / r["step_s"] - 1})
+    if not quiet:
+        print(f"# validation: model vs measured weak-scaling runs ({weak_dir}); network: {net['name']}")
+        print(f"# compute calibrated on the 1-rank run: {calib['rate'] / 1e9:.3f} GFLOP/s per rank (local-filter "
+              f"FLOPs / compute time), I/O {calib['io_per_float'] * 1e9:.3f} ns per input float")
+        print("# oversubscribed runs (more ranks than cores): compute, I/O and exchanges scaled by ranks / cores")
+        print("# bytes: the model's halo_bytes_per_step of rank 0 equals the measured one exactly")
+        fmt = "%-7s %5s %5s %2s %4s %5s %9s %9s %7s %9s %9s %9s %9s %9s %9s %5s"
+        print("#" + fmt % ("run", "ranks", "grid", "R", "over", "load", "step", "model", "error", "compute",
+                           "model", "halo", "model", "allred", "model", "bytes"))
+        print("#" + fmt % ("", "", "", "", "", "", "ms", "ms", "%", "ms", "ms", "ms", "ms", "ms", "ms", ""))
+        for v in out:
+            r, m = v["measured"], v["model"]
+            print(" " + fmt % (v["run"], v["ranks"], v["grid"], v["R"], "yes" if v["over"] else "no", f"{v['load']:.1f}",
+                               f"{r['step_s'] * 1e3:.2f}", f"{m['step'] * 1e3:.2f}", f"{100 * v['err']:+.1f}",
+                               f"{r['compute_s'] * 1e3:.2f}", f"{m['compute'] * 1e3:.2f}",
+                               f"{r['halo_wait_s'] * 1e3:.3f}", f"{m['halo'] * 1e3:.3f}",
+                               f"{r['allreduce_s'] * 1e3:.3f}", f"{m['allreduce'] * 1e3:.3f}",
+                               "ok" if v["bytes_ok"] else "DIFF"))
+        real = [v for v in out if not v["over"] and v["ranks"] > 1]
+        if real:
+            print(f"# largest |error| on runs that are not oversubscribed (and not the calibration run): "
+                  f"{100 * max(abs(v['err']) for v in real):.1f}%; over all runs: "
+                  f"{100 * max(abs(v['err']) for v in out):.1f}%")
+    return out, calib
+
+
+# ---- predictions ------------------------------------------------------------------------------------------
+
+def find_layouts(jobs):
+    lays = {}
+    for name in ("le2012", "coates2013"):
+        path = jobs.get(name) or f"jobs/{name}.ini"
+        if os.path.exists(path):
+            lay = pg.read_job(path)
+            lay["name"] = f"{name} ({path})"
+            lays[name] = lay
+        else:
+            lays[name] = dict(BUILTIN[name])
+    return lays
+
+
+def memory_per_gpu(lay, Py, Px):
+    st = pg.stage_geometry(lay)
+    worst = 0
+    for py, px in ranks_to_model(Py, Px):
+        m = pg.rank_memory(lay, st, Py, Px, py, px)
+        worst = max(worst, m["state"] + m["buffers"])
+    return worst
+
+
+def share_grid(lay, hw):
+    """The smallest square grid on which the job's largest rank fits in 90% of a GPU's memory."""
+    for p in (1, 2, 4, 8, 16):
+        try:
+            if memory_per_gpu(lay, p, p) <= 0.9 * hw["memory"]:
+                return p
+        except ValueError:
+            return None
+    return None
+
+
+def weak_layout(lay, pref, Py, Px):
+    """The job grown to a Py x Px grid with each GPU's share fixed at the job's share on pref x pref
+    GPUs, as bench/weak_scaling.sh grows its maps: stage 1's filter output gets (its rows on pref GPUs
+    / pref) x Py rows (columns alike), the input is what that output reads. Later stages' maps follow;
+    they shrink by fixed borders, so their per-GPU share grows slightly with the grid (the FLOPs/GPU
+    column shows it)."""
+    s1 = pg.stage_geometry(lay)[0]
+    ho = max(1, round(s1["Ho"] / pref)) * Py
+    wo = max(1, round(s1["Wo"] / pref)) * Px
+    c = lay["stages"][0]
+    return dict(lay, height=(ho - 1) * c["stride"] + c["field"], width=(wo - 1) * c["stride"] + c["field"],
+                rows=Py, cols=Px)
+
+
+def series(lay, hw, net, pref):
+    """Weak scaling: each GPU's share fixed at the job's share on pref x pref GPUs (weak_layout); the
+    grid grows 1x1 .. 8x8 with the maps, then two ways to 1024 GPUs: the grid keeps growing (to
+    32x32) or replicas of the 8x8 grid (R = 2 .. 16)."""
+    pts = []
+    grids = [(1, 1, 1), (1, 2, 1), (2, 2, 1), (2, 4, 1), (4, 4, 1), (4, 8, 1), (8, 8, 1)]
+    tail_grid = [(8, 16, 1), (16, 16, 1), (16, 32, 1), (32, 32, 1)]
+    tail_repl = [(8, 8, 2), (8, 8, 4), (8, 8, 8), (8, 8, 16)]
+    for tag, pts_list in (("grid", grids + tail_grid), ("replicas", grids + tail_repl)):
+        for Py, Px, R in pts_list:
+            L = dict(weak_layout(lay, pref, Py, Px), replicas=R)
+            try:
+                st = pg.stage_geometry(L)
+            except ValueError:
+                continue
+            comps = [step_time(L, k, Py, Px, R, hw, net) for k in range(len(st))]
+            if any(c is None for c in comps):
+                continue
+            w = [s["steps"] for s in L["stages"]]
+            tot = {key: sum(wk * c[key] for wk, c in zip(w, comps)) / sum(w)
+                   for key in ("compute", "io", "halo", "allreduce", "step", "hidden", "flops", "halo_latency")}
+            pts.append({"series": tag, "gpus": Py * Px * R, "grid": f"{Py}x{Px}", "R": R,
+                        "input": f"{L['height']}x{L['width']}", "params": pg.param_count(L),
+                        "mem": memory_per_gpu(L, Py, Px), "stages": comps, **tot})
+    for tag in ("grid", "replicas"):
+        p = [q for q in pts if q["series"] == tag]
+        if p:
+            t1 = p[0]["step"]
+            for q in p:
+                q["eff"] = t1 / q["step"]
+    return pts
+
+
+def strong(lay, hw, net):
+    """The job itself (its own input) on grids 1x1 .. 8x8 and then replicas of 8x8: the fixed-size
+    model-parallel case (Coates et al. ran 64 GPUs), where tiles get small and halos grow."""
+    pts = []
+    grids = [(1, 1, 1), (2, 2, 1), (4, 4, 1), (8, 8, 1), (8, 8, 4), (8, 8, 16)]
+    own = (lay.get("rows", 1), lay.get("cols", 1), lay.get("replicas", 1))
+    if own not in grids:
+        grids = sorted(grids + [own], key=lambda g: (g[0] * g[1] * g[2], g[2]))
+    for Py, Px, R in grids:
+        L = dict(lay, rows=Py, cols=Px, replicas=R)
+        st = pg.stage_geometry(L)
+        comps = [step_time(L, k, Py, Px, R, hw, net) for k in range(len(st))]
+        if any(c is None for c in comps):
+            continue
+        w = [s["steps"] for s in L["stages"]]
+        tot = {key: sum(wk * c[key] for wk, c in zip(w, comps)) / sum(w)
+               for key in ("compute", "io", "halo", "allreduce", "step", "halo_latency")}
+        pts.append({"gpus": Py * Px * R, "grid": f"{Py}x{Px}", "R": R, "mem": memory_per_gpu(L, Py, Px),
+                    "own": (Py, Px, R) == own, **tot})
+    return pts
+
+
+def limiter(p):
+    """The largest term besides compute (when above 2% of the step); a halo is latency-bound when the
+    alpha x messages part is most of its cost (before overlap)."""
+    terms = {"halo": p["halo"], "all-reduce": p["allreduce"], "I/O": p["io"]}
+    k = max(terms, key=terms.get)
+    if terms[k] <= 0.02 * p["step"]:
+        return "-"
+    if k == "halo":
+        return "halo-lat" if p["halo_latency"] > 0.5 * (p["halo"] + p.get("hidden", 0)) else "halo-bw"
+    return k
+
+
+def print_series(name, lay, pts, hw, net, pref):
+    print(f"\n# {name}: {lay['name']}: {lay['height']}x{lay['width']}x{lay['channels']} input, "
+          f"{len(lay['stages'])} stages, {pg.param_count(lay):.3g} parameters, batch {lay['batch']} per replica")
+    print(f"# per-GPU share: the job's share on {pref}x{pref} GPUs (the smallest square grid whose memory fits), "
+          f"the maps grown with the grid (perfmodel.weak_layout); "
+          f"{hw['name']}, FP32 {hw['peak_flops'] / 1e12:.0f} TFLOP/s x {hw['flop_frac']} (assumed), "
+          f"HBM {hw['mem_bw'] / 1e12:.2f} TB/s x {hw['mem_frac']} (assumed); {net['name']}")
+    print("# step = steps-weighted mean of the stages' RICA steps (their FLOPs per GPU: FLOP/GPU); eff = T(1 GPU) / "
+          "T(N GPUs); c/step = compute / step: the parallel efficiency at this point's own share (what is not lost "
+          "to exposed halos and all-reduce); limit: the largest term besides compute; mem !: does not fit")
+    fmt = "%-8s %5s %6s %3s %10s %9s %7s %7s %8s %8s %8s %8s %6s %6s %-10s"
+    print("#" + fmt % ("series", "GPUs", "grid", "R", "input", "params", "FLOP/GPU", "mem/GPU", "step", "compute",
+                       "halo", "allred", "eff", "c/step", "limit"))
+    print("#" + fmt % ("", "", "", "", "", "", "G", "GB", "ms", "ms", "ms", "ms", "%", "%", ""))
+    for p in pts:
+        if p["series"] == "replicas" and p["R"] == 1 and p["gpus"] < 64:
+            continue  # the same points as the grid series
+        fit = "" if p["mem"] <= hw["memory"] else "!"
+        print(" " + fmt % (p["series"], p["gpus"], p["grid"], p["R"], p["input"], f"{p['params']:.3g}",
+                           f"{p['flops'] / 1e9:.0f}", f"{p['mem'] / 1e9:.1f}{fit}", f"{p['step'] * 1e3:.2f}", f"{p['compute'] * 1e3:.2f}",
+                           f"{p['halo'] * 1e3:.3f}", f"{p['allreduce'] * 1e3:.2f}", f"{100 * p['eff']:.1f}",
+                           f"{100 * p['compute'] / p['step']:.1f}", limiter(p)))
+
+
+def print_strong(name, lay, pts, hw):
+    print(f"# {name}, the job itself ({lay['height']}x{lay['width']} input) on more GPUs (fixed size; "
+          "speed-up vs the smallest grid that fits, !: does not fit in GPU memory)")
+    fmt = "%5s %6s %3s %8s %9s %9s %9s %9s %8s %-10s %s"
+    print("#" + fmt % ("GPUs", "grid", "R", "mem/GPU", "step", "compute", "halo", "allred", "speedup", "limit", ""))
+    print("#" + fmt % ("", "", "", "GB", "ms", "ms", "ms", "ms", "x", "", ""))
+    base = next((p for p in pts if p["mem"] <= hw["memory"]), pts[0])
+    for p in pts:
+        # per-replica batch fixed: R replicas do R times the samples per step
+        sp = base["step"] / p["step"] * p["R"] / base["R"]
+        print(" " + fmt % (p["gpus"], p["grid"], p["R"], f"{p['mem'] / 1e9:.1f}" + ("" if p["mem"] <= hw["memory"] else "!"),
+                           f"{p['step'] * 1e3:.2f}", f"{p['compute'] * 1e3:.2f}", f"{p['halo'] * 1e3:.3f}",
+                           f"{p['allreduce'] * 1e3:.2f}", f"{sp:.1f}", limiter(p), "<- the job file's grid" if p["own"] else ""))
+
+
+def crossover_batch(pts):
+    """Per-replica batch at which the all-reduce equals the compute (compute grows with the batch, the
+    all-reduce does not), from the largest replica point."""
+    p = [q for q in pts if q["series"] == "replicas" and q["R"] > 1]
+    if not p:
+        return None
+    q = p[-1]
+    return q["allreduce"] / q["compute"]
+
+
+def plot(all_pts, path, hw):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("# matplotlib not installed: no plot")
+        return
+    names = list(all_pts)
+    fig, axes = plt.subplots(2, len(names), figsize=(6 * len(names), 8.5), squeeze=False)
+    for col, name in enumerate(names):
+        for netname, pts in all_pts[name].items():
+            if netname in ("batch", "big"):
+                continue
+            for tag, ls in (("grid", "-"), ("replicas", "--")):
+                p = [q for q in pts if q["series"] == tag]
+                axes[0][col].plot([q["gpus"] for q in p], [100 * q["compute"] / q["step"] for q in p], ls, marker="o",
+                                  markersize=3, label=f"{tag}, {netname}")
+        big = all_pts[name].get("big")
+        if big:
+            p = [q for q in big["pts"] if q["series"] == "replicas"]
+            axes[0][col].plot([q["gpus"] for q in p], [100 * q["compute"] / q["step"] for q in p], ":", marker="^",
+                              markersize=3, label=f"replicas, ndr, batch {big['batch']}")
+        axes[0][col].set_xscale("log", base=2)
+        axes[0][col].set_ylim(0, 105)
+        axes[0][col].set_ylabel("parallel efficiency: compute / step, %")
+        axes[0][col].set_title(f"{name}, {hw['name']}, batch {all_pts[name]['batch']}\n(FLOP, HBM fractions "
+                               f"{hw['flop_frac']}, {hw['mem_frac']}: assumed)", fontsize=9)
+        axes[0][col].set_xlabel("GPUs (solid: the grid grows; dashed: replicas of 8x8 from 64 GPUs)")
+        axes[0][col].grid(alpha=0.3)
+        axes[0][col].legend(fontsize=7)
+        pts = all_pts[name].get("ndr") or next(v for k, v in all_pts[name].items() if k not in ("batch", "big"))
+        p = [q for q in pts if q["series"] == "replicas"]
+        x = [q["gpus"] for q in p]
+        bottom = [0.0] * len(p)
+        for key, label in (("compute", "compute"), ("halo", "halo (exposed)"), ("allreduce", "all-reduce")):
+            v = [q[key] * 1e3 for q in p]
+            axes[1][col].bar(range(len(p)), v, bottom=bottom, label=label)
+            bottom = [a + b for a, b in zip(bottom, v)]
+        axes[1][col].set_xticks(range(len(p)))
+        axes[1][col].set_xticklabels([f"{q['gpus']}\n{q['grid']}x{q['R']}" for q in p], fontsize=7)
+        axes[1][col].set_ylabel("ms per step (NDR, or the first network)")
+        axes[1][col].set_title("grid to 8x8, then replicas", fontsize=9)
+        axes[1][col].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"# plot: {path}")
+
+
+def predict(args):
+    hw = dict(H100)
+    if args.get("flop_frac"):
+        hw["flop_frac"] = args["flop_frac"]
+    if args.get("mem_frac"):
+        hw["mem_frac"] = args["mem_frac"]
+    lays = find_layouts(args.get("jobs", {}))
+    all_pts = {}
+    for name, lay in lays.items():
+        if args.get("batch"):
+            lay = dict(lay, batch=args["batch"])
+        pref = share_grid(lay, hw) or 1
+        all_pts[name] = {}
+        for netname in args.get("nets", ["ndr", "hdr"]):
+            if netname not in NETS:
+                raise SystemExit(f"perfmodel.py: --net {netname}: one of {', '.join(NETS)}")
+            net = NETS[netname]
+            pts = series(lay, hw, net, pref)
+            all_pts[name][netname] = pts
+            print_series(name, lay, pts, hw, net, pref)
+            b = crossover_batch(pts)
+            if b:
+                print(f"# replicas: the all-reduce equals the compute at a per-replica batch of about "
+                      f"{lay['batch'] * b:.0f} (now {lay['batch']})")
+        print_strong(name, lay, strong(lay, hw, NETS["ndr"]), hw)
+    if args.get("plot"):
+        for name, lay in lays.items():
+            b = args.get("batch") or lay["batch"]
+            all_pts[name]["batch"] = b
+            big = dict(lay, batch=16 * b)  # the per-replica batch that hides the all-reduce
+            all_pts[name]["big"] = {"batch": 16 * b, "pts": series(big, hw, NETS["ndr"], share_grid(big, hw) or 1)}
+        plot(all_pts, args["plot"], hw)
+    return all_pts
+
+
+# ---- command line -----------------------------------------------------------------------------------------
+
+def parse(argv):
+    a = {"halo": [], "allreduce": [], "jobs": {}, "nets": ["ndr", "hdr"]}
+    i = 1
+    while i < len(argv):
+        k = argv[i]
+        v = argv[i + 1] if i + 1 < len(argv) else None
+        if k in ("--halo", "--allreduce"):
+            a[k[2:]].append(v)
+        elif k == "--weak":
+            a["weak"] = v
+        elif k == "--job":
+            n, p = v.split("=", 1)
+            a["jobs"][n] = p
+        elif k == "--net":
+            a["nets"] = v.split(",")
+        elif k in ("--flop-frac", "--mem-frac"):
+            a[k[2:].replace("-", "_")] = float(v)
+        elif k == "--batch":
+            a["batch"] = int(v)
+        elif k == "--plot":
+            a["plot"] = v
+        elif k == "--cores":
+            a["cores"] = int(v)
+        elif k == "--json":
+            a["json"] = v
+        else:
+            raise SystemExit(f"perfmodel.py: unknown argument {k}\n{__doc__}")
+        i += 2
+    return a
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1] not in ("fit", "validate", "predict", "all"):
+        raise SystemExit(__doc__)
+    cmd, a = sys.argv[1], parse(sys.argv[1:])
+    cores = a.get("cores") or os.cpu_count()
+    report = {}
+    if cmd in ("fit", "validate", "all"):
+        shm = fit_shm(a["halo"], a["allreduce"], cores)
+        report["shm"] = shm
+        print(f"# fitted {shm['name']} from {len(a['halo'])} bench_halo and {len(a['allreduce'])} allreduce tables "
+              f"(runs with at most {cores} ranks)")
+        for op in ("gather", "scatter"):
+            if op in shm:
+                c = shm[op]
+                print(f"#   {op:8s} alpha {c['alpha'] * 1e6:8.2f} us/message  beta {c['beta'] / 1e9:7.3f} GB/s  "
+                      f"local copy {c['copy'] / 1e9:7.3f} GB/s   rms relative error {100 * c['rms_rel_err']:.0f}% "
+                      f"over {c['rows']} rows")
+        if "ar_alpha" in shm:
+            print(f"#   allreduce alpha {shm['ar_alpha'] * 1e6:.2f} us/step  beta {shm['ar_beta'] / 1e9:.3f} GB/s (ring form)")
+    if cmd in ("validate", "all"):
+        if not a.get("weak"):
+            raise SystemExit("perfmodel.py: validate needs --weak DIR (from bench/weak_scaling.sh)")
+        out, calib = validate(a["weak"], report["shm"])
+        report["validation"] = [{"run": v["run"], "err": v["err"], "bytes_ok": v["bytes_ok"], "over": v["over"]}
+                                for v in out]
+        report["calib"] = calib
+    if cmd in ("predict", "all"):
+        predict(a)
+    if a.get("json"):
+        with open(a["json"], "w") as f:
+            json.dump(report, f, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()

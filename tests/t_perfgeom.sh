@@ -1,0 +1,56 @@
+#!/bin/sh
+# t_perfgeom.sh: bench/perfgeom.py (the performance model's twin of src/net.c's tiles, windows and halo
+# plans) predicts the engine's halo traffic to the byte. tests/jobs/dist.ini (two stages, LCN, uneven
+# tiles, halos two tiles wide on 3x3) trains 2 reconstruction-ICA steps per stage on grids 1x2, 2x2 and
+# 3x3; every metrics line's halo_bytes_per_step (rank 0) must equal perfgeom.metric_halo_bytes.
+BIN=${COTSNET_BIN:-bin/cotsnet}
+JOB=tests/jobs/dist.ini
+PY=/usr/bin/python3
+export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+if ! command -v mpirun >/dev/null 2>&1; then
+    echo "skip perfgeom_halo_bytes: mpirun not found"
+    exit 0
+fi
+if [ ! -x "$BIN" ] || [ ! -x "$PY" ]; then
+    echo "FAIL perfgeom_halo_bytes: $BIN or $PY missing"
+    exit 1
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+for g in "1 2" "2 2" "3 3"; do
+    set -- $g
+    name="perfgeom_halo_bytes_$1x$2"
+    if ! timeout -k 5 120 mpirun --oversubscribe -np $(($1 * $2)) "$BIN" train "$JOB" --set grid.rows="$1" \
+        --set grid.cols="$2" --set stage1.steps=2 --set stage2.steps=2 --set train.head_steps=0 \
+        --set train.finetune_steps=0 --set run.log_every=1 --set data.test= --set run.out_dir="$tmp/$1x$2" \
+        >"$tmp/log" 2>&1; then
+        echo "FAIL $name: training failed"
+        sed 's/^/   /' "$tmp/log" | tail -n 5
+        status=1
+        continue
+    fi
+    $PY - "$tmp/$1x$2/metrics.jsonl" "$JOB" "$1" "$2" "$name" <<'EOF' || status=1
+import json, sys
+sys.path.insert(0, "bench")
+import perfgeom as pg
+path, job, Py, Px, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+lay = pg.read_job(job)
+st = pg.stage_geometry(lay)
+rows = [json.loads(l) for l in open(path) if '"step_s"' in l and '"rica"' in l]
+bad = []
+for r in rows:
+    want = pg.metric_halo_bytes(st, r["stage"] - 1, Py, Px, 0, 0, lay["batch"])
+    if abs(want - r["halo_bytes_per_step"]) > 0.5:
+        bad.append(f"stage {r['stage']} step {r['step']}: engine {r['halo_bytes_per_step']:.0f}, model {want}")
+if not rows:
+    print(f"FAIL {name}: no reconstruction-ICA metrics lines")
+    sys.exit(1)
+if bad:
+    print(f"FAIL {name}: " + "; ".join(bad[:3]))
+    sys.exit(1)
+print(f"ok {name}")
+EOF
+done
+exit $status
