@@ -24,7 +24,7 @@ avail=$(df -Pk "$DIR" | awk 'NR == 2 {print $4}')
 if [ "$avail" -lt $((6 * 1024 * 1024)) ]; then
     echo "bench/ckpt_io.sh: $DIR has $((avail / 1024)) MiB free; 6 GiB needed" >&2; exit 1
 fi
-trap 'rm -rf "$DIR/ckpt" "$DIR/dd.bin" "$DIR/copy.bin"; rmdir "$DIR" 2>/dev/null' EXIT INT TERM
+trap 'rm -rf "$DIR/ckpt" "$DIR/dd.bin" "$DIR/copy.bin" "$DIR/bench.err"; rmdir "$DIR" 2>/dev/null' EXIT INT TERM
 CK="$DIR/ckpt/ckpt-00000000.h5"
 
 resident() { fincore -b -n -o RES "$1" 2>/dev/null | awk '{printf "%.0f\n", $1}'; }

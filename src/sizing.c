@@ -3,8 +3,9 @@
  * Every number mirrors an allocation: net_create (parameters with their gradient and optimizer state,
  * the batch buffers of each stage, the head), halo_plan_create (one send buffer per peer whose window
  * meets this rank's tile, one receive buffer per peer whose tile meets this rank's window, each for
- * the whole batch), train_run (the gradient on each stage's out tile) and the data reader (two
- * prefetch slots of the input tile when [data] prefetch is on). Windows come from net_geometry, the
+ * the whole batch), train_run (the gradient on each stage's out tile) and the shard reader (two
+ * prefetch slots of the input tile for the training and the test set when [data] prefetch is on and
+ * the data are shards, not synthetic). Windows come from net_geometry, the
  * same functions the halo plans ask, so the count is exact for the CPU backend; a rank's memory
  * depends on its place in the grid (inner ranks have wider windows), so every rank is counted and the
  * largest is reported. Not counted: MPI's and HDF5's own buffers, the program's code, the stack. */
@@ -84,8 +85,10 @@ static void rank_mem(const cn_job *job, const cn_stage *const *all, int n, int m
     /* logits and their gradient, the input tile x0, the labels */
     head->acts = 2 * B * K * F4 + B * area(st[0].x_tile) * st[0].C * F4 + B * sizeof(int);
     size_t sample = area(st[0].x_tile) * (size_t)st[0].C;
+    /* the shard reader's prefetch slots (synthetic data is generated in place: no reader) */
+    int readers = (strcmp(job->train, "synthetic") != 0) + (job->test[0] && strcmp(job->test, "synthetic") != 0);
     if (job->prefetch)
-        head->data = 2 * B * (sample * F4 + sizeof(int)) * (job->test[0] ? 2 : 1);
+        head->data = 2 * B * (sample * F4 + sizeof(int)) * (size_t)readers;
 }
 
 /* Ranks whose memory is counted: all of them, or for very large grids the ones that can be largest

@@ -18,4 +18,4 @@ echo "== training $JOB on $NP ranks: mpirun -np $NP $BIN train $JOB $*"
 start=$(date +%s)
 # shellcheck disable=SC2086
 mpirun --oversubscribe --bind-to none -np "$NP" "$BIN" train "$JOB" "$@"
-echo "== done in $(( $(date +%s) - start )) s; metrics in $(awk -F= '/^out_dir/{gsub(/ /,"",$2); print $2}' "$JOB")/metrics.jsonl"
+echo "== done in $(( $(date +%s) - start )) s (metrics.jsonl and filters.png are in the job's [run] out_dir)"
