@@ -183,7 +183,8 @@ else
 fi
 
 # ---- initial parameters: grid-independent, and the formula of docs/MODEL.md ------------------------------
-ZERO="--set stage1.steps=0 --set stage2.steps=0 --set train.head_steps=0 --set train.finetune_steps=0"
+# stage 2 with init_scale 0.25: the oracle reads the scale from the job text
+ZERO="--set stage1.steps=0 --set stage2.steps=0 --set train.head_steps=0 --set train.finetune_steps=0 --set stage2.init_scale=0.25"
 if train "$tmp/i1" 1 1 $ZERO && train "$tmp/i6" 2 3 $ZERO; then
     $CK same "$tmp/i1/ckpt/ckpt-00000000.h5" "$tmp/i6/ckpt/ckpt-00000000.h5" init_1x1_equals_2x3
     $CK init "$tmp/i6/ckpt/ckpt-00000000.h5" init_philox_oracle

@@ -53,7 +53,7 @@ def geti(cp, sec, key, default):
 
 
 def stage_shapes(cp):
-    """[Ho, Wo, M, r, r, C] of every stage's filters, from the job (docs/MODEL.md)."""
+    """([Ho, Wo, M, r, r, C], separate decoder, init_scale) of every stage, from the job (docs/MODEL.md)."""
     H, W, C = geti(cp, "data", "height", 0), geti(cp, "data", "width", 0), geti(cp, "data", "channels", 0)
     shapes, k = [], 1
     while cp.has_section(f"stage{k}"):
@@ -61,7 +61,8 @@ def stage_shapes(cp):
         r, st, M = geti(cp, s, "field", 0), geti(cp, s, "stride", 1), geti(cp, s, "maps", 0)
         q, t = geti(cp, s, "pool", 1), geti(cp, s, "pool_stride", 1)
         Ho, Wo = (H - r) // st + 1, (W - r) // st + 1
-        shapes.append(((Ho, Wo, M, r, r, C), cp.get(s, "decoder", fallback="tied").strip() == "separate"))
+        shapes.append(((Ho, Wo, M, r, r, C), cp.get(s, "decoder", fallback="tied").strip() == "separate",
+                       float(cp.get(s, "init_scale", fallback="1"))))
         H, W, C = (Ho - q) // t + 1, (Wo - q) // t + 1, M
         k += 1
     return shapes
@@ -177,8 +178,8 @@ def cmd_init(path, name):
     with h5py.File(path, "r") as f:
         cp = job_of(f)
         seed = int(cp.get("run", "seed", fallback="1"))
-        for k, (shape, separate) in enumerate(stage_shapes(cp), start=1):
-            std = 1.0 / math.sqrt(shape[3] * shape[4] * shape[5])
+        for k, (shape, separate, scale) in enumerate(stage_shapes(cp), start=1):
+            std = scale / math.sqrt(shape[3] * shape[4] * shape[5])
             tensors = [(f"stage{k}/filters", 16 * k)] + ([(f"stage{k}/decoder", 16 * k + 1)] if separate else [])
             for dname, tid in tensors:
                 flat = f[dname][...].reshape(-1)
