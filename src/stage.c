@@ -16,7 +16,8 @@ static size_t area(cn_rect r) { return (size_t)rect_rows(r) * (size_t)rect_cols(
 
 static void zero(float *p, size_t n) { memset(p, 0, n * sizeof *p); }
 
-/* Blocking halo exchanges, timed: the time spent here is time not hidden behind compute. */
+/* Blocking halo exchanges, timed: the time spent here is time not hidden behind compute. A scatter-add
+ * sends what the matching gather receives. */
 static void gather(halo_plan *p, const float *tile, float *win, int B)
 {
     double t0 = cn_now();
@@ -30,7 +31,7 @@ static void scatter_add(halo_plan *p, const float *win, float *tile, int B)
     double t0 = cn_now();
     halo_scatter_add(p, win, tile, B);
     cn_time.halo_wait += cn_now() - t0;
-    cn_time.halo_bytes += (double)halo_bytes_sent(p, B);
+    cn_time.halo_bytes += (double)halo_bytes_recv(p, B);
 }
 
 /* Interior of the filter output tile: outputs whose field [i*s, i*s+r) lies in the own rows [a, b)
