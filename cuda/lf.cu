@@ -203,13 +203,8 @@ __global__ void __launch_bounds__(G::NT) lf_bwd_kernel(Geo g, int ni, int u0, in
 /* Checks as the reference does, then the kernels' own limits; fills g. */
 static int prepare(const char *op, const lf_dims *d, cn_region rg, int arrays_given, Geo *g)
 {
-    if (lf_check(d) != CN_OK)
+    if (lf_check_call(op, d, rg, arrays_given) != CN_OK)
         return CN_EINVAL;
-    if (rg.i0 < 0 || rg.i0 > rg.i1 || rg.i1 > d->Ho || rg.j0 < 0 || rg.j0 > rg.j1 || rg.j1 > d->Wo)
-        return cn_set_error("%s: region rows [%d, %d) cols [%d, %d) not inside the %d x %d output tile", op,
-                            rg.i0, rg.i1, rg.j0, rg.j1, d->Ho, d->Wo);
-    if (!arrays_given)
-        return cn_set_error("%s: NULL array", op);
     const long long lim = 2147483647LL;
     long long xs = (long long)d->Hx * d->Wx * d->C, ys = (long long)d->Ho * d->Wo * d->M;
     long long K = (long long)d->r * d->r * d->C;

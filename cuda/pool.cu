@@ -69,13 +69,8 @@ __global__ void pool_bwd_kernel(PoolGeo g, int a0, int c0, int na, int nc, const
 
 int pool_prepare(const char *op, const pool_dims *d, cn_region rg, int arrays_given, PoolGeo *g)
 {
-    if (pool_check(d) != CN_OK)
+    if (pool_check_call(op, d, rg, arrays_given) != CN_OK)
         return CN_EINVAL;
-    if (rg.i0 < 0 || rg.i0 > rg.i1 || rg.i1 > d->Hp || rg.j0 < 0 || rg.j0 > rg.j1 || rg.j1 > d->Wp)
-        return cn_set_error("%s: region rows [%d, %d) cols [%d, %d) not inside the %d x %d output tile", op,
-                            rg.i0, rg.i1, rg.j0, rg.j1, d->Hp, d->Wp);
-    if (!arrays_given)
-        return cn_set_error("%s: NULL array", op);
     *g = PoolGeo{d->B, d->M, d->Hy, d->Wy, d->Hp, d->Wp, d->q, d->t, d->eps, rg.i0, rg.j0, rg.i1 - rg.i0,
                  rg.j1 - rg.j0};
     return CN_OK;

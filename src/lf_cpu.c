@@ -150,14 +150,7 @@ int lf_cpu_set_isa(const char *name)
 /* The same checks, in the same order and with the same outcome, as the reference (src/lf_ref.c). */
 static int lf_cpu_args(const char *op, const lf_dims *d, cn_region rg, int arrays_given)
 {
-    if (lf_check(d) != CN_OK)
-        return CN_EINVAL;
-    if (rg.i0 < 0 || rg.i0 > rg.i1 || rg.i1 > d->Ho || rg.j0 < 0 || rg.j0 > rg.j1 || rg.j1 > d->Wo)
-        return cn_set_error("%s: region rows [%d, %d) cols [%d, %d) not inside the %d x %d output tile", op,
-                            rg.i0, rg.i1, rg.j0, rg.j1, d->Ho, d->Wo);
-    if (!arrays_given)
-        return cn_set_error("%s: NULL array", op);
-    return CN_OK;
+    return lf_check_call(op, d, rg, arrays_given);
 }
 
 static int region_empty(cn_region rg) { return rg.i0 >= rg.i1 || rg.j0 >= rg.j1; }

@@ -50,8 +50,8 @@ size_t lf_filter_count(const lf_dims *d)
     return n;
 }
 
-/* Dimensions, region and pointers (arrays_given: none of them NULL) of one call. */
-static int lf_args(const char *op, const lf_dims *d, cn_region rg, int arrays_given)
+/* Dimensions, region and pointers (arrays_given: none of them NULL) of one call (ops.h). */
+int lf_check_call(const char *op, const lf_dims *d, cn_region rg, int arrays_given)
 {
     if (lf_check(d) != CN_OK)
         return CN_EINVAL;
@@ -79,7 +79,7 @@ static size_t w_at(const lf_dims *d, int i, int j, int m)
 
 int lf_forward_ref(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg)
 {
-    if (lf_args("lf_forward_ref", d, rg, x && w && y) != CN_OK)
+    if (lf_check_call("lf_forward_ref", d, rg, x && w && y) != CN_OK)
         return CN_EINVAL;
     const size_t rc = (size_t)d->r * d->C; /* one row of a field */
 #pragma omp parallel for collapse(2) schedule(static)
@@ -102,7 +102,7 @@ int lf_forward_ref(const lf_dims *d, const float *x, const float *w, float *y, c
 
 int lf_backward_data_ref(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg)
 {
-    if (lf_args("lf_backward_data_ref", d, rg, w && dy && dx) != CN_OK)
+    if (lf_check_call("lf_backward_data_ref", d, rg, w && dy && dx) != CN_OK)
         return CN_EINVAL;
     const size_t rc = (size_t)d->r * d->C;
 #pragma omp parallel for schedule(static)
@@ -124,7 +124,7 @@ int lf_backward_data_ref(const lf_dims *d, const float *w, const float *dy, floa
 
 int lf_backward_filter_ref(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg)
 {
-    if (lf_args("lf_backward_filter_ref", d, rg, x && dy && dw) != CN_OK)
+    if (lf_check_call("lf_backward_filter_ref", d, rg, x && dy && dw) != CN_OK)
         return CN_EINVAL;
     const size_t rc = (size_t)d->r * d->C;
 #pragma omp parallel for collapse(2) schedule(static)

@@ -40,6 +40,10 @@ typedef struct {
 } lf_dims;
 
 int lf_check(const lf_dims *d);
+/* What every implementation of a local-filter call checks before touching memory (the reference, the
+ * fast CPU and the CUDA twins alike): lf_check, the region inside the output tile, no NULL array
+ * (arrays_given = all pointers non-NULL). op names the caller in the message. */
+int lf_check_call(const char *op, const lf_dims *d, cn_region rg, int arrays_given);
 size_t lf_filter_count(const lf_dims *d); /* Ho*Wo*M*r*r*C */
 int lf_forward_ref(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg);
 /* dx[b, i*s+dy, j*s+dx, c] += sum_m w[i,j,m,dy,dx,c] * dy[b,i,j,m]   over outputs (i,j) in rg */
@@ -60,6 +64,7 @@ typedef struct {
 } pool_dims;
 
 int pool_check(const pool_dims *d);
+int pool_check_call(const char *op, const pool_dims *d, cn_region rg, int arrays_given); /* as lf_check_call */
 int pool_forward_ref(const pool_dims *d, const float *y, float *p, cn_region rg);
 /* dy[...] += dp[b,i,j,m] * y[...] / p[b,i,j,m]  for each (i,j) in rg and its window */
 int pool_backward_ref(const pool_dims *d, const float *y, const float *p, const float *dp, float *dy,

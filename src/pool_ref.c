@@ -38,8 +38,8 @@ int pool_check(const pool_dims *d)
     return CN_OK;
 }
 
-/* Dimensions, region and pointers (arrays_given: none of them NULL) of one call. */
-static int pool_args(const char *op, const pool_dims *d, cn_region rg, int arrays_given)
+/* Dimensions, region and pointers (arrays_given: none of them NULL) of one call (ops.h). */
+int pool_check_call(const char *op, const pool_dims *d, cn_region rg, int arrays_given)
 {
     if (pool_check(d) != CN_OK)
         return CN_EINVAL;
@@ -63,7 +63,7 @@ static size_t out_at(const pool_dims *d, int b, int i, int j)
 
 int pool_forward_ref(const pool_dims *d, const float *y, float *p, cn_region rg)
 {
-    if (pool_args("pool_forward_ref", d, rg, y && p) != CN_OK)
+    if (pool_check_call("pool_forward_ref", d, rg, y && p) != CN_OK)
         return CN_EINVAL;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < d->B; b++)
@@ -84,7 +84,7 @@ int pool_forward_ref(const pool_dims *d, const float *y, float *p, cn_region rg)
 int pool_backward_ref(const pool_dims *d, const float *y, const float *p, const float *dp, float *dy,
                       cn_region rg)
 {
-    if (pool_args("pool_backward_ref", d, rg, y && p && dp && dy) != CN_OK)
+    if (pool_check_call("pool_backward_ref", d, rg, y && p && dp && dy) != CN_OK)
         return CN_EINVAL;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < d->B; b++)
