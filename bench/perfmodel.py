@@ -161,8 +161,11 @@ def allreduce_time(net, R, nbytes):
 
 
 def step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib=None, oversub=1.0):
-    """Components of one RICA step of stage k (0-based) on rank (py, px)."""
+    """Components of one RICA step of stage k (0-based) on rank (py, px). calib: the CPU rates of this
+    machine (compute, I/O, and skew: seconds a blocking exchange or all-reduce waits for the last rank
+    to arrive); without it, the GPU roofline and no skew."""
     B = layout["batch"]
+    skew = calib.get("skew", 0.0) if calib else 0.0
     g = pg.rank_geometry(st, Py, Px, py, px)
     lf = [B * pg.lf_flops(s, gg) for s, gg in zip(st, g)]      # one pass, whole batch
     flops = sum(lf[:k]) + 5 * lf[k]
@@ -185,6 +188,8 @@ def step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib=None, oversub=1.0
         stats = pg.plan_stats(st[j], which, Py, Px, py, px)  # on 1x1: no messages, the local copy only
         t, lat = halo_op_time(net, op, stats, B, hw)
         t *= oversub if calib else 1.0
+        if Py * Px > 1:  # a blocking exchange: the ranks' arrival skew (calibrated on this machine, else 0)
+            t += skew * oversub
         t_lat += lat
         if op == "gather_ovl" and layout.get("overlap", True):
             interior = pg.lf_interior_fraction(st[j], g[j]) * pass_time[j]
@@ -192,7 +197,8 @@ def step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib=None, oversub=1.0
             t = max(0.0, t - interior)
         t_halo += t
     nbytes = 4 * pg.lf_weights(st[k], g[k])
-    t_ar = allreduce_time(net, R, nbytes) * (1 if st[k]["tied"] else 2) * (oversub if calib else 1.0)
+    ntensors = 1 if st[k]["tied"] else 2
+    t_ar = (allreduce_time(net, R, nbytes) * (oversub if calib else 1.0) + (skew * oversub if R > 1 else 0.0)) * ntensors
     total = t_comp + t_io + t_halo + t_ar
     return {"compute": t_comp, "io": t_io, "halo": t_halo, "allreduce": t_ar, "step": total, "hidden": t_hidden,
             "halo_latency": t_lat,
@@ -242,7 +248,15 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
     flops1 = B * 5 * pg.lf_flops(st1[0], g1[0])
     # calibrate: the 1-rank run's compute time per FLOP and I/O time per input float
     calib = {"rate": flops1 / base["compute_s"],
-             "io_per_float": base["io_wait_s"] / (B * pg.area(g1[0]["x_tile"]) * st1[0]["C"])}
+             "io_per_float": base["io_wait_s"] / (B * pg.area(g1[0]["x_tile"]) * st1[0]["C"]), "skew": 0.0}
+    # the arrival skew at a blocking collective: on the 2-replica run (not oversubscribed), its measured
+    # all-reduce time minus the model's (from bench_halo's all-reduce table), per all-reduce
+    cal_skew = next((r for r in runs if r["replicas"] > 1 and r["ranks"] <= r["cores"]), None)
+    if cal_skew:
+        m = step_time(run_layout(job, cal_skew), 0, 1, 1, cal_skew["replicas"], None, net, calib, 1.0)
+        ntensors = 1 if lay1["stages"][0]["tied"] else 2
+        calib["skew"] = max(0.0, (cal_skew["allreduce_s"] - m["allreduce"]) / ntensors)
+        calib["skew_run"] = cal_skew["name"]
     out = []
     for r in runs:
         lay = run_layout(job, r)
@@ -256,7 +270,10 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
         print(f"# validation: model vs measured weak-scaling runs ({weak_dir}); network: {net['name']}")
         print(f"# compute calibrated on the 1-rank run: {calib['rate'] / 1e9:.3f} GFLOP/s per rank (local-filter "
               f"FLOPs / compute time), I/O {calib['io_per_float'] * 1e9:.3f} ns per input float")
-        print("# oversubscribed runs (more ranks than cores): compute, I/O and exchanges scaled by ranks / cores")
+        if calib.get("skew_run"):
+            print(f"# arrival skew at a blocking exchange or all-reduce: {calib['skew'] * 1e3:.3f} ms, calibrated on "
+                  f"{calib['skew_run']} (its all-reduce time minus the model's, per all-reduce)")
+        print("# oversubscribed runs (more ranks than cores): compute, I/O, exchanges and skew scaled by ranks / cores")
         print("# bytes: the model's halo_bytes_per_step of rank 0 equals the measured one exactly")
         fmt = "%-7s %5s %5s %2s %4s %5s %9s %9s %7s %9s %9s %9s %9s %9s %9s %5s"
         print("#" + fmt % ("run", "ranks", "grid", "R", "over", "load", "step", "model", "error", "compute",
@@ -270,11 +287,13 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
                                f"{r['halo_wait_s'] * 1e3:.3f}", f"{m['halo'] * 1e3:.3f}",
                                f"{r['allreduce_s'] * 1e3:.3f}", f"{m['allreduce'] * 1e3:.3f}",
                                "ok" if v["bytes_ok"] else "DIFF"))
-        real = [v for v in out if not v["over"] and v["ranks"] > 1]
-        if real:
-            print(f"# largest |error| on runs that are not oversubscribed (and not the calibration run): "
-                  f"{100 * max(abs(v['err']) for v in real):.1f}%; over all runs: "
-                  f"{100 * max(abs(v['err']) for v in out):.1f}%")
+        cal = {base["name"], calib.get("skew_run")}
+        val = [v for v in out if v["run"] not in cal]
+        real = [v for v in val if not v["over"]]
+        if val:
+            print(f"# calibration runs: {', '.join(sorted(c for c in cal if c))}; largest |error| on the others: "
+                  f"{100 * max(abs(v['err']) for v in val):.1f}%"
+                  + (f" (not oversubscribed: {100 * max(abs(v['err']) for v in real):.1f}%)" if real else ""))
     return out, calib
 
 
@@ -314,17 +333,23 @@ def share_grid(lay, hw):
 
 
 def weak_layout(lay, pref, Py, Px):
-    """The job grown to a Py x Px grid with each GPU's share fixed at the job's share on pref x pref
-    GPUs, as bench/weak_scaling.sh grows its maps: stage 1's filter output gets (its rows on pref GPUs
-    / pref) x Py rows (columns alike), the input is what that output reads. Later stages' maps follow;
-    they shrink by fixed borders, so their per-GPU share grows slightly with the grid (the FLOPs/GPU
-    column shows it)."""
-    s1 = pg.stage_geometry(lay)[0]
-    ho = max(1, round(s1["Ho"] / pref)) * Py
-    wo = max(1, round(s1["Wo"] / pref)) * Px
-    c = lay["stages"][0]
-    return dict(lay, height=(ho - 1) * c["stride"] + c["field"], width=(wo - 1) * c["stride"] + c["field"],
-                rows=Py, cols=Px)
+    """The job grown to a Py x Px grid with each GPU's share fixed at the job's share on pref x pref GPUs,
+    as bench/weak_scaling.sh grows its maps: the stage with the most filter weights (where most of the
+    time goes) gets (its filter-output rows on pref GPUs / pref) x Py rows (columns alike); the maps
+    before it are what it reads (derived backwards), the maps after it follow. Other stages' maps
+    differ from it by fixed borders, so their per-GPU share drifts a little with the grid (the
+    FLOP/GPU column shows it)."""
+    st = pg.stage_geometry(lay)
+    kd = max(range(len(st)), key=lambda k: st[k]["Ho"] * st[k]["Wo"] * st[k]["M"] * st[k]["r"] ** 2 * st[k]["C"])
+    ho = max(1, round(st[kd]["Ho"] / pref)) * Py
+    wo = max(1, round(st[kd]["Wo"] / pref)) * Px
+    for k in range(kd, -1, -1):
+        c = lay["stages"][k]
+        H, W = (ho - 1) * c["stride"] + c["field"], (wo - 1) * c["stride"] + c["field"]
+        if k > 0:  # the previous stage's pooled map is this input: its filter output is what the pooling reads
+            p = lay["stages"][k - 1]
+            ho, wo = (H - 1) * p["pool_stride"] + p["pool"], (W - 1) * p["pool_stride"] + p["pool"]
+    return dict(lay, height=H, width=W, rows=Py, cols=Px)
 
 
 def series(lay, hw, net, pref):
@@ -583,7 +608,8 @@ def main():
         if not a.get("weak"):
             raise SystemExit("perfmodel.py: validate needs --weak DIR (from bench/weak_scaling.sh)")
         out, calib = validate(a["weak"], report["shm"])
-        report["validation"] = [{"run": v["run"], "err": v["err"], "bytes_ok": v["bytes_ok"], "over": v["over"]}
+        report["validation"] = [{"run": v["run"], "err": v["err"], "bytes_ok": v["bytes_ok"], "over": v["over"],
+                                 "measured_ms": v["measured"]["step_s"] * 1e3, "model_ms": v["model"]["step"] * 1e3}
                                 for v in out]
         report["calib"] = calib
     if cmd in ("predict", "all"):

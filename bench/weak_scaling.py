@@ -66,12 +66,13 @@ def table(runs):
     print("# compute = step - halo - allreduce - io; eff = T(1 rank) / T(N ranks) (the same per-rank problem);")
     print("# over: more ranks than cores (time-shared: not a scaling measurement); load: 1-min load average before")
     print("# the run (the machine is shared); ovl_wait/interior: blocked at the end of the overlapped filter-input")
-    print("# exchange / interior compute done while it was in flight")
+    print("# exchange / interior compute done while it was in flight; bound: the best eff possible when ranks")
+    print("# time-share the cores (cores / ranks, at most 100)")
     hdr = ("run", "ranks", "grid", "R", "maps", "over", "load", "step", "compute", "halo", "allred", "io",
-           "halo_MB", "ovl_wait", "interior", "samples/s", "eff", "comp_eff")
-    fmt = "%-7s %5s %5s %2s %9s %4s %5s %8s %8s %7s %7s %6s %8s %8s %8s %9s %6s %8s"
+           "halo_MB", "ovl_wait", "interior", "samples/s", "eff", "comp_eff", "bound")
+    fmt = "%-7s %5s %5s %2s %9s %4s %5s %8s %8s %7s %7s %6s %8s %8s %8s %9s %6s %8s %5s"
     print("#" + fmt % hdr)
-    print("#" + fmt % ("", "", "", "", "", "", "", "ms", "ms", "ms", "ms", "ms", "/step", "ms", "ms", "", "%", "%"))
+    print("#" + fmt % ("", "", "", "", "", "", "", "ms", "ms", "ms", "ms", "ms", "/step", "ms", "ms", "", "%", "%", "%"))
     for r in runs:
         print(" " + fmt % (
             r["name"], r["ranks"], f"{r['rows']}x{r['cols']}", r["replicas"], f"{r['height']}x{r['width']}",
@@ -79,7 +80,8 @@ def table(runs):
             f"{r['compute_s'] * 1e3:.2f}", f"{r['halo_wait_s'] * 1e3:.3f}", f"{r['allreduce_s'] * 1e3:.3f}",
             f"{r['io_wait_s'] * 1e3:.2f}", f"{r['halo_bytes_per_step'] / 1e6:.3f}",
             f"{r['overlap_wait_s'] * 1e3:.3f}", f"{r['overlap_interior_s'] * 1e3:.2f}",
-            f"{r['samples_per_s']:.0f}", f"{100 * r['efficiency']:.1f}", f"{100 * r['compute_efficiency']:.1f}"))
+            f"{r['samples_per_s']:.0f}", f"{100 * r['efficiency']:.1f}", f"{100 * r['compute_efficiency']:.1f}",
+            f"{100 * min(1.0, r['cores'] / r['ranks']):.0f}"))
 
 
 def plot(runs, path):
@@ -91,7 +93,7 @@ def plot(runs, path):
         print("# matplotlib not installed: no plot")
         return
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
-    names = [f"{r['name']}\n{r['rows']}x{r['cols']}x{r['replicas']}" + ("\n(over)" if r["oversubscribed"] else "")
+    names = [f"{r['name']}\n{r['replicas']}x{r['rows']}x{r['cols']}" + ("\n(over)" if r["oversubscribed"] else "")
              for r in runs]
     x = range(len(runs))
     bottom = [0.0] * len(runs)
@@ -114,6 +116,9 @@ def plot(runs, path):
             if r["oversubscribed"]:
                 b.plot([r["ranks"]], [100 * r["efficiency"]], marker=marker, color="red", fillstyle="none",
                        markersize=12)
+    xs = sorted({r["ranks"] for r in runs})
+    b.plot(xs, [100 * min(1.0, runs[0]["cores"] / n) for n in xs], ":", color="gray",
+           label="time-sharing bound (cores / ranks)")
     b.set_xscale("log", base=2)
     b.set_xlabel("ranks (red rings: oversubscribed)")
     b.set_ylabel("weak-scaling efficiency T1/TN, %")

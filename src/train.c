@@ -222,6 +222,12 @@ static void phase_supervised(run_ctx *c, int finetune)
         fl += (finetune ? 3.0 : 1.0) * 2.0 * net->st[j].Ho * net->st[j].Wo * (double)net->st[j].M * net->st[j].r *
               net->st[j].r * net->st[j].C;
     const char *name = finetune ? "finetune" : "head";
+    /* Fine-tuning is a new objective for the filters: their optimizer state (momentum, or AdaGrad's
+     * sums of squares, which reconstruction ICA made large) starts again from zero. A resumed run
+     * finds the state of the fine-tuning phase in its checkpoint. */
+    if (finetune && c->cur.phase_step == 0)
+        for (int k = 0; k < net->nstages; k++)
+            memset(net->st[k].w.state, 0, net->st[k].w.n * sizeof(float));
     for (long step = c->cur.phase_step; step < total; step++) {
         data_next(c->train, net->x0, net->labels, net->B);
         net_forward(net, net->B);

@@ -13,6 +13,7 @@ if ! slurm_have; then
 fi
 export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
+export COTSNET_SIGNAL_HOLD=${COTSNET_SIGNAL_HOLD:-2} # the fake program needs no start-up time
 
 tmp=$(mktemp -d /tmp/cotsnet-t-slurm.XXXXXX) || exit 1
 chmod 755 "$tmp"  # munged wants its socket's directories searchable by all
