@@ -157,11 +157,11 @@ def rica_exchanges(st, k):
 
 
 def metric_halo_bytes(st, k, Py, Px, py, px, B):
-    """halo_bytes_per_step as src/stage.c counts it: halo_bytes_sent of the plan (a gather's sends) for
-    every exchange, scatter_adds included."""
+    """halo_bytes_per_step as src/stage.c counts it: the bytes this rank sends, which for a gather are
+    the plan's sends and for a scatter-add what the matching gather receives."""
     total = 0
-    for j, which, _ in rica_exchanges(st, k):
-        total += plan_stats(st[j], which, Py, Px, py, px)["sent"]
+    for j, which, op in rica_exchanges(st, k):
+        total += plan_stats(st[j], which, Py, Px, py, px)["recv" if op == "scatter" else "sent"]
     return 4 * B * total
 
 
