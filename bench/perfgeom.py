@@ -156,12 +156,13 @@ def rica_exchanges(st, k):
     return ex
 
 
-def metric_halo_bytes(st, k, Py, Px, py, px, B):
+def metric_halo_bytes(st, k, Py, Px, py, px, B, legacy=False):
     """halo_bytes_per_step as src/stage.c counts it: the bytes this rank sends, which for a gather are
-    the plan's sends and for a scatter-add what the matching gather receives."""
+    the plan's sends and for a scatter-add what the matching gather receives. legacy: as the engine
+    counted before commit b51e385 (a scatter-add counted as its gather's sends), for runs made then."""
     total = 0
     for j, which, op in rica_exchanges(st, k):
-        total += plan_stats(st[j], which, Py, Px, py, px)["recv" if op == "scatter" else "sent"]
+        total += plan_stats(st[j], which, Py, Px, py, px)["recv" if op == "scatter" and not legacy else "sent"]
     return 4 * B * total
 
 

@@ -2,7 +2,7 @@
 """bench/perfmodel.py: a performance model of a cotsnet training step (bench/PERFMODEL.md).
 
     perfmodel.py fit      --halo FILE [--halo FILE ..] [--allreduce FILE ..]     machine constants (shm)
-    perfmodel.py validate --weak DIR [--halo ..] [--allreduce ..]               model vs measured runs
+    perfmodel.py validate --weak DIR [--weak DIR ..] [--halo ..] [--allreduce ..] model vs measured runs
     perfmodel.py predict  [--job le2012=JOB.ini] [--net ndr|hdr] [--flop-frac F] [--mem-frac F]
                           [--batch B] [--plot FILE]                            1 to 1024 H100s
     perfmodel.py all      --weak DIR --halo .. --allreduce .. [--plot FILE]    the three, in order
@@ -25,7 +25,6 @@ checked to the byte against halo_bytes_per_step of every measured run.
 import json
 import math
 import os
-import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -202,7 +201,8 @@ def step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib=None, oversub=1.0
     total = t_comp + t_io + t_halo + t_ar
     return {"compute": t_comp, "io": t_io, "halo": t_halo, "allreduce": t_ar, "step": total, "hidden": t_hidden,
             "halo_latency": t_lat,
-            "flops": flops, "halo_bytes_metric": pg.metric_halo_bytes(st, k, Py, Px, py, px, B)}
+            "flops": flops, "halo_bytes_metric": pg.metric_halo_bytes(st, k, Py, Px, py, px, B),
+            "halo_bytes_legacy": pg.metric_halo_bytes(st, k, Py, Px, py, px, B, legacy=True)}
 
 
 def ranks_to_model(Py, Px):
@@ -264,7 +264,9 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
         m = step_time(lay, 0, r["rows"], r["cols"], r["replicas"], None, net, calib, over)
         out.append({"run": r["name"], "ranks": r["ranks"], "grid": f"{r['rows']}x{r['cols']}", "R": r["replicas"],
                     "over": r["ranks"] > r["cores"], "load": r["load_before"], "measured": r, "model": m,
-                    "bytes_ok": abs(m["rank0"]["halo_bytes_metric"] - r["halo_bytes_per_step"]) < 0.5,
+                    "bytes_ok": abs(m["rank0"]["halo_bytes_metric"] - r["halo_bytes_per_step"]) < 0.5 or
+                                abs(m["rank0"]["halo_bytes_legacy"] - r["halo_bytes_per_step"]) < 0.5,
+                    "bytes_legacy": abs(m["rank0"]["halo_bytes_metric"] - r["halo_bytes_per_step"]) >= 0.5,
                     "err": m["step"] / r["step_s"] - 1})
     if not quiet:
         print(f"# validation: model vs measured weak-scaling runs ({weak_dir}); network: {net['name']}")
@@ -274,7 +276,7 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
             print(f"# arrival skew at a blocking exchange or all-reduce: {calib['skew'] * 1e3:.3f} ms, calibrated on "
                   f"{calib['skew_run']} (its all-reduce time minus the model's, per all-reduce)")
         print("# oversubscribed runs (more ranks than cores): compute, I/O, exchanges and skew scaled by ranks / cores")
-        print("# bytes: the model's halo_bytes_per_step of rank 0 equals the measured one exactly")
+        print("# bytes ok: the model's halo_bytes_per_step of rank 0 equals the measured one exactly")
         fmt = "%-7s %5s %5s %2s %4s %5s %9s %9s %7s %9s %9s %9s %9s %9s %9s %5s"
         print("#" + fmt % ("run", "ranks", "grid", "R", "over", "load", "step", "model", "error", "compute",
                            "model", "halo", "model", "allred", "model", "bytes"))
@@ -286,7 +288,10 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
                                f"{r['compute_s'] * 1e3:.2f}", f"{m['compute'] * 1e3:.2f}",
                                f"{r['halo_wait_s'] * 1e3:.3f}", f"{m['halo'] * 1e3:.3f}",
                                f"{r['allreduce_s'] * 1e3:.3f}", f"{m['allreduce'] * 1e3:.3f}",
-                               "ok" if v["bytes_ok"] else "DIFF"))
+                               ("old" if v["bytes_legacy"] else "ok") if v["bytes_ok"] else "DIFF"))
+        if any(v["bytes_ok"] and v["bytes_legacy"] for v in out):
+            print("# bytes old: equal to the engine's count before commit b51e385 (a scatter-add counted as its "
+                  "gather's sends): runs made by an older build")
         cal = {base["name"], calib.get("skew_run")}
         val = [v for v in out if v["run"] not in cal]
         real = [v for v in val if not v["over"]]
@@ -295,6 +300,32 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
                   f"{100 * max(abs(v['err']) for v in val):.1f}%"
                   + (f" (not oversubscribed: {100 * max(abs(v['err']) for v in real):.1f}%)" if real else ""))
     return out, calib
+
+
+def validation_summary(rounds):
+    """Several rounds (weak-scaling runs made at different times): each is calibrated on its own 1-rank
+    and 2-replica runs and predicts its other runs; per run, the median and the worst error."""
+    import statistics
+    names = []
+    for rd in rounds:
+        for v in rd["runs"]:
+            if v["run"] not in names:
+                names.append(v["run"])
+    cal = {rd["calib"].get("skew_run") for rd in rounds} | {"grid1"}
+    print(f"# validation over {len(rounds)} rounds, each calibrated on its own {', '.join(sorted(c for c in cal if c))} "
+          "(compute and I/O rates, arrival skew) and predicting its other runs")
+    fmt = "%-7s %4s %6s %10s %10s %9s %9s %9s %5s"
+    print("#" + fmt % ("run", "over", "rounds", "measured", "model", "median", "worst", "within", "bytes"))
+    print("#" + fmt % ("", "", "", "ms (med)", "ms (med)", "error %", "|error| %", "15% (n)", ""))
+    for n in names:
+        vs = [v for rd in rounds for v in rd["runs"] if v["run"] == n]
+        errs = [v["err"] for v in vs]
+        print(" " + fmt % (n, "yes" if vs[0]["over"] else "no", len(vs),
+                           f"{statistics.median(v['measured_ms'] for v in vs):.2f}",
+                           f"{statistics.median(v['model_ms'] for v in vs):.2f}",
+                           f"{100 * statistics.median(errs):+.1f}", f"{100 * max(abs(e) for e in errs):.1f}",
+                           f"{sum(abs(e) <= 0.15 for e in errs)}/{len(errs)}",
+                           "ok" if all(v["bytes_ok"] for v in vs) else "DIFF"))
 
 
 # ---- predictions ------------------------------------------------------------------------------------------
@@ -444,8 +475,9 @@ def print_series(name, lay, pts, hw, net, pref):
 
 
 def print_strong(name, lay, pts, hw):
-    print(f"# {name}, the job itself ({lay['height']}x{lay['width']} input) on more GPUs (fixed size; "
-          "speed-up vs the smallest grid that fits, !: does not fit in GPU memory)")
+    print(f"# {name}, the job itself ({lay['height']}x{lay['width']} input, batch {lay['batch']} per replica) on more GPUs, "
+          f"{NETS['ndr']['name']}: fixed size; speed-up = samples/s vs the smallest grid that fits (!: does not fit "
+          "in GPU memory)")
     fmt = "%5s %6s %3s %8s %9s %9s %9s %9s %8s %-10s %s"
     print("#" + fmt % ("GPUs", "grid", "R", "mem/GPU", "step", "compute", "halo", "allred", "speedup", "limit", ""))
     print("#" + fmt % ("", "", "", "GB", "ms", "ms", "ms", "ms", "x", "", ""))
@@ -501,7 +533,6 @@ def plot(all_pts, path, hw):
         axes[0][col].legend(fontsize=7)
         pts = all_pts[name].get("ndr") or next(v for k, v in all_pts[name].items() if k not in ("batch", "big"))
         p = [q for q in pts if q["series"] == "replicas"]
-        x = [q["gpus"] for q in p]
         bottom = [0.0] * len(p)
         for key, label in (("compute", "compute"), ("halo", "halo (exposed)"), ("allreduce", "all-reduce")):
             v = [q[key] * 1e3 for q in p]
@@ -555,7 +586,7 @@ def predict(args):
 # ---- command line -----------------------------------------------------------------------------------------
 
 def parse(argv):
-    a = {"halo": [], "allreduce": [], "jobs": {}, "nets": ["ndr", "hdr"]}
+    a = {"halo": [], "allreduce": [], "jobs": {}, "nets": ["ndr", "hdr"], "weak": []}
     i = 1
     while i < len(argv):
         k = argv[i]
@@ -563,7 +594,7 @@ def parse(argv):
         if k in ("--halo", "--allreduce"):
             a[k[2:]].append(v)
         elif k == "--weak":
-            a["weak"] = v
+            a["weak"].append(v)
         elif k == "--job":
             n, p = v.split("=", 1)
             a["jobs"][n] = p
@@ -592,7 +623,13 @@ def main():
     cores = a.get("cores") or os.cpu_count()
     report = {}
     if cmd in ("fit", "validate", "all"):
+        if not a["halo"] or not a["allreduce"]:
+            raise SystemExit("perfmodel.py: fit and validate need --halo FILE (bench_halo tables, 1 and 2 ranks) and "
+                             "--allreduce FILE (bench_halo --allreduce)")
         shm = fit_shm(a["halo"], a["allreduce"], cores)
+        if "gather" not in shm or "scatter" not in shm or "ar_alpha" not in shm:
+            raise SystemExit("perfmodel.py: too few rows to fit (bench_halo tables of at most --cores ranks, 3 rows "
+                             "or more; an all-reduce table of 2 rows or more)")
         report["shm"] = shm
         print(f"# fitted {shm['name']} from {len(a['halo'])} bench_halo and {len(a['allreduce'])} allreduce tables "
               f"(runs with at most {cores} ranks)")
@@ -605,13 +642,16 @@ def main():
         if "ar_alpha" in shm:
             print(f"#   allreduce alpha {shm['ar_alpha'] * 1e6:.2f} us/step  beta {shm['ar_beta'] / 1e9:.3f} GB/s (ring form)")
     if cmd in ("validate", "all"):
-        if not a.get("weak"):
-            raise SystemExit("perfmodel.py: validate needs --weak DIR (from bench/weak_scaling.sh)")
-        out, calib = validate(a["weak"], report["shm"])
-        report["validation"] = [{"run": v["run"], "err": v["err"], "bytes_ok": v["bytes_ok"], "over": v["over"],
-                                 "measured_ms": v["measured"]["step_s"] * 1e3, "model_ms": v["model"]["step"] * 1e3}
-                                for v in out]
-        report["calib"] = calib
+        if not a["weak"]:
+            raise SystemExit("perfmodel.py: validate needs --weak DIR (from bench/weak_scaling.sh), once per round")
+        report["validation"] = []
+        for d in a["weak"]:
+            out, calib = validate(d, report["shm"], quiet=len(a["weak"]) > 1)
+            report["validation"].append({"dir": d, "calib": calib, "runs": [
+                {"run": v["run"], "err": v["err"], "bytes_ok": v["bytes_ok"], "over": v["over"],
+                 "measured_ms": v["measured"]["step_s"] * 1e3, "model_ms": v["model"]["step"] * 1e3} for v in out]})
+        if len(a["weak"]) > 1:
+            validation_summary(report["validation"])
     if cmd in ("predict", "all"):
         predict(a)
     if a.get("json"):

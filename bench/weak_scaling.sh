@@ -11,7 +11,7 @@
 # Each run's metrics.jsonl (rank 0's timers per progress interval) goes to DIR/<run>/ with the load
 # average before the run; bench/weak_scaling.py prints the table (first interval dropped, medians
 # over the rest), writes DIR/summary.json and DIR/weak_scaling.png. --repeat K runs each
-# configuration K times (the runs interleaved, the fastest kept: the machine is shared).
+# configuration K times (the runs interleaved; the repetition with the median step time is reported).
 # Runs with more ranks than cores are oversubscribed: the table says so.
 # Environment: COTSNET_BIN (bin/cotsnet); COTSNET_LAUNCH, the launcher before the rank count (default
 # "mpirun --oversubscribe --bind-to none -np"; slurm/weak_scaling.sh uses srun); COTSNET_CORES, the

@@ -13,6 +13,7 @@
 #include "src/common.h"
 #include "src/job.h"
 #include "src/net.h"
+#include "src/sizing.h"
 #include "src/train.h"
 
 #define MAX_SETS 256
@@ -33,6 +34,8 @@ static void usage(FILE *f)
             "                      make HDF5 shards (SOURCE: fashion-mnist, images, synthetic)\n"
             "  check JOB.ini [--set section.key=value ...]\n"
             "                      validate a job file and describe the network it builds\n"
+            "  info --params JOB.ini [--grid RxPyxPx] [--set section.key=value ...]\n"
+            "                      parameters and memory per rank of a job on a grid, before submitting it\n"
             "  info [--verify] FILE...\n"
             "                      describe a checkpoint (step, phase, grid, datasets, parameters) or a shard\n"
             "  keys                list every job-file key with its type, default and meaning\n"
@@ -143,6 +146,8 @@ int main(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (!strcmp(argv[1], "data"))
         return cmd_data(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "info") && argc > 2 && !strcmp(argv[2], "--params"))
+        return cmd_info_params(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info"))
         return cmd_info(argc - 1, argv + 1);
     int rc;

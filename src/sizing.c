@@ -271,8 +271,8 @@ int cmd_info_params(int argc, char **argv)
            (long long)R * n, (double)big * R * n / (1024.0 * 1024.0 * 1024.0));
     printf("not counted: MPI's and HDF5's own buffers, code, stacks (CPU backend; the GPU holds the same tensors)\n");
     if (n > COUNT_ALL)
-        printf("(a grid of more than %d ranks: only its first 3x3 ranks were counted; the others are no larger)\n",
-               COUNT_ALL);
+        printf("(a grid of more than %d ranks: only its first 3x3 ranks were counted: they hold the largest tiles "
+               "and an inner rank's full windows)\n", COUNT_ALL);
     free_all(all, n);
     job_free(&job);
     return 0;
