@@ -119,6 +119,23 @@ static void progress(run_ctx *c, const char *phase, int stage, long step, long t
     }
 }
 
+/* The steps since the last progress line: when they began, their summed loss, how many. */
+typedef struct {
+    double t0, loss;
+    int n;
+} interval;
+
+/* At a log point: one progress line with the loss averaged over the steps and the replicas, then a
+ * new interval. */
+static void interval_log(run_ctx *c, interval *iv, const char *phase, int stage, long step, long total,
+                         double flops_per_sample)
+{
+    double mean = iv->loss / iv->n;
+    world_sum_double(c->grid, &mean, 1); /* identical on a replica's grid: the sum over the world / size */
+    progress(c, phase, stage, step, total, mean / c->grid->world_size, flops_per_sample, cn_now() - iv->t0, iv->n);
+    *iv = (interval){cn_now(), 0, 0};
+}
+
 static void check_finite(run_ctx *c, const char *phase, long step, double loss)
 {
     if (!isfinite(loss)) {
@@ -177,8 +194,7 @@ static void phase_rica(run_ctx *c, int k)
     cn_stage *s = &net->st[k];
     long total = s->cfg->steps;
     double base = s->cfg->lr > 0 ? s->cfg->lr : job->lr;
-    double t0 = cn_now(), loss_acc = 0;
-    int n_acc = 0;
+    interval iv = {cn_now(), 0, 0};
     /* RICA step: encode, decode, two filter gradients, decoder forward: ~5 LF passes, plus earlier stages */
     double lf = 2.0 * s->Ho * s->Wo * (double)s->M * s->r * s->r * s->C, fl = 5 * lf;
     for (int j = 0; j < k; j++)
@@ -195,15 +211,10 @@ static void phase_rica(run_ctx *c, int k)
         double lr = lr_at(job, base, step, total);
         param_step(job, c->grid, &s->w, lr);
         param_step(job, c->grid, &s->dec, lr);
-        loss_acc += loss, n_acc++;
+        iv.loss += loss, iv.n++;
         int stop = after_step(c);
-        if ((step + 1) % job->log_every == 0 || step + 1 == total || stop) {
-            double mean[1] = {loss_acc / n_acc};
-            world_sum_double(c->grid, mean, 1);
-            progress(c, "rica", k + 1, step + 1, total, mean[0] / c->grid->world_size,
-                     fl, cn_now() - t0, n_acc);
-            t0 = cn_now(), loss_acc = 0, n_acc = 0;
-        }
+        if ((step + 1) % job->log_every == 0 || step + 1 == total || stop)
+            interval_log(c, &iv, "rica", k + 1, step + 1, total, fl);
         if (stop)
             return;
     }
@@ -215,8 +226,7 @@ static void phase_supervised(run_ctx *c, int finetune)
     const cn_job *job = c->job;
     long total = finetune ? job->finetune_steps : job->head_steps;
     double base = finetune ? job->finetune_lr : job->head_lr;
-    double t0 = cn_now(), loss_acc = 0;
-    int n_acc = 0;
+    interval iv = {cn_now(), 0, 0};
     double fl = 2.0 * net->F * net->K * c->grid->Py * c->grid->Px;
     for (int j = 0; j < net->nstages; j++)
         fl += (finetune ? 3.0 : 1.0) * 2.0 * net->st[j].Ho * net->st[j].Wo * (double)net->st[j].M * net->st[j].r *
@@ -242,14 +252,10 @@ static void phase_supervised(run_ctx *c, int finetune)
             }
         param_step(job, c->grid, &net->hw, lr);
         param_step(job, c->grid, &net->hb, lr);
-        loss_acc += loss, n_acc++;
+        iv.loss += loss, iv.n++;
         int stop = after_step(c);
-        if ((step + 1) % job->log_every == 0 || step + 1 == total || stop) {
-            double mean[1] = {loss_acc / n_acc};
-            world_sum_double(c->grid, mean, 1);
-            progress(c, name, L, step + 1, total, mean[0] / c->grid->world_size, fl, cn_now() - t0, n_acc);
-            t0 = cn_now(), loss_acc = 0, n_acc = 0;
-        }
+        if ((step + 1) % job->log_every == 0 || step + 1 == total || stop)
+            interval_log(c, &iv, name, L, step + 1, total, fl);
         if (stop)
             return;
         if (!finetune && job->eval_every && (step + 1) % job->eval_every == 0 && step + 1 < total)
