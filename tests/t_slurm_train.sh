@@ -37,10 +37,13 @@ export OMPI_MCA_mpi_yield_when_idle=1
 # slurm/train.sh holds a signal until the ranks have run this long (default 10 s)
 export COTSNET_SIGNAL_HOLD=1
 export COTSNET_BIN="$BIN"
-# The signalled runs: 1600 steps (~5 s here), a checkpoint every 100, a progress line every 20.
-LONG="--set stage1.steps=400 --set stage2.steps=400 --set train.head_steps=400 --set train.finetune_steps=400
+# The signalled runs: 2400 steps (~7 s here), a checkpoint every 100, a progress line every 20. The
+# signal at the start reaches the ranks 2-3 s after the script starts (scancel's delivery, the hold):
+# the long fine-tuning phase keeps the job stepping well past that.
+total=2400
+LONG="--set stage1.steps=400 --set stage2.steps=400 --set train.head_steps=400 --set train.finetune_steps=1200
       --set checkpoint.every=100 --set run.log_every=20"
-final=ckpt/ckpt-00001600.h5
+final=$(printf "ckpt/ckpt-%08d.h5" "$total")
 
 tmp=$(mktemp -d /tmp/cotsnet-t-strain.XXXXXX) || exit 1
 chmod 755 "$tmp" # munged wants its socket's directories searchable by all
@@ -97,6 +100,16 @@ basic=$(sbatch --parsable -J basic "$train" "$JOB" --set run.out_dir="$work/basi
 resume=$(sbatch --parsable -J resume "$train" "$JOB" --set run.out_dir="$work/resume" $LONG)
 [ -n "$basic" ] && [ -n "$resume" ] || { fail slurm_train "sbatch failed"; exit 1; }
 
+# --- the resume test: signal it as soon as it steps, before anything else is waited for (on a
+# fast machine the whole job takes a few seconds)
+out=runs/resume-$resume.out
+if wait_grep "$out" "^rica  *stage 1  step" 60; then
+    scancel --signal=USR1 --batch "$resume" || fail slurm_train_resume "scancel --signal=USR1 --batch failed"
+else
+    fail slurm_train_resume "no progress line after 60 s (state $(slurm_job_field "$resume" JobState))"
+    show "$out"
+fi
+
 # --- the basic job
 out=runs/basic-$basic.out
 why=
@@ -130,16 +143,7 @@ else
     early=
 fi
 
-# --- the resume test: signal it once it steps
-out=runs/resume-$resume.out
-if wait_grep "$out" "^rica  *stage 1  step" 60; then
-    scancel --signal=USR1 --batch "$resume" || fail slurm_train_resume "scancel --signal=USR1 --batch failed"
-else
-    fail slurm_train_resume "no progress line after 60 s (state $(slurm_job_field "$resume" JobState))"
-    show "$out"
-fi
-
-# check_resumed NAME ID OUT: the job stopped at some step N < 1600 on the signal, checkpointed, was
+# check_resumed NAME ID OUT: the job stopped at some step N < $total on the signal, checkpointed, was
 # requeued once, resumed from ckpt-N, completed, and its final checkpoint equals the reference's.
 check_resumed() {
     st=$(slurm_wait_job "$2" 120) || { fail "$1" "$SLURM_WHY"; show "$3"; return; }
@@ -148,8 +152,8 @@ check_resumed() {
     [ "$(slurm_job_field "$2" ExitCode)" = 0:0 ] || why="$why ExitCode $(slurm_job_field "$2" ExitCode);"
     [ "$(slurm_job_field "$2" Restarts)" = 1 ] || why="$why Restarts=$(slurm_job_field "$2" Restarts), not 1;"
     n=$(sed -n 's/^stopping at step \([0-9]*\) on a signal.*/\1/p' "$3")
-    if [ -z "$n" ] || [ "$(echo "$n" | wc -l)" -ne 1 ] || [ "$n" -ge 1600 ]; then
-        why="$why stopped at step '$n' (want one stop before 1600);"
+    if [ -z "$n" ] || [ "$(echo "$n" | wc -l)" -ne 1 ] || [ "$n" -ge "$total" ]; then
+        why="$why stopped at step '$n' (want one stop before $total);"
     else
         ck=$(printf 'ckpt/ckpt-%08d.h5' "$n")
         grep -q "^checkpoint .*/$ck$" "$3" || why="$why no '$ck' written on the signal;"
@@ -159,13 +163,13 @@ check_resumed() {
         grep -q "^resuming from .*/$ck at step $n$" "$3" || why="$why no 'resuming from .../$ck at step $n';"
     fi
     grep -q "exited on signal" "$3" && why="$why a rank died of a signal;"
-    grep -q "^eval  *finetune step  *400  test accuracy" "$3" || why="$why no final test accuracy;"
+    grep -q "^eval  *finetune step  *1200  test accuracy" "$3" || why="$why no final test accuracy;"
     if [ -n "$why" ]; then
         fail "$1" "$why"
         show "$3"
         return
     fi
-    ok "$1 (stopped at step $n of 1600, requeued, resumed, COMPLETED after $(($(date +%s) - t_start)) s)"
+    ok "$1 (stopped at step $n of $total, requeued, resumed, COMPLETED after $(($(date +%s) - t_start)) s)"
     if [ -f "$work/ref/$final" ]; then
         same "$1_bit_identical" "$work/ref/$final" "$4/$final"
     else
