@@ -270,6 +270,16 @@ static int setup(run_ctx *c, const cn_job *job, const cn_grid *grid, const char 
     c->job = job;
     c->grid = grid;
     c->saved_step = -1;
+    if (job->backend == BACKEND_CUDA) {
+        /* every rank sees the same job: all return here together */
+        if (grid->world_rank == 0)
+            fprintf(stderr,
+                    "cotsnet: error: %s: run.backend = cuda: the training loop runs on the CPU backend only in "
+                    "this version (cuda/ holds the GPU kernels, their tests and benchmark: docs/CUDA.md); set "
+                    "run.backend = cpu\n",
+                    job->path);
+        return -1;
+    }
     if (net_create(&c->net, job, grid))
         return -1;
     char path[CN_PATH_MAX + 64] = "";
