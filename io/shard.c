@@ -6,6 +6,7 @@
  * problem found ends the open with one line "PATH: problem". */
 #include "io/shard.h"
 
+#include <errno.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +338,19 @@ static int set_open_locked(cn_shard_set *set, const char *pattern, int classes)
         return cn_set_error("%s: no shard matches this path or pattern", pattern);
     if (grc != 0) {
         globfree(&g);
+        /* a missing directory is the usual cause: say which, and how shards are made */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", pattern);
+        char *slash = strrchr(dir, '/');
+        struct stat st;
+        if (slash && slash != dir)
+            *slash = '\0';
+        if (slash && slash != dir && !strpbrk(dir, "*?[")) {
+            if (stat(dir, &st) != 0 && errno == ENOENT)
+                return cn_set_error("%s: directory %s does not exist (make shards with `cotsnet data`, "
+                                    "or `make run` for Fashion-MNIST)",
+                                    pattern, dir);
+        }
         return cn_set_error("%s: cannot list the shards (unreadable directory?)", pattern);
     }
     int rc = CN_OK;

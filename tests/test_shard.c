@@ -531,6 +531,7 @@ static void test_bad_shards(void)
     write_u8_shard(tpath("mix-001.h5"), 3, 12, 10, 1, 0, 1);
     expect_refused("bad_mismatched_sizes", tpath("mix-*.h5"), 0, "mix-001.h5", "12x10x1");
     expect_refused("bad_no_match", tpath("nothing-*.h5"), 0, "nothing-*.h5", "no shard matches");
+    expect_refused("bad_no_directory", tpath("no-such-dir/train-*.h5"), 0, "no-such-dir", "does not exist");
 }
 
 /* --- sources --- */
