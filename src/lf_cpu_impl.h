@@ -30,6 +30,7 @@
  * shorter than one vector use masked loads and stores (mode 2).
  * With few channels (C = 1, 3: vectors along C or r*C would be mostly empty) forward and backward data
  * copy x or dy into an images-innermost layout and vectorise over the batch instead (see "small C").
+ * Backward filter copies x once per call into rows with the images between them (see "backward filter").
  * The weights are never copied: each is touched once per pass, so a pass is at best as fast as reading
  * (forward, backward data) or reading and writing (backward filter) all of them.
  *
@@ -338,7 +339,8 @@ static void SFX(lf_fwd_nhwc)(const lf_dims *d, const float *x, const float *w, f
  *  - A run is a field row (r runs of L), or, when a row's vectors would keep fewer than 3/4 of their
  *    lanes busy (C = 1 with AVX2: L = r), the whole field copied per location into one run of K per
  *    image (xp, stride Sp, padded the same way).
- *  - The next location's filter rows (dw, read and written once per location) are prefetched a run ahead.
+ *  - The filter rows of the next run (dw, read and written once per location; after a location's last
+ *    run, the next location's first) are prefetched while the current run is computed.
  * Each dw element's sum runs over the images in order and is then added once: the result does not
  * depend on the thread count (threads split the locations). */
 
@@ -372,7 +374,7 @@ static inline ptrdiff_t SFX(lf_odd_lines)(ptrdiff_t n)
 #define LF_PREFETCHW(p) ((void)(p))
 #endif
 
-static void SFX(lf_bwd_filter_nhwc)(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg)
+static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg)
 {
     const int B = d->B, M = d->M, C = d->C, r = d->r, s = d->s, Wo = d->Wo;
     const int L = r * C;
@@ -419,10 +421,11 @@ static void SFX(lf_bwd_filter_nhwc)(const lf_dims *d, const float *x, const floa
             for (int g = 0; g < nrun; g++) {
                 const float *xr = pack ? xp : xl + g * xtu;
                 float *dwr = dw + loc * M * K + (ptrdiff_t)g * Lr;
-                if (dwn)
+                const float *pn = g + 1 < nrun ? dwr + Lr : dwn; /* the next run's filter rows */
+                if (pn)
                     for (int m = 0; m < M; m++)
                         for (int q = 0; q < Lr + 15; q += 16)
-                            LF_PREFETCHW(dwn + m * K + (ptrdiff_t)g * Lr + CN_MIN(q, Lr - 1));
+                            LF_PREFETCHW(pn + m * K + CN_MIN(q, Lr - 1));
                 for (int k = 0; k < plan.nch; k++) {
                     const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
                     const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
@@ -503,8 +506,8 @@ static void SFX(lf_bwd_data_gather)(const lf_dims *d, const float *w, const floa
  *   backward data  per input pixel, kout: rows = channels (broadcast w), vectors over images, segments =
  *                  the fields that cover the pixel, p = m; the [C, Bp] result is then added into dx
  * The copy of x costs about one read and one write of it per call, against (r/s)^2 * M multiply-adds per
- * element. Backward filter keeps NHWC: its sum runs over images, which would need lane sums every
- * B/VL steps. */
+ * element. Backward filter does not use it: its sum runs over images, which would need lane sums every
+ * B/VL steps (tried: slower); it keeps vectors along x's runs, in a copy of its own (see there). */
 static float *SFX(lf_talloc)(size_t n)
 {
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
@@ -658,7 +661,7 @@ void SFX(lf_fwd)(const lf_dims *d, const float *x, const float *w, float *y, cn_
 
 void SFX(lf_bwd_filter)(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg)
 {
-    SFX(lf_bwd_filter_nhwc)(d, x, dy, dw, rg);
+    SFX(lf_bwd_filter_runs)(d, x, dy, dw, rg);
 }
 
 void SFX(lf_bwd_data)(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg)
