@@ -335,7 +335,8 @@ static void SFX(lf_fwd_nhwc)(const lf_dims *d, const float *x, const float *w, f
  *    is still L = r*C contiguous floats, and the B images' rows sit S floats apart, in different L1
  *    sets. (In NHWC they sit a whole image apart, often a multiple of 4 KiB: every image in one set, and
  *    a chunk of x would leave L1 before the next map block reads it again.)
- *  - The location's dy is copied into a contiguous [B, M] buffer, for the same reason.
+ *  - dy is copied too, once per call, into dyt[l][b][m]: each location's [B, M] block contiguous, for the
+ *    same reason (read in place, its rows sit one image apart).
  *  - A run is a field row (r runs of L), or, when a row's vectors would keep fewer than 3/4 of their
  *    lanes busy (C = 1 with AVX2: L = r), the whole field copied per location into one run of K per
  *    image (xp, stride Sp, padded the same way).
@@ -387,6 +388,7 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
     const ptrdiff_t n = (ptrdiff_t)((rg.j1 - 1) * s + r - v0) * C; /* floats of an input row in use */
     const ptrdiff_t S = SFX(lf_odd_lines)(n), xtu = (ptrdiff_t)B * S; /* image stride, one row of all */
     float *xt = cn_alloc((size_t)(u1 - u0) * (size_t)xtu, sizeof *xt);
+    float *dyt = cn_alloc((size_t)nloc * B * M, sizeof *dyt); /* [l][b][m]: each location's dy contiguous */
     const int pack = 4 * L < 3 * ((L + VL - 1) / VL) * VL; /* whole field as one run */
     const int nrun = pack ? 1 : r;
     const int Lr = pack ? (int)K : L;
@@ -401,7 +403,12 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
             for (int b = 0; b < B; b++)
                 memcpy(xt + (u - u0) * xtu + b * S, x + b * xb + u * xrow + (ptrdiff_t)v0 * C,
                        (size_t)n * sizeof *xt);
-        float *dyp = cn_alloc((size_t)B * M, sizeof *dyp);
+#pragma omp for schedule(static)
+        for (int b = 0; b < B; b++)
+            for (ptrdiff_t l = 0; l < nloc; l++) {
+                const ptrdiff_t loc = (ptrdiff_t)(rg.i0 + (int)(l / cols)) * Wo + rg.j0 + (int)(l % cols);
+                SFX(lf_copy_run)(dyt + (l * B + b) * M, dy + b * yb + loc * M, M);
+            }
         float *xp = pack ? cn_alloc((size_t)B * (size_t)Sp, sizeof *xp) : NULL;
 #pragma omp for schedule(static)
         for (ptrdiff_t l = 0; l < nloc; l++) {
@@ -411,12 +418,11 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
             const float *dwn = l + 1 < nloc ? dw + ((ptrdiff_t)(rg.i0 + (int)((l + 1) / cols)) * Wo + rg.j0 +
                                                     (int)((l + 1) % cols)) * M * K
                                             : NULL;
-            for (int b = 0; b < B; b++)
-                SFX(lf_copy_run)(dyp + (ptrdiff_t)b * M, dy + b * yb + loc * M, M);
+            const float *dyp = dyt + l * B * M;
             const float *xl = xt + (i * s - u0) * xtu + (ptrdiff_t)(j * s - v0) * C;
-            if (pack)
-                for (int b = 0; b < B; b++)
-                    for (int ry = 0; ry < r; ry++)
+            if (pack) /* row by row: each row of all images is one stretch of xt */
+                for (int ry = 0; ry < r; ry++)
+                    for (int b = 0; b < B; b++)
                         SFX(lf_copy_run)(xp + b * Sp + ry * L, xl + ry * xtu + b * S, L);
             for (int g = 0; g < nrun; g++) {
                 const float *xr = pack ? xp : xl + g * xtu;
@@ -435,10 +441,10 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
                 }
             }
         }
-        cn_free(dyp);
         cn_free(xp);
     }
     cn_free(xt);
+    cn_free(dyt);
 }
 
 /* ---- backward data --------------------------------------------------------------------------------
