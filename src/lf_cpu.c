@@ -29,6 +29,7 @@ typedef int vm;
 #define V_FMA(a, b, c) ((a) * (b) + (c))
 #define V_ADD(a, b) ((a) + (b))
 #define V_LOADM(p, k) ((k) ? *(p) : 0.0f)
+#define V_KEEP(v, k) ((k) ? (v) : 0.0f)
 #define V_STOREM(p, k, v) ((k) ? (void)(*(p) = (v)) : (void)0)
 #define V_MASK_LO(n) ((n) > 0)
 #define V_MASK_HI(n) ((n) > 0)

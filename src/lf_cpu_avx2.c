@@ -26,6 +26,7 @@ typedef __m256i vm;
 #define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define V_ADD(a, b) _mm256_add_ps(a, b)
 #define V_LOADM(p, k) _mm256_maskload_ps(p, k)
+#define V_KEEP(v, k) _mm256_and_ps(v, _mm256_castsi256_ps(k))
 #define V_STOREM(p, k, v) _mm256_maskstore_ps(p, k, v)
 static const int32_t lf_mask_tab[24] = {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1,
                                         0, 0, 0, 0, 0, 0, 0, 0};

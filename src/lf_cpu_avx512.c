@@ -26,6 +26,7 @@ typedef __mmask16 vm;
 #define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define V_ADD(a, b) _mm512_add_ps(a, b)
 #define V_LOADM(p, k) _mm512_maskz_loadu_ps(k, p)
+#define V_KEEP(v, k) _mm512_maskz_mov_ps(k, v)
 #define V_STOREM(p, k, v) _mm512_mask_storeu_ps(p, k, v)
 #define V_MASK_LO(n) ((__mmask16)((1u << (n)) - 1u))
 #define V_MASK_HI(n) ((__mmask16)((0xFFFFu << (16 - (n))) & 0xFFFFu))

@@ -7,6 +7,7 @@
  *   vm, V_MASK_LO(n), V_MASK_HI(n)   lane masks with lanes [0, n) / [VL-n, VL) on, 1 <= n <= VL
  *   V_LOADM(p, k), V_STOREM(p, k, v)  masked: lanes that are off are neither read (they load as 0) nor
  *                                     written, so a masked access never faults past an array's end
+ *   V_KEEP(v, k)                      v with the lanes that are off set to 0
  *   v_reduce(acc, n, out)             out[i] = sum of the lanes of acc[i] for i < n
  *   SFX(name)                         name with the set's suffix (lf_fwd -> lf_fwd_avx2)
  *   KDOT_MB, KDOT_BB, KDOT_LIST(X)    forward register blocks: X(mb, bb) for every mb <= KDOT_MB, bb <= KDOT_BB
@@ -29,6 +30,7 @@
  * shorter than one vector use masked loads and stores (mode 2).
  * With few channels (C = 1, 3: vectors along C or r*C would be mostly empty) forward and backward data
  * copy x or dy into an images-innermost layout and vectorise over the batch instead (see "small C").
+ * Backward filter copies x once per call into rows with the images between them (see "backward filter").
  * The weights are never copied: each is touched once per pass, so a pass is at best as fast as reading
  * (forward, backward data) or reading and writing (backward filter) all of them.
  *
@@ -132,8 +134,9 @@ static const SFX(kdot_fn) SFX(kdot_tab)[2][KDOT_MB + 1][KDOT_BB + 1] = {
  *   c[i*ci + lane] += sum over segments g < nseg, p < np of  a[aoff[g] + i*ai + p*ap] * bm[boff[g] + p*bp + lane]
  * for i < mr and the nv vectors of lanes at 0, VL, ..., (nv-2)*VL and `last` (= (nv-1)*VL in mode 0);
  * aoff/boff NULL: one segment at offset 0. Mode 1: the last vector starts at `last` (shifted back,
- * inside the run) and only its top nlive lanes count. Mode 2: the last vector's first nlive lanes only,
- * masked loads and stores (a run shorter than VL). */
+ * inside the run) and only its top nlive lanes count: it is loaded whole (every lane is inside the run)
+ * and its other lanes are zeroed once, in the accumulators, before they are added into c. Mode 2: the
+ * last vector's first nlive lanes only, masked loads and stores (a run shorter than VL). */
 LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nblk, int nseg, const ptrdiff_t *aoff,
                               const ptrdiff_t *boff, int np, const float *a, ptrdiff_t ai, ptrdiff_t ap,
                               const float *bm, ptrdiff_t bp, ptrdiff_t last, int nlive, float *c, ptrdiff_t ci)
@@ -155,7 +158,7 @@ LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nb
                 vf bv[KOUT_NV];
 #pragma GCC unroll 16
                 for (int v = 0; v < nv; v++)
-                    bv[v] = (mode != 0 && v == nv - 1) ? V_LOADM(bg + off[v], km) : V_LOAD(bg + off[v]);
+                    bv[v] = (mode == 2 && v == nv - 1) ? V_LOADM(bg + off[v], km) : V_LOAD(bg + off[v]);
 #pragma GCC unroll 32
                 for (int i = 0; i < mr; i++) {
                     vf av = V_BCAST(ag + i * ai);
@@ -172,6 +175,8 @@ LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nb
 #pragma GCC unroll 16
             for (int v = 0; v < nv; v++) {
                 float *cp = c + i * ci + off[v];
+                if (mode == 1 && v == nv - 1)
+                    acc[i * nv + v] = V_KEEP(acc[i * nv + v], km);
                 if (mode == 2)
                     V_STOREM(cp, km, V_ADD(V_LOADM(cp, km), acc[i * nv + v]));
                 else
@@ -321,13 +326,56 @@ static void SFX(lf_fwd_nhwc)(const lf_dims *d, const float *x, const float *w, f
 }
 
 /* ---- backward filter ----------------------------------------------------------------------------
- * Per location, per block of maps, field row dy and chunk of the row: kout with p = b (the whole batch).
- * Chunks are narrow enough that the maps fit one register block when M <= KOUT_ACC (M = 8: one vector, all
- * 8 maps), so x is read once per location. The location's dy is first copied for all images into a
- * contiguous B*M buffer: read in place its rows sit one image apart, a stride that is often a multiple of
- * 4 KiB (maps of 2^k pixels), which puts every image's line in the same L1 set. The filter rows of a
- * block of maps stream through in order, once. */
-static void SFX(lf_bwd_filter_nhwc)(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg)
+ * Per location a small matrix product dW[M, K] += dY[M, B] X[B, K], one run of x at a time: kout with
+ * p = b (the whole batch), rows = maps in register blocks of KOUT_MR(nv) (AVX2: 4 maps x 3 vectors,
+ * 7 loads per 12 FMAs), vectors along a chunk of at most KOUT_NV vectors of the run. The chunk's B x nv
+ * vectors of x stay in L1 while every map block uses them. For that:
+ *  - x is first copied, once per call, into rows with the images between them: xt[u][b][v][c], each
+ *    image's row padded to S floats, S*4 bytes an odd number of 64-byte lines. A field row of image b
+ *    is still L = r*C contiguous floats, and the B images' rows sit S floats apart, in different L1
+ *    sets. (In NHWC they sit a whole image apart, often a multiple of 4 KiB: every image in one set, and
+ *    a chunk of x would leave L1 before the next map block reads it again.)
+ *  - dy is copied too, once per call, into dyt[l][b][m]: each location's [B, M] block contiguous, for the
+ *    same reason (read in place, its rows sit one image apart).
+ *  - A run is a field row (r runs of L), or, when a row's vectors would keep fewer than 3/4 of their
+ *    lanes busy (C = 1 with AVX2: L = r), the whole field copied per location into one run of K per
+ *    image (xp, stride Sp, padded the same way).
+ *  - The filter rows of the next run (dw, read and written once per location; after a location's last
+ *    run, the next location's first) are prefetched while the current run is computed.
+ * Each dw element's sum runs over the images in order and is then added once: the result does not
+ * depend on the thread count (threads split the locations). */
+
+/* dst[q] = src[q], q < n: whole vectors, the last one shifted back to end at n. */
+static inline void SFX(lf_copy_run)(float *dst, const float *src, int n)
+{
+#if VL > 1
+    if (n >= VL) {
+        int q = 0;
+        for (; q + VL <= n; q += VL)
+            V_STORE(dst + q, V_LOAD(src + q));
+        if (q < n)
+            V_STORE(dst + n - VL, V_LOAD(src + n - VL));
+        return;
+    }
+#endif
+    for (int q = 0; q < n; q++)
+        dst[q] = src[q];
+}
+
+/* n floats rounded up to an odd number of 64-byte lines. */
+static inline ptrdiff_t SFX(lf_odd_lines)(ptrdiff_t n)
+{
+    const ptrdiff_t S = (n + 15) / 16 * 16;
+    return (S / 16) % 2 == 0 ? S + 16 : S;
+}
+
+#if defined(__GNUC__)
+#define LF_PREFETCHW(p) __builtin_prefetch(p, 1, 3)
+#else
+#define LF_PREFETCHW(p) ((void)(p))
+#endif
+
+static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg)
 {
     const int B = d->B, M = d->M, C = d->C, r = d->r, s = d->s, Wo = d->Wo;
     const int L = r * C;
@@ -336,39 +384,67 @@ static void SFX(lf_bwd_filter_nhwc)(const lf_dims *d, const float *x, const floa
     const ptrdiff_t yb = (ptrdiff_t)d->Ho * Wo * M;
     const int rows = rg.i1 - rg.i0, cols = rg.j1 - rg.j0;
     const ptrdiff_t nloc = (ptrdiff_t)rows * cols;
+    const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s;
+    const ptrdiff_t n = (ptrdiff_t)((rg.j1 - 1) * s + r - v0) * C; /* floats of an input row in use */
+    const ptrdiff_t S = SFX(lf_odd_lines)(n), xtu = (ptrdiff_t)B * S; /* image stride, one row of all */
+    float *xt = cn_alloc((size_t)(u1 - u0) * (size_t)xtu, sizeof *xt);
+    float *dyt = cn_alloc((size_t)nloc * B * M, sizeof *dyt); /* [l][b][m]: each location's dy contiguous */
+    const int pack = 4 * L < 3 * ((L + VL - 1) / VL) * VL; /* whole field as one run */
+    const int nrun = pack ? 1 : r;
+    const int Lr = pack ? (int)K : L;
+    const ptrdiff_t Sp = SFX(lf_odd_lines)(K);
     SFX(lf_runplan) plan;
-    SFX(lf_plan_run)(&plan, L, CN_MAX(1, CN_MIN(KOUT_NV, KOUT_ACC / M)));
+    SFX(lf_plan_run)(&plan, Lr, KOUT_NV);
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
-        float *dyp = cn_alloc((size_t)B * M, sizeof *dyp);
+#pragma omp for schedule(static)
+        for (int u = u0; u < u1; u++)
+            for (int b = 0; b < B; b++)
+                memcpy(xt + (u - u0) * xtu + b * S, x + b * xb + u * xrow + (ptrdiff_t)v0 * C,
+                       (size_t)n * sizeof *xt);
+#pragma omp for schedule(static)
+        for (int b = 0; b < B; b++)
+            for (ptrdiff_t l = 0; l < nloc; l++) {
+                const ptrdiff_t loc = (ptrdiff_t)(rg.i0 + (int)(l / cols)) * Wo + rg.j0 + (int)(l % cols);
+                SFX(lf_copy_run)(dyt + (l * B + b) * M, dy + b * yb + loc * M, M);
+            }
+        float *xp = pack ? cn_alloc((size_t)B * (size_t)Sp, sizeof *xp) : NULL;
 #pragma omp for schedule(static)
         for (ptrdiff_t l = 0; l < nloc; l++) {
             const int i = rg.i0 + (int)(l / cols), j = rg.j0 + (int)(l % cols);
             const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
-            for (int b = 0; b < B; b++)
-                memcpy(dyp + (ptrdiff_t)b * M, dy + b * yb + loc * M, (size_t)M * sizeof *dyp);
-            float *dwl = dw + loc * M * K;
-            /* map blocks outermost: each block's filter rows stream through once, in order */
-            const int mrmax = KOUT_MR((plan.nvec + plan.nch - 1) / plan.nch); /* of the widest chunk */
-            const int nmb = (M + mrmax - 1) / mrmax;
-            for (int mk = 0; mk < nmb; mk++) {
-                const int m0 = SFX(lf_blk0)(M, nmb, mk), mb = SFX(lf_blk)(M, nmb, mk);
-                for (int ry = 0; ry < r; ry++) {
-                    const float *xr = x + (ptrdiff_t)(i * s + ry) * xrow + (ptrdiff_t)j * s * C;
-                    float *dwr = dwl + m0 * K + (ptrdiff_t)ry * L;
-                    for (int k = 0; k < plan.nch; k++) {
-                        const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
-                        const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
-                        const int mode = k == plan.nch - 1 ? plan.mode_last : 0;
-                        SFX(kout_rows)(mb, nv, mode, 1, NULL, NULL, B, dyp + m0, 1, M, xr + c0, xb, plan.last,
-                                       plan.nlive, dwr + c0, K);
-                    }
+            /* the next location's filters, prefetched (harmless if another thread owns it) */
+            const float *dwn = l + 1 < nloc ? dw + ((ptrdiff_t)(rg.i0 + (int)((l + 1) / cols)) * Wo + rg.j0 +
+                                                    (int)((l + 1) % cols)) * M * K
+                                            : NULL;
+            const float *dyp = dyt + l * B * M;
+            const float *xl = xt + (i * s - u0) * xtu + (ptrdiff_t)(j * s - v0) * C;
+            if (pack) /* row by row: each row of all images is one stretch of xt */
+                for (int ry = 0; ry < r; ry++)
+                    for (int b = 0; b < B; b++)
+                        SFX(lf_copy_run)(xp + b * Sp + ry * L, xl + ry * xtu + b * S, L);
+            for (int g = 0; g < nrun; g++) {
+                const float *xr = pack ? xp : xl + g * xtu;
+                float *dwr = dw + loc * M * K + (ptrdiff_t)g * Lr;
+                const float *pn = g + 1 < nrun ? dwr + Lr : dwn; /* the next run's filter rows */
+                if (pn)
+                    for (int m = 0; m < M; m++)
+                        for (int q = 0; q < Lr + 15; q += 16)
+                            LF_PREFETCHW(pn + m * K + CN_MIN(q, Lr - 1));
+                for (int k = 0; k < plan.nch; k++) {
+                    const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
+                    const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
+                    const int mode = k == plan.nch - 1 ? plan.mode_last : 0;
+                    SFX(kout_rows)(M, nv, mode, 1, NULL, NULL, B, dyp, 1, M, xr + c0, pack ? Sp : S, plan.last,
+                                   plan.nlive, dwr + c0, K);
                 }
             }
         }
-        cn_free(dyp);
+        cn_free(xp);
     }
+    cn_free(xt);
+    cn_free(dyt);
 }
 
 /* ---- backward data --------------------------------------------------------------------------------
@@ -436,8 +512,8 @@ static void SFX(lf_bwd_data_gather)(const lf_dims *d, const float *w, const floa
  *   backward data  per input pixel, kout: rows = channels (broadcast w), vectors over images, segments =
  *                  the fields that cover the pixel, p = m; the [C, Bp] result is then added into dx
  * The copy of x costs about one read and one write of it per call, against (r/s)^2 * M multiply-adds per
- * element. Backward filter keeps NHWC: its sum runs over images, which would need lane sums every
- * B/VL steps. */
+ * element. Backward filter does not use it: its sum runs over images, which would need lane sums every
+ * B/VL steps (tried: slower); it keeps vectors along x's runs, in a copy of its own (see there). */
 static float *SFX(lf_talloc)(size_t n)
 {
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
@@ -591,7 +667,7 @@ void SFX(lf_fwd)(const lf_dims *d, const float *x, const float *w, float *y, cn_
 
 void SFX(lf_bwd_filter)(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg)
 {
-    SFX(lf_bwd_filter_nhwc)(d, x, dy, dw, rg);
+    SFX(lf_bwd_filter_runs)(d, x, dy, dw, rg);
 }
 
 void SFX(lf_bwd_data)(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg)
