@@ -5,8 +5,20 @@
 #include <string.h>
 
 #include "src/common.h"
+#include "src/dev.h"
+#include "src/kernels.h"
 #include "src/ops.h"
 #include "src/timers.h"
+
+/* The mean over replicas of a gradient that lives on the GPU: through a host copy. */
+static void replicas_mean_dev(const cn_grid *grid, float *g, size_t n)
+{
+    float *h = cn_alloc(n, sizeof *h);
+    dev_download(h, g, n * sizeof *h);
+    replicas_mean_float(grid, h, n);
+    dev_upload(g, h, n * sizeof *h);
+    cn_free(h);
+}
 
 void param_step(const cn_job *job, const cn_grid *grid, cn_param *p, double lr)
 {
@@ -14,14 +26,27 @@ void param_step(const cn_job *job, const cn_grid *grid, cn_param *p, double lr)
         return;
     if (grid->R > 1) {
         double t0 = cn_now();
-        replicas_mean_float(grid, p->g, p->n);
+        if (dev_gpu())
+            replicas_mean_dev(grid, p->g, p->n);
+        else
+            replicas_mean_float(grid, p->g, p->n);
         cn_time.allreduce += cn_now() - t0;
     }
-    if (job->optimizer == OPT_ADAGRAD)
+    if (dev_gpu()) {
+#ifdef CN_HAVE_CUDA
+        if (job->optimizer == OPT_ADAGRAD)
+            adagrad_cuda(p->w, p->state, p->g, p->n, (float)lr, (float)job->adagrad_eps, (float)job->weight_decay,
+                         K_STREAM);
+        else
+            sgd_momentum_cuda(p->w, p->state, p->g, p->n, (float)lr, (float)job->momentum, (float)job->weight_decay,
+                              K_STREAM);
+#endif
+    } else if (job->optimizer == OPT_ADAGRAD) {
         adagrad_ref(p->w, p->state, p->g, p->n, (float)lr, (float)job->adagrad_eps, (float)job->weight_decay);
-    else
+    } else {
         sgd_momentum_ref(p->w, p->state, p->g, p->n, (float)lr, (float)job->momentum, (float)job->weight_decay);
-    memset(p->g, 0, p->n * sizeof *p->g);
+    }
+    dev_zero(p->g, p->n * sizeof *p->g);
 }
 
 double lr_at(const cn_job *job, double base, long step, long total)

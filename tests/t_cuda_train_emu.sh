@@ -1,0 +1,146 @@
+#!/bin/sh
+# t_cuda_train_emu.sh: training with run.backend = cuda equals training on the CPU, on a machine without
+# a GPU. A `cotsnet` is built whose cuda/*.cu objects come from g++ and the CPU emulator of the CUDA
+# runtime and cuBLAS (cuda/emu, as tests/t_cuda_emu.sh builds test_cuda_ops), with every C file
+# compiled for a CUDA build (CN_HAVE_CUDA); it runs tests/jobs/dist.ini (two stages with LCN, tied and
+# separate decoders, head, fine-tuning, evaluation, checkpoints) with backend = cuda and
+# COTSNET_EMU_PROTECT=1: device memory is unreachable from host code outside the emulator's own
+# calls (a direct host access crashes) and every cudaMemcpy's direction is checked. Compared with
+# the real bin/cotsnet on the CPU backend:
+#   cuda_train_1rank, cuda_train_1x2: every loss line (rica, head, finetune) and the eval accuracies,
+#       and every dataset of the final checkpoint within 1e-5 relative (normwise), on 1 rank and on 2
+#       ranks (grid 1x2: halos staged through pinned host memory and MPI);
+#   cuda_resume_from_cpu: the CPU run's checkpoint at step 6, loaded by the GPU backend (host -> device)
+#       on 2 ranks, trained to the end: the same final checkpoint (1e-5);
+#   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
+#       step, no crash.
+# What this cannot show: anything about a real GPU (bench/gpu_check.sh runs the same comparison there,
+# without MPI). The emulator runs work synchronously, so a missing stream synchronization before the
+# host reads a pinned buffer would not show here.
+set -u
+BUILD=${COTSNET_BUILD:-build}
+BIN=${COTSNET_BIN:-bin/cotsnet}
+PY=/usr/bin/python3
+CXX=${CXX:-g++}
+CC=${CC:-gcc}
+JOB=tests/jobs/dist.ini
+command -v "$CXX" >/dev/null 2>&1 || { echo "skip cuda_train_emu: no C++ compiler ($CXX)"; exit 0; }
+export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+MPIRUN="mpirun --oversubscribe --bind-to none"
+out="$BUILD/cuda_emu_train"
+mkdir -p "$out" || exit 1
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+# NCCL and the roofline (CUDA events) have no emulator: nvcc builds them only
+cu=$(ls cuda/*.cu | grep -v -e cuda/nccl_comm.cu -e cuda/roofline.cu | tr '\n' ' ')
+c=$(ls src/*.c mpi/*.c io/*.c | tr '\n' ' ')
+pkgs="ompi-c hdf5-openmpi inih"
+make -s -j2 -f - >"$out/build.log" 2>&1 <<MAKEFILE || { echo "FAIL cuda_train_emu_build: $(grep -m3 -i error "$out/build.log")"; exit 1; }
+FLAGS := -g -Wall -Wextra -Wno-unknown-pragmas -fopenmp -Icuda/emu/include -I. -MMD -MP
+CUO := \$(patsubst cuda/%.cu,$out/cu_%.o,$cu)
+CO := \$(patsubst %.c,$out/%.o,$c)
+$out/cotsnet: \$(CUO) \$(CO) $out/emu.o
+	$CC -fopenmp -o \$@ \$^ $(pkg-config --libs $pkgs) -lpng -lz -lm -lstdc++ -lpthread
+$out/cu_%.o: cuda/%.cu
+	$CXX -std=c++17 -O1 \$(FLAGS) -x c++ -c \$< -o \$@
+$out/emu.o: cuda/emu/emu.cpp
+	$CXX -std=c++17 -O1 \$(FLAGS) -c \$< -o \$@
+$out/%.o: %.c
+	@mkdir -p \$(dir \$@)
+	$CC -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O0 \$(FLAGS) $(pkg-config --cflags $pkgs) -DCN_HAVE_CUDA=1 -c \$< -o \$@
+-include \$(wildcard $out/*.d $out/*/*.d)
+MAKEFILE
+EMU="$out/cotsnet"
+export COTSNET_EMU_PROTECT=1
+
+# train DIR NP COLS BINARY [args]: one run of the job on a 1 x COLS grid
+train() {
+    d=$1 np=$2 cols=$3 bin=$4
+    shift 4
+    timeout 120 $MPIRUN -np "$np" "$bin" train $JOB --set run.out_dir="$d" --set grid.rows=1 --set grid.cols="$cols" \
+        --set checkpoint.every=6 "$@" >"$d.log" 2>&1
+}
+
+# the loss lines (phase, stage, step, loss) and eval accuracies of a run's log
+losses() { awk '$1 ~ /^(rica|head|finetune)$/ {print $1, $3, $5, $7} $1 == "eval" {print $1, $2, $4, $7}' "$1"; }
+
+# compare NAME CPU_DIR CUDA_DIR LINES: LINES loss/eval lines within 1e-5 relative, final checkpoints within 1e-5
+compare() {
+    name=$1 a=$2 b=$3 want=$4
+    if ! grep -q "^backend cuda" "$b.log"; then
+        echo "FAIL $name: the cuda run did not start on the (emulated) GPU: $(tail -3 "$b.log")"; return
+    fi
+    losses "$a.log" >"$tmp/la"; losses "$b.log" >"$tmp/lb"
+    fa=$(ls "$a"/ckpt/ckpt-*.h5 2>/dev/null | tail -1); fb="$b/ckpt/$(basename "$fa")"
+    $PY - "$tmp/la" "$tmp/lb" "$fa" "$fb" "$name" "$want" <<'PYEOF'
+import sys
+import h5py, numpy as np
+la, lb, fa, fb, name, want = sys.argv[1:7]
+bad = []
+A = [l.split() for l in open(la)]
+B = [l.split() for l in open(lb)]
+if len(A) != len(B) or len(A) != int(want):
+    bad.append(f"{len(B)} loss/eval lines, the CPU run has {len(A)}")
+for x, y in zip(A, B):
+    if x[:3] != y[:3]:
+        bad.append(f"line {y} vs {x}")
+        continue
+    u, v = float(x[3]), float(y[3])
+    if abs(u - v) > 1e-5 * max(abs(u), 1e-30) and not (x[0] == "eval" and u == v):
+        bad.append(f"{' '.join(x[:3])}: {v!r} vs {u!r} (CPU)")
+worst = 0.0
+try:
+    with h5py.File(fa, "r") as a, h5py.File(fb, "r") as b:
+        names = []
+        a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        if len(names) < 8:
+            bad.append(f"only {len(names)} datasets in {fa}")
+        for n in names:
+            if n not in b:
+                bad.append(f"{n} missing"); continue
+            x, y = a[n][...].astype(np.float64), b[n][...].astype(np.float64)
+            d = np.linalg.norm(x)
+            e = np.linalg.norm(x - y) / (d if d > 0 else 1) if x.shape == y.shape else np.inf
+            worst = max(worst, e)
+            if not e <= 1e-5:
+                bad.append(f"{n}: relative error {e:.3e}")
+        for k in ("step", "phase", "sample_cursor"):
+            if a.attrs[k] != b.attrs[k]:
+                bad.append(f"attribute {k}: {b.attrs[k]} vs {a.attrs[k]}")
+except OSError as ex:
+    bad.append(f"checkpoint: {ex}")
+if bad:
+    print(f"FAIL {name}: " + "; ".join(bad[:6]))
+else:
+    print(f"ok {name} ({len(A)} loss/eval lines within 1e-5, checkpoint {fb.split('/')[-1]} worst {worst:.1e})")
+PYEOF
+}
+
+train "$tmp/cpu1" 1 1 "$BIN" || echo "FAIL cuda_train_cpu_reference: $(tail -3 "$tmp/cpu1.log")"
+train "$tmp/cpu2" 2 2 "$BIN" || echo "FAIL cuda_train_cpu_reference_1x2: $(tail -3 "$tmp/cpu2.log")"
+if train "$tmp/gpu1" 1 1 "$EMU" --set run.backend=cuda; then compare cuda_train_1rank "$tmp/cpu1" "$tmp/gpu1" 6
+else echo "FAIL cuda_train_1rank: the run failed: $(tail -3 "$tmp/gpu1.log")"; fi
+if train "$tmp/gpu2" 2 2 "$EMU" --set run.backend=cuda; then compare cuda_train_1x2 "$tmp/cpu2" "$tmp/gpu2" 6
+else echo "FAIL cuda_train_1x2: the run failed: $(tail -3 "$tmp/gpu2.log")"; fi
+
+# resume on the GPU (2 ranks) from the CPU's one-rank checkpoint at step 6: the rest of the run again
+if train "$tmp/gpur" 2 2 "$EMU" --set run.backend=cuda --resume "$tmp/cpu1/ckpt/ckpt-00000006.h5" &&
+    grep -q "resuming from .*ckpt-00000006.h5 at step 6" "$tmp/gpur.log"; then
+    # the resumed run prints only the phases after step 6: compare those lines
+    grep -v "^rica" "$tmp/cpu1.log" >"$tmp/cpu1r.log"; mkdir -p "$tmp/cpu1r"; ln -s "$tmp/cpu1/ckpt" "$tmp/cpu1r/ckpt"
+    compare cuda_resume_from_cpu "$tmp/cpu1r" "$tmp/gpur" 4
+else
+    echo "FAIL cuda_resume_from_cpu: the run failed: $(tail -3 "$tmp/gpur.log")"
+fi
+
+# no GPU: one clear line, non-zero exit, nothing trained, no crash
+COTSNET_EMU_NO_GPU=1 timeout 60 $MPIRUN -np 2 "$EMU" train $JOB --set grid.rows=1 --set grid.cols=2 \
+    --set run.backend=cuda --set run.out_dir="$tmp/nogpu" >"$tmp/n.out" 2>"$tmp/n.err"
+rc=$?
+n=$(grep -c "cotsnet: error" "$tmp/n.err")
+if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [ "$n" -eq 1 ] && grep -q "run.backend = cuda: no GPU on rank 0" "$tmp/n.err" &&
+    ! grep -q "step" "$tmp/n.out"; then
+    echo "ok cuda_no_gpu"
+else
+    echo "FAIL cuda_no_gpu: rc $rc, $n error lines: $(head -c 600 "$tmp/n.err")"
+fi
