@@ -124,6 +124,12 @@ int dev_init(const cn_job *job, const cn_grid *grid)
 {
     if (job->backend != BACKEND_CUDA)
         return 0;
+    if (job->halo == HALO_NCCL) { /* every rank sees the same job: all return here together */
+        if (grid->world_rank == 0)
+            fprintf(stderr, "cotsnet: error: %s: grid.halo = nccl: halos over NCCL are not implemented yet; set "
+                            "grid.halo = mpi (halos staged through pinned host memory)\n", job->path);
+        return -1;
+    }
     int dev = cuda_select_device(-1);
     char why[512];
     snprintf(why, sizeof why, "%s", dev < 0 ? cn_last_error() : "");

@@ -10,8 +10,9 @@
 #   cuda_train_1rank, cuda_train_1x2: every loss line (rica, head, finetune) and the eval accuracies,
 #       and every dataset of the final checkpoint within 1e-5 relative (normwise), on 1 rank and on 2
 #       ranks (grid 1x2: halos staged through pinned host memory and MPI);
-#   cuda_resume_from_cpu: the CPU run's checkpoint at step 6, loaded by the GPU backend (host -> device)
-#       on 2 ranks, trained to the end: the same final checkpoint (1e-5);
+#   cuda_resume_replicas: 2 replicas of a 1x1 grid (replica gradients averaged through the host),
+#       resuming from the one-rank CPU run's checkpoint at step 6 (loaded host -> device), against the
+#       CPU backend doing the same: the remaining loss and eval lines and the final checkpoint (1e-5);
 #   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
 #       step, no crash.
 # What this cannot show: anything about a real GPU (bench/gpu_check.sh runs the same comparison there,
@@ -77,14 +78,16 @@ else echo "FAIL cuda_train_1rank: the run failed: $(tail -3 "$tmp/gpu1.log")"; f
 if train "$tmp/gpu2" 2 2 "$EMU" --set run.backend=cuda; then compare cuda_train_1x2 "$tmp/cpu2" "$tmp/gpu2" 6
 else echo "FAIL cuda_train_1x2: the run failed: $(tail -3 "$tmp/gpu2.log")"; fi
 
-# resume on the GPU (2 ranks) from the CPU's one-rank checkpoint at step 6: the rest of the run again
-if train "$tmp/gpur" 2 2 "$EMU" --set run.backend=cuda --resume "$tmp/cpu1/ckpt/ckpt-00000006.h5" &&
-    grep -q "resuming from .*ckpt-00000006.h5 at step 6" "$tmp/gpur.log"; then
-    # the resumed run prints only the phases after step 6: compare those lines
-    grep -v "^rica" "$tmp/cpu1.log" >"$tmp/cpu1r.log"; mkdir -p "$tmp/cpu1r"; ln -s "$tmp/cpu1/ckpt" "$tmp/cpu1r/ckpt"
-    compare cuda_resume_from_cpu "$tmp/cpu1r" "$tmp/gpur" 4
+# 2 replicas of a 1x1 grid (gradients averaged through the host), both backends resuming from the CPU's
+# one-rank checkpoint at step 6 (loaded host -> device on the GPU): the rest of the run
+ck="$tmp/cpu1/ckpt/ckpt-00000006.h5"
+train "$tmp/cpuR" 2 1 "$BIN" --set grid.replicas=2 --resume "$ck" ||
+    echo "FAIL cuda_train_cpu_reference_R2: $(tail -3 "$tmp/cpuR.log")"
+if train "$tmp/gpuR" 2 1 "$EMU" --set grid.replicas=2 --set run.backend=cuda --resume "$ck" &&
+    grep -q "resuming from .*ckpt-00000006.h5 at step 6" "$tmp/gpuR.log"; then
+    compare cuda_resume_replicas "$tmp/cpuR" "$tmp/gpuR" 4
 else
-    echo "FAIL cuda_resume_from_cpu: the run failed: $(tail -3 "$tmp/gpur.log")"
+    echo "FAIL cuda_resume_replicas: the run failed: $(tail -3 "$tmp/gpuR.log")"
 fi
 
 # no GPU: one clear line, non-zero exit, nothing trained, no crash
