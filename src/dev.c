@@ -49,7 +49,10 @@ static float *staging_get(size_t n)
     return staging;
 }
 
-static size_t rect_floats(cn_rect r, int B, int C) { return (size_t)B * (size_t)rect_rows(r) * (size_t)rect_cols(r) * (size_t)C; }
+static size_t rect_floats(cn_rect r, int B, int C)
+{
+    return (size_t)B * (size_t)rect_rows(r) * (size_t)rect_cols(r) * (size_t)C;
+}
 
 /* r (global) in the coordinates of a map covering frame */
 static cn_rect in_frame(cn_rect r, cn_rect frame)

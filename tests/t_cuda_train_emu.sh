@@ -13,6 +13,7 @@
 #   cuda_resume_replicas: 2 replicas of a 1x1 grid (replica gradients averaged through the host),
 #       resuming from the one-rank CPU run's checkpoint at step 6 (loaded host -> device), against the
 #       CPU backend doing the same: the remaining loss and eval lines and the final checkpoint (1e-5);
+#   cuda_eval_1x2: `cotsnet eval` of the GPU run's checkpoint on 2 ranks: the CPU's accuracy line;
 #   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
 #       step, no crash.
 # What this cannot show: anything about a real GPU (bench/gpu_check.sh runs the same comparison there,
@@ -77,6 +78,20 @@ if train "$tmp/gpu1" 1 1 "$EMU" --set run.backend=cuda; then compare cuda_train_
 else echo "FAIL cuda_train_1rank: the run failed: $(tail -3 "$tmp/gpu1.log")"; fi
 if train "$tmp/gpu2" 2 2 "$EMU" --set run.backend=cuda; then compare cuda_train_1x2 "$tmp/cpu2" "$tmp/gpu2" 6
 else echo "FAIL cuda_train_1x2: the run failed: $(tail -3 "$tmp/gpu2.log")"; fi
+
+# cotsnet eval of the GPU run's final checkpoint on 2 ranks, on both backends: the same accuracy
+fin="$tmp/gpu1/ckpt/ckpt-00000012.h5"
+for b in cpu cuda; do
+    bin=$BIN; [ $b = cuda ] && bin=$EMU
+    timeout 60 $MPIRUN -np 2 "$bin" eval $JOB --set grid.rows=1 --set grid.cols=2 --set run.backend=$b \
+        --checkpoint "$fin" >"$tmp/eval_$b.log" 2>&1
+done
+ea=$(grep "^test accuracy" "$tmp/eval_cpu.log"); eb=$(grep "^test accuracy" "$tmp/eval_cuda.log")
+if [ -n "$ea" ] && [ "$ea" = "$eb" ] && grep -q "^backend cuda" "$tmp/eval_cuda.log"; then
+    echo "ok cuda_eval_1x2 ($eb)"
+else
+    echo "FAIL cuda_eval_1x2: cuda '$eb' vs cpu '$ea': $(tail -2 "$tmp/eval_cuda.log")"
+fi
 
 # 2 replicas of a 1x1 grid (gradients averaged through the host), both backends resuming from the CPU's
 # one-rank checkpoint at step 6 (loaded host -> device on the GPU): the rest of the run
