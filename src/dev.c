@@ -16,6 +16,7 @@
 #ifdef CN_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
+#include "cuda/nccl_comm.h"
 #include "cuda/ops_cuda.h"
 #endif
 
@@ -26,6 +27,7 @@ int dev_gpu(void) { return on_gpu; }
 #ifdef CN_HAVE_CUDA
 
 static cudaStream_t stream;
+static cn_nccl *nccl;     /* the replicas of this rank's tile (grid.allreduce = nccl, R > 1) */
 static float *staging;    /* device, for halo rectangles */
 static size_t staging_n;  /* floats */
 
@@ -123,6 +125,36 @@ static const halo_mem gpu_halo = {h_to_host, h_from_host, h_copy, h_sync, h_host
 
 const halo_mem *dev_halo_mem(void) { return on_gpu ? &gpu_halo : NULL; }
 
+/* Every rank learns whether any failed; the lowest failing rank prints its line (msg, after the job's
+ * path). Returns 1 on failure. */
+static int any_failed(const cn_grid *grid, int failed, const char *path, const char *msg)
+{
+    int first = world_max_int(grid, failed ? grid->world_size - grid->world_rank : 0);
+    if (first && grid->world_rank == grid->world_size - first)
+        fprintf(stderr, "cotsnet: error: %s: %s\n", path, msg);
+    return first != 0;
+}
+
+/* grid.allreduce = nccl: one communicator per tile over its R replicas (the id from replica 0). */
+static int nccl_init(const cn_job *job, const cn_grid *grid)
+{
+    char msg[768] = "";
+    int bad = cn_nccl_load() != CN_OK;
+    if (bad)
+        snprintf(msg, sizeof msg, "grid.allreduce = nccl: rank %d: %s; or set grid.allreduce = mpi", grid->world_rank,
+                 cn_last_error());
+    if (any_failed(grid, bad, job->path, msg))
+        return -1;
+    unsigned char id[CN_NCCL_ID_BYTES] = {0};
+    if (grid->replica == 0 && cn_nccl_unique_id(id) != CN_OK)
+        cn_fatal("nccl: %s", cn_last_error());
+    replicas_bcast(grid, id, sizeof id, 0);
+    nccl = cn_nccl_create(id, grid->R, grid->replica);
+    if (!nccl)
+        cn_fatal("nccl: %s", cn_last_error());
+    return 0;
+}
+
 int dev_init(const cn_job *job, const cn_grid *grid)
 {
     if (job->backend != BACKEND_CUDA)
@@ -134,16 +166,15 @@ int dev_init(const cn_job *job, const cn_grid *grid)
         return -1;
     }
     int dev = cuda_select_device(-1);
-    char why[512];
-    snprintf(why, sizeof why, "%s", dev < 0 ? cn_last_error() : "");
+    char msg[768] = "";
+    if (dev < 0)
+        snprintf(msg, sizeof msg, "run.backend = cuda: no GPU on rank %d (local rank %d): %s", grid->world_rank,
+                 cuda_local_rank(), cn_last_error());
     /* the lowest rank without a GPU says so; every rank stops together */
-    int first = world_max_int(grid, dev < 0 ? grid->world_size - grid->world_rank : 0);
-    if (first) {
-        if (grid->world_rank == grid->world_size - first)
-            fprintf(stderr, "cotsnet: error: %s: run.backend = cuda: no GPU on rank %d (local rank %d): %s\n",
-                    job->path, grid->world_rank, cuda_local_rank(), why);
+    if (any_failed(grid, dev < 0, job->path, msg))
         return -1;
-    }
+    if (job->allreduce == HALO_NCCL && grid->R > 1 && nccl_init(job, grid))
+        return -1;
     DEV_CHECK(cudaStreamCreate(&stream));
     on_gpu = 1;
     if (grid->world_rank == 0) {
@@ -160,6 +191,8 @@ void dev_shutdown(void)
     if (!on_gpu)
         return;
     cuda_sync(stream);
+    cn_nccl_destroy(nccl);
+    nccl = NULL;
     cuda_free(staging);
     staging = NULL;
     staging_n = 0;
@@ -252,4 +285,23 @@ void dev_upload(void *dst, const void *host, size_t bytes)
     GPU_OR_HOST(gpu_copy(dst, host, bytes, cudaMemcpyHostToDevice))
     if (dst != host)
         memcpy(dst, host, bytes);
+}
+
+void dev_replicas_mean(const cn_grid *grid, float *g, size_t n)
+{
+    if (!dev_gpu()) {
+        replicas_mean_float(grid, g, n);
+        return;
+    }
+#ifdef CN_HAVE_CUDA
+    if (nccl) {
+        cn_nccl_allreduce_mean(nccl, g, n, stream);
+        return;
+    }
+#endif
+    float *h = cn_alloc(n, sizeof *h);
+    dev_download(h, g, n * sizeof *h);
+    replicas_mean_float(grid, h, n);
+    dev_upload(g, h, n * sizeof *h);
+    cn_free(h);
 }

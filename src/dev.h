@@ -18,7 +18,9 @@
 
 /* For backend = cuda: choose this rank's GPU and create its stream. Returns 0, or -1 after one error
  * line (printed by the lowest failing rank; every rank returns -1 together) when this build has no
- * CUDA backend or a rank finds no usable GPU. backend = cpu: nothing to do, returns 0. Collective. */
+ * CUDA backend, a rank finds no usable GPU, or grid.allreduce = nccl and NCCL cannot be loaded.
+ * With grid.allreduce = nccl and R > 1 it also creates the NCCL communicator of the ranks that hold
+ * this rank's tile. backend = cpu: nothing to do, returns 0. Collective. */
 int dev_init(const cn_job *job, const cn_grid *grid);
 /* Back to the host backend: frees the stream and the staging buffers (after net_destroy). */
 void dev_shutdown(void);
@@ -32,6 +34,10 @@ void dev_zero(void *p, size_t bytes);
 /* Synchronous copies between the host and where the tensors live (plain memcpy on the host). */
 void dev_download(void *host, const void *src, size_t bytes);
 void dev_upload(void *dst, const void *host, size_t bytes);
+
+/* g = its mean over the R replicas (R > 1): MPI on the host; on the GPU NCCL when the job says
+ * grid.allreduce = nccl (queued on the stream), else through a host copy and MPI. */
+void dev_replicas_mean(const cn_grid *grid, float *g, size_t n);
 
 /* The memory operations of a halo plan whose maps live on the GPU (NULL on the host). */
 const halo_mem *dev_halo_mem(void);

@@ -56,6 +56,7 @@ static const key_def KEYS[] = {
     {"grid", "cols", T_INT, J(cols), 0, 0, "1", 1, 4096, NULL, "Px: ranks over the columns of every map"},
     {"grid", "replicas", T_INT, J(replicas), 0, 0, "1", 1, 1 << 20, NULL, "R: copies of the grid training on different samples"},
     {"grid", "halo", T_ENUM, J(halo), 0, 0, "mpi", 0, 0, "mpi|nccl", "how halos move: mpi (on GPUs staged through host memory); nccl is not implemented yet"},
+    {"grid", "allreduce", T_ENUM, J(allreduce), 0, 0, "mpi", 0, 0, "mpi|nccl", "how replicas average gradients on GPUs: mpi (through host memory) or nccl (GPU to GPU); the CPU backend always uses MPI"},
     {"grid", "overlap", T_BOOL, J(overlap), 0, 0, "yes", 0, 0, NULL, "compute the tile interior while the halo is in flight"},
 
     {"stage", "field", T_INT, S(field), 0, 1, NULL, 1, 1024, NULL, "r: receptive field r x r of the local filter"},

@@ -10,26 +10,13 @@
 #include "src/ops.h"
 #include "src/timers.h"
 
-/* The mean over replicas of a gradient that lives on the GPU: through a host copy. */
-static void replicas_mean_dev(const cn_grid *grid, float *g, size_t n)
-{
-    float *h = cn_alloc(n, sizeof *h);
-    dev_download(h, g, n * sizeof *h);
-    replicas_mean_float(grid, h, n);
-    dev_upload(g, h, n * sizeof *h);
-    cn_free(h);
-}
-
 void param_step(const cn_job *job, const cn_grid *grid, cn_param *p, double lr)
 {
     if (!p->n)
         return;
     if (grid->R > 1) {
         double t0 = cn_now();
-        if (dev_gpu())
-            replicas_mean_dev(grid, p->g, p->n);
-        else
-            replicas_mean_float(grid, p->g, p->n);
+        dev_replicas_mean(grid, p->g, p->n); /* replicas_mean_float on the CPU */
         cn_time.allreduce += cn_now() - t0;
     }
     if (dev_gpu()) {

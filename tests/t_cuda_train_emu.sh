@@ -13,6 +13,8 @@
 #   cuda_resume_replicas: 2 replicas of a 1x1 grid (replica gradients averaged through the host),
 #       resuming from the one-rank CPU run's checkpoint at step 6 (loaded host -> device), against the
 #       CPU backend doing the same: the remaining loss and eval lines and the final checkpoint (1e-5);
+#   cuda_resume_replicas_nccl: the same with grid.allreduce = nccl, NCCL being cuda/emu/nccl_emu.c
+#       (NCCL's calls done over MPI through host copies: it checks the wiring, not NCCL);
 #   cuda_eval_1x2: `cotsnet eval` of the GPU run's checkpoint on 2 ranks: the CPU's accuracy line;
 #   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
 #       step, no crash.
@@ -33,16 +35,20 @@ out="$BUILD/cuda_emu_train"
 mkdir -p "$out" || exit 1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-# NCCL and the roofline (CUDA events) have no emulator: nvcc builds them only
-cu=$(ls cuda/*.cu | grep -v -e cuda/nccl_comm.cu -e cuda/roofline.cu | tr '\n' ' ')
+# the roofline (CUDA events) has no emulator; NCCL is cuda/emu/nccl_emu.c, loaded from $out/lib
+cu=$(ls cuda/*.cu | grep -v -e cuda/roofline.cu | tr '\n' ' ')
 c=$(ls src/*.c mpi/*.c io/*.c | tr '\n' ' ')
 pkgs="ompi-c hdf5-openmpi inih"
 make -s -j2 -f - >"$out/build.log" 2>&1 <<MAKEFILE || { echo "FAIL cuda_train_emu_build: $(grep -m3 -i error "$out/build.log")"; exit 1; }
 FLAGS := -g -Wall -Wextra -Wno-unknown-pragmas -fopenmp -Icuda/emu/include -I. -MMD -MP
 CUO := \$(patsubst cuda/%.cu,$out/cu_%.o,$cu)
 CO := \$(patsubst %.c,$out/%.o,$c)
+all: $out/cotsnet $out/lib/libnccl.so.2
 $out/cotsnet: \$(CUO) \$(CO) $out/emu.o
-	$CC -fopenmp -o \$@ \$^ $(pkg-config --libs $pkgs) -lpng -lz -lm -lstdc++ -lpthread
+	$CC -fopenmp -rdynamic -o \$@ \$^ $(pkg-config --libs $pkgs) -lpng -lz -lm -lstdc++ -lpthread -ldl
+$out/lib/libnccl.so.2: cuda/emu/nccl_emu.c
+	@mkdir -p $out/lib
+	$CC -std=c11 -D_POSIX_C_SOURCE=200809L -g -Wall -Wextra -fPIC -shared -Icuda/emu/include $(pkg-config --cflags ompi-c) \$< -o \$@
 $out/cu_%.o: cuda/%.cu
 	$CXX -std=c++17 -O1 \$(FLAGS) -x c++ -c \$< -o \$@
 $out/emu.o: cuda/emu/emu.cpp
@@ -53,7 +59,7 @@ $out/%.o: %.c
 -include \$(wildcard $out/*.d $out/*/*.d)
 MAKEFILE
 EMU="$out/cotsnet"
-export COTSNET_EMU_PROTECT=1
+export COTSNET_EMU_PROTECT=1 LD_LIBRARY_PATH="$out/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # train DIR NP COLS BINARY [args]: one run of the job on a 1 x COLS grid
 train() {
@@ -103,6 +109,14 @@ if train "$tmp/gpuR" 2 1 "$EMU" --set grid.replicas=2 --set run.backend=cuda --r
     compare cuda_resume_replicas "$tmp/cpuR" "$tmp/gpuR" 4
 else
     echo "FAIL cuda_resume_replicas: the run failed: $(tail -3 "$tmp/gpuR.log")"
+fi
+
+# the same with grid.allreduce = nccl: the replicas' mean by NCCL (cuda/emu/nccl_emu.c: over MPI)
+if train "$tmp/gpuN" 2 1 "$EMU" --set grid.replicas=2 --set run.backend=cuda --set grid.allreduce=nccl \
+    --resume "$ck"; then
+    compare cuda_resume_replicas_nccl "$tmp/cpuR" "$tmp/gpuN" 4
+else
+    echo "FAIL cuda_resume_replicas_nccl: the run failed: $(tail -3 "$tmp/gpuN.log")"
 fi
 
 # no GPU: one clear line, non-zero exit, nothing trained, no crash
