@@ -44,7 +44,7 @@ LDFLAGS += -fopenmp $(filter -fsanitize=%,$(OPT))
 # nvcc present? Then cuda/*.cu are built and linked (cudart static, so the binary loads without a driver).
 HAVE_NVCC := $(if $(filter 1,$(NO_CUDA)),,$(shell test -x $(NVCC) && echo 1))
 CU_SRC    := $(wildcard cuda/*.cu)
-CU_OBJ    := $(patsubst %.cu,$(BUILD)/%.o,$(CU_SRC))
+CU_OBJ    := $(if $(filter 1,$(HAVE_NVCC)),$(patsubst %.cu,$(BUILD)/%.o,$(CU_SRC)))
 NVFLAGS   := -O3 -std=c++17 $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
              -Xcompiler -Wall,-Wextra,-fopenmp -I. $(PKG_CFLAGS)
 ifeq ($(HAVE_NVCC),1)

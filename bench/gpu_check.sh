@@ -8,8 +8,9 @@
 #       device tool: run(command="sh bench/gpu_check.sh run", carry=["build/device"], timeout_s=480)
 #
 # The GPU machine has CUDA, cuBLAS, NCCL and PyTorch but no MPI or HDF5 (/work/.library/device/), so
-# nothing is built there: the binaries come from here. They need only libcublas, libstdc++, libgomp and
-# libc (gcc links --as-needed; test_cuda_ops, test_nccl and bench_cuda call no MPI or HDF5).
+# nothing is built there: the binaries come from here. test_cuda_ops, test_nccl and bench_cuda need only
+# libcublas, libstdc++, libgomp and libc (gcc links --as-needed; they call no MPI or HDF5); cotsnet
+# needs MPI's and HDF5's libraries too, which prepare copies into build/device/lib-cotsnet.
 # run, in this order (each step's log goes to $OUT, or build/device/out without $OUT):
 #   1. nvidia-smi: the card, its driver, its memory;
 #   2. test_cuda_ops: every kernel against the CPU reference (tests/test_cuda_ops.c), fresh seed;
@@ -17,6 +18,9 @@
 #      (shared-memory races), synccheck (barriers in divergent code), initcheck (reads of unwritten
 #      device memory); each with a time limit, a time-out is reported as such, not as a pass;
 #   4. test_nccl: NCCL loads, a one-rank all-reduce mean leaves its buffer unchanged;
+#   4b. bench/train_cuda_check.sh: `cotsnet train` with backend = cuda against backend = cpu (losses and
+#      the final checkpoint within 1e-5, a resume from a CPU checkpoint, the "no GPU" line); cotsnet
+#      itself links MPI and HDF5, whose libraries prepare copies too (MPI is never started: one rank);
 #   5. bench/peers_cuda.py: PyTorch (unfold + bmm, FP32, TF32 off) on bench_cuda's shapes;
 #   6. bench_cuda --peers: our kernels against the measured ceilings and PyTorch.
 # Ends with a summary: one line per step, and exit status 1 when any step failed.
@@ -26,21 +30,25 @@ DEV=build/device
 
 prepare() {
     make -j2 || exit 1
-    for b in build/tests/test_cuda_ops build/tests/test_nccl build/bench/bench_cuda; do
+    for b in build/tests/test_cuda_ops build/tests/test_nccl build/bench/bench_cuda bin/cotsnet; do
         [ -x "$b" ] || { echo "gpu_check: $b not built"; exit 1; }
     done
     nm build/libcotsnet.a 2>/dev/null | grep -q ' T lf_forward_cuda' ||
         { echo "gpu_check: built without the CUDA backend (no nvcc?): nothing to check on a GPU"; exit 1; }
     rm -rf "$DEV"
-    mkdir -p "$DEV/bin" "$DEV/lib"
-    cp build/tests/test_cuda_ops build/tests/test_nccl build/bench/bench_cuda "$DEV/bin/"
-    # libraries the GPU machine may lack: all but libc, libm, libstdc++, libgcc_s and CUDA's own
-    for b in "$DEV"/bin/*; do
-        ldd "$b" | awk '/=> \//{print $3}'
-    done | sort -u | grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so|libcublas|libcudart|libnccl|libcuda' |
-        while read -r lib; do cp -L "$lib" "$DEV/lib/"; done
+    mkdir -p "$DEV/bin" "$DEV/lib" "$DEV/lib-cotsnet"
+    cp build/tests/test_cuda_ops build/tests/test_nccl build/bench/bench_cuda bin/cotsnet "$DEV/bin/"
+    # libraries the GPU machine may lack: all but libc, libm, libstdc++, libgcc_s and CUDA's own; those
+    # only cotsnet needs (MPI, HDF5 and theirs) apart, on the library path of the cotsnet step alone, so
+    # that Debian's copies never shadow the GPU machine's own for its Python
+    libs() { ldd "$@" | awk '/=> \//{print $3}' | sort -u |
+        grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so|libcublas|libcudart|libnccl|libcuda'; }
+    libs "$DEV/bin/test_cuda_ops" "$DEV/bin/test_nccl" "$DEV/bin/bench_cuda" | while read -r lib; do cp -L "$lib" "$DEV/lib/"; done
+    libs "$DEV/bin/cotsnet" | while read -r lib; do
+        [ -e "$DEV/lib/$(basename "$lib")" ] || cp -L "$lib" "$DEV/lib-cotsnet/"
+    done
     echo "gpu_check: $(du -sh "$DEV" | cut -f1) in $DEV:"
-    ls "$DEV/bin" "$DEV/lib"
+    ls "$DEV/bin" "$DEV/lib" "$DEV/lib-cotsnet"
     echo "gpu_check: now, with the device tool: run(command=\"sh bench/gpu_check.sh run\", carry=[\"$DEV\"])"
 }
 
@@ -87,6 +95,8 @@ run() {
         echo "compute-sanitizer: not found" >>"$summary"
     fi
     step test_nccl 60 "$DEV/bin/test_nccl"
+    step train_cuda 240 env LD_LIBRARY_PATH="$PWD/$DEV/lib-cotsnet:$LD_LIBRARY_PATH" \
+        sh bench/train_cuda_check.sh "$DEV/bin/cotsnet"
     "$DEV/bin/bench_cuda" --shapes >"$out/shapes.txt"
     step peers_cuda 240 python3 bench/peers_cuda.py "$out/shapes.txt"
     grep -v '^#' "$out/peers_cuda.log" >"$out/peers.txt" 2>/dev/null

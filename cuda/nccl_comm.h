@@ -11,7 +11,8 @@
  *     cn_nccl_allreduce_mean(c, grad, n, stream);                    (collective, on stream)
  *     cn_nccl_destroy(c);
  * Failures of NCCL calls end the job (cn_fatal); an unloadable library is an error returned with a
- * message, so that the caller can say what to install. Not wired into training yet. */
+ * message, so that the caller can say what to install. The training loop uses it for the replicas'
+ * gradient mean with grid.allreduce = nccl (src/dev.c). */
 #ifndef CN_NCCL_COMM_H
 #define CN_NCCL_COMM_H
 

@@ -115,6 +115,21 @@ int halo_pack_cuda(const float *map, int B, int H, int W, int C, cn_rect r, floa
 int halo_unpack_cuda(const float *buf, int B, int H, int W, int C, cn_rect r, float *map, int add,
                      cudaStream_t stream);
 
+/* ---- the engine's glue between operations (cuda/glue.cu) -------------------------------------------
+ * Sums in double, deterministic; the result lands in a DEVICE double (read it back with a copy).
+ * sum_cuda:            *sum = sum of v[0, n)
+ * rica_residual_cuda:  *sum_sq = sum of (xr - x)^2 and ge = (float)(two * (xr - x) / denom), both in
+ *                      double (src/stage.c's reconstruction error and its gradient, two = 2, denom = B)
+ * fill_cuda:           v[0, n) = value
+ * bias_add_cuda:       z [B, K] += bias [K] on every row
+ * bias_grad_cuda:      gb [K] += sum over b of dz [b, K], in the order of b, in float (as the CPU) */
+int sum_cuda(const float *v, size_t n, double *sum, cudaStream_t stream);
+int rica_residual_cuda(const float *xr, const float *x, size_t n, double two, double denom, float *ge,
+                       double *sum_sq, cudaStream_t stream);
+int fill_cuda(float *v, size_t n, float value, cudaStream_t stream);
+int bias_add_cuda(float *z, const float *bias, int B, int K, cudaStream_t stream);
+int bias_grad_cuda(const float *dz, int B, int K, float *gb, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,6 +14,7 @@
 #include "io/h5check.h"
 #include "mpi/h5mpi.h"
 #include "src/common.h"
+#include "src/dev.h"
 
 #define CKPT_FORMAT "cotsnet-checkpoint"
 #define CKPT_VERSION 1
@@ -254,14 +255,23 @@ int ckpt_save(const cn_net *net, const cn_progress *cur, const char *dir, int ke
         hid_t ds = H5_CHECK(H5Dcreate2(file, t[i].name, H5T_IEEE_F32LE, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT));
         hsize_t nsel = select_part(net, &t[i], fspace, 1, count);
         hid_t mspace;
+        float *data = t[i].data, none = 0;
         if (nsel) {
             mspace = H5_CHECK(H5Screate_simple(t[i].rank, count, NULL));
+            if (dev_gpu()) { /* the tile lives on the GPU: write a host copy */
+                data = cn_alloc((size_t)nsel, sizeof *data);
+                dev_download(data, t[i].data, (size_t)nsel * sizeof *data);
+            }
         } else {
             hsize_t one = 1;
             mspace = H5_CHECK(H5Screate_simple(1, &one, NULL));
             H5_CHECK(H5Sselect_none(mspace));
+            if (dev_gpu())
+                data = &none; /* nothing is read from it, and it is not device memory */
         }
-        H5_CHECK(H5Dwrite(ds, H5T_NATIVE_FLOAT, mspace, fspace, dxpl, t[i].data));
+        H5_CHECK(H5Dwrite(ds, H5T_NATIVE_FLOAT, mspace, fspace, dxpl, data));
+        if (nsel && data != t[i].data)
+            cn_free(data);
         H5_CHECK(H5Sclose(mspace));
         H5_CHECK(H5Sclose(fspace));
         H5_CHECK(H5Dclose(ds));
@@ -343,7 +353,8 @@ static int read_tensor(const cn_net *net, hid_t file, const tensor *t, char *err
 {
     hid_t ds = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, type = H5I_INVALID_HID;
     int rc = -1;
-    hsize_t dims[8], count[6];
+    hsize_t dims[8], count[6], nsel = 0;
+    float *buf = NULL;
     if (H5Lexists(file, t->name, H5P_DEFAULT) <= 0 || (ds = H5Dopen2(file, t->name, H5P_DEFAULT)) < 0) {
         snprintf(err, len, "%.63s is missing (a checkpoint of another network or optimizer?)", t->name);
         goto error;
@@ -365,10 +376,12 @@ static int read_tensor(const cn_net *net, hid_t file, const tensor *t, char *err
         snprintf(err, len, "%.63s has shape [%s], the job needs [%s]", t->name, got, want);
         goto error;
     }
-    hsize_t nsel = select_part(net, t, fspace, 0, count);
+    nsel = select_part(net, t, fspace, 0, count);
     if (nsel) {
         mspace = H5Screate_simple(t->rank, count, NULL);
-        if (mspace < 0 || H5Dread(ds, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, t->data) < 0) {
+        /* a tile that lives on the GPU is read into a host copy and uploaded */
+        buf = dev_gpu() ? cn_alloc((size_t)nsel, sizeof *buf) : t->data;
+        if (mspace < 0 || H5Dread(ds, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, buf) < 0) {
             char h5[200];
             cn_h5_error_text(h5, sizeof h5);
             snprintf(err, len, "%.63s cannot be read: the file is corrupted (%s)", t->name,
@@ -376,8 +389,12 @@ static int read_tensor(const cn_net *net, hid_t file, const tensor *t, char *err
             goto error;
         }
     }
+    if (buf && buf != t->data)
+        dev_upload(t->data, buf, (size_t)nsel * sizeof *buf);
     rc = 0;
 error:
+    if (buf && buf != t->data)
+        cn_free(buf);
     cn_h5_close(&mspace);
     cn_h5_close(&fspace);
     cn_h5_close(&type);

@@ -105,6 +105,19 @@ void replicas_mean_float(const cn_grid *g, float *v, size_t n)
         v[i] /= R;
 }
 
+void replicas_bcast(const cn_grid *g, void *buf, size_t bytes, int root_replica)
+{
+    if (root_replica < 0 || root_replica >= g->R)
+        cn_fatal("replicas_bcast from replica %d of %d", root_replica, g->R);
+    if (!is_mpi(g) || g->R == 1)
+        return;
+    char *p = buf;
+    for (size_t done = 0; done < bytes; done += CHUNK) {
+        size_t k = CN_MIN(CHUNK, bytes - done);
+        MPI_CHECK(MPI_Bcast(p + done, (int)k, MPI_BYTE, root_replica, g->impl->replica));
+    }
+}
+
 void world_sum_double(const cn_grid *g, double *v, size_t n)
 {
     if (is_mpi(g) && g->world_size > 1)

@@ -47,6 +47,7 @@ struct halo_plan {
     MPI_Status *st;     /* [nin + nout] */
     int state, done, B; /* operation in flight, whether its messages completed, its batch */
     float *dst;         /* gather: the window; scatter_add: the tile */
+    const halo_mem *mem; /* maps in device memory (NULL: host memory) */
 };
 
 /* dst[frame dr] (op)= src[frame sr] over the global rectangle r, for B samples of C floats a pixel.
@@ -73,6 +74,31 @@ static void copy_rect(float *dst, cn_rect dr, const float *src, cn_rect sr, cn_r
             else
                 memcpy(d, s, n * sizeof *d);
         }
+}
+
+/* The three moves of an operation, through p->mem when the maps are not host memory. */
+static void to_msg(const halo_plan *p, float *buf, const float *map, cn_rect frame, cn_rect r, int B)
+{
+    if (p->mem)
+        p->mem->to_host(buf, map, frame, r, B, p->C);
+    else
+        copy_rect(buf, r, map, frame, r, B, p->C, 0);
+}
+
+static void from_msg(const halo_plan *p, float *map, cn_rect frame, const float *buf, cn_rect r, int B, int add)
+{
+    if (p->mem)
+        p->mem->from_host(map, frame, buf, r, B, p->C, add);
+    else
+        copy_rect(map, frame, buf, r, r, B, p->C, add);
+}
+
+static void local(const halo_plan *p, float *dst, cn_rect dframe, const float *src, cn_rect sframe, int B, int add)
+{
+    if (p->mem)
+        p->mem->copy(dst, dframe, src, sframe, p->self, B, p->C, add);
+    else
+        copy_rect(dst, dframe, src, sframe, p->self, B, p->C, add);
 }
 
 static int rect_inside(cn_rect r, int H, int W)
@@ -158,16 +184,39 @@ halo_plan *halo_plan_create(const cn_grid *g, int H, int W, int C, int B_max, ha
 
 static void finish(halo_plan *p); /* wait for the messages in flight */
 
+/* (Re)allocate every message buffer, in pinned memory when the maps live on a device. */
+static void buffers_free(halo_plan *p)
+{
+    for (int i = 0; i < p->nin + p->nout; i++) {
+        halo_peer *q = i < p->nin ? &p->in[i] : &p->out[i - p->nin];
+        if (p->mem)
+            p->mem->host_free(q->buf);
+        else
+            cn_free(q->buf);
+        q->buf = NULL;
+    }
+}
+
+void halo_plan_set_mem(halo_plan *p, const halo_mem *mem)
+{
+    if (p->state != IDLE)
+        cn_fatal("halo_plan_set_mem on a plan with an operation in flight");
+    buffers_free(p);
+    p->mem = mem;
+    for (int i = 0; i < p->nin + p->nout; i++) {
+        halo_peer *q = i < p->nin ? &p->in[i] : &p->out[i - p->nin];
+        q->buf = mem ? mem->host_alloc(q->per_b * (size_t)p->B_max * sizeof(float))
+                     : cn_alloc(q->per_b * (size_t)p->B_max, sizeof(float));
+    }
+}
+
 void halo_plan_destroy(halo_plan *p)
 {
     if (!p)
         return;
     if (p->state != IDLE)
         finish(p);
-    for (int i = 0; i < p->nin; i++)
-        cn_free(p->in[i].buf);
-    for (int i = 0; i < p->nout; i++)
-        cn_free(p->out[i].buf);
+    buffers_free(p);
     if (p->comm != MPI_COMM_NULL)
         MPI_CHECK(MPI_Comm_free(&p->comm));
     cn_free(p->in);
@@ -221,11 +270,11 @@ void halo_gather_begin(halo_plan *p, const float *tile, float *win, int B)
     start(p, GATHER, B, p->in, p->nin, TAG_GATHER);
     for (int i = 0; i < p->nout; i++) {
         halo_peer *o = &p->out[i];
-        copy_rect(o->buf, o->rect, tile, p->tile, o->rect, B, p->C, 0);
+        to_msg(p, o->buf, tile, p->tile, o->rect, B);
         MPI_CHECK(MPI_Isend(o->buf, (int)(o->per_b * (size_t)B), MPI_FLOAT, o->rank, TAG_GATHER,
                             p->comm, &p->req[p->nin + i]));
     }
-    copy_rect(win, p->win, tile, p->tile, p->self, B, p->C, 0);
+    local(p, win, p->win, tile, p->tile, B, 0);
     p->dst = win;
 }
 
@@ -235,11 +284,11 @@ void halo_scatter_add_begin(halo_plan *p, const float *win, float *tile, int B)
     start(p, SCATTER, B, p->out, p->nout, TAG_SCATTER);
     for (int i = 0; i < p->nin; i++) {
         halo_peer *o = &p->in[i];
-        copy_rect(o->buf, o->rect, win, p->win, o->rect, B, p->C, 0);
+        to_msg(p, o->buf, win, p->win, o->rect, B);
         MPI_CHECK(MPI_Isend(o->buf, (int)(o->per_b * (size_t)B), MPI_FLOAT, o->rank, TAG_SCATTER,
                             p->comm, &p->req[p->nout + i]));
     }
-    copy_rect(tile, p->tile, win, p->win, p->self, B, p->C, 1);
+    local(p, tile, p->tile, win, p->win, B, 1);
     p->dst = tile;
 }
 
@@ -309,7 +358,9 @@ void halo_gather_end(halo_plan *p)
         cn_fatal("halo_gather_end without halo_gather_begin");
     finish(p);
     for (int i = 0; i < p->nin; i++)
-        copy_rect(p->dst, p->win, p->in[i].buf, p->in[i].rect, p->in[i].rect, p->B, p->C, 0);
+        from_msg(p, p->dst, p->win, p->in[i].buf, p->in[i].rect, p->B, 0);
+    if (p->mem)
+        p->mem->sync();
     p->state = IDLE;
 }
 
@@ -319,7 +370,9 @@ void halo_scatter_add_end(halo_plan *p)
         cn_fatal("halo_scatter_add_end without halo_scatter_add_begin");
     finish(p);
     for (int i = 0; i < p->nout; i++) /* ascending grid rank: a reproducible sum */
-        copy_rect(p->dst, p->tile, p->out[i].buf, p->out[i].rect, p->out[i].rect, p->B, p->C, 1);
+        from_msg(p, p->dst, p->tile, p->out[i].buf, p->out[i].rect, p->B, 1);
+    if (p->mem)
+        p->mem->sync();
     p->state = IDLE;
 }
 

@@ -49,6 +49,28 @@ void halo_gather_end(halo_plan *p);
 void halo_scatter_add_begin(halo_plan *p, const float *win, float *tile, int B);
 void halo_scatter_add_end(halo_plan *p);
 
+/* Where a plan's maps live. By default (no halo_mem) tiles and windows are host memory and the plan
+ * copies with memcpy. For maps in GPU memory (the CUDA backend, src/dev.c) the caller gives these
+ * operations; the plan then keeps its message buffers in host_alloc'd (pinned) memory and never
+ * touches a map itself. Rectangles r are global; frame is the global rectangle the map [B, frame, C]
+ * covers.
+ *   to_host:   buf [B, r, C] = map[:, r, :]                   (a message to send)
+ *   from_host: map[:, r, :] = buf, or += buf when add          (a message received)
+ *   copy:      dst[:, r, :] = src[:, r, :], or += when add     (the part a rank keeps)
+ *   sync:      called at the end of every *_end, after which the maps hold the result and the
+ *              message buffers may be reused. */
+typedef struct {
+    void (*to_host)(float *buf, const float *map, cn_rect frame, cn_rect r, int B, int C);
+    void (*from_host)(float *map, cn_rect frame, const float *buf, cn_rect r, int B, int C, int add);
+    void (*copy)(float *dst, cn_rect dframe, const float *src, cn_rect sframe, cn_rect r, int B, int C, int add);
+    void (*sync)(void);
+    void *(*host_alloc)(size_t bytes);
+    void (*host_free)(void *p);
+} halo_mem;
+
+/* Use mem for this plan's maps from now on (NULL: host memory again). The plan must be idle. */
+void halo_plan_set_mem(halo_plan *p, const halo_mem *mem);
+
 /* Blocking forms. */
 void halo_gather(halo_plan *p, const float *tile, float *win, int B);
 void halo_scatter_add(halo_plan *p, const float *win, float *tile, int B);

@@ -37,7 +37,7 @@ typedef struct {
 static const key_def KEYS[] = {
     {"run", "name", T_STR, J(name), SZ(name), 0, "cotsnet", 0, 0, NULL, "name of the run, used in output"},
     {"run", "seed", T_U64, J(seed), 0, 0, "1", 0, 0, NULL, "seed of every random choice: initial parameters, sample order, synthetic data"},
-    {"run", "backend", T_ENUM, J(backend), 0, 0, "cpu", 0, 0, "cpu|cuda", "where the layers run"},
+    {"run", "backend", T_ENUM, J(backend), 0, 0, "cpu", 0, 0, "cpu|cuda", "where the layers run (cuda: one GPU per rank, docs/CUDA.md)"},
     {"run", "out_dir", T_STR, J(out_dir), SZ(out_dir), 0, "runs/cotsnet", 0, 0, NULL, "run directory: metrics.jsonl, filters.png, checkpoints"},
     {"run", "log_every", T_INT, J(log_every), 0, 0, "10", 1, 1e9, NULL, "steps between progress lines"},
 
@@ -55,7 +55,8 @@ static const key_def KEYS[] = {
     {"grid", "rows", T_INT, J(rows), 0, 0, "1", 1, 4096, NULL, "Py: ranks over the rows of every map"},
     {"grid", "cols", T_INT, J(cols), 0, 0, "1", 1, 4096, NULL, "Px: ranks over the columns of every map"},
     {"grid", "replicas", T_INT, J(replicas), 0, 0, "1", 1, 1 << 20, NULL, "R: copies of the grid training on different samples"},
-    {"grid", "halo", T_ENUM, J(halo), 0, 0, "mpi", 0, 0, "mpi|nccl", "how halos move between GPUs (the CPU backend always uses MPI)"},
+    {"grid", "halo", T_ENUM, J(halo), 0, 0, "mpi", 0, 0, "mpi|nccl", "how halos move: mpi (on GPUs staged through host memory); nccl is not implemented yet"},
+    {"grid", "allreduce", T_ENUM, J(allreduce), 0, 0, "mpi", 0, 0, "mpi|nccl", "how replicas average gradients on GPUs: mpi (through host memory) or nccl (GPU to GPU); the CPU backend always uses MPI"},
     {"grid", "overlap", T_BOOL, J(overlap), 0, 0, "yes", 0, 0, NULL, "compute the tile interior while the halo is in flight"},
 
     {"stage", "field", T_INT, S(field), 0, 1, NULL, 1, 1024, NULL, "r: receptive field r x r of the local filter"},

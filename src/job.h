@@ -51,6 +51,7 @@ typedef struct {
     /* [grid] */
     int rows, cols, replicas;
     int halo;                      /* HALO_MPI or HALO_NCCL */
+    int allreduce;                 /* HALO_MPI or HALO_NCCL: how replicas average gradients on GPUs */
     int overlap;                   /* compute the interior while the halo moves */
 
     /* [stageK] */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "src/common.h"
+#include "src/dev.h"
 #include "src/rng.h"
 
 /* ---- windows, as functions of a grid coordinate (halo plans ask them for every rank) ---------- */
@@ -135,16 +136,27 @@ static void init_tile(float *w, uint64_t seed, uint64_t id, double std, cn_rect 
 static void param_alloc(cn_param *p, size_t n)
 {
     p->n = n;
-    p->w = cn_alloc(n, sizeof(float));
-    p->g = cn_alloc(n, sizeof(float));
-    p->state = cn_alloc(n, sizeof(float));
+    p->w = dev_alloc(n, sizeof(float));
+    p->g = dev_alloc(n, sizeof(float));
+    p->state = dev_alloc(n, sizeof(float));
+}
+
+/* init_tile into the parameter's values, through a host copy when they live on the GPU */
+static void param_init(cn_param *p, uint64_t seed, uint64_t id, double std, cn_rect t, int Wg, size_t inner)
+{
+    float *h = dev_gpu() ? cn_alloc(p->n, sizeof(float)) : p->w;
+    init_tile(h, seed, id, std, t, Wg, inner);
+    if (h != p->w) {
+        dev_upload(p->w, h, p->n * sizeof(float));
+        cn_free(h);
+    }
 }
 
 static void param_free(cn_param *p)
 {
-    cn_free(p->w);
-    cn_free(p->g);
-    cn_free(p->state);
+    dev_free(p->w);
+    dev_free(p->g);
+    dev_free(p->state);
     memset(p, 0, sizeof *p);
 }
 
@@ -193,11 +205,17 @@ int net_create(cn_net *net, const cn_job *job, const cn_grid *grid)
         s->y_plan = halo_plan_create(grid, s->Ho, s->Wo, s->M, B, y_window, &win_ctxs[k][1]);
         if (!s->x_plan || !s->y_plan)
             cn_fatal("stage %d: halo plan: %s", s->k, cn_last_error());
+        if (dev_gpu()) {
+            halo_plan_set_mem(s->x_plan, dev_halo_mem());
+            halo_plan_set_mem(s->y_plan, dev_halo_mem());
+        }
         if (s->n) {
             s->p_win = p_window(&win_ctxs[k][2], grid->py, grid->px);
             s->p_plan = halo_plan_create(grid, s->Hp, s->Wp, s->M, B, p_window, &win_ctxs[k][2]);
             if (!s->p_plan)
                 cn_fatal("stage %d: halo plan: %s", s->k, cn_last_error());
+            if (dev_gpu())
+                halo_plan_set_mem(s->p_plan, dev_halo_mem());
         }
         s->lf = (lf_dims){B, rect_rows(s->x_win), rect_cols(s->x_win), s->C,
                           rect_rows(s->y_tile), rect_cols(s->y_tile), s->M, s->r, s->s};
@@ -213,10 +231,10 @@ int net_create(cn_net *net, const cn_job *job, const cn_grid *grid)
         size_t nw = area(s->y_tile) * inner;
         double std = c->init_scale / sqrt((double)s->r * s->r * s->C);
         param_alloc(&s->w, nw);
-        init_tile(s->w.w, job->seed, 16u * (uint64_t)s->k, std, s->y_tile, s->Wo, inner);
+        param_init(&s->w, job->seed, 16u * (uint64_t)s->k, std, s->y_tile, s->Wo, inner);
         if (!c->tied) {
             param_alloc(&s->dec, nw);
-            init_tile(s->dec.w, job->seed, 16u * (uint64_t)s->k + 1, std, s->y_tile, s->Wo, inner);
+            param_init(&s->dec, job->seed, 16u * (uint64_t)s->k + 1, std, s->y_tile, s->Wo, inner);
         }
 
         /* buffers */
@@ -224,22 +242,22 @@ int net_create(cn_net *net, const cn_job *job, const cn_grid *grid)
         size_t by = (size_t)B * area(s->y_tile) * s->M, byw = (size_t)B * area(s->y_win) * s->M;
         size_t bp = (size_t)B * area(s->p_tile) * s->M;
         size_t bpw = s->n ? (size_t)B * area(s->p_win) * s->M : 0;
-        s->xw = cn_alloc(bxw, 4);
-        s->gxw = cn_alloc(bxw, 4);
-        s->xr_w = cn_alloc(bxw, 4);
-        s->gew = cn_alloc(bxw, 4);
-        s->xr = cn_alloc(bx, 4);
-        s->ge = cn_alloc(bx, 4);
-        s->y = cn_alloc(by, 4);
-        s->gy = cn_alloc(by, 4);
-        s->yw = cn_alloc(byw, 4);
-        s->gyw = cn_alloc(byw, 4);
-        s->p = cn_alloc(bp, 4);
-        s->gp = cn_alloc(bp, 4);
+        s->xw = dev_alloc(bxw, 4);
+        s->gxw = dev_alloc(bxw, 4);
+        s->xr_w = dev_alloc(bxw, 4);
+        s->gew = dev_alloc(bxw, 4);
+        s->xr = dev_alloc(bx, 4);
+        s->ge = dev_alloc(bx, 4);
+        s->y = dev_alloc(by, 4);
+        s->gy = dev_alloc(by, 4);
+        s->yw = dev_alloc(byw, 4);
+        s->gyw = dev_alloc(byw, 4);
+        s->p = dev_alloc(bp, 4);
+        s->gp = dev_alloc(bp, 4);
         if (s->n) {
-            s->pw = cn_alloc(bpw, 4);
-            s->gpw = cn_alloc(bpw, 4);
-            s->out = cn_alloc(bp, 4);
+            s->pw = dev_alloc(bpw, 4);
+            s->gpw = dev_alloc(bpw, 4);
+            s->out = dev_alloc(bp, 4);
         } else {
             s->out = s->p;
         }
@@ -251,11 +269,32 @@ int net_create(cn_net *net, const cn_job *job, const cn_grid *grid)
     net->F = area(l->p_tile) * (size_t)l->M;
     param_alloc(&net->hw, net->F * (size_t)net->K);
     param_alloc(&net->hb, (size_t)net->K);
-    net->z = cn_alloc((size_t)B * net->K, 4);
-    net->dz = cn_alloc((size_t)B * net->K, 4);
-    net->x0 = cn_alloc((size_t)B * area(net->st[0].x_tile) * net->st[0].C, 4);
-    net->labels = cn_alloc((size_t)B, sizeof(int));
+    size_t nx0 = (size_t)B * area(net->st[0].x_tile) * net->st[0].C;
+    net->z = dev_alloc((size_t)B * net->K, 4);
+    net->dz = dev_alloc((size_t)B * net->K, 4);
+    net->x0 = dev_alloc(nx0, 4);
+    net->labels = dev_alloc((size_t)B, sizeof(int));
+    if (dev_gpu()) {
+        net->x0_h = cn_alloc(nx0, 4);
+        net->labels_h = cn_alloc((size_t)B, sizeof(int));
+        net->z_h = cn_alloc((size_t)B * net->K, 4);
+        net->dsum = dev_alloc(4, sizeof(double));
+        net->dcount = dev_alloc(1, sizeof(int));
+    } else {
+        net->x0_h = net->x0;
+        net->labels_h = net->labels;
+        net->z_h = net->z;
+    }
     return 0;
+}
+
+void net_upload_batch(cn_net *net)
+{
+    if (net->x0_h == net->x0)
+        return;
+    const cn_stage *s = &net->st[0];
+    dev_upload(net->x0, net->x0_h, (size_t)net->B * area(s->x_tile) * (size_t)s->C * sizeof(float));
+    dev_upload(net->labels, net->labels_h, (size_t)net->B * sizeof(int));
 }
 
 void net_destroy(cn_net *net)
@@ -271,18 +310,25 @@ void net_destroy(cn_net *net)
             param_free(&s->dec);
         float *bufs[] = {s->xw, s->gxw, s->xr_w, s->gew, s->xr, s->ge, s->y, s->gy, s->yw, s->gyw, s->p, s->gp};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-            cn_free(bufs[i]);
+            dev_free(bufs[i]);
         if (s->n) {
-            cn_free(s->pw);
-            cn_free(s->gpw);
-            cn_free(s->out);
+            dev_free(s->pw);
+            dev_free(s->gpw);
+            dev_free(s->out);
         }
     }
     param_free(&net->hw);
     param_free(&net->hb);
-    cn_free(net->z);
-    cn_free(net->dz);
-    cn_free(net->x0);
-    cn_free(net->labels);
+    if (net->x0_h != net->x0) {
+        cn_free(net->x0_h);
+        cn_free(net->labels_h);
+        cn_free(net->z_h);
+        dev_free(net->dsum);
+        dev_free(net->dcount);
+    }
+    dev_free(net->z);
+    dev_free(net->dz);
+    dev_free(net->x0);
+    dev_free(net->labels);
     memset(net, 0, sizeof *net);
 }

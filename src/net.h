@@ -4,7 +4,8 @@
  *
  * Maps of stage k (DESIGN.md): input x [B, H, W, C] -> filter output y [B, Ho, Wo, M]
  *   -> pooled p [B, Hp, Wp, M] -> normalized out [B, Hp, Wp, M] (= p when the stage has no LCN).
- * Each map is split over the grid with tile_rect(); a window is what a tile's consumer reads. */
+ * Each map is split over the grid with tile_rect(); a window is what a tile's consumer reads.
+ * Every tensor below lives where src/dev.h says: host memory, or the GPU's with backend = cuda. */
 #ifndef CN_NET_H
 #define CN_NET_H
 
@@ -64,6 +65,13 @@ typedef struct {
     float *z, *dz;            /* logits [B, K] */
     float *x0;                /* input tile of the batch [B, x_tile(stage 1), C0] */
     int *labels;              /* [B] */
+    /* Where tensors live on the GPU (src/dev.h), the host's side of what crosses over; on the CPU
+     * these are the same arrays as above (x0_h == x0, labels_h == labels, z_h == z). */
+    float *x0_h;              /* the batch as the data reader fills it; net_upload_batch copies it */
+    int *labels_h;
+    float *z_h;               /* logits, for the sum over the grid */
+    double *dsum;             /* device: sums the host reads back (loss terms), 4 doubles */
+    int *dcount;              /* device: correct predictions */
     double flops_fwd;         /* FLOPs of one sample's forward pass on this rank (LF only) */
 } cn_net;
 
@@ -95,6 +103,10 @@ double head_step(cn_net *net, const int *labels, int B, int *correct, float *gf)
 
 /* Correct predictions of the head on the last forward pass (no gradients). */
 int head_predict(cn_net *net, const int *labels, int B);
+
+/* After the data reader filled x0_h and labels_h: make them the batch the net computes on (a copy
+ * to the GPU; nothing on the CPU). */
+void net_upload_batch(cn_net *net);
 
 /* Forward through all stages from net->x0; returns the last stage's out tile. */
 const float *net_forward(cn_net *net, int B);

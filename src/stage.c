@@ -8,13 +8,14 @@
 #include <string.h>
 
 #include "src/common.h"
+#include "src/dev.h"
 #include "src/kernels.h"
 #include "src/net.h"
 #include "src/timers.h"
 
 static size_t area(cn_rect r) { return (size_t)rect_rows(r) * (size_t)rect_cols(r); }
 
-static void zero(float *p, size_t n) { memset(p, 0, n * sizeof *p); }
+static void zero(float *p, size_t n) { dev_zero(p, n * sizeof *p); }
 
 /* Blocking halo exchanges, timed: the time spent here is time not hidden behind compute. A scatter-add
  * sends what the matching gather receives. */
@@ -143,6 +144,16 @@ void stage_backward(cn_net *net, int k, const float *gout, float *gx, int B)
     }
 }
 
+/* The reconstruction ICA's element-wise step on the GPU: ge = 2 (xr - x) / B, and the two partial
+ * sums (squared error, pooled activations) back on the host. */
+static void rica_sums_gpu(cn_net *net, cn_stage *s, const float *x, size_t nx, size_t np, int B, double *part)
+{
+    (void)net, (void)s, (void)x, (void)nx, (void)np, (void)B; /* unused in a build without CUDA */
+    CN_KCALL(K_GPU(rica_residual_cuda(s->xr, x, nx, 2.0, (double)B, s->ge, net->dsum, K_STREAM)));
+    CN_KCALL(K_GPU(sum_cuda(s->p, np, net->dsum + 1, K_STREAM)));
+    dev_download(part, net->dsum, 2 * sizeof *part);
+}
+
 double stage_rica(cn_net *net, int k, const float *x, int B)
 {
     cn_stage *s = &net->st[k];
@@ -170,21 +181,28 @@ double stage_rica(cn_net *net, int k, const float *x, int B)
 
     /* J = (1/B) (sum e^2 + lambda sum p) over the whole map: partial sums here, reduced over the grid */
     double part[2] = {0, 0};
-    for (size_t i = 0; i < nx; i++) {
-        double e = (double)s->xr[i] - (double)x[i];
-        part[0] += e * e;
-        s->ge[i] = (float)(2.0 * e / B);
+    float g = (float)(c->lambda / B);
+    if (dev_gpu()) {
+        rica_sums_gpu(net, s, x, nx, np, B, part);
+    } else {
+        for (size_t i = 0; i < nx; i++) {
+            double e = (double)s->xr[i] - (double)x[i];
+            part[0] += e * e;
+            s->ge[i] = (float)(2.0 * e / B);
+        }
+        for (size_t i = 0; i < np; i++)
+            part[1] += s->p[i];
     }
-    for (size_t i = 0; i < np; i++)
-        part[1] += s->p[i];
     grid_sum_double(net->grid, part, 2);
     double loss = (part[0] + c->lambda * part[1]) / B;
 
     /* gy = LF(D, ge) + POOL^T(lambda / B) */
     gather(s->x_plan, s->ge, s->gew, B);
-    float g = (float)(c->lambda / B);
-    for (size_t i = 0; i < np; i++)
-        s->gp[i] = g;
+    if (dev_gpu())
+        CN_KCALL(K_GPU(fill_cuda(s->gp, np, g, K_STREAM)));
+    else
+        for (size_t i = 0; i < np; i++)
+            s->gp[i] = g;
     k_lf_forward(&d, s->gew, dec, s->gy, all); /* gy = LF(D, ge) ... */
     pool_backward_tile(s, s->gp, B, 1);        /* ... + POOL^T(lambda / B) */
 

@@ -16,6 +16,7 @@
 #include "mpi/h5mpi.h"
 #include "src/common.h"
 #include "src/data.h"
+#include "src/dev.h"
 #include "src/net.h"
 #include "src/timers.h"
 #include "src/update.h"
@@ -162,9 +163,10 @@ static double evaluate(run_ctx *c)
     data_seek(c->test, 0);
     double tally[2] = {0, 0}; /* correct, seen */
     for (uint64_t i = 0; i < rounds; i++) {
-        int count = data_next(c->test, net->x0, net->labels, net->B);
+        int count = data_next(c->test, net->x0_h, net->labels_h, net->B);
+        net_upload_batch(net);
         net_forward(net, net->B);
-        int ok = head_predict(net, net->labels, net->B);
+        int ok = head_predict(net, net->labels_h, net->B);
         if (g->grid_rank == 0) {
             tally[0] += ok;
             tally[1] += count;
@@ -200,7 +202,8 @@ static void phase_rica(run_ctx *c, int k)
     for (int j = 0; j < k; j++)
         fl += 2.0 * net->st[j].Ho * net->st[j].Wo * (double)net->st[j].M * net->st[j].r * net->st[j].r * net->st[j].C;
     for (long step = c->cur.phase_step; step < total; step++) {
-        data_next(c->train, net->x0, net->labels, net->B);
+        data_next(c->train, net->x0_h, net->labels_h, net->B);
+        net_upload_batch(net);
         const float *x = net->x0;
         for (int j = 0; j < k; j++) {
             stage_forward(net, j, x, net->B);
@@ -237,9 +240,10 @@ static void phase_supervised(run_ctx *c, int finetune)
      * finds the state of the fine-tuning phase in its checkpoint. */
     if (finetune && c->cur.phase_step == 0)
         for (int k = 0; k < net->nstages; k++)
-            memset(net->st[k].w.state, 0, net->st[k].w.n * sizeof(float));
+            dev_zero(net->st[k].w.state, net->st[k].w.n * sizeof(float));
     for (long step = c->cur.phase_step; step < total; step++) {
-        data_next(c->train, net->x0, net->labels, net->B);
+        data_next(c->train, net->x0_h, net->labels_h, net->B);
+        net_upload_batch(net);
         net_forward(net, net->B);
         int L = net->nstages;
         double loss = head_step(net, net->labels, net->B, NULL, finetune ? c->gout[L - 1] : NULL);
@@ -270,16 +274,8 @@ static int setup(run_ctx *c, const cn_job *job, const cn_grid *grid, const char 
     c->job = job;
     c->grid = grid;
     c->saved_step = -1;
-    if (job->backend == BACKEND_CUDA) {
-        /* every rank sees the same job: all return here together */
-        if (grid->world_rank == 0)
-            fprintf(stderr,
-                    "cotsnet: error: %s: run.backend = cuda: the training loop runs on the CPU backend only in "
-                    "this version (cuda/ holds the GPU kernels, their tests and benchmark: docs/CUDA.md); set "
-                    "run.backend = cpu\n",
-                    job->path);
+    if (dev_init(job, grid)) /* backend = cuda: this rank's GPU, or one error line on every rank's behalf */
         return -1;
-    }
     if (net_create(&c->net, job, grid))
         return -1;
     char path[CN_PATH_MAX + 64] = "";
@@ -317,7 +313,14 @@ static void write_filters_png(run_ctx *c)
     if (n > ((size_t)64 << 20) || g->replica != 0)
         return;
     float *full = g->grid_rank == 0 ? cn_alloc(n, 4) : NULL;
-    grid_gather_tiles(g, s->Ho, s->Wo, inner, s->w.w, full);
+    float *mine = s->w.w;
+    if (dev_gpu()) {
+        mine = cn_alloc(s->w.n, sizeof *mine);
+        dev_download(mine, s->w.w, s->w.n * sizeof *mine);
+    }
+    grid_gather_tiles(g, s->Ho, s->Wo, inner, mine, full);
+    if (mine != s->w.w)
+        cn_free(mine);
     if (full) {
         char path[CN_PATH_MAX + 32];
         snprintf(path, sizeof path, "%s/filters.png", c->job->out_dir);
@@ -334,12 +337,13 @@ static void teardown(run_ctx *c)
     if (c->metrics)
         fclose(c->metrics);
     for (int k = 0; k < c->net.nstages; k++)
-        cn_free(c->gout[k]);
+        dev_free(c->gout[k]);
     if (c->train)
         data_close(c->train);
     if (c->test)
         data_close(c->test);
     net_destroy(&c->net);
+    dev_shutdown();
 }
 
 int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
@@ -354,7 +358,7 @@ int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
     }
     for (int k = 0; k < c->net.nstages; k++) {
         const cn_stage *s = &c->net.st[k];
-        c->gout[k] = cn_alloc((size_t)c->net.B * rect_rows(s->p_tile) * rect_cols(s->p_tile) * s->M, 4);
+        c->gout[k] = dev_alloc((size_t)c->net.B * rect_rows(s->p_tile) * rect_cols(s->p_tile) * s->M, 4);
     }
     if (grid->world_rank == 0) {
         if (cn_mkdirs(job->out_dir))

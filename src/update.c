@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "src/common.h"
+#include "src/dev.h"
+#include "src/kernels.h"
 #include "src/ops.h"
 #include "src/timers.h"
 
@@ -14,14 +16,24 @@ void param_step(const cn_job *job, const cn_grid *grid, cn_param *p, double lr)
         return;
     if (grid->R > 1) {
         double t0 = cn_now();
-        replicas_mean_float(grid, p->g, p->n);
+        dev_replicas_mean(grid, p->g, p->n); /* replicas_mean_float on the CPU */
         cn_time.allreduce += cn_now() - t0;
     }
-    if (job->optimizer == OPT_ADAGRAD)
+    if (dev_gpu()) {
+#ifdef CN_HAVE_CUDA
+        if (job->optimizer == OPT_ADAGRAD)
+            adagrad_cuda(p->w, p->state, p->g, p->n, (float)lr, (float)job->adagrad_eps, (float)job->weight_decay,
+                         K_STREAM);
+        else
+            sgd_momentum_cuda(p->w, p->state, p->g, p->n, (float)lr, (float)job->momentum, (float)job->weight_decay,
+                              K_STREAM);
+#endif
+    } else if (job->optimizer == OPT_ADAGRAD) {
         adagrad_ref(p->w, p->state, p->g, p->n, (float)lr, (float)job->adagrad_eps, (float)job->weight_decay);
-    else
+    } else {
         sgd_momentum_ref(p->w, p->state, p->g, p->n, (float)lr, (float)job->momentum, (float)job->weight_decay);
-    memset(p->g, 0, p->n * sizeof *p->g);
+    }
+    dev_zero(p->g, p->n * sizeof *p->g);
 }
 
 double lr_at(const cn_job *job, double base, long step, long total)

@@ -36,12 +36,12 @@
 enum {
     C_LF_FWD, C_LF_BWD_DATA, C_LF_BWD_FILTER, C_LF_FUSED, C_LF_DETERMINISTIC, C_POOL_FWD, C_POOL_BWD,
     C_LCN_FWD, C_LCN_BWD, C_HEAD_LOGITS, C_HEAD_XENT, C_HEAD_BWD, C_SGD, C_ADAGRAD, C_HALO_PACK,
-    C_HALO_UNPACK, NCHECK
+    C_HALO_UNPACK, C_GLUE, NCHECK
 };
 static const char *check_name[NCHECK] = {
     "lf_forward", "lf_backward_data", "lf_backward_filter", "lf_backward_fused_sgd", "lf_deterministic",
     "pool_forward", "pool_backward", "lcn_forward", "lcn_backward", "head_logits", "head_softmax_xent",
-    "head_backward", "sgd_momentum", "adagrad", "halo_pack", "halo_unpack"};
+    "head_backward", "sgd_momentum", "adagrad", "halo_pack", "halo_unpack", "glue"};
 
 #ifdef CN_HAVE_CUDA
 
@@ -484,6 +484,62 @@ static void test_optim(void)
     free(w), free(g), free(s);
 }
 
+/* ---- the engine's glue (cuda/glue.cu): sums in double, residual, fill, bias ------------------------- */
+static void glue_sum_check(const char *cs, double got, double want)
+{
+    cases_run[C_GLUE]++;
+    if (!(fabs(got - want) <= 1e-12 * fmax(fabs(want), 1.0)))
+        note(C_GLUE, cs, "%.17g, expected %.17g", got, want);
+}
+
+static void test_glue(void)
+{
+    const size_t n = 70001; /* more blocks than the sums use: the grid-stride part runs */
+    const int B = 5, K = 7;
+    float *a = tu_randn(n, 1.0), *x = tu_randn(n, 1.0), *ge = malloc(n * sizeof *ge);
+    double want_sum = 0, want_sq = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)a[i] - (double)x[i];
+        want_sum += x[i];
+        want_sq += e * e;
+        ge[i] = (float)(2.0 * e / B);
+    }
+    float *da = dput(a, n * 4), *dx = dput(x, n * 4), *dge = cuda_malloc(n * 4);
+    double *dsum = cuda_malloc(2 * sizeof(double)), got[2];
+    tu_check(PFX "glue_calls",
+             sum_cuda(dx, n, dsum, 0) == CN_OK && rica_residual_cuda(da, dx, n, 2.0, (double)B, dge, dsum + 1, 0) == CN_OK,
+             cn_last_error());
+    cuda_sync(0);
+    cuda_download(got, dsum, sizeof got);
+    glue_sum_check("sum_cuda n=70001", got[0], want_sum);
+    glue_sum_check("rica_residual_cuda sum n=70001", got[1], want_sq);
+    float *hge = dget(dge, n);
+    cmp_over(C_GLUE, "rica_residual_cuda ge", hge, ge, n);
+    fill_cuda(dge, 1000, 0.25f, 0);
+    float *hf = dget(dge, n), *rf = hcopy(hge, n);
+    for (size_t i = 0; i < 1000; i++)
+        rf[i] = 0.25f;
+    cmp_bits(C_GLUE, "fill_cuda first 1000", hf, rf, n);
+    /* bias: z [B, K] += b; gb += sum over b of dz, in order */
+    float *z = tu_randn((size_t)B * K, 1.0), *bias = tu_randn((size_t)K, 1.0), *gb = tu_randn((size_t)K, 1.0);
+    float *dz_ = dput(z, (size_t)B * K * 4), *db = dput(bias, (size_t)K * 4), *dgb = dput(gb, (size_t)K * 4);
+    tu_check(PFX "glue_bias_calls",
+             bias_grad_cuda(dz_, B, K, dgb, 0) == CN_OK && bias_add_cuda(dz_, db, B, K, 0) == CN_OK,
+             cn_last_error());
+    float *rgb = hcopy(gb, (size_t)K), *rz = hcopy(z, (size_t)B * K);
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < K; k++) {
+            rgb[k] += z[(size_t)b * K + k];
+            rz[(size_t)b * K + k] += bias[k];
+        }
+    float *hz = dget(dz_, (size_t)B * K), *hgb = dget(dgb, (size_t)K);
+    cmp_add(C_GLUE, "bias_grad_cuda", hgb, rgb, gb, (size_t)K);
+    cmp_add(C_GLUE, "bias_add_cuda", hz, rz, z, (size_t)B * K);
+    free(a), free(x), free(ge), free(hge), free(hf), free(rf), free(z), free(bias), free(gb), free(rgb), free(rz);
+    free(hz), free(hgb);
+    cuda_free(da), cuda_free(dx), cuda_free(dge), cuda_free(dsum), cuda_free(dz_), cuda_free(db), cuda_free(dgb);
+}
+
 /* ---- halo rectangles -------------------------------------------------------------------------------- */
 static void test_halo(void)
 {
@@ -601,6 +657,7 @@ int main(void)
     test_head();
     test_optim();
     test_halo();
+    test_glue();
     for (int k = 0; k < NCHECK; k++) {
         char name[96];
         snprintf(name, sizeof name, PFX "%s", check_name[k]);

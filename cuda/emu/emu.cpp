@@ -5,7 +5,15 @@
  * reported and ends the program instead of hanging. Device
  * memory is host memory; streams are the host thread itself (everything is synchronous). cuBLAS's
  * SGEMM is a plain loop with cuBLAS's argument checks. COTSNET_EMU_NO_GPU=1 makes
- * cudaGetDeviceCount report no device, as a machine without a driver does. */
+ * cudaGetDeviceCount report no device, as a machine without a driver does.
+ *
+ * COTSNET_EMU_PROTECT=1 (tests/t_cuda_train_emu.sh) keeps device memory apart from the host's, as a
+ * real GPU does: cudaMalloc hands out blocks of one arena (garbage-filled, as cudaMalloc's memory is
+ * not zeroed), inaccessible (PROT_NONE) except while the
+ * emulator itself runs (a kernel, a copy, a memset, an SGEMM), so host code that reads or writes
+ * device memory directly dies with SIGSEGV instead of silently working; cudaMemcpy checks that each
+ * side is the kind of memory its cudaMemcpyKind says, and cudaFree / cudaFreeHost that they free what
+ * cudaMalloc / cudaMallocHost gave. Without it device memory is malloc'd (AddressSanitizer sees it). */
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -15,7 +23,13 @@
 #include <thread>
 #include <vector>
 
+#include <cstdint>
+#include <map>
+#include <set>
+
+#include <sys/mman.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include "cublas_v2.h"
 #include "cuda_runtime.h"
@@ -41,6 +55,127 @@ bool env_on(const char *name)
     return s && *s && strcmp(s, "0") != 0;
 }
 bool no_gpu() { return env_on("COTSNET_EMU_NO_GPU"); }
+
+/* ---- device memory kept apart from the host's (COTSNET_EMU_PROTECT=1) ------------------------------ */
+bool protect_mode()
+{
+    static int on = -1;
+    if (on < 0)
+        on = env_on("COTSNET_EMU_PROTECT");
+    return on == 1;
+}
+/* Device memory is one reserved arena, so that opening and closing it is one mprotect each: blocks
+ * of 256-byte multiples (cudaMalloc's alignment), first fit, freed blocks merged with their neighbours. */
+const size_t ARENA_BYTES = (size_t)1 << 34; /* reserved address space, not memory */
+const size_t ALIGN = 256;
+char *g_arena;
+size_t g_top;                       /* bytes of the arena ever handed out (the part to protect) */
+std::map<uintptr_t, size_t> g_dev;  /* live device blocks: start -> size (protect mode) */
+std::map<uintptr_t, size_t> g_hole; /* free blocks below g_top */
+std::set<void *> g_pinned;          /* cudaMallocHost'd blocks */
+int g_open;                         /* depth of emulator calls that may touch device memory */
+
+void protect_all(int prot)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), len = (g_top + page - 1) / page * page;
+    if (len && mprotect(g_arena, len, prot)) {
+        perror("emu: mprotect");
+        abort();
+    }
+}
+
+void *arena_alloc(size_t bytes)
+{
+    if (!g_arena) {
+        void *m = mmap(NULL, ARENA_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED)
+            return NULL;
+        g_arena = (char *)m;
+    }
+    const size_t n = (bytes + ALIGN - 1) / ALIGN * ALIGN;
+    uintptr_t at = 0;
+    for (auto it = g_hole.begin(); it != g_hole.end(); ++it)
+        if (it->second >= n) {
+            at = it->first;
+            const size_t rest = it->second - n;
+            g_hole.erase(it);
+            if (rest)
+                g_hole[at + n] = rest;
+            break;
+        }
+    if (!at) {
+        if (g_top + n > ARENA_BYTES)
+            return NULL;
+        at = (uintptr_t)g_arena + g_top;
+        g_top += n;
+        if (g_open)
+            protect_all(PROT_READ | PROT_WRITE);
+    }
+    if (g_open) /* fresh memory, as cudaMalloc's: not zero */
+        memset((void *)at, 0xA5, n);
+    else {
+        protect_all(PROT_READ | PROT_WRITE);
+        memset((void *)at, 0xA5, n);
+        protect_all(PROT_NONE);
+    }
+    g_dev[at] = n;
+    return (void *)at;
+}
+
+bool arena_free(void *p)
+{
+    auto it = g_dev.find((uintptr_t)p);
+    if (it == g_dev.end())
+        return false;
+    uintptr_t at = it->first;
+    size_t n = it->second;
+    g_dev.erase(it);
+    auto next = g_hole.find(at + n);
+    if (next != g_hole.end()) {
+        n += next->second;
+        g_hole.erase(next);
+    }
+    auto prev = g_hole.lower_bound(at);
+    if (prev != g_hole.begin() && (--prev)->first + prev->second == at) {
+        prev->second += n;
+        return true;
+    }
+    g_hole[at] = n;
+    return true;
+}
+
+/* While one lives, device memory is accessible (outermost one toggles). */
+struct DeviceAccess {
+    DeviceAccess()
+    {
+        if (protect_mode() && g_open++ == 0)
+            protect_all(PROT_READ | PROT_WRITE);
+    }
+    ~DeviceAccess()
+    {
+        if (protect_mode() && --g_open == 0)
+            protect_all(PROT_NONE);
+    }
+    DeviceAccess(const DeviceAccess &) = delete;
+    DeviceAccess &operator=(const DeviceAccess &) = delete;
+};
+
+/* Is [p, p + bytes) inside one device allocation? (protect mode) */
+bool is_device(const void *p, size_t bytes)
+{
+    const uintptr_t a = (uintptr_t)p;
+    auto it = g_dev.upper_bound(a);
+    if (it == g_dev.begin())
+        return false;
+    --it;
+    return a >= it->first && a + bytes <= it->first + it->second;
+}
+/* Does [p, p + bytes) overlap the device arena (live or freed blocks)? */
+bool touches_device(const void *p, size_t bytes)
+{
+    const uintptr_t a = (uintptr_t)p, lo = (uintptr_t)g_arena;
+    return g_arena && a < lo + g_top && a + bytes > lo;
+}
 
 /* ---- threads mode: one std::thread per thread of the block --------------------------------------- */
 struct Barrier {
@@ -249,6 +384,7 @@ cudaError_t emu_run(dim3 grid, dim3 block, const std::function<void()> &body)
         grid.x > 2147483647u || grid.y > 65535u || grid.z > 65535u)
         return cudaErrorInvalidConfiguration;
     g_threads_mode = env_on("COTSNET_EMU_THREADS");
+    DeviceAccess open;
     return g_threads_mode ? run_threads(grid, block, nt, body) : run_fibers(grid, block, nt, body);
 }
 
@@ -316,11 +452,37 @@ const char *cudaGetErrorName(cudaError_t e)
 }
 cudaError_t cudaMalloc(void **p, size_t bytes)
 {
-    *p = bytes ? malloc(bytes) : NULL;
+    if (!protect_mode()) {
+        *p = bytes ? malloc(bytes) : NULL;
+        return bytes && !*p ? cudaErrorMemoryAllocation : cudaSuccess;
+    }
+    *p = bytes ? arena_alloc(bytes) : NULL;
     return bytes && !*p ? cudaErrorMemoryAllocation : cudaSuccess;
 }
 cudaError_t cudaFree(void *p)
 {
+    if (!protect_mode()) {
+        free(p);
+        return cudaSuccess;
+    }
+    if (!p)
+        return cudaSuccess;
+    return arena_free(p) ? cudaSuccess : cudaErrorInvalidValue; /* else not a pointer cudaMalloc gave */
+}
+cudaError_t cudaMallocHost(void **p, size_t bytes)
+{
+    *p = malloc(bytes ? bytes : 1);
+    if (!*p)
+        return cudaErrorMemoryAllocation;
+    g_pinned.insert(*p);
+    return cudaSuccess;
+}
+cudaError_t cudaFreeHost(void *p)
+{
+    if (!p)
+        return cudaSuccess;
+    if (!g_pinned.erase(p))
+        return cudaErrorInvalidValue;
     free(p);
     return cudaSuccess;
 }
@@ -336,9 +498,22 @@ cudaError_t cudaFreeAsync(void *p, cudaStream_t s)
 }
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, enum cudaMemcpyKind kind)
 {
-    (void)kind;
-    if (bytes)
-        memcpy(dst, src, bytes);
+    if (!bytes)
+        return cudaSuccess;
+    if (protect_mode()) {
+        /* each side must be the memory its kind names (cudaMemcpyDefault: either) */
+        const bool dd = is_device(dst, bytes), sd = is_device(src, bytes);
+        const bool dh = !touches_device(dst, bytes), sh = !touches_device(src, bytes);
+        const bool ok = kind == cudaMemcpyHostToDevice   ? dd && sh
+                        : kind == cudaMemcpyDeviceToHost ? dh && sd
+                        : kind == cudaMemcpyDeviceToDevice ? dd && sd
+                        : kind == cudaMemcpyHostToHost   ? dh && sh
+                                                         : (dd || dh) && (sd || sh);
+        if (!ok)
+            return cudaErrorInvalidValue;
+    }
+    DeviceAccess open;
+    memcpy(dst, src, bytes);
     return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, enum cudaMemcpyKind kind, cudaStream_t s)
@@ -348,8 +523,12 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, enum cudaM
 }
 cudaError_t cudaMemset(void *dst, int value, size_t bytes)
 {
-    if (bytes)
-        memset(dst, value, bytes);
+    if (!bytes)
+        return cudaSuccess;
+    if (protect_mode() && !is_device(dst, bytes))
+        return cudaErrorInvalidValue;
+    DeviceAccess open;
+    memset(dst, value, bytes);
     return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t s)
@@ -417,6 +596,7 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
     if (m < 0 || n < 0 || k < 0 || lda < (arows > 1 ? arows : 1) || ldb < (brows > 1 ? brows : 1) ||
         ldc < (m > 1 ? m : 1))
         return CUBLAS_STATUS_INVALID_VALUE;
+    DeviceAccess open;
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {
             float s = 0;

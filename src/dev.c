@@ -1,0 +1,307 @@
+/* dev.c: host or GPU memory for the engine's tensors (see dev.h), and the halo plans' device moves.
+ *
+ * On the GPU a halo message is staged: the rectangle is packed on the device (halo_pack_cuda) into a
+ * device staging buffer, copied to the plan's pinned host buffer and the stream synchronized before
+ * MPI sends it; a received message is copied to the staging buffer and unpacked (or added) into the
+ * map on the stream. The part of a window a rank owns itself is packed and unpacked device to device.
+ * One staging buffer serves every plan: operations on one stream are ordered, and a plan's *_end
+ * synchronizes the stream before its host buffers are reused. */
+#include "src/dev.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "src/common.h"
+
+#ifdef CN_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda/nccl_comm.h"
+#include "cuda/ops_cuda.h"
+#endif
+
+static int on_gpu;
+
+int dev_gpu(void) { return on_gpu; }
+
+#ifdef CN_HAVE_CUDA
+
+static cudaStream_t stream;
+static cn_nccl *nccl;     /* the replicas of this rank's tile (grid.allreduce = nccl, R > 1) */
+static float *staging;    /* device, for halo rectangles */
+static size_t staging_n;  /* floats */
+
+#define DEV_CHECK(call)                                                                               \
+    do {                                                                                              \
+        cudaError_t dev_e_ = (call);                                                                  \
+        if (dev_e_ != cudaSuccess)                                                                    \
+            cn_fatal("%s failed: %s (%s); check the GPU with nvidia-smi", #call,                      \
+                     cudaGetErrorString(dev_e_), cudaGetErrorName(dev_e_));                           \
+    } while (0)
+
+void *dev_stream(void) { return on_gpu ? (void *)stream : NULL; }
+
+static float *staging_get(size_t n)
+{
+    if (n > staging_n) {
+        cuda_free(staging); /* synchronizes: work still using it is done */
+        staging = cuda_malloc(n * sizeof(float));
+        staging_n = n;
+    }
+    return staging;
+}
+
+static size_t rect_floats(cn_rect r, int B, int C)
+{
+    return (size_t)B * (size_t)rect_rows(r) * (size_t)rect_cols(r) * (size_t)C;
+}
+
+/* r (global) in the coordinates of a map covering frame */
+static cn_rect in_frame(cn_rect r, cn_rect frame)
+{
+    return (cn_rect){r.y0 - frame.y0, r.y1 - frame.y0, r.x0 - frame.x0, r.x1 - frame.x0};
+}
+
+static void pack(const float *map, cn_rect frame, cn_rect r, int B, int C, float *buf)
+{
+    if (halo_pack_cuda(map, B, rect_rows(frame), rect_cols(frame), C, in_frame(r, frame), buf, stream))
+        cn_fatal("halo: %s", cn_last_error());
+}
+
+static void unpack(float *map, cn_rect frame, cn_rect r, int B, int C, const float *buf, int add)
+{
+    if (halo_unpack_cuda(buf, B, rect_rows(frame), rect_cols(frame), C, in_frame(r, frame), map, add, stream))
+        cn_fatal("halo: %s", cn_last_error());
+}
+
+static void h_to_host(float *buf, const float *map, cn_rect frame, cn_rect r, int B, int C)
+{
+    size_t n = rect_floats(r, B, C);
+    if (!n)
+        return;
+    float *s = staging_get(n);
+    pack(map, frame, r, B, C, s);
+    DEV_CHECK(cudaMemcpyAsync(buf, s, n * sizeof(float), cudaMemcpyDeviceToHost, stream));
+    cuda_sync(stream); /* MPI reads buf next */
+}
+
+static void h_from_host(float *map, cn_rect frame, const float *buf, cn_rect r, int B, int C, int add)
+{
+    size_t n = rect_floats(r, B, C);
+    if (!n)
+        return;
+    float *s = staging_get(n);
+    DEV_CHECK(cudaMemcpyAsync(s, buf, n * sizeof(float), cudaMemcpyHostToDevice, stream));
+    unpack(map, frame, r, B, C, s, add);
+}
+
+static void h_copy(float *dst, cn_rect dframe, const float *src, cn_rect sframe, cn_rect r, int B, int C, int add)
+{
+    size_t n = rect_floats(r, B, C);
+    if (!n)
+        return;
+    float *s = staging_get(n);
+    pack(src, sframe, r, B, C, s);
+    unpack(dst, dframe, r, B, C, s, add);
+}
+
+static void h_sync(void) { cuda_sync(stream); }
+
+static void *h_host_alloc(size_t bytes)
+{
+    void *p = NULL;
+    if (bytes)
+        DEV_CHECK(cudaMallocHost(&p, bytes));
+    return p;
+}
+
+static void h_host_free(void *p)
+{
+    if (p)
+        DEV_CHECK(cudaFreeHost(p));
+}
+
+static const halo_mem gpu_halo = {h_to_host, h_from_host, h_copy, h_sync, h_host_alloc, h_host_free};
+
+const halo_mem *dev_halo_mem(void) { return on_gpu ? &gpu_halo : NULL; }
+
+/* Every rank learns whether any failed; the lowest failing rank prints its line (msg, after the job's
+ * path). Returns 1 on failure. */
+static int any_failed(const cn_grid *grid, int failed, const char *path, const char *msg)
+{
+    int first = world_max_int(grid, failed ? grid->world_size - grid->world_rank : 0);
+    if (first && grid->world_rank == grid->world_size - first)
+        fprintf(stderr, "cotsnet: error: %s: %s\n", path, msg);
+    return first != 0;
+}
+
+/* grid.allreduce = nccl: one communicator per tile over its R replicas (the id from replica 0). */
+static int nccl_init(const cn_job *job, const cn_grid *grid)
+{
+    char msg[768] = "";
+    int bad = cn_nccl_load() != CN_OK;
+    if (bad)
+        snprintf(msg, sizeof msg, "grid.allreduce = nccl: rank %d: %s; or set grid.allreduce = mpi", grid->world_rank,
+                 cn_last_error());
+    if (any_failed(grid, bad, job->path, msg))
+        return -1;
+    unsigned char id[CN_NCCL_ID_BYTES] = {0};
+    if (grid->replica == 0 && cn_nccl_unique_id(id) != CN_OK)
+        cn_fatal("nccl: %s", cn_last_error());
+    replicas_bcast(grid, id, sizeof id, 0);
+    nccl = cn_nccl_create(id, grid->R, grid->replica);
+    if (!nccl)
+        cn_fatal("nccl: %s", cn_last_error());
+    return 0;
+}
+
+int dev_init(const cn_job *job, const cn_grid *grid)
+{
+    if (job->backend != BACKEND_CUDA)
+        return 0;
+    if (job->halo == HALO_NCCL) { /* every rank sees the same job: all return here together */
+        if (grid->world_rank == 0)
+            fprintf(stderr, "cotsnet: error: %s: grid.halo = nccl: halos over NCCL are not implemented yet; set "
+                            "grid.halo = mpi (halos staged through pinned host memory)\n", job->path);
+        return -1;
+    }
+    int dev = cuda_select_device(-1);
+    char msg[768] = "";
+    if (dev < 0)
+        snprintf(msg, sizeof msg, "run.backend = cuda: no GPU on rank %d (local rank %d): %s", grid->world_rank,
+                 cuda_local_rank(), cn_last_error());
+    /* the lowest rank without a GPU says so; every rank stops together */
+    if (any_failed(grid, dev < 0, job->path, msg))
+        return -1;
+    if (job->allreduce == HALO_NCCL && grid->R > 1 && nccl_init(job, grid))
+        return -1;
+    DEV_CHECK(cudaStreamCreate(&stream));
+    on_gpu = 1;
+    if (grid->world_rank == 0) {
+        char desc[256];
+        cuda_describe(desc, sizeof desc);
+        printf("backend cuda: rank 0 on %s (one stream per rank, halos staged through pinned host memory)\n", desc);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+void dev_shutdown(void)
+{
+    if (!on_gpu)
+        return;
+    cuda_sync(stream);
+    cn_nccl_destroy(nccl);
+    nccl = NULL;
+    cuda_free(staging);
+    staging = NULL;
+    staging_n = 0;
+    DEV_CHECK(cudaStreamDestroy(stream));
+    stream = NULL;
+    cuda_shutdown();
+    on_gpu = 0;
+}
+
+static void *gpu_alloc(size_t count, size_t size)
+{
+    size_t bytes;
+    if (cn_mul_size(&bytes, 2, count, size))
+        cn_fatal("device allocation of %zu x %zu bytes overflows", count, size);
+    void *p = cuda_malloc(bytes ? bytes : 1);
+    cuda_memset(p, 0, bytes, stream);
+    return p;
+}
+
+static void gpu_copy(void *dst, const void *src, size_t bytes, enum cudaMemcpyKind kind)
+{
+    DEV_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream));
+    cuda_sync(stream); /* the host buffer is read or may change as soon as this returns */
+}
+
+#define GPU_OR_HOST(gpu_call) \
+    if (on_gpu) {             \
+        gpu_call;             \
+        return;               \
+    }
+
+#else /* no CUDA in this build: backend = cuda is refused */
+
+#define GPU_OR_HOST(gpu_call)
+
+void *dev_stream(void) { return NULL; }
+const halo_mem *dev_halo_mem(void) { return NULL; }
+void dev_shutdown(void) {}
+
+int dev_init(const cn_job *job, const cn_grid *grid)
+{
+    if (job->backend != BACKEND_CUDA)
+        return 0;
+    /* every rank sees the same job: all return here together */
+    if (grid->world_rank == 0)
+        fprintf(stderr,
+                "cotsnet: error: %s: run.backend = cuda: this cotsnet was built without the CUDA backend (no "
+                "nvcc, or NO_CUDA=1; docs/CUDA.md): rebuild with CUDA or set run.backend = cpu\n",
+                job->path);
+    return -1;
+}
+
+#endif
+
+void *dev_alloc(size_t count, size_t size)
+{
+#ifdef CN_HAVE_CUDA
+    if (on_gpu)
+        return gpu_alloc(count, size);
+#endif
+    return cn_alloc(count, size);
+}
+
+void dev_free(void *p)
+{
+    GPU_OR_HOST(if (p) { cuda_sync(stream); cuda_free(p); })
+    cn_free(p);
+}
+
+void dev_zero(void *p, size_t bytes)
+{
+    GPU_OR_HOST(cuda_memset(p, 0, bytes, stream))
+    if (bytes)
+        memset(p, 0, bytes);
+}
+
+void dev_download(void *host, const void *src, size_t bytes)
+{
+    if (!bytes)
+        return;
+    GPU_OR_HOST(gpu_copy(host, src, bytes, cudaMemcpyDeviceToHost))
+    if (host != src) /* on the host the two are often one array (net.h: x0_h, z_h) */
+        memcpy(host, src, bytes);
+}
+
+void dev_upload(void *dst, const void *host, size_t bytes)
+{
+    if (!bytes)
+        return;
+    GPU_OR_HOST(gpu_copy(dst, host, bytes, cudaMemcpyHostToDevice))
+    if (dst != host)
+        memcpy(dst, host, bytes);
+}
+
+void dev_replicas_mean(const cn_grid *grid, float *g, size_t n)
+{
+    if (!dev_gpu()) {
+        replicas_mean_float(grid, g, n);
+        return;
+    }
+#ifdef CN_HAVE_CUDA
+    if (nccl) {
+        cn_nccl_allreduce_mean(nccl, g, n, stream);
+        return;
+    }
+#endif
+    float *h = cn_alloc(n, sizeof *h);
+    dev_download(h, g, n * sizeof *h);
+    replicas_mean_float(grid, h, n);
+    dev_upload(g, h, n * sizeof *h);
+    cn_free(h);
+}

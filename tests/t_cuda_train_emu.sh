@@ -1,0 +1,132 @@
+#!/bin/sh
+# t_cuda_train_emu.sh: training with run.backend = cuda equals training on the CPU, on a machine without
+# a GPU. A `cotsnet` is built whose cuda/*.cu objects come from g++ and the CPU emulator of the CUDA
+# runtime and cuBLAS (cuda/emu, as tests/t_cuda_emu.sh builds test_cuda_ops), with every C file
+# compiled for a CUDA build (CN_HAVE_CUDA); it runs tests/jobs/dist.ini (two stages with LCN, tied and
+# separate decoders, head, fine-tuning, evaluation, checkpoints) with backend = cuda and
+# COTSNET_EMU_PROTECT=1: device memory is unreachable from host code outside the emulator's own
+# calls (a direct host access crashes) and every cudaMemcpy's direction is checked. Compared with
+# the real bin/cotsnet on the CPU backend:
+#   cuda_train_1rank, cuda_train_1x2: every loss line (rica, head, finetune) and the eval accuracies,
+#       and every dataset of the final checkpoint within 1e-5 relative (normwise), on 1 rank and on 2
+#       ranks (grid 1x2: halos staged through pinned host memory and MPI);
+#   cuda_resume_replicas: 2 replicas of a 1x1 grid (replica gradients averaged through the host),
+#       resuming from the one-rank CPU run's checkpoint at step 6 (loaded host -> device), against the
+#       CPU backend doing the same: the remaining loss and eval lines and the final checkpoint (1e-5);
+#   cuda_resume_replicas_nccl: the same with grid.allreduce = nccl, NCCL being cuda/emu/nccl_emu.c
+#       (NCCL's calls done over MPI through host copies: it checks the wiring, not NCCL);
+#   cuda_eval_1x2: `cotsnet eval` of the GPU run's checkpoint on 2 ranks: the CPU's accuracy line;
+#   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
+#       step, no crash.
+# What this cannot show: anything about a real GPU (bench/gpu_check.sh runs the same comparison there,
+# without MPI). The emulator runs work synchronously, so a missing stream synchronization before the
+# host reads a pinned buffer would not show here.
+set -u
+BUILD=${COTSNET_BUILD:-build}
+BIN=${COTSNET_BIN:-bin/cotsnet}
+PY=/usr/bin/python3
+CXX=${CXX:-g++}
+CC=${CC:-gcc}
+JOB=tests/jobs/dist.ini
+command -v "$CXX" >/dev/null 2>&1 || { echo "skip cuda_train_emu: no C++ compiler ($CXX)"; exit 0; }
+export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+MPIRUN="mpirun --oversubscribe --bind-to none"
+out="$BUILD/cuda_emu_train"
+mkdir -p "$out" || exit 1
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+# the roofline (CUDA events) has no emulator; NCCL is cuda/emu/nccl_emu.c, loaded from $out/lib
+cu=$(ls cuda/*.cu | grep -v -e cuda/roofline.cu | tr '\n' ' ')
+c=$(ls src/*.c mpi/*.c io/*.c | tr '\n' ' ')
+pkgs="ompi-c hdf5-openmpi inih"
+make -s -j2 -f - >"$out/build.log" 2>&1 <<MAKEFILE || { echo "FAIL cuda_train_emu_build: $(grep -m3 -i error "$out/build.log")"; exit 1; }
+FLAGS := -g -Wall -Wextra -Wno-unknown-pragmas -fopenmp -Icuda/emu/include -I. -MMD -MP
+CUO := \$(patsubst cuda/%.cu,$out/cu_%.o,$cu)
+CO := \$(patsubst %.c,$out/%.o,$c)
+all: $out/cotsnet $out/lib/libnccl.so.2
+$out/cotsnet: \$(CUO) \$(CO) $out/emu.o
+	$CC -fopenmp -rdynamic -o \$@ \$^ $(pkg-config --libs $pkgs) -lpng -lz -lm -lstdc++ -lpthread -ldl
+$out/lib/libnccl.so.2: cuda/emu/nccl_emu.c
+	@mkdir -p $out/lib
+	$CC -std=c11 -D_POSIX_C_SOURCE=200809L -g -Wall -Wextra -fPIC -shared -Icuda/emu/include $(pkg-config --cflags ompi-c) \$< -o \$@
+$out/cu_%.o: cuda/%.cu
+	$CXX -std=c++17 -O1 \$(FLAGS) -x c++ -c \$< -o \$@
+$out/emu.o: cuda/emu/emu.cpp
+	$CXX -std=c++17 -O1 \$(FLAGS) -c \$< -o \$@
+$out/%.o: %.c
+	@mkdir -p \$(dir \$@)
+	$CC -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O0 \$(FLAGS) $(pkg-config --cflags $pkgs) -DCN_HAVE_CUDA=1 -c \$< -o \$@
+-include \$(wildcard $out/*.d $out/*/*.d)
+MAKEFILE
+EMU="$out/cotsnet"
+export COTSNET_EMU_PROTECT=1 LD_LIBRARY_PATH="$out/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+# train DIR NP COLS BINARY [args]: one run of the job on a 1 x COLS grid
+train() {
+    d=$1 np=$2 cols=$3 bin=$4
+    shift 4
+    timeout 120 $MPIRUN -np "$np" "$bin" train $JOB --set run.out_dir="$d" --set grid.rows=1 --set grid.cols="$cols" \
+        --set checkpoint.every=6 --set train.eval_batches=3 "$@" >"$d.log" 2>&1
+}
+
+# compare NAME CPU_DIR CUDA_DIR LINES: the loss and eval lines, and the final checkpoints (train_compare.py)
+compare() {
+    if ! grep -q "^backend cuda" "$3.log"; then
+        echo "FAIL $1: the cuda run did not start on the (emulated) GPU: $(tail -3 "$3.log")"; return
+    fi
+    fa=$(ls "$2"/ckpt/ckpt-*.h5 2>/dev/null | tail -1)
+    $PY tests/oracle/train_compare.py "$1" "$4" "$2.log" "$3.log" "$fa" "$3/ckpt/$(basename "$fa")"
+}
+
+train "$tmp/cpu1" 1 1 "$BIN" || echo "FAIL cuda_train_cpu_reference: $(tail -3 "$tmp/cpu1.log")"
+train "$tmp/cpu2" 2 2 "$BIN" || echo "FAIL cuda_train_cpu_reference_1x2: $(tail -3 "$tmp/cpu2.log")"
+if train "$tmp/gpu1" 1 1 "$EMU" --set run.backend=cuda; then compare cuda_train_1rank "$tmp/cpu1" "$tmp/gpu1" 6
+else echo "FAIL cuda_train_1rank: the run failed: $(tail -3 "$tmp/gpu1.log")"; fi
+if train "$tmp/gpu2" 2 2 "$EMU" --set run.backend=cuda; then compare cuda_train_1x2 "$tmp/cpu2" "$tmp/gpu2" 6
+else echo "FAIL cuda_train_1x2: the run failed: $(tail -3 "$tmp/gpu2.log")"; fi
+
+# cotsnet eval of the GPU run's final checkpoint on 2 ranks, on both backends: the same accuracy
+fin="$tmp/gpu1/ckpt/ckpt-00000012.h5"
+for b in cpu cuda; do
+    bin=$BIN; [ $b = cuda ] && bin=$EMU
+    timeout 60 $MPIRUN -np 2 "$bin" eval $JOB --set grid.rows=1 --set grid.cols=2 --set run.backend=$b \
+        --checkpoint "$fin" >"$tmp/eval_$b.log" 2>&1
+done
+ea=$(grep "^test accuracy" "$tmp/eval_cpu.log"); eb=$(grep "^test accuracy" "$tmp/eval_cuda.log")
+if [ -n "$ea" ] && [ "$ea" = "$eb" ] && grep -q "^backend cuda" "$tmp/eval_cuda.log"; then
+    echo "ok cuda_eval_1x2 ($eb)"
+else
+    echo "FAIL cuda_eval_1x2: cuda '$eb' vs cpu '$ea': $(tail -2 "$tmp/eval_cuda.log")"
+fi
+
+# 2 replicas of a 1x1 grid (gradients averaged through the host), both backends resuming from the CPU's
+# one-rank checkpoint at step 6 (loaded host -> device on the GPU): the rest of the run
+ck="$tmp/cpu1/ckpt/ckpt-00000006.h5"
+train "$tmp/cpuR" 2 1 "$BIN" --set grid.replicas=2 --resume "$ck" ||
+    echo "FAIL cuda_train_cpu_reference_R2: $(tail -3 "$tmp/cpuR.log")"
+if train "$tmp/gpuR" 2 1 "$EMU" --set grid.replicas=2 --set run.backend=cuda --resume "$ck" &&
+    grep -q "resuming from .*ckpt-00000006.h5 at step 6" "$tmp/gpuR.log"; then
+    compare cuda_resume_replicas "$tmp/cpuR" "$tmp/gpuR" 4
+else
+    echo "FAIL cuda_resume_replicas: the run failed: $(tail -3 "$tmp/gpuR.log")"
+fi
+
+# the same with grid.allreduce = nccl: the replicas' mean by NCCL (cuda/emu/nccl_emu.c: over MPI)
+if train "$tmp/gpuN" 2 1 "$EMU" --set grid.replicas=2 --set run.backend=cuda --set grid.allreduce=nccl \
+    --resume "$ck"; then
+    compare cuda_resume_replicas_nccl "$tmp/cpuR" "$tmp/gpuN" 4
+else
+    echo "FAIL cuda_resume_replicas_nccl: the run failed: $(tail -3 "$tmp/gpuN.log")"
+fi
+
+# no GPU: one clear line, non-zero exit, nothing trained, no crash
+COTSNET_EMU_NO_GPU=1 timeout 60 $MPIRUN -np 2 "$EMU" train $JOB --set grid.rows=1 --set grid.cols=2 \
+    --set run.backend=cuda --set run.out_dir="$tmp/nogpu" >"$tmp/n.out" 2>"$tmp/n.err"
+rc=$?
+n=$(grep -c "cotsnet: error" "$tmp/n.err")
+if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [ "$n" -eq 1 ] && grep -q "run.backend = cuda: no GPU on rank 0" "$tmp/n.err" &&
+    ! grep -q "step" "$tmp/n.out"; then
+    echo "ok cuda_no_gpu"
+else
+    echo "FAIL cuda_no_gpu: rc $rc, $n error lines: $(head -c 600 "$tmp/n.err")"
+fi
