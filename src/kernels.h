@@ -25,9 +25,13 @@ int kernels_use_reference(void);
     CN_KCALL(kernels_use_reference() ? lf_backward_data_ref(d, w, dy, dx, rg) : lf_backward_data_cpu(d, w, dy, dx, rg))
 #define k_lf_backward_filter(d, x, dy, dw, rg) \
     CN_KCALL(kernels_use_reference() ? lf_backward_filter_ref(d, x, dy, dw, rg) : lf_backward_filter_cpu(d, x, dy, dw, rg))
-#define k_pool_forward(d, y, p, rg) CN_KCALL(pool_forward_ref(d, y, p, rg))
-#define k_pool_backward(d, y, p, dp, dy, rg) CN_KCALL(pool_backward_ref(d, y, p, dp, dy, rg))
-#define k_lcn_forward(d, x, out) CN_KCALL(lcn_forward_ref(d, x, out))
-#define k_lcn_backward(d, x, dout, dx) CN_KCALL(lcn_backward_ref(d, x, dout, dx))
+#define k_pool_forward(d, y, p, rg) \
+    CN_KCALL(kernels_use_reference() ? pool_forward_ref(d, y, p, rg) : pool_forward_cpu(d, y, p, rg))
+#define k_pool_backward(d, y, p, dp, dy, rg) \
+    CN_KCALL(kernels_use_reference() ? pool_backward_ref(d, y, p, dp, dy, rg) : pool_backward_cpu(d, y, p, dp, dy, rg))
+#define k_lcn_forward(d, x, out) \
+    CN_KCALL(kernels_use_reference() ? lcn_forward_ref(d, x, out) : lcn_forward_cpu(d, x, out))
+#define k_lcn_backward(d, x, dout, dx) \
+    CN_KCALL(kernels_use_reference() ? lcn_backward_ref(d, x, dout, dx) : lcn_backward_cpu(d, x, dout, dx))
 
 #endif
