@@ -15,6 +15,7 @@
 #include "src/ops_cpu.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "src/common.h"
 
@@ -35,6 +36,55 @@ static void covering(int a, int q, int t, int k0, int k1, int *lo, int *hi)
     *hi = CN_MIN(a / t, k1 - 1);
 }
 
+/* acc[j, m] = sum_{v<q} src[j t + v, m] for the n output columns of a row (src: input columns from the
+ * first window's start), in order v = 0, 1, ...; with t = 1 the (column, map) pairs are one flat run. */
+static void window_cols(float *acc, const float *src, int n, int M, int q, int t)
+{
+    const size_t run = (size_t)n * (size_t)M;
+    if (t == 1) {
+#pragma omp simd
+        for (size_t k = 0; k < run; k++)
+            acc[k] = src[k];
+        for (int v = 1; v < q; v++) {
+            const float *sv = src + (size_t)v * M;
+#pragma omp simd
+            for (size_t k = 0; k < run; k++)
+                acc[k] += sv[k];
+        }
+        return;
+    }
+    for (int j = 0; j < n; j++) {
+        float *aj = acc + (size_t)j * M;
+        const float *sj = src + (size_t)j * t * M;
+#pragma omp simd
+        for (int m = 0; m < M; m++)
+            aj[m] = sj[m];
+        for (int v = 1; v < q; v++)
+#pragma omp simd
+            for (int m = 0; m < M; m++)
+                aj[m] += sj[(size_t)v * M + m];
+    }
+}
+
+/* dst[j t + v, m] += src[j, m] for v < q, the transpose of window_cols (dst zeroed by the caller). */
+static void spread_cols(float *dst, const float *src, int n, int M, int q, int t)
+{
+    const size_t run = (size_t)n * (size_t)M;
+    for (int v = 0; v < q; v++) {
+        float *dv = dst + (size_t)v * M;
+        if (t == 1) {
+#pragma omp simd
+            for (size_t k = 0; k < run; k++)
+                dv[k] += src[k];
+        } else {
+            for (int j = 0; j < n; j++)
+#pragma omp simd
+                for (int m = 0; m < M; m++)
+                    dv[(size_t)j * t * M + m] += src[(size_t)j * M + m];
+        }
+    }
+}
+
 int pool_forward_cpu(const pool_dims *d, const float *y, float *p, cn_region rg)
 {
     if (pool_check_call("pool_forward_cpu", d, rg, y && p) != CN_OK)
@@ -43,38 +93,31 @@ int pool_forward_cpu(const pool_dims *d, const float *y, float *p, cn_region rg)
         return CN_OK;
     int c0, c1;
     cols_read(d, rg, &c0, &c1);
-    const int M = d->M, q = d->q, t = d->t, rows = rg.i1 - rg.i0;
+    const int M = d->M, q = d->q, t = d->t, rows = rg.i1 - rg.i0, n = rg.j1 - rg.j0;
     const size_t run = (size_t)(c1 - c0) * (size_t)M; /* floats of one input row that the region reads */
+    const size_t orun = (size_t)n * (size_t)M;         /* floats of one output row of the region */
     const float eps = d->eps;
 #pragma omp parallel
     {
-        float *cs = cn_alloc(run, sizeof(float));
+        float *cs = cn_alloc(run + orun, sizeof(float)), *acc = cs + run;
 #pragma omp for schedule(static)
         for (long long bi = 0; bi < (long long)d->B * rows; bi++) {
             const int b = (int)(bi / rows), i = rg.i0 + (int)(bi % rows);
             const float *y0 = y + (((size_t)b * d->Hy + (size_t)i * t) * d->Wy + c0) * M;
+#pragma omp simd
             for (size_t k = 0; k < run; k++)
-                cs[k] = 0.0f;
-            for (int u = 0; u < q; u++) {
+                cs[k] = y0[k] * y0[k];
+            for (int u = 1; u < q; u++) {
                 const float *yr = y0 + (size_t)u * d->Wy * M;
 #pragma omp simd
                 for (size_t k = 0; k < run; k++)
                     cs[k] += yr[k] * yr[k];
             }
+            window_cols(acc, cs, n, M, q, t);
             float *pr = p + (((size_t)b * d->Hp + i) * d->Wp + rg.j0) * M;
-            for (int j = rg.j0; j < rg.j1; j++, pr += M) {
-                const float *cj = cs + (size_t)(j - rg.j0) * t * M;
 #pragma omp simd
-                for (int m = 0; m < M; m++)
-                    pr[m] = 0.0f;
-                for (int v = 0; v < q; v++)
-#pragma omp simd
-                    for (int m = 0; m < M; m++)
-                        pr[m] += cj[(size_t)v * M + m];
-#pragma omp simd
-                for (int m = 0; m < M; m++)
-                    pr[m] = sqrtf(eps + pr[m]);
-            }
+            for (size_t k = 0; k < orun; k++)
+                pr[k] = sqrtf(eps + acc[k]);
         }
         cn_free(cs);
     }
@@ -90,67 +133,60 @@ int pool_backward_cpu(const pool_dims *d, const float *y, const float *p, const 
         return CN_OK;
     int c0, c1;
     cols_read(d, rg, &c0, &c1);
-    const int M = d->M, q = d->q, t = d->t, rows = rg.i1 - rg.i0;
+    const int M = d->M, q = d->q, t = d->t, rows = rg.i1 - rg.i0, n = rg.j1 - rg.j0;
     const int a0 = rg.i0 * t, a1 = (rg.i1 - 1) * t + q; /* input rows read */
-    const size_t run = (size_t)(c1 - c0) * (size_t)M;
-    /* gc[b, i - i0, c - c0, m]: g = dp / p summed over the region's windows covering column c */
-    float *gc = cn_alloc((size_t)d->B * (size_t)rows * run, sizeof(float));
-#pragma omp parallel for schedule(static)
-    for (long long bi = 0; bi < (long long)d->B * rows; bi++) {
-        const int b = (int)(bi / rows), i = rg.i0 + (int)(bi % rows);
-        float *gr = gc + (size_t)bi * run;
-        const size_t o = (((size_t)b * d->Hp + i) * d->Wp) * M;
-        for (int c = c0; c < c1; c++) {
-            int lo, hi;
-            covering(c, q, t, rg.j0, rg.j1, &lo, &hi);
-            float *gk = gr + (size_t)(c - c0) * M;
-            for (int m = 0; m < M; m++)
-                gk[m] = 0.0f;
-            for (int j = lo; j <= hi; j++)
-#pragma omp simd
-                for (int m = 0; m < M; m++)
-                    gk[m] += dp[o + (size_t)j * M + m] / p[o + (size_t)j * M + m];
-        }
-    }
-    const int arows = a1 - a0;
+    const size_t run = (size_t)(c1 - c0) * (size_t)M, orun = (size_t)n * (size_t)M;
+    const size_t gcn = (size_t)rows * run;
 #pragma omp parallel
     {
-        float *G = cn_alloc(run, sizeof(float));
+        /* per sample: gc[i - i0, c - c0, m] = g = dp / p summed over the region's windows covering column c */
+        float *gc = cn_alloc(gcn + run + orun, sizeof(float)), *G = gc + gcn, *g = G + run;
 #pragma omp for schedule(static)
-        for (long long ba = 0; ba < (long long)d->B * arows; ba++) {
-            const int b = (int)(ba / arows), a = a0 + (int)(ba % arows);
-            int lo, hi;
-            covering(a, q, t, rg.i0, rg.i1, &lo, &hi);
-            if (lo > hi)
-                continue; /* a gap between windows (t > q): nothing reads this row */
-            const float *g0 = gc + ((size_t)b * rows + (size_t)(lo - rg.i0)) * run;
+        for (int b = 0; b < d->B; b++) {
+            memset(gc, 0, gcn * sizeof(float));
+            for (int i = rg.i0; i < rg.i1; i++) {
+                const size_t o = (((size_t)b * d->Hp + i) * d->Wp + rg.j0) * M;
 #pragma omp simd
-            for (size_t k = 0; k < run; k++)
-                G[k] = g0[k];
-            for (int i = lo + 1; i <= hi; i++) {
-                const float *gi = gc + ((size_t)b * rows + (size_t)(i - rg.i0)) * run;
-#pragma omp simd
-                for (size_t k = 0; k < run; k++)
-                    G[k] += gi[k];
+                for (size_t k = 0; k < orun; k++)
+                    g[k] = dp[o + k] / p[o + k];
+                spread_cols(gc + (size_t)(i - rg.i0) * run, g, n, M, q, t);
             }
-            const size_t at = (((size_t)b * d->Hy + a) * d->Wy + c0) * M;
-            const float *yr = y + at;
-            float *dr = dy + at;
-            if (t <= q) { /* every column in [c0, c1) is read */
+            for (int a = a0; a < a1; a++) {
+                int lo, hi;
+                covering(a, q, t, rg.i0, rg.i1, &lo, &hi);
+                if (lo > hi)
+                    continue; /* a gap between windows (t > q): nothing reads this row */
+                const float *Gr = gc + (size_t)(lo - rg.i0) * run;
+                if (hi > lo) {
 #pragma omp simd
-                for (size_t k = 0; k < run; k++)
-                    dr[k] += G[k] * yr[k];
-            } else { /* windows with gaps: only their q columns each */
-                for (int j = rg.j0; j < rg.j1; j++) {
-                    const size_t k0 = (size_t)(j - rg.j0) * t * M;
+                    for (size_t k = 0; k < run; k++)
+                        G[k] = Gr[k];
+                    for (int i = lo + 1; i <= hi; i++) {
+                        const float *gi = gc + (size_t)(i - rg.i0) * run;
 #pragma omp simd
-                    for (size_t k = k0; k < k0 + (size_t)q * M; k++)
-                        dr[k] += G[k] * yr[k];
+                        for (size_t k = 0; k < run; k++)
+                            G[k] += gi[k];
+                    }
+                    Gr = G;
+                }
+                const size_t at = (((size_t)b * d->Hy + a) * d->Wy + c0) * M;
+                const float *yr = y + at;
+                float *dr = dy + at;
+                if (t <= q) { /* every column in [c0, c1) is read */
+#pragma omp simd
+                    for (size_t k = 0; k < run; k++)
+                        dr[k] += Gr[k] * yr[k];
+                } else { /* windows with gaps: only their q columns each */
+                    for (int j = 0; j < n; j++) {
+                        const size_t k0 = (size_t)j * t * M;
+#pragma omp simd
+                        for (size_t k = k0; k < k0 + (size_t)q * M; k++)
+                            dr[k] += Gr[k] * yr[k];
+                    }
                 }
             }
         }
-        cn_free(G);
+        cn_free(gc);
     }
-    cn_free(gc);
     return CN_OK;
 }
