@@ -20,6 +20,14 @@
 
 #include "src/common.h"
 
+/* The per-sample kernels are compiled twice, for AVX2 and for any x86-64, and the loader picks one
+ * (GCC's target_clones); elsewhere once. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define LCN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define LCN_CLONES
+#endif
+
 /* The geometry of a call (global coordinates), shared by all samples. */
 typedef struct {
     int hy, hx;             /* half-widths clamped to the map */
@@ -79,42 +87,49 @@ static inline size_t fat(const lcn_frame *f, int i, int j)
     return (size_t)(i - f->fy0) * f->fw + (size_t)(j - f->fx0);
 }
 
-/* Row pass: dst[i, j] = sum_{c=-h..h} e[c + h] src[i, j + c] for rows [i0, i1), columns [j0, j1). */
-static void row_pass(const lcn_frame *f, double *dst, const double *src, int i0, int i1, int j0, int j1)
+/* o[j] = sum_{c<w} e[c] s[j + c * stride] for j < n: each o[j] summed over c in order. Blocks of 8 j
+ * keep their sums in registers (vectors along j). */
+static inline __attribute__((always_inline)) void window_sum(double *o, const double *s, size_t stride,
+                                                            const double *e, int w, int n)
 {
-    const int h = f->hx, n = j1 - j0;
-    for (int i = i0; i < i1; i++) {
-        double *o = dst + fat(f, i, j0);
-        const double *s = src + fat(f, i, j0 - h);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int c = 0; c < w; c++) {
+            const double ec = e[c], *sc = s + (size_t)c * stride + j;
 #pragma omp simd
-        for (int j = 0; j < n; j++)
-            o[j] = 0.0;
-        for (int c = 0; c <= 2 * h; c++) {
-            const double e = f->ex[c];
-#pragma omp simd
-            for (int j = 0; j < n; j++)
-                o[j] += e * s[j + c];
+            for (int l = 0; l < 8; l++)
+                acc[l] += ec * sc[l];
         }
+#pragma omp simd
+        for (int l = 0; l < 8; l++)
+            o[j + l] = acc[l];
+    }
+    for (; j < n; j++) {
+        double acc = 0.0;
+        for (int c = 0; c < w; c++)
+            acc += e[c] * s[(size_t)c * stride + j];
+        o[j] = acc;
     }
 }
 
-/* Column pass: dst[i, j] = sum_{a=-h..h} e[a + h] src[i + a, j], then divided by Z(i, j) when div. */
-static void col_pass(const lcn_frame *f, const lcn_dims *d, double *dst, const double *src, int i0, int i1,
-                     int j0, int j1, int div)
+/* Row pass: dst[i, j] = sum_{c=-h..h} e[c + h] src[i, j + c] for rows [i0, i1), columns [j0, j1). */
+static inline __attribute__((always_inline)) void row_pass(const lcn_frame *f, double *dst, const double *src,
+                                                          int i0, int i1, int j0, int j1)
 {
-    const int h = f->hy, n = j1 - j0;
+    for (int i = i0; i < i1; i++)
+        window_sum(dst + fat(f, i, j0), src + fat(f, i, j0 - f->hx), 1, f->ex, 2 * f->hx + 1, j1 - j0);
+}
+
+/* Column pass: dst[i, j] = sum_{a=-h..h} e[a + h] src[i + a, j], then divided by Z(i, j) when div. */
+static inline __attribute__((always_inline)) void col_pass(const lcn_frame *f, const lcn_dims *d, double *dst,
+                                                          const double *src, int i0, int i1, int j0, int j1,
+                                                          int div)
+{
+    const int n = j1 - j0;
     for (int i = i0; i < i1; i++) {
         double *o = dst + fat(f, i, j0);
-#pragma omp simd
-        for (int j = 0; j < n; j++)
-            o[j] = 0.0;
-        for (int a = 0; a <= 2 * h; a++) {
-            const double e = f->ey[a];
-            const double *s = src + fat(f, i + a - h, j0);
-#pragma omp simd
-            for (int j = 0; j < n; j++)
-                o[j] += e * s[j];
-        }
+        window_sum(o, src + fat(f, i - f->hy, j0), f->fw, f->ey, 2 * f->hy + 1, n);
         if (div) {
             const double zr = (double)d->M * f->zr[i - f->fy0];
             const double *zc = f->zc + (j0 - f->fx0);
@@ -131,19 +146,83 @@ static inline const float *xat(const lcn_dims *d, const float *xb, int i, int j)
     return xb + ((size_t)(i - d->wy0) * (size_t)d->ww + (size_t)(j - d->wx0)) * (size_t)d->M;
 }
 
+/* Sums over the M maps of one pixel, in four interleaved partial sums (lane k mod 4, combined as
+ * (l0 + l1) + (l2 + l3)): short independent chains that the compiler packs into one vector. The order is
+ * fixed, the same for every call and thread count. */
+static inline double lanes_sum(const double a[4]) { return (a[0] + a[1]) + (a[2] + a[3]); }
+
+/* sum_k x[k] */
+static inline double sum_x(const float *x, int M)
+{
+    double a[4] = {0, 0, 0, 0};
+    int k = 0;
+    for (; k + 4 <= M; k += 4)
+        a[0] += x[k], a[1] += x[k + 1], a[2] += x[k + 2], a[3] += x[k + 3];
+    for (; k < M; k++)
+        a[0] += x[k];
+    return lanes_sum(a);
+}
+
+/* sum_k (x[k] - mu)^2 */
+static inline double sum_sq(const float *x, double mu, int M)
+{
+    double a[4] = {0, 0, 0, 0};
+    int k = 0;
+    for (; k + 4 <= M; k += 4)
+        for (int l = 0; l < 4; l++) {
+            const double v = (double)x[k + l] - mu;
+            a[l] += v * v;
+        }
+    for (; k < M; k++) {
+        const double v = (double)x[k] - mu;
+        a[0] += v * v;
+    }
+    return lanes_sum(a);
+}
+
+/* sum_k g[k] (x[k] - mu) */
+static inline double sum_dot(const float *x, double mu, const float *g, int M)
+{
+    double a[4] = {0, 0, 0, 0};
+    int k = 0;
+    for (; k + 4 <= M; k += 4)
+        for (int l = 0; l < 4; l++)
+            a[l] += (double)g[k + l] * ((double)x[k + l] - mu);
+    for (; k < M; k++)
+        a[0] += (double)g[k] * ((double)x[k] - mu);
+    return lanes_sum(a);
+}
+
+/* sum_k (x[k] - mu) * c + g[k] * r, the g term only when g is given */
+static inline double sum_lin(const float *x, double mu, double c, const float *g, double r, int M)
+{
+    double a[4] = {0, 0, 0, 0};
+    int k = 0;
+    if (g) {
+        for (; k + 4 <= M; k += 4)
+            for (int l = 0; l < 4; l++)
+                a[l] += ((double)x[k + l] - mu) * c + (double)g[k + l] * r;
+        for (; k < M; k++)
+            a[0] += ((double)x[k] - mu) * c + (double)g[k] * r;
+    } else {
+        for (; k + 4 <= M; k += 4)
+            for (int l = 0; l < 4; l++)
+                a[l] += ((double)x[k + l] - mu) * c;
+        for (; k < M; k++)
+            a[0] += ((double)x[k] - mu) * c;
+    }
+    return lanes_sum(a);
+}
+
 /* The forward quantities of one sample: xs on N, mu and q on R, rinv on T. */
-static void forward_sample(const lcn_frame *f, const lcn_dims *d, double *const *A, const float *xb)
+static inline __attribute__((always_inline)) void forward_sample(const lcn_frame *f, const lcn_dims *d, double *const *A, const float *xb)
 {
     const int M = d->M;
     for (int u = f->ny0; u < f->ny1; u++) {
         double *xs = A[A_XS] + fat(f, u, f->nx0);
         for (int w = f->nx0; w < f->nx1; w++) {
             const float *px = xat(d, xb, u, w);
-            double s = 0;
-#pragma omp simd reduction(+ : s)
-            for (int k = 0; k < M; k++)
-                s += (double)px[k];
-            xs[w - f->nx0] = s;
+            xs[w - f->nx0] = sum_x(px, M);
         }
     }
     row_pass(f, A[A_H1], A[A_XS], f->ny0, f->ny1, f->rx0, f->rx1);
@@ -154,13 +233,7 @@ static void forward_sample(const lcn_frame *f, const lcn_dims *d, double *const 
         for (int l = f->rx0; l < f->rx1; l++) {
             const float *px = xat(d, xb, p, l);
             const double m0 = mu[l - f->rx0];
-            double s = 0;
-#pragma omp simd reduction(+ : s)
-            for (int k = 0; k < M; k++) {
-                double v = (double)px[k] - m0;
-                s += v * v;
-            }
-            q[l - f->rx0] = s;
+            q[l - f->rx0] = sum_sq(px, m0, M);
         }
     }
     row_pass(f, A[A_H2], A[A_Q], f->ry0, f->ry1, f->tx0, f->tx1);
@@ -168,9 +241,27 @@ static void forward_sample(const lcn_frame *f, const lcn_dims *d, double *const 
     const double eps = (double)d->eps;
     for (int i = f->ty0; i < f->ty1; i++) {
         double *r = A[A_RINV] + fat(f, i, f->tx0);
+#pragma omp simd
         for (int j = 0; j < d->tw; j++)
             r[j] = 1.0 / sqrt(eps + r[j]);
     }
+}
+
+/* One sample's output: out = (x - mu) rinv on the tile. */
+LCN_CLONES static void forward_out(const lcn_frame *f, const lcn_dims *d, double *const *A, const float *xb,
+                                   float *ob)
+{
+    const int M = d->M;
+    forward_sample(f, d, A, xb);
+    for (int i = f->ty0; i < f->ty1; i++)
+        for (int j = f->tx0; j < f->tx1; j++) {
+            const double mu = A[A_MU][fat(f, i, j)], r = A[A_RINV][fat(f, i, j)];
+            const float *px = xat(d, xb, i, j);
+            float *po = ob + ((size_t)(i - f->ty0) * (size_t)d->tw + (size_t)(j - f->tx0)) * (size_t)M;
+#pragma omp simd
+            for (int k = 0; k < M; k++)
+                po[k] = (float)(((double)px[k] - mu) * r);
+        }
 }
 
 /* Per-thread frame arrays, zeroed (cn_alloc zeroes). */
@@ -206,18 +297,7 @@ int lcn_forward_cpu(const lcn_dims *d, const float *x, float *out)
         double *block = arrays_alloc(&f, A);
 #pragma omp for schedule(static)
         for (int b = 0; b < d->B; b++) {
-            const float *xb = x + (size_t)b * xstride;
-            float *ob = out + (size_t)b * ostride;
-            forward_sample(&f, d, A, xb);
-            for (int i = f.ty0; i < f.ty1; i++)
-                for (int j = f.tx0; j < f.tx1; j++) {
-                    const double mu = A[A_MU][fat(&f, i, j)], r = A[A_RINV][fat(&f, i, j)];
-                    const float *px = xat(d, xb, i, j);
-                    float *po = ob + ((size_t)(i - f.ty0) * (size_t)d->tw + (size_t)(j - f.tx0)) * (size_t)M;
-#pragma omp simd
-                    for (int k = 0; k < M; k++)
-                        po[k] = (float)(((double)px[k] - mu) * r);
-                }
+            forward_out(&f, d, A, x + (size_t)b * xstride, out + (size_t)b * ostride);
         }
         cn_free(block);
     }
@@ -227,7 +307,7 @@ int lcn_forward_cpu(const lcn_dims *d, const float *x, float *out)
 
 /* Back-propagation of one sample, the steps of lcn_backward_ref with its names (w2 = dJ/ds2 / Z on T,
  * dq on R, w1 = dJ/dmu / Z on R, dxs on N), each window sum as a row pass and a column pass. */
-static void backward_sample(const lcn_frame *f, const lcn_dims *d, double *const *A, const float *xb,
+LCN_CLONES static void backward_sample(const lcn_frame *f, const lcn_dims *d, double *const *A, const float *xb,
                             const float *gb, float *dxb)
 {
     const int M = d->M;
@@ -238,10 +318,7 @@ static void backward_sample(const lcn_frame *f, const lcn_dims *d, double *const
             const double mu = A[A_MU][fi], r = A[A_RINV][fi];
             const float *px = xat(d, xb, i, j);
             const float *pg = gb + ((size_t)(i - f->ty0) * (size_t)d->tw + (size_t)(j - f->tx0)) * (size_t)M;
-            double s = 0;
-#pragma omp simd reduction(+ : s)
-            for (int k = 0; k < M; k++)
-                s += (double)pg[k] * ((double)px[k] - mu);
+            const double s = sum_dot(px, mu, pg, M);
             const double z = (double)M * f->zr[i - f->fy0] * f->zc[j - f->fx0];
             A[A_W2][fi] = -0.5 * r * r * r * s / z;
         }
@@ -252,18 +329,10 @@ static void backward_sample(const lcn_frame *f, const lcn_dims *d, double *const
             const size_t fi = fat(f, p, l);
             const double mu = A[A_MU][fi], dq2 = 2.0 * A[A_DQ][fi];
             const float *px = xat(d, xb, p, l);
-            double s = 0;
-            if (p >= f->ty0 && p < f->ty1 && l >= f->tx0 && l < f->tx1) {
-                const double r = A[A_RINV][fi];
-                const float *pg = gb + ((size_t)(p - f->ty0) * (size_t)d->tw + (size_t)(l - f->tx0)) * (size_t)M;
-#pragma omp simd reduction(+ : s)
-                for (int k = 0; k < M; k++)
-                    s += ((double)px[k] - mu) * dq2 + (double)pg[k] * r;
-            } else {
-#pragma omp simd reduction(+ : s)
-                for (int k = 0; k < M; k++)
-                    s += ((double)px[k] - mu) * dq2;
-            }
+            const int in_t = p >= f->ty0 && p < f->ty1 && l >= f->tx0 && l < f->tx1;
+            const float *pg =
+                in_t ? gb + ((size_t)(p - f->ty0) * (size_t)d->tw + (size_t)(l - f->tx0)) * (size_t)M : NULL;
+            const double s = sum_lin(px, mu, dq2, pg, in_t ? A[A_RINV][fi] : 0.0, M);
             const double z = (double)M * f->zr[p - f->fy0] * f->zc[l - f->fx0];
             A[A_W1][fi] = -s / z;
         }
