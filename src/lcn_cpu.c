@@ -9,24 +9,18 @@
  *  - the border is handled by zeros instead of clipped loops: every per-sample array lives on one frame,
  *    the tile grown by 3h on every side (not clipped to the map), and is zero wherever it is not defined
  *    (outside the map, or outside the rectangle the quantity lives on). Adding zero terms changes no sum,
- *    and the passes become plain loops along a row, which the compiler vectorises (`omp simd`);
- *  - the sums over the M maps of one pixel (sum x, sum (x - mu)^2, ...) are vectorised too, which reorders
- *    them: results agree with the reference within double rounding (then rounded to float);
+ *    and the passes become plain loops along a row, blocks of 8 columns summed in registers (vectors);
+ *  - the sums over the M maps of one pixel (sum x, sum (x - mu)^2, ...) run in four interleaved lanes,
+ *    which reorders them: results agree with the reference within double rounding (then rounded to float);
  *  - samples run in parallel (OpenMP), each on one thread with its own frame arrays, so a result never
- *    depends on the thread count. */
+ *    depends on the thread count;
+ *  - the per-sample kernels are compiled for AVX2 and for any x86-64 (CN_CPU_CLONES, src/ops_cpu.h). */
 #include "src/ops_cpu.h"
 
 #include <math.h>
 
 #include "src/common.h"
 
-/* The per-sample kernels are compiled twice, for AVX2 and for any x86-64, and the loader picks one
- * (GCC's target_clones); elsewhere once. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define LCN_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define LCN_CLONES
-#endif
 
 /* The geometry of a call (global coordinates), shared by all samples. */
 typedef struct {
@@ -215,7 +209,8 @@ static inline double sum_lin(const float *x, double mu, double c, const float *g
 }
 
 /* The forward quantities of one sample: xs on N, mu and q on R, rinv on T. */
-static inline __attribute__((always_inline)) void forward_sample(const lcn_frame *f, const lcn_dims *d, double *const *A, const float *xb)
+static inline __attribute__((always_inline)) void forward_sample(const lcn_frame *f, const lcn_dims *d,
+                                                                double *const *A, const float *xb)
 {
     const int M = d->M;
     for (int u = f->ny0; u < f->ny1; u++) {
@@ -248,7 +243,7 @@ static inline __attribute__((always_inline)) void forward_sample(const lcn_frame
 }
 
 /* One sample's output: out = (x - mu) rinv on the tile. */
-LCN_CLONES static void forward_out(const lcn_frame *f, const lcn_dims *d, double *const *A, const float *xb,
+CN_CPU_CLONES static void forward_out(const lcn_frame *f, const lcn_dims *d, double *const *A, const float *xb,
                                    float *ob)
 {
     const int M = d->M;
@@ -307,7 +302,7 @@ int lcn_forward_cpu(const lcn_dims *d, const float *x, float *out)
 
 /* Back-propagation of one sample, the steps of lcn_backward_ref with its names (w2 = dJ/ds2 / Z on T,
  * dq on R, w1 = dJ/dmu / Z on R, dxs on N), each window sum as a row pass and a column pass. */
-LCN_CLONES static void backward_sample(const lcn_frame *f, const lcn_dims *d, double *const *A, const float *xb,
+CN_CPU_CLONES static void backward_sample(const lcn_frame *f, const lcn_dims *d, double *const *A, const float *xb,
                             const float *gb, float *dxb)
 {
     const int M = d->M;
@@ -380,7 +375,8 @@ int lcn_backward_cpu(const lcn_dims *d, const float *x, const float *dout, float
         double *block = arrays_alloc(&f, A);
 #pragma omp for schedule(static)
         for (int b = 0; b < d->B; b++)
-            backward_sample(&f, d, A, x + (size_t)b * xstride, dout + (size_t)b * ostride, dx + (size_t)b * xstride);
+            backward_sample(&f, d, A, x + (size_t)b * xstride, dout + (size_t)b * ostride,
+                            dx + (size_t)b * xstride);
         cn_free(block);
     }
     cn_free(f.ey);

@@ -28,6 +28,14 @@ int pool_backward_cpu(const pool_dims *d, const float *y, const float *p, const 
 int lcn_forward_cpu(const lcn_dims *d, const float *x, float *out);
 int lcn_backward_cpu(const lcn_dims *d, const float *x, const float *dout, float *dx);
 
+/* For the implementations: a function compiled twice, for AVX2 and for any x86-64, the loader picking
+ * one at start-up (GCC's target_clones); elsewhere (other compilers, other CPUs) compiled once. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CN_CPU_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CN_CPU_CLONES
+#endif
+
 /* The instruction set the _cpu functions use now: "generic", "avx2" or "avx512". */
 const char *lf_cpu_isa(void);
 /* Use this set from now on ("auto" = the default choice). Returns CN_EINVAL (and changes nothing)
