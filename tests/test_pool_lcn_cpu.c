@@ -124,8 +124,9 @@ static int read_by(int a, int q, int t, int k0, int k1)
 }
 
 /* One case with the current thread count; results kept in out[0] (p) and out[1] (dy onto prefill). */
-static void pool_run(const pool_case *c, const char *tag, float **out)
+static void pool_run(const void *cv, const char *tag, float **out, size_t *nout)
 {
+    const pool_case *c = cv;
     pool_dims d = pool_case_dims(c);
     cn_region rg = c->rg.i1 ? c->rg : region_all(d.Hp, d.Wp);
     size_t ny = (size_t)d.B * d.Hy * d.Wy * d.M, np = (size_t)d.B * d.Hp * d.Wp * d.M;
@@ -161,7 +162,7 @@ static void pool_run(const pool_case *c, const char *tag, float **out)
     pool_backward_ref(&d, y, p, dp, g0, rg);
     pool_backward_cpu(&d, y, p, dp, g1, rg);
     check("pool_bwd_adds", tag, g1, g0, pre, ysel, ny);
-    out[0] = p1, out[1] = g1;
+    out[0] = p1, out[1] = g1, nout[0] = np, nout[1] = ny;
     free(y), free(dp), free(psel), free(ysel), free(p0), free(pois), free(p), free(g0), free(pre);
 }
 
@@ -238,8 +239,9 @@ static lcn_dims lcn_case_dims(const lcn_case *c)
     return d;
 }
 
-static void lcn_run(const lcn_case *c, const char *tag, float **out)
+static void lcn_run(const void *cv, const char *tag, float **out, size_t *nout)
 {
+    const lcn_case *c = cv;
     lcn_dims d = lcn_case_dims(c);
     size_t nx = (size_t)d.B * d.wh * d.ww * d.M, no = (size_t)d.B * d.th * d.tw * d.M;
     float *x = tu_randn(nx, 1.0), *g = tu_randn(no, 1.0);
@@ -269,7 +271,7 @@ static void lcn_run(const lcn_case *c, const char *tag, float **out)
     lcn_backward_ref(&d, x, g, g0);
     lcn_backward_cpu(&d, x, g, g1);
     check("lcn_bwd_adds", tag, g1, g0, pre, xsel, nx);
-    out[0] = o1, out[1] = g1;
+    out[0] = o1, out[1] = g1, nout[0] = no, nout[1] = nx;
     free(x), free(g), free(xsel), free(o0), free(g0), free(pre);
 }
 
@@ -308,6 +310,30 @@ static void lcn_bad_args(void)
     }
 }
 
+/* One case run with 1 and then 2 OpenMP threads on the same inputs; forward and backward results
+ * compared bit for bit. */
+static void both_threads(const char *op, void (*run)(const void *, const char *, float **, size_t *),
+                         const void *c, const char *base)
+{
+    float *r[2][2];
+    size_t n[2];
+    char tag[200], name[32];
+    for (int t = 0; t < 2; t++) {
+        snprintf(tag, sizeof tag, "t%d_%s", t + 1, base);
+        omp_set_num_threads(t + 1);
+        uint64_t st = tu_state; /* the same inputs for both thread counts */
+        run(c, tag, r[t], n);
+        if (t == 0)
+            tu_state = st;
+    }
+    snprintf(name, sizeof name, "%s_fwd", op);
+    check_same_bits(name, base, r[0][0], r[1][0], n[0]);
+    snprintf(name, sizeof name, "%s_bwd", op);
+    check_same_bits(name, base, r[0][1], r[1][1], n[1]);
+    for (int t = 0; t < 2; t++)
+        free(r[t][0]), free(r[t][1]);
+}
+
 int main(void)
 {
     uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
@@ -322,40 +348,15 @@ int main(void)
         const pool_case *c = &pool_cases[ci];
         pool_dims d = pool_case_dims(c);
         cn_region rg = c->rg.i1 ? c->rg : region_all(d.Hp, d.Wp);
-        size_t ny = (size_t)d.B * d.Hy * d.Wy * d.M, np = (size_t)d.B * d.Hp * d.Wp * d.M;
-        float *r[2][2];
-        for (int t = 0; t < 2; t++) {
-            snprintf(tag, sizeof tag, "t%d_b%dm%dh%dw%dq%dt%d_p%dx%d_rg%d-%d,%d-%d", t + 1, d.B, d.M, d.Hy, d.Wy, d.q,
-                     d.t, d.Hp, d.Wp, rg.i0, rg.i1, rg.j0, rg.j1);
-            omp_set_num_threads(t + 1);
-            uint64_t st = tu_state; /* the same inputs for both thread counts */
-            pool_run(c, tag, r[t]);
-            if (t == 0)
-                tu_state = st;
-        }
-        check_same_bits("pool_fwd", tag + 3, r[0][0], r[1][0], np);
-        check_same_bits("pool_bwd", tag + 3, r[0][1], r[1][1], ny);
-        for (int t = 0; t < 2; t++)
-            free(r[t][0]), free(r[t][1]);
+        snprintf(tag, sizeof tag, "b%dm%dh%dw%dq%dt%d_p%dx%d_rg%d-%d,%d-%d", d.B, d.M, d.Hy, d.Wy, d.q, d.t, d.Hp,
+                 d.Wp, rg.i0, rg.i1, rg.j0, rg.j1);
+        both_threads("pool", pool_run, c, tag);
     }
     for (int ci = 0; ci < NLCN; ci++) {
-        const lcn_case *c = &lcn_cases[ci];
-        lcn_dims d = lcn_case_dims(c);
-        size_t nx = (size_t)d.B * d.wh * d.ww * d.M, no = (size_t)d.B * d.th * d.tw * d.M;
-        float *r[2][2];
-        for (int t = 0; t < 2; t++) {
-            snprintf(tag, sizeof tag, "t%d_b%dm%dh%dw%dn%d_tile%d,%d+%dx%d_win%d,%d+%dx%d", t + 1, d.B, d.M, d.H,
-                     d.W, d.n, d.ty0, d.tx0, d.th, d.tw, d.wy0, d.wx0, d.wh, d.ww);
-            omp_set_num_threads(t + 1);
-            uint64_t st = tu_state;
-            lcn_run(c, tag, r[t]);
-            if (t == 0)
-                tu_state = st;
-        }
-        check_same_bits("lcn_fwd", tag + 3, r[0][0], r[1][0], no);
-        check_same_bits("lcn_bwd", tag + 3, r[0][1], r[1][1], nx);
-        for (int t = 0; t < 2; t++)
-            free(r[t][0]), free(r[t][1]);
+        lcn_dims d = lcn_case_dims(&lcn_cases[ci]);
+        snprintf(tag, sizeof tag, "b%dm%dh%dw%dn%d_tile%d,%d+%dx%d_win%d,%d+%dx%d", d.B, d.M, d.H, d.W, d.n, d.ty0,
+                 d.tx0, d.th, d.tw, d.wy0, d.wx0, d.wh, d.ww);
+        both_threads("lcn", lcn_run, &lcn_cases[ci], tag);
     }
     omp_set_num_threads(saved);
     pool_bad_args();
