@@ -308,24 +308,37 @@ static double time_op(void (*run)(bench_ctx *), bench_ctx *c, double min_s)
     return t[0];
 }
 
-/* Seconds of the reference twin of op k, the faster of two runs after a warm-up: lf rows with lf_*_ref,
- * pool and lcn rows with pool_*_ref / lcn_*_ref, stage rows with the reference pooling and LCN (and the
- * fast local filter: what a stage cost before the fast pooling and LCN). */
-static double time_ref(bench_ctx *c, int k)
+/* Runs op k once with its reference twin (lf rows: lf_*_ref; pool and lcn rows: pool_*_ref / lcn_*_ref;
+ * stage rows: the reference pooling and LCN with the fast local filter, i.e. what a stage cost before
+ * the fast pooling and LCN) instead of the fast functions. */
+static void run_ref(bench_ctx *c, int k)
 {
     if (k <= 2)
         c->ref_lf = 1;
     else
         c->ref_pl = 1;
     ops[k].run(c);
-    double best = 1e30;
-    for (int rep = 0; rep < 2; rep++) {
+    c->ref_lf = c->ref_pl = 0;
+}
+
+/* Op k and its reference twin timed in alternation (ours, ref, ours, ...) after one warm-up each, at
+ * least 3 runs each and at least min_s seconds in all: the fastest of each. Alternating keeps a change
+ * of the machine's load from landing on one side only. */
+static void time_pair(bench_ctx *c, int k, double min_s, double *ours, double *ref)
+{
+    *ours = *ref = 1e30;
+    ops[k].run(c);
+    run_ref(c, k);
+    double start = cn_now();
+    for (int n = 0; n < 64 && (n < 3 || cn_now() - start < min_s); n++) {
         double t0 = cn_now();
         ops[k].run(c);
-        best = CN_MIN(best, cn_now() - t0);
+        double t1 = cn_now();
+        run_ref(c, k);
+        double t2 = cn_now();
+        *ours = CN_MIN(*ours, t1 - t0);
+        *ref = CN_MIN(*ref, t2 - t1);
     }
-    c->ref_lf = c->ref_pl = 0;
-    return best;
 }
 
 /* ---- peers (bench/peers.py): lines "op shape peer ms", '#' lines are comments --------------------- */
@@ -452,7 +465,8 @@ int main(int argc, char **argv)
     printf("# ceilings: FP32 FMA peak %.1f GFLOP/s (%s, %d threads); copy bandwidth %.1f GB/s (2 x %.0f MiB)\n",
            peak, pisa, nth, bw, mib);
     printf("# ref/us: the reference twin's time / ours (stage rows: the stage with the reference pooling and LCN)\n");
-    printf("# time: fastest of >= 3 runs (>= 0.25 s) after one warm-up; check: normwise relative error vs the reference\n");
+    printf("# time: fastest of >= 3 runs (>= 0.25 s; with ref/us: >= 0.5 s alternating with the reference) after one "
+           "warm-up; check: normwise relative error vs the reference\n");
     printf("#%-13s %-26s %8s %9s %8s %7s %6s %5s %7s", "op", "shape", "check", "time", "GFLOP/s", "GB/s",
            "%peak", "%bw", "ref/us");
     for (int k = 0; k < npeers; k++)
@@ -475,13 +489,17 @@ int main(int argc, char **argv)
                 snprintf(chk, sizeof chk, "-");
             else
                 snprintf(chk, sizeof chk, "%.0e%s", err, err <= 1e-5 ? "" : "!");
-            double t = time_op(ops[k].run, &c, 0.25);
+            double t, tref = -1;
+            if (ops[k].has_ref && !no_ref)
+                time_pair(&c, k, 0.5, &t, &tref);
+            else
+                t = time_op(ops[k].run, &c, 0.25);
             double fl, by;
             op_cost(&c, k, &fl, &by);
             double gf = fl / t * 1e-9, gb = by / t * 1e-9;
             char ref[16] = "-";
             if (ops[k].has_ref && !no_ref)
-                snprintf(ref, sizeof ref, "%.1f", time_ref(&c, k) / t);
+                snprintf(ref, sizeof ref, "%.1f", tref / t);
             printf(" %-13s %-26s %8s %9.3f %8.1f %7.2f %6.1f %5.1f %7s", ops[k].name, key, chk, t * 1e3, gf, gb,
                    100 * gf / peak, 100 * gb / bw, ref);
             for (int q = 0; q < npeers; q++) {

@@ -32,6 +32,7 @@ typedef struct {
     size_t fh, fw;          /* frame size */
     double *ey, *ex;        /* e(a), a in [-hy, hy] (index a + hy), and e(c) */
     double *zr, *zc;        /* Z = M zr zc, per frame row / column inside the map */
+    double *zinv;           /* 1 / Z on the frame (on N; zero elsewhere) */
 } lcn_frame;
 
 /* Per-thread arrays, each fh x fw doubles on the frame, zero where not written. */
@@ -73,6 +74,11 @@ static void frame_init(lcn_frame *f, const lcn_dims *d)
         f->zr[i - f->fy0] = edge_sum(f->ey, f->hy, i, d->H);
     for (int j = f->nx0; j < f->nx1; j++)
         f->zc[j - f->fx0] = edge_sum(f->ex, f->hx, j, d->W);
+    f->zinv = cn_alloc(f->fh * f->fw, sizeof(double));
+    for (int i = f->ny0; i < f->ny1; i++)
+        for (int j = f->nx0; j < f->nx1; j++)
+            f->zinv[(size_t)(i - f->fy0) * f->fw + (size_t)(j - f->fx0)] =
+                1.0 / ((double)d->M * f->zr[i - f->fy0] * f->zc[j - f->fx0]);
 }
 
 /* Frame offset of global (i, j). */
@@ -82,12 +88,15 @@ static inline size_t fat(const lcn_frame *f, int i, int j)
 }
 
 /* o[j] = sum_{c<w} e[c] s[j + c * stride] for j < n: each o[j] summed over c in order. Blocks of 8 j
- * keep their sums in registers (vectors along j). */
+ * keep their sums in registers (vectors along j); the last block is shifted back to end at n, so that
+ * some columns are computed twice, the same way, giving the same value. */
 static inline __attribute__((always_inline)) void window_sum(double *o, const double *s, size_t stride,
                                                             const double *e, int w, int n)
 {
     int j = 0;
-    for (; j + 8 <= n; j += 8) {
+    for (int last = 0; n >= 8 && !last; j += 8) {
+        if (j + 8 >= n)
+            j = n - 8, last = 1;
         double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (int c = 0; c < w; c++) {
             const double ec = e[c], *sc = s + (size_t)c * stride + j;
@@ -99,7 +108,7 @@ static inline __attribute__((always_inline)) void window_sum(double *o, const do
         for (int l = 0; l < 8; l++)
             o[j + l] = acc[l];
     }
-    for (; j < n; j++) {
+    for (j = n >= 8 ? n : 0; j < n; j++) {
         double acc = 0.0;
         for (int c = 0; c < w; c++)
             acc += e[c] * s[(size_t)c * stride + j];
@@ -115,8 +124,8 @@ static inline __attribute__((always_inline)) void row_pass(const lcn_frame *f, d
         window_sum(dst + fat(f, i, j0), src + fat(f, i, j0 - f->hx), 1, f->ex, 2 * f->hx + 1, j1 - j0);
 }
 
-/* Column pass: dst[i, j] = sum_{a=-h..h} e[a + h] src[i + a, j], then divided by Z(i, j) when div. */
-static inline __attribute__((always_inline)) void col_pass(const lcn_frame *f, const lcn_dims *d, double *dst,
+/* Column pass: dst[i, j] = sum_{a=-h..h} e[a + h] src[i + a, j], then times 1 / Z(i, j) when div. */
+static inline __attribute__((always_inline)) void col_pass(const lcn_frame *f, double *dst,
                                                           const double *src, int i0, int i1, int j0, int j1,
                                                           int div)
 {
@@ -125,11 +134,10 @@ static inline __attribute__((always_inline)) void col_pass(const lcn_frame *f, c
         double *o = dst + fat(f, i, j0);
         window_sum(o, src + fat(f, i - f->hy, j0), f->fw, f->ey, 2 * f->hy + 1, n);
         if (div) {
-            const double zr = (double)d->M * f->zr[i - f->fy0];
-            const double *zc = f->zc + (j0 - f->fx0);
+            const double *zi = f->zinv + fat(f, i, j0);
 #pragma omp simd
             for (int j = 0; j < n; j++)
-                o[j] /= zr * zc[j];
+                o[j] *= zi[j];
         }
     }
 }
@@ -143,10 +151,10 @@ static inline const float *xat(const lcn_dims *d, const float *xb, int i, int j)
 /* Sums over the M maps of one pixel, in four interleaved partial sums (lane k mod 4, combined as
  * (l0 + l1) + (l2 + l3)): short independent chains that the compiler packs into one vector. The order is
  * fixed, the same for every call and thread count. */
-static inline double lanes_sum(const double a[4]) { return (a[0] + a[1]) + (a[2] + a[3]); }
+static inline __attribute__((always_inline)) double lanes_sum(const double a[4]) { return (a[0] + a[1]) + (a[2] + a[3]); }
 
 /* sum_k x[k] */
-static inline double sum_x(const float *x, int M)
+static inline __attribute__((always_inline)) double sum_x(const float *x, int M)
 {
     double a[4] = {0, 0, 0, 0};
     int k = 0;
@@ -158,7 +166,7 @@ static inline double sum_x(const float *x, int M)
 }
 
 /* sum_k (x[k] - mu)^2 */
-static inline double sum_sq(const float *x, double mu, int M)
+static inline __attribute__((always_inline)) double sum_sq(const float *x, double mu, int M)
 {
     double a[4] = {0, 0, 0, 0};
     int k = 0;
@@ -175,7 +183,7 @@ static inline double sum_sq(const float *x, double mu, int M)
 }
 
 /* sum_k g[k] (x[k] - mu) */
-static inline double sum_dot(const float *x, double mu, const float *g, int M)
+static inline __attribute__((always_inline)) double sum_dot(const float *x, double mu, const float *g, int M)
 {
     double a[4] = {0, 0, 0, 0};
     int k = 0;
@@ -188,7 +196,7 @@ static inline double sum_dot(const float *x, double mu, const float *g, int M)
 }
 
 /* sum_k (x[k] - mu) * c + g[k] * r, the g term only when g is given */
-static inline double sum_lin(const float *x, double mu, double c, const float *g, double r, int M)
+static inline __attribute__((always_inline)) double sum_lin(const float *x, double mu, double c, const float *g, double r, int M)
 {
     double a[4] = {0, 0, 0, 0};
     int k = 0;
@@ -221,7 +229,7 @@ static inline __attribute__((always_inline)) void forward_sample(const lcn_frame
         }
     }
     row_pass(f, A[A_H1], A[A_XS], f->ny0, f->ny1, f->rx0, f->rx1);
-    col_pass(f, d, A[A_MU], A[A_H1], f->ry0, f->ry1, f->rx0, f->rx1, 1);
+    col_pass(f, A[A_MU], A[A_H1], f->ry0, f->ry1, f->rx0, f->rx1, 1);
     for (int p = f->ry0; p < f->ry1; p++) {
         const double *mu = A[A_MU] + fat(f, p, f->rx0);
         double *q = A[A_Q] + fat(f, p, f->rx0);
@@ -232,7 +240,7 @@ static inline __attribute__((always_inline)) void forward_sample(const lcn_frame
         }
     }
     row_pass(f, A[A_H2], A[A_Q], f->ry0, f->ry1, f->tx0, f->tx1);
-    col_pass(f, d, A[A_RINV], A[A_H2], f->ty0, f->ty1, f->tx0, f->tx1, 1);
+    col_pass(f, A[A_RINV], A[A_H2], f->ty0, f->ty1, f->tx0, f->tx1, 1);
     const double eps = (double)d->eps;
     for (int i = f->ty0; i < f->ty1; i++) {
         double *r = A[A_RINV] + fat(f, i, f->tx0);
@@ -297,6 +305,7 @@ int lcn_forward_cpu(const lcn_dims *d, const float *x, float *out)
         cn_free(block);
     }
     cn_free(f.ey);
+    cn_free(f.zinv);
     return CN_OK;
 }
 
@@ -314,11 +323,10 @@ CN_CPU_CLONES static void backward_sample(const lcn_frame *f, const lcn_dims *d,
             const float *px = xat(d, xb, i, j);
             const float *pg = gb + ((size_t)(i - f->ty0) * (size_t)d->tw + (size_t)(j - f->tx0)) * (size_t)M;
             const double s = sum_dot(px, mu, pg, M);
-            const double z = (double)M * f->zr[i - f->fy0] * f->zc[j - f->fx0];
-            A[A_W2][fi] = -0.5 * r * r * r * s / z;
+            A[A_W2][fi] = -0.5 * r * r * r * s * f->zinv[fi];
         }
     row_pass(f, A[A_H3], A[A_W2], f->ty0, f->ty1, f->rx0, f->rx1);
-    col_pass(f, d, A[A_DQ], A[A_H3], f->ry0, f->ry1, f->rx0, f->rx1, 0);
+    col_pass(f, A[A_DQ], A[A_H3], f->ry0, f->ry1, f->rx0, f->rx1, 0);
     for (int p = f->ry0; p < f->ry1; p++)
         for (int l = f->rx0; l < f->rx1; l++) {
             const size_t fi = fat(f, p, l);
@@ -328,11 +336,10 @@ CN_CPU_CLONES static void backward_sample(const lcn_frame *f, const lcn_dims *d,
             const float *pg =
                 in_t ? gb + ((size_t)(p - f->ty0) * (size_t)d->tw + (size_t)(l - f->tx0)) * (size_t)M : NULL;
             const double s = sum_lin(px, mu, dq2, pg, in_t ? A[A_RINV][fi] : 0.0, M);
-            const double z = (double)M * f->zr[p - f->fy0] * f->zc[l - f->fx0];
-            A[A_W1][fi] = -s / z;
+            A[A_W1][fi] = -s * f->zinv[fi];
         }
     row_pass(f, A[A_H4], A[A_W1], f->ry0, f->ry1, f->nx0, f->nx1);
-    col_pass(f, d, A[A_DXS], A[A_H4], f->ny0, f->ny1, f->nx0, f->nx1, 0);
+    col_pass(f, A[A_DXS], A[A_H4], f->ny0, f->ny1, f->nx0, f->nx1, 0);
     /* dx += dxs (every input read) + 2 v dq (R) + dout rinv (T), one float addition per element */
     for (int u = f->ny0; u < f->ny1; u++)
         for (int w = f->nx0; w < f->nx1; w++) {
@@ -380,5 +387,6 @@ int lcn_backward_cpu(const lcn_dims *d, const float *x, const float *dout, float
         cn_free(block);
     }
     cn_free(f.ey);
+    cn_free(f.zinv);
     return CN_OK;
 }
