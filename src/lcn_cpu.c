@@ -5,7 +5,8 @@
  *  - every Gaussian window sum is separable, g(a,c) = e(a) e(c): a row pass
  *    h[i, j] = sum_c e(c) f[i, j + c], then a column pass s[i, j] = sum_a e(a) h[i + a, j], so 2n
  *    multiply-adds per element instead of n^2. The terms are those of the reference, summed in the same
- *    order (c inner, a outer, both ascending), in double;
+ *    order (c inner, a outer, both ascending), in double; then multiplied by 1/Z, computed once per call,
+ *    where the reference divides by Z;
  *  - the border is handled by zeros instead of clipped loops: every per-sample array lives on one frame,
  *    the tile grown by 3h on every side (not clipped to the map), and is zero wherever it is not defined
  *    (outside the map, or outside the rectangle the quantity lives on). Adding zero terms changes no sum,
