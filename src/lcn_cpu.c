@@ -8,7 +8,7 @@
  *    order (c inner, a outer, both ascending), in double; then multiplied by 1/Z, computed once per call,
  *    where the reference divides by Z;
  *  - the border is handled by zeros instead of clipped loops: every per-sample array lives on one frame,
- *    the tile grown by 3h on every side (not clipped to the map), and is zero wherever it is not defined
+ *    the tile grown by 3h on every side (clipped to the map grown by h), and is zero wherever it is not defined
  *    (outside the map, or outside the rectangle the quantity lives on). Adding zero terms changes no sum,
  *    and the passes become plain loops along a row, blocks of 8 columns summed in registers (vectors);
  *  - the sums over the M maps of one pixel (sum x, sum (x - mu)^2, ...) run in four interleaved lanes,
@@ -29,7 +29,7 @@ typedef struct {
     int ty0, ty1, tx0, tx1; /* tile T */
     int ry0, ry1, rx0, rx1; /* R = T grown by h, clipped */
     int ny0, ny1, nx0, nx1; /* N = T grown by 2h, clipped: the inputs read */
-    int fy0, fx0;           /* frame origin: T grown by 3h, not clipped */
+    int fy0, fx0;           /* frame origin: T grown by 3h, clipped to the map grown by h */
     size_t fh, fw;          /* frame size */
     double *ey, *ex;        /* e(a), a in [-hy, hy] (index a + hy), and e(c) */
     double *zr, *zc;        /* Z = M zr zc, per frame row / column inside the map */
@@ -58,10 +58,11 @@ static void frame_init(lcn_frame *f, const lcn_dims *d)
     f->rx0 = CN_MAX(f->tx0 - f->hx, 0), f->rx1 = CN_MIN(f->tx1 + f->hx, d->W);
     f->ny0 = CN_MAX(f->ty0 - 2 * f->hy, 0), f->ny1 = CN_MIN(f->ty1 + 2 * f->hy, d->H);
     f->nx0 = CN_MAX(f->tx0 - 2 * f->hx, 0), f->nx1 = CN_MIN(f->tx1 + 2 * f->hx, d->W);
-    f->fy0 = f->ty0 - 3 * f->hy;
-    f->fx0 = f->tx0 - 3 * f->hx;
-    f->fh = (size_t)d->th + 6 * (size_t)f->hy;
-    f->fw = (size_t)d->tw + 6 * (size_t)f->hx;
+    /* the passes read at most h beyond the map, so a huge n (h up to the map size) costs no more than that */
+    f->fy0 = CN_MAX(f->ty0 - 3 * f->hy, -f->hy);
+    f->fx0 = CN_MAX(f->tx0 - 3 * f->hx, -f->hx);
+    f->fh = (size_t)(CN_MIN(f->ty1 + 3 * f->hy, d->H + f->hy) - f->fy0);
+    f->fw = (size_t)(CN_MIN(f->tx1 + 3 * f->hx, d->W + f->hx) - f->fx0);
     f->ey = cn_alloc((size_t)(2 * f->hy + 1) + (size_t)(2 * f->hx + 1) + f->fh + f->fw, sizeof(double));
     f->ex = f->ey + 2 * f->hy + 1;
     f->zr = f->ex + 2 * f->hx + 1;
@@ -152,7 +153,10 @@ static inline const float *xat(const lcn_dims *d, const float *xb, int i, int j)
 /* Sums over the M maps of one pixel, in four interleaved partial sums (lane k mod 4, combined as
  * (l0 + l1) + (l2 + l3)): short independent chains that the compiler packs into one vector. The order is
  * fixed, the same for every call and thread count. */
-static inline __attribute__((always_inline)) double lanes_sum(const double a[4]) { return (a[0] + a[1]) + (a[2] + a[3]); }
+static inline __attribute__((always_inline)) double lanes_sum(const double a[4])
+{
+    return (a[0] + a[1]) + (a[2] + a[3]);
+}
 
 /* sum_k x[k] */
 static inline __attribute__((always_inline)) double sum_x(const float *x, int M)
@@ -197,7 +201,8 @@ static inline __attribute__((always_inline)) double sum_dot(const float *x, doub
 }
 
 /* sum_k (x[k] - mu) * c + g[k] * r, the g term only when g is given */
-static inline __attribute__((always_inline)) double sum_lin(const float *x, double mu, double c, const float *g, double r, int M)
+static inline __attribute__((always_inline)) double sum_lin(const float *x, double mu, double c, const float *g,
+                                                            double r, int M)
 {
     double a[4] = {0, 0, 0, 0};
     int k = 0;
