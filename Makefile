@@ -83,6 +83,8 @@ $(BUILD)/%.o: %.c $(DEPS_STAMP)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/src/version.o: CFLAGS += $(BUILDINFO)
+# sqrt without errno, so that `omp simd` loops calling it vectorise (src/pool_cpu.c, src/lcn_cpu.c)
+$(BUILD)/src/pool_cpu.o $(BUILD)/src/lcn_cpu.o: CFLAGS += -fno-math-errno
 $(BUILD)/src/version.o: .FORCE
 .FORCE:
 

@@ -3,11 +3,12 @@
  *   bench_ops [--quick] [--peers FILE] [--no-ref]     the table (every metric is defined in bench/README.md)
  *   bench_ops --shapes [--quick]                      the shape table, for bench/peers.py
  *
- * For each shape (batch, map, channels, field, stride, maps, pooling, LCN) it times the local filter
- * (forward, backward data, backward filter: the fast _cpu functions), L2 pooling and LCN (forward,
- * backward: the reference, the only CPU version there is), a whole stage forward and backward, and a
- * whole stage's training step (forward, backward, SGD with momentum). Every result is checked against
- * the reference before anything is timed. Threads: OMP_NUM_THREADS (default all cores). Peer times come
+ * For each shape (batch, map, channels, field, stride, maps, pooling, LCN) it times the fast _cpu
+ * functions: the local filter (forward, backward data, backward filter), L2 pooling and LCN (forward,
+ * backward), a whole stage forward and backward, and a whole stage's training step (forward, backward,
+ * SGD with momentum), and the reference twin of each for the ref/us column (stage rows: the same stage
+ * with the reference pooling and LCN). Every result is checked against the reference before anything is
+ * timed. Threads: OMP_NUM_THREADS (default all cores). Peer times come
  * from bench/peers.py (lines "op shape peer ms"); ratio = peer time / our time. */
 #include <math.h>
 #include <omp.h>
@@ -54,6 +55,7 @@ typedef struct {
     lcn_dims ld;
     size_t nx, nw, ny, np;
     float *x, *w, *y, *gy, *dx, *dw, *p, *gp, *out, *gout, *v, *tmp;
+    int ref_lf, ref_pl; /* 1: the local filter / pooling and LCN run their reference twins */
 } bench_ctx;
 
 static void fill(float *a, size_t n, unsigned seed)
@@ -110,23 +112,38 @@ static void must(int rc, const char *what)
         cn_fatal("%s: %s", what, cn_last_error());
 }
 
-/* ---- the operations ----------------------------------------------------------------------------- */
-static void op_lf_fwd(bench_ctx *c) { must(lf_forward_cpu(&c->lf, c->x, c->w, c->y, lf_all(c)), "lf_forward_cpu"); }
+/* ---- the operations: the fast _cpu functions, or their reference twins when c->ref_lf / c->ref_pl ---- */
+static void op_lf_fwd(bench_ctx *c)
+{
+    must((c->ref_lf ? lf_forward_ref : lf_forward_cpu)(&c->lf, c->x, c->w, c->y, lf_all(c)), "lf_forward");
+}
 static void op_lf_bwd_data(bench_ctx *c)
 {
-    must(lf_backward_data_cpu(&c->lf, c->w, c->gy, c->dx, lf_all(c)), "lf_backward_data_cpu");
+    must((c->ref_lf ? lf_backward_data_ref : lf_backward_data_cpu)(&c->lf, c->w, c->gy, c->dx, lf_all(c)),
+         "lf_backward_data");
 }
 static void op_lf_bwd_filter(bench_ctx *c)
 {
-    must(lf_backward_filter_cpu(&c->lf, c->x, c->gy, c->dw, lf_all(c)), "lf_backward_filter_cpu");
+    must((c->ref_lf ? lf_backward_filter_ref : lf_backward_filter_cpu)(&c->lf, c->x, c->gy, c->dw, lf_all(c)),
+         "lf_backward_filter");
 }
-static void op_pool_fwd(bench_ctx *c) { must(pool_forward_ref(&c->pd, c->y, c->p, pool_all(c)), "pool_forward_ref"); }
+static void op_pool_fwd(bench_ctx *c)
+{
+    must((c->ref_pl ? pool_forward_ref : pool_forward_cpu)(&c->pd, c->y, c->p, pool_all(c)), "pool_forward");
+}
 static void op_pool_bwd(bench_ctx *c)
 {
-    must(pool_backward_ref(&c->pd, c->y, c->p, c->gp, c->gy, pool_all(c)), "pool_backward_ref");
+    must((c->ref_pl ? pool_backward_ref : pool_backward_cpu)(&c->pd, c->y, c->p, c->gp, c->gy, pool_all(c)),
+         "pool_backward");
 }
-static void op_lcn_fwd(bench_ctx *c) { must(lcn_forward_ref(&c->ld, c->p, c->out), "lcn_forward_ref"); }
-static void op_lcn_bwd(bench_ctx *c) { must(lcn_backward_ref(&c->ld, c->p, c->gout, c->gp), "lcn_backward_ref"); }
+static void op_lcn_fwd(bench_ctx *c)
+{
+    must((c->ref_pl ? lcn_forward_ref : lcn_forward_cpu)(&c->ld, c->p, c->out), "lcn_forward");
+}
+static void op_lcn_bwd(bench_ctx *c)
+{
+    must((c->ref_pl ? lcn_backward_ref : lcn_backward_cpu)(&c->ld, c->p, c->gout, c->gp), "lcn_backward");
+}
 static void op_stage_fwd(bench_ctx *c)
 {
     op_lf_fwd(c);
@@ -166,14 +183,14 @@ static double lcn_flops(const bench_ctx *c)
 typedef struct {
     const char *name;
     void (*run)(bench_ctx *);
-    int is_lf; /* 1: has a reference twin to compare speed with */
+    int has_ref; /* 1: time the reference twin too (ref/us) */
 } op_desc;
 
 static const op_desc ops[] = {
     {"lf_fwd", op_lf_fwd, 1},       {"lf_bwd_data", op_lf_bwd_data, 1}, {"lf_bwd_filter", op_lf_bwd_filter, 1},
-    {"pool_fwd", op_pool_fwd, 0},   {"pool_bwd", op_pool_bwd, 0},       {"lcn_fwd", op_lcn_fwd, 0},
-    {"lcn_bwd", op_lcn_bwd, 0},     {"stage_fwd", op_stage_fwd, 0},     {"stage_bwd", op_stage_bwd, 0},
-    {"stage_step", op_stage_step, 0},
+    {"pool_fwd", op_pool_fwd, 1},   {"pool_bwd", op_pool_bwd, 1},       {"lcn_fwd", op_lcn_fwd, 1},
+    {"lcn_bwd", op_lcn_bwd, 1},     {"stage_fwd", op_stage_fwd, 1},     {"stage_bwd", op_stage_bwd, 1},
+    {"stage_step", op_stage_step, 1},
 };
 #define NOPS (int)(sizeof ops / sizeof ops[0])
 
@@ -206,51 +223,65 @@ static double relerr(const float *a, const float *b, size_t n)
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
-/* Relative error of op k against the reference; -1 for ops that are the reference themselves. */
+/* Op k's result: the arrays it writes (up to two) and their sizes. */
+static int op_outputs(bench_ctx *c, int k, float **a, size_t *n)
+{
+    switch (k) {
+    case 0: a[0] = c->y, n[0] = c->ny; return 1;
+    case 1: a[0] = c->dx, n[0] = c->nx; return 1;
+    case 2: a[0] = c->dw, n[0] = c->nw; return 1;
+    case 3: a[0] = c->p, n[0] = c->np; return 1;
+    case 4: a[0] = c->gy, n[0] = c->ny; return 1;
+    case 5: a[0] = c->out, n[0] = c->np; return 1;
+    case 6: a[0] = c->gp, n[0] = c->np; return 1;
+    case 7: a[0] = c->out, n[0] = c->np; return 1;           /* the stage's output */
+    case 8: a[0] = c->dx, n[0] = c->nx, a[1] = c->dw, n[1] = c->nw; return 2; /* its gradients */
+    default: return 0;
+    }
+}
+
+/* Runs op k once from the same state: backward passes onto zeroed gradients, the stage's backward
+ * after its forward (so that every array it reads comes from the same run). */
+static void run_fresh(bench_ctx *c, int k)
+{
+    float *a[2];
+    size_t n[2];
+    int na = op_outputs(c, k, a, n);
+    if (k == 8)
+        op_stage_fwd(c);
+    else if (k == 1 || k == 2 || k == 4 || k == 6)
+        for (int q = 0; q < na; q++)
+            memset(a[q], 0, n[q] * 4);
+    ops[k].run(c);
+}
+
+/* Relative error of op k (the fast functions) against the same op with every reference twin
+ * (stage_bwd: the larger of dx's and dw's); -1 for the training step, which is not checked. */
 static double check_op(bench_ctx *c, int k)
 {
-    cn_region rg = lf_all(c);
-    switch (k) {
-    case 0:
-        op_lf_fwd(c);
-        must(lf_forward_ref(&c->lf, c->x, c->w, c->tmp, rg), "lf_forward_ref");
-        return relerr(c->y, c->tmp, c->ny);
-    case 1:
-        memset(c->dx, 0, c->nx * 4), memset(c->tmp, 0, c->nx * 4);
-        op_lf_bwd_data(c);
-        must(lf_backward_data_ref(&c->lf, c->w, c->gy, c->tmp, rg), "lf_backward_data_ref");
-        return relerr(c->dx, c->tmp, c->nx);
-    case 2:
-        memset(c->dw, 0, c->nw * 4), memset(c->tmp, 0, c->nw * 4);
-        op_lf_bwd_filter(c);
-        must(lf_backward_filter_ref(&c->lf, c->x, c->gy, c->tmp, rg), "lf_backward_filter_ref");
-        return relerr(c->dw, c->tmp, c->nw);
-    case 7: { /* the stage's output with the reference local filter */
-        op_stage_fwd(c);
-        float *o = cn_alloc(c->np, 4);
-        memcpy(o, c->out, c->np * 4);
-        must(lf_forward_ref(&c->lf, c->x, c->w, c->y, rg), "lf_forward_ref");
-        op_pool_fwd(c);
-        op_lcn_fwd(c);
-        double e = relerr(o, c->out, c->np);
-        cn_free(o);
-        return e;
-    }
-    case 8: { /* the stage's gradients with the reference local filter */
-        op_stage_fwd(c);
-        op_stage_bwd(c);
-        float *gx = cn_alloc(c->nx, 4), *gw = cn_alloc(c->nw, 4);
-        memcpy(gx, c->dx, c->nx * 4), memcpy(gw, c->dw, c->nw * 4);
-        memset(c->dx, 0, c->nx * 4), memset(c->dw, 0, c->nw * 4);
-        must(lf_backward_filter_ref(&c->lf, c->x, c->gy, c->dw, rg), "lf_backward_filter_ref");
-        must(lf_backward_data_ref(&c->lf, c->w, c->gy, c->dx, rg), "lf_backward_data_ref");
-        double e = CN_MAX(relerr(gx, c->dx, c->nx), relerr(gw, c->dw, c->nw));
-        cn_free(gx), cn_free(gw);
-        return e;
-    }
-    default:
+    float *a[2], *keep[2];
+    size_t n[2];
+    int na = op_outputs(c, k, a, n);
+    if (!na)
         return -1;
+    if (k == 6) /* lcn_bwd adds into gp, which pool_bwd reads: keep it */
+        memcpy(c->tmp, c->gp, c->np * 4);
+    run_fresh(c, k);
+    for (int q = 0; q < na; q++) {
+        keep[q] = cn_alloc(n[q], 4);
+        memcpy(keep[q], a[q], n[q] * 4);
     }
+    c->ref_lf = c->ref_pl = 1;
+    run_fresh(c, k);
+    c->ref_lf = c->ref_pl = 0;
+    double e = 0;
+    for (int q = 0; q < na; q++) {
+        e = CN_MAX(e, relerr(keep[q], a[q], n[q]));
+        cn_free(keep[q]);
+    }
+    if (k == 6)
+        memcpy(c->gp, c->tmp, c->np * 4);
+    return e;
 }
 
 /* ---- timing ------------------------------------------------------------------------------------- */
@@ -277,28 +308,37 @@ static double time_op(void (*run)(bench_ctx *), bench_ctx *c, double min_s)
     return t[0];
 }
 
-static void lf_ref_fwd(bench_ctx *c) { must(lf_forward_ref(&c->lf, c->x, c->w, c->y, lf_all(c)), "ref"); }
-static void lf_ref_bwd_data(bench_ctx *c)
+/* Runs op k once with its reference twin (lf rows: lf_*_ref; pool and lcn rows: pool_*_ref / lcn_*_ref;
+ * stage rows: the reference pooling and LCN with the fast local filter, i.e. what a stage cost before
+ * the fast pooling and LCN) instead of the fast functions. */
+static void run_ref(bench_ctx *c, int k)
 {
-    must(lf_backward_data_ref(&c->lf, c->w, c->gy, c->dx, lf_all(c)), "ref");
-}
-static void lf_ref_bwd_filter(bench_ctx *c)
-{
-    must(lf_backward_filter_ref(&c->lf, c->x, c->gy, c->dw, lf_all(c)), "ref");
+    if (k <= 2)
+        c->ref_lf = 1;
+    else
+        c->ref_pl = 1;
+    ops[k].run(c);
+    c->ref_lf = c->ref_pl = 0;
 }
 
-/* Seconds of the reference twin of op k (the local filter only), the faster of two runs after a warm-up. */
-static double time_ref(bench_ctx *c, int k)
+/* Op k and its reference twin timed in alternation (ours, ref, ours, ...) after one warm-up each, at
+ * least 3 runs each and at least min_s seconds in all: the fastest of each. Alternating keeps a change
+ * of the machine's load from landing on one side only. */
+static void time_pair(bench_ctx *c, int k, double min_s, double *ours, double *ref)
 {
-    void (*f)(bench_ctx *) = k == 0 ? lf_ref_fwd : k == 1 ? lf_ref_bwd_data : lf_ref_bwd_filter;
-    f(c);
-    double best = 1e30;
-    for (int rep = 0; rep < 2; rep++) {
+    *ours = *ref = 1e30;
+    ops[k].run(c);
+    run_ref(c, k);
+    double start = cn_now();
+    for (int n = 0; n < 64 && (n < 3 || cn_now() - start < min_s); n++) {
         double t0 = cn_now();
-        f(c);
-        best = CN_MIN(best, cn_now() - t0);
+        ops[k].run(c);
+        double t1 = cn_now();
+        run_ref(c, k);
+        double t2 = cn_now();
+        *ours = CN_MIN(*ours, t1 - t0);
+        *ref = CN_MIN(*ref, t2 - t1);
     }
-    return best;
 }
 
 /* ---- peers (bench/peers.py): lines "op shape peer ms", '#' lines are comments --------------------- */
@@ -424,8 +464,9 @@ int main(int argc, char **argv)
     double bw = peak_copy_gbs(&mib);
     printf("# ceilings: FP32 FMA peak %.1f GFLOP/s (%s, %d threads); copy bandwidth %.1f GB/s (2 x %.0f MiB)\n",
            peak, pisa, nth, bw, mib);
-    printf("# pool and lcn rows (and their share of stage rows) run the reference: there is no faster CPU twin\n");
-    printf("# time: fastest of >= 3 runs (>= 0.25 s) after one warm-up; check: normwise relative error vs the reference\n");
+    printf("# ref/us: the reference twin's time / ours (stage rows: the stage with the reference pooling and LCN)\n");
+    printf("# time: fastest of >= 3 runs (>= 0.25 s; with ref/us: >= 0.5 s alternating with the reference) after one "
+           "warm-up; check: normwise relative error vs the reference\n");
     printf("#%-13s %-26s %8s %9s %8s %7s %6s %5s %7s", "op", "shape", "check", "time", "GFLOP/s", "GB/s",
            "%peak", "%bw", "ref/us");
     for (int k = 0; k < npeers; k++)
@@ -445,16 +486,20 @@ int main(int argc, char **argv)
             double err = check_op(&c, k);
             char chk[16];
             if (err < 0)
-                snprintf(chk, sizeof chk, "%s", k == NOPS - 1 ? "-" : "ref");
+                snprintf(chk, sizeof chk, "-");
             else
                 snprintf(chk, sizeof chk, "%.0e%s", err, err <= 1e-5 ? "" : "!");
-            double t = time_op(ops[k].run, &c, 0.25);
+            double t, tref = -1;
+            if (ops[k].has_ref && !no_ref)
+                time_pair(&c, k, 0.5, &t, &tref);
+            else
+                t = time_op(ops[k].run, &c, 0.25);
             double fl, by;
             op_cost(&c, k, &fl, &by);
             double gf = fl / t * 1e-9, gb = by / t * 1e-9;
             char ref[16] = "-";
-            if (ops[k].is_lf && !no_ref)
-                snprintf(ref, sizeof ref, "%.1f", time_ref(&c, k) / t);
+            if (ops[k].has_ref && !no_ref)
+                snprintf(ref, sizeof ref, "%.1f", tref / t);
             printf(" %-13s %-26s %8s %9.3f %8.1f %7.2f %6.1f %5.1f %7s", ops[k].name, key, chk, t * 1e3, gf, gb,
                    100 * gf / peak, 100 * gb / bw, ref);
             for (int q = 0; q < npeers; q++) {

@@ -41,12 +41,12 @@ int kernels_use_reference(void);
     K_OP(lf_backward_data_cuda(d, w, dy, dx, rg, K_STREAM), K_CPU(lf_backward_data, d, w, dy, dx, rg))
 #define k_lf_backward_filter(d, x, dy, dw, rg) \
     K_OP(lf_backward_filter_cuda(d, x, dy, dw, rg, K_STREAM), K_CPU(lf_backward_filter, d, x, dy, dw, rg))
-#define k_pool_forward(d, y, p, rg) K_OP(pool_forward_cuda(d, y, p, rg, K_STREAM), pool_forward_ref(d, y, p, rg))
+#define k_pool_forward(d, y, p, rg) K_OP(pool_forward_cuda(d, y, p, rg, K_STREAM), K_CPU(pool_forward, d, y, p, rg))
 #define k_pool_backward(d, y, p, dp, dy, rg) \
-    K_OP(pool_backward_cuda(d, y, p, dp, dy, rg, K_STREAM), pool_backward_ref(d, y, p, dp, dy, rg))
-#define k_lcn_forward(d, x, out) K_OP(lcn_forward_cuda(d, x, out, K_STREAM), lcn_forward_ref(d, x, out))
+    K_OP(pool_backward_cuda(d, y, p, dp, dy, rg, K_STREAM), K_CPU(pool_backward, d, y, p, dp, dy, rg))
+#define k_lcn_forward(d, x, out) K_OP(lcn_forward_cuda(d, x, out, K_STREAM), K_CPU(lcn_forward, d, x, out))
 #define k_lcn_backward(d, x, dout, dx) \
-    K_OP(lcn_backward_cuda(d, x, dout, dx, K_STREAM), lcn_backward_ref(d, x, dout, dx))
+    K_OP(lcn_backward_cuda(d, x, dout, dx, K_STREAM), K_CPU(lcn_backward, d, x, dout, dx))
 #define k_head_logits(d, f, w, z) K_OP(head_logits_cuda(d, f, w, z, K_STREAM), head_logits_ref(d, f, w, z))
 #define k_head_backward(d, f, w, dz, dw, df) \
     K_OP(head_backward_cuda(d, f, w, dz, dw, df, K_STREAM), head_backward_ref(d, f, w, dz, dw, df))

@@ -19,6 +19,23 @@ int lf_forward_cpu(const lf_dims *d, const float *x, const float *w, float *y, c
 int lf_backward_data_cpu(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg);
 int lf_backward_filter_cpu(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg);
 
+/* L2 pooling (src/pool_cpu.c) and LCN (src/lcn_cpu.c): plain C that the compiler vectorises along the
+ * contiguous dimension (`omp simd`), separable window sums, threads over samples and rows. They do not
+ * depend on COTSNET_CPU_ISA, and their results do not depend on the thread count. */
+int pool_forward_cpu(const pool_dims *d, const float *y, float *p, cn_region rg);
+int pool_backward_cpu(const pool_dims *d, const float *y, const float *p, const float *dp, float *dy,
+                      cn_region rg);
+int lcn_forward_cpu(const lcn_dims *d, const float *x, float *out);
+int lcn_backward_cpu(const lcn_dims *d, const float *x, const float *dout, float *dx);
+
+/* For the implementations: a function compiled twice, for AVX2 and for any x86-64, the loader picking
+ * one at start-up (GCC's target_clones); elsewhere (other compilers, other CPUs) compiled once. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CN_CPU_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CN_CPU_CLONES
+#endif
+
 /* The instruction set the _cpu functions use now: "generic", "avx2" or "avx512". */
 const char *lf_cpu_isa(void);
 /* Use this set from now on ("auto" = the default choice). Returns CN_EINVAL (and changes nothing)
