@@ -1,5 +1,5 @@
 /* nccl_comm.cu: NCCL communicators and the all-reduce mean of gradients across replicas
- * (cuda/nccl_comm.h). NCCL is dlopen'ed at the first use, so neither bin/cotsnet nor the tests need
+ * and the point-to-point messages of halos (cuda/nccl_comm.h). NCCL is dlopen'ed at the first use, so neither bin/cotsnet nor the tests need
  * libnccl.so.2 to start; the types come from nccl.h when the toolkit has it, else from the stable ABI
  * declared below (ncclUniqueId is 128 bytes, ncclFloat32 = 7, ncclAvg = 4). */
 #include <dlfcn.h>
@@ -35,6 +35,10 @@ struct Api {
     ncclResult_t (*AllReduce)(const void *, void *, size_t, ncclDataType_t, ncclRedOp_t, ncclComm_t, cudaStream_t);
     const char *(*GetErrorString)(ncclResult_t);
     ncclResult_t (*GetVersion)(int *);
+    ncclResult_t (*Send)(const void *, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t);
+    ncclResult_t (*Recv)(void *, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t);
+    ncclResult_t (*GroupStart)(void);
+    ncclResult_t (*GroupEnd)(void);
 };
 Api api;
 int loaded; /* 0 not tried, 1 loaded, -1 failed */
@@ -72,7 +76,11 @@ extern "C" int cn_nccl_load(void)
                       {"ncclCommDestroy", (void **)&api.CommDestroy},
                       {"ncclAllReduce", (void **)&api.AllReduce},
                       {"ncclGetErrorString", (void **)&api.GetErrorString},
-                      {"ncclGetVersion", (void **)&api.GetVersion}};
+                      {"ncclGetVersion", (void **)&api.GetVersion},
+                      {"ncclSend", (void **)&api.Send},
+                      {"ncclRecv", (void **)&api.Recv},
+                      {"ncclGroupStart", (void **)&api.GroupStart},
+                      {"ncclGroupEnd", (void **)&api.GroupEnd}};
             loaded = 1;
             for (auto &f : fn)
                 if (!(*f.slot = dlsym(h, f.name))) {
@@ -136,4 +144,38 @@ extern "C" void cn_nccl_allreduce_mean(cn_nccl *c, float *buf, size_t n, cudaStr
     if (!c || n == 0)
         return;
     NCCL_CHECK(api.AllReduce(buf, buf, n, ncclFloat32, ncclAvg, c->comm, stream));
+}
+
+static void check_peer(const cn_nccl *c, int peer, const char *what)
+{
+    if (!c || peer < 0 || peer >= c->nranks || peer == c->rank)
+        cn_fatal("nccl: %s with peer %d on rank %d of %d", what, peer, c ? c->rank : -1, c ? c->nranks : 0);
+}
+
+extern "C" void cn_nccl_send(cn_nccl *c, const float *buf, size_t n, int peer, cudaStream_t stream)
+{
+    check_peer(c, peer, "send");
+    if (n)
+        NCCL_CHECK(api.Send(buf, n, ncclFloat32, peer, c->comm, stream));
+}
+
+extern "C" void cn_nccl_recv(cn_nccl *c, float *buf, size_t n, int peer, cudaStream_t stream)
+{
+    check_peer(c, peer, "recv");
+    if (n)
+        NCCL_CHECK(api.Recv(buf, n, ncclFloat32, peer, c->comm, stream));
+}
+
+extern "C" void cn_nccl_group_start(void)
+{
+    if (cn_nccl_load() != CN_OK)
+        cn_fatal("%s", cn_last_error());
+    NCCL_CHECK(api.GroupStart());
+}
+
+extern "C" void cn_nccl_group_end(void)
+{
+    if (cn_nccl_load() != CN_OK)
+        cn_fatal("%s", cn_last_error());
+    NCCL_CHECK(api.GroupEnd());
 }

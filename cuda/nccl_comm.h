@@ -1,5 +1,5 @@
-/* nccl_comm.h: NCCL across replicas (callable from C): a communicator made from a unique id that the
- * caller broadcasts over MPI, and the mean of a device buffer over its ranks.
+/* nccl_comm.h: NCCL (callable from C): a communicator made from a unique id that the caller broadcasts
+ * over MPI, the mean of a device buffer over its ranks (replicas), and point-to-point messages (halos).
  *
  * NCCL is loaded at run time (dlopen of libnccl.so.2), not linked: the program starts, and runs on
  * the CPU or on one replica, on machines without NCCL; only asking for a communicator needs it.
@@ -12,7 +12,8 @@
  *     cn_nccl_destroy(c);
  * Failures of NCCL calls end the job (cn_fatal); an unloadable library is an error returned with a
  * message, so that the caller can say what to install. The training loop uses it for the replicas'
- * gradient mean with grid.allreduce = nccl (src/dev.c). */
+ * gradient mean with grid.allreduce = nccl, and the halo messages of a replica's grid with
+ * grid.halo = nccl (src/dev.c). */
 #ifndef CN_NCCL_COMM_H
 #define CN_NCCL_COMM_H
 
@@ -41,6 +42,14 @@ void cn_nccl_destroy(cn_nccl *c);
 int cn_nccl_size(const cn_nccl *c);
 /* buf[i] = mean over the ranks of buf[i], n floats on the device, queued on stream (ncclAvg). */
 void cn_nccl_allreduce_mean(cn_nccl *c, float *buf, size_t n, cudaStream_t stream);
+/* n floats on the device to / from rank peer of c (not this rank), queued on stream; n = 0 does
+ * nothing. Both ends must post matching calls in the same order; a rank that sends and receives
+ * several messages at once puts them between cn_nccl_group_start and cn_nccl_group_end (ncclGroup*),
+ * else the two ends may wait for each other. */
+void cn_nccl_send(cn_nccl *c, const float *buf, size_t n, int peer, cudaStream_t stream);
+void cn_nccl_recv(cn_nccl *c, float *buf, size_t n, int peer, cudaStream_t stream);
+void cn_nccl_group_start(void);
+void cn_nccl_group_end(void);
 
 #ifdef __cplusplus
 }

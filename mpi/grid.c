@@ -118,6 +118,19 @@ void replicas_bcast(const cn_grid *g, void *buf, size_t bytes, int root_replica)
     }
 }
 
+void grid_bcast(const cn_grid *g, void *buf, size_t bytes, int root)
+{
+    if (root < 0 || root >= g->Py * g->Px)
+        cn_fatal("grid_bcast from grid rank %d of %d", root, g->Py * g->Px);
+    if (!is_mpi(g) || g->Py * g->Px == 1)
+        return;
+    char *p = buf;
+    for (size_t done = 0; done < bytes; done += CHUNK) {
+        size_t k = CN_MIN(CHUNK, bytes - done);
+        MPI_CHECK(MPI_Bcast(p + done, (int)k, MPI_BYTE, root, g->impl->grid));
+    }
+}
+
 void world_sum_double(const cn_grid *g, double *v, size_t n)
 {
     if (is_mpi(g) && g->world_size > 1)

@@ -40,6 +40,8 @@ void grid_sum_float(const cn_grid *g, float *v, size_t n);
 void replicas_mean_float(const cn_grid *g, float *v, size_t n);
 /* bytes from the rank of replica root_replica to the ranks of the other replicas that hold the same tile. */
 void replicas_bcast(const cn_grid *g, void *buf, size_t bytes, int root_replica);
+/* bytes from grid rank root to the other ranks of this rank's replica. */
+void grid_bcast(const cn_grid *g, void *buf, size_t bytes, int root);
 /* Over every rank of the world. */
 void world_sum_double(const cn_grid *g, double *v, size_t n);
 int world_any(const cn_grid *g, int flag);  /* 1 when any rank passes a non-zero flag */

@@ -16,6 +16,9 @@
  * scatter_add adds the received parts after every message has arrived, own part first, then peers
  * in ascending grid rank: the sum is bitwise reproducible.
  *
+ * With a halo_mem that has send (NCCL), each *_begin hands every message of the operation to its
+ * send / recv calls in one group and the operation counts as complete (the device orders the rest).
+ *
  * halo_plan_create and halo_plan_destroy are collective over the replica's Py x Px ranks (they dup
  * and free a communicator); the window callback must give the same answer on every rank. */
 #include <limits.h>
@@ -256,6 +259,28 @@ static void start(halo_plan *p, int state, int B, halo_peer *recv, int nrecv, in
     p->B = B;
 }
 
+static int p2p(const halo_plan *p) { return p->mem && p->mem->send; }
+
+/* The messages of one operation through mem's point-to-point calls: the sends packed, then one group
+ * of every receive and send. The operation is then complete as far as the plan knows. */
+static void p2p_post(halo_plan *p, int state, int B, halo_peer *recv, int nrecv, halo_peer *send, int nsend,
+                     const float *src, cn_rect sframe)
+{
+    for (int i = 0; i < nsend; i++)
+        to_msg(p, send[i].buf, src, sframe, send[i].rect, B);
+    p->mem->group_start();
+    for (int i = 0; i < nrecv; i++)
+        if (recv[i].per_b * (size_t)B != 0)
+            p->mem->recv(recv[i].buf, recv[i].per_b * (size_t)B, recv[i].rank);
+    for (int i = 0; i < nsend; i++)
+        if (send[i].per_b * (size_t)B != 0)
+            p->mem->send(send[i].buf, send[i].per_b * (size_t)B, send[i].rank);
+    p->mem->group_end();
+    p->state = state;
+    p->done = 1;
+    p->B = B;
+}
+
 static void check_begin(const halo_plan *p, int B, const char *what)
 {
     if (p->state != IDLE)
@@ -267,12 +292,16 @@ static void check_begin(const halo_plan *p, int B, const char *what)
 void halo_gather_begin(halo_plan *p, const float *tile, float *win, int B)
 {
     check_begin(p, B, "halo_gather_begin");
-    start(p, GATHER, B, p->in, p->nin, TAG_GATHER);
-    for (int i = 0; i < p->nout; i++) {
-        halo_peer *o = &p->out[i];
-        to_msg(p, o->buf, tile, p->tile, o->rect, B);
-        MPI_CHECK(MPI_Isend(o->buf, (int)(o->per_b * (size_t)B), MPI_FLOAT, o->rank, TAG_GATHER,
-                            p->comm, &p->req[p->nin + i]));
+    if (p2p(p))
+        p2p_post(p, GATHER, B, p->in, p->nin, p->out, p->nout, tile, p->tile);
+    else {
+        start(p, GATHER, B, p->in, p->nin, TAG_GATHER);
+        for (int i = 0; i < p->nout; i++) {
+            halo_peer *o = &p->out[i];
+            to_msg(p, o->buf, tile, p->tile, o->rect, B);
+            MPI_CHECK(MPI_Isend(o->buf, (int)(o->per_b * (size_t)B), MPI_FLOAT, o->rank, TAG_GATHER,
+                                p->comm, &p->req[p->nin + i]));
+        }
     }
     local(p, win, p->win, tile, p->tile, B, 0);
     p->dst = win;
@@ -281,12 +310,16 @@ void halo_gather_begin(halo_plan *p, const float *tile, float *win, int B)
 void halo_scatter_add_begin(halo_plan *p, const float *win, float *tile, int B)
 {
     check_begin(p, B, "halo_scatter_add_begin");
-    start(p, SCATTER, B, p->out, p->nout, TAG_SCATTER);
-    for (int i = 0; i < p->nin; i++) {
-        halo_peer *o = &p->in[i];
-        to_msg(p, o->buf, win, p->win, o->rect, B);
-        MPI_CHECK(MPI_Isend(o->buf, (int)(o->per_b * (size_t)B), MPI_FLOAT, o->rank, TAG_SCATTER,
-                            p->comm, &p->req[p->nout + i]));
+    if (p2p(p))
+        p2p_post(p, SCATTER, B, p->out, p->nout, p->in, p->nin, win, p->win);
+    else {
+        start(p, SCATTER, B, p->out, p->nout, TAG_SCATTER);
+        for (int i = 0; i < p->nin; i++) {
+            halo_peer *o = &p->in[i];
+            to_msg(p, o->buf, win, p->win, o->rect, B);
+            MPI_CHECK(MPI_Isend(o->buf, (int)(o->per_b * (size_t)B), MPI_FLOAT, o->rank, TAG_SCATTER,
+                                p->comm, &p->req[p->nout + i]));
+        }
     }
     local(p, tile, p->tile, win, p->win, B, 1);
     p->dst = tile;
@@ -334,6 +367,8 @@ int halo_test(halo_plan *p)
 static void finish(halo_plan *p)
 {
     int n = p->nin + p->nout;
+    if (p2p(p)) /* nothing of MPI in flight; the device completes the group */
+        return;
     if (!p->done && n > 0) {
         int rc = MPI_Waitall(n, p->req, p->st);
         if (rc != MPI_SUCCESS)

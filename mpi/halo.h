@@ -58,7 +58,13 @@ void halo_scatter_add_end(halo_plan *p);
  *   from_host: map[:, r, :] = buf, or += buf when add          (a message received)
  *   copy:      dst[:, r, :] = src[:, r, :], or += when add     (the part a rank keeps)
  *   sync:      called at the end of every *_end, after which the maps hold the result and the
- *              message buffers may be reused. */
+ *              message buffers may be reused.
+ * When send is given (NCCL, src/dev.c with grid.halo = nccl) the messages do not go through MPI:
+ * host_alloc gives device buffers, to_host / from_host pack / unpack device to device, and each
+ * *_begin packs its sends, then calls group_start, recv for every message it receives and send for
+ * every message it sends (peers are grid ranks; messages of zero floats are left out on both ends),
+ * and group_end, which queues them; halo_test then says 1 and *_end only unpacks. Every rank must
+ * begin the plans' operations in the same order (the training loop does). */
 typedef struct {
     void (*to_host)(float *buf, const float *map, cn_rect frame, cn_rect r, int B, int C);
     void (*from_host)(float *map, cn_rect frame, const float *buf, cn_rect r, int B, int C, int add);
@@ -66,6 +72,10 @@ typedef struct {
     void (*sync)(void);
     void *(*host_alloc)(size_t bytes);
     void (*host_free)(void *p);
+    void (*send)(const float *buf, size_t n, int peer); /* NULL: MPI moves the messages */
+    void (*recv)(float *buf, size_t n, int peer);
+    void (*group_start)(void);
+    void (*group_end)(void);
 } halo_mem;
 
 /* Use mem for this plan's maps from now on (NULL: host memory again). The plan must be idle. */

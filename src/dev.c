@@ -5,7 +5,12 @@
  * MPI sends it; a received message is copied to the staging buffer and unpacked (or added) into the
  * map on the stream. The part of a window a rank owns itself is packed and unpacked device to device.
  * One staging buffer serves every plan: operations on one stream are ordered, and a plan's *_end
- * synchronizes the stream before its host buffers are reused. */
+ * synchronizes the stream before its host buffers are reused.
+ *
+ * With grid.halo = nccl (and more than one rank in the grid) the messages stay on the device: the
+ * plan's buffers are device memory, a rectangle is packed straight into its message buffer, NCCL sends
+ * and receives them on the stream (one communicator over the replica's grid, ranks = grid ranks), and
+ * received messages are unpacked from their buffers; no host copy, no staging buffer. */
 #include "src/dev.h"
 
 #include <stdio.h>
@@ -28,6 +33,7 @@ int dev_gpu(void) { return on_gpu; }
 
 static cudaStream_t stream;
 static cn_nccl *nccl;     /* the replicas of this rank's tile (grid.allreduce = nccl, R > 1) */
+static cn_nccl *nccl_grid; /* the ranks of this rank's replica (grid.halo = nccl, Py x Px > 1) */
 static float *staging;    /* device, for halo rectangles */
 static size_t staging_n;  /* floats */
 
@@ -121,9 +127,31 @@ static void h_host_free(void *p)
         DEV_CHECK(cudaFreeHost(p));
 }
 
-static const halo_mem gpu_halo = {h_to_host, h_from_host, h_copy, h_sync, h_host_alloc, h_host_free};
+static const halo_mem gpu_halo = {h_to_host, h_from_host, h_copy, h_sync, h_host_alloc, h_host_free,
+                                   NULL, NULL, NULL, NULL};
 
-const halo_mem *dev_halo_mem(void) { return on_gpu ? &gpu_halo : NULL; }
+/* grid.halo = nccl: message buffers on the device, moved by NCCL on the stream */
+static void n_pack(float *buf, const float *map, cn_rect frame, cn_rect r, int B, int C)
+{
+    if (rect_floats(r, B, C))
+        pack(map, frame, r, B, C, buf);
+}
+
+static void n_unpack(float *map, cn_rect frame, const float *buf, cn_rect r, int B, int C, int add)
+{
+    if (rect_floats(r, B, C))
+        unpack(map, frame, r, B, C, buf, add);
+}
+
+static void *n_alloc(size_t bytes) { return bytes ? cuda_malloc(bytes) : NULL; }
+static void n_free(void *p) { cuda_free(p); }
+static void n_send(const float *buf, size_t n, int peer) { cn_nccl_send(nccl_grid, buf, n, peer, stream); }
+static void n_recv(float *buf, size_t n, int peer) { cn_nccl_recv(nccl_grid, buf, n, peer, stream); }
+
+static const halo_mem nccl_halo = {n_pack, n_unpack, h_copy, h_sync, n_alloc, n_free,
+                                   n_send, n_recv, cn_nccl_group_start, cn_nccl_group_end};
+
+const halo_mem *dev_halo_mem(void) { return !on_gpu ? NULL : nccl_grid ? &nccl_halo : &gpu_halo; }
 
 /* Every rank learns whether any failed; the lowest failing rank prints its line (msg, after the job's
  * path). Returns 1 on failure. */
@@ -135,15 +163,21 @@ static int any_failed(const cn_grid *grid, int failed, const char *path, const c
     return first != 0;
 }
 
-/* grid.allreduce = nccl: one communicator per tile over its R replicas (the id from replica 0). */
-static int nccl_init(const cn_job *job, const cn_grid *grid)
+/* NCCL loads on every rank, or the lowest rank that cannot gives one line (key: the job key that asks) */
+static int nccl_loads(const cn_job *job, const cn_grid *grid, const char *key)
 {
     char msg[768] = "";
     int bad = cn_nccl_load() != CN_OK;
     if (bad)
-        snprintf(msg, sizeof msg, "grid.allreduce = nccl: rank %d: %s; or set grid.allreduce = mpi", grid->world_rank,
-                 cn_last_error());
-    if (any_failed(grid, bad, job->path, msg))
+        snprintf(msg, sizeof msg, "%s = nccl: rank %d: %s; or set %s = mpi", key, grid->world_rank, cn_last_error(),
+                 key);
+    return any_failed(grid, bad, job->path, msg) ? -1 : 0;
+}
+
+/* grid.allreduce = nccl: one communicator per tile over its R replicas (the id from replica 0). */
+static int nccl_init(const cn_job *job, const cn_grid *grid)
+{
+    if (nccl_loads(job, grid, "grid.allreduce"))
         return -1;
     unsigned char id[CN_NCCL_ID_BYTES] = {0};
     if (grid->replica == 0 && cn_nccl_unique_id(id) != CN_OK)
@@ -155,16 +189,25 @@ static int nccl_init(const cn_job *job, const cn_grid *grid)
     return 0;
 }
 
+/* grid.halo = nccl: one communicator per replica over its Py x Px ranks (the id from grid rank 0). */
+static int nccl_grid_init(const cn_job *job, const cn_grid *grid)
+{
+    if (nccl_loads(job, grid, "grid.halo"))
+        return -1;
+    unsigned char id[CN_NCCL_ID_BYTES] = {0};
+    if (grid->grid_rank == 0 && cn_nccl_unique_id(id) != CN_OK)
+        cn_fatal("nccl: %s", cn_last_error());
+    grid_bcast(grid, id, sizeof id, 0);
+    nccl_grid = cn_nccl_create(id, grid->Py * grid->Px, grid->grid_rank);
+    if (!nccl_grid)
+        cn_fatal("nccl: %s", cn_last_error());
+    return 0;
+}
+
 int dev_init(const cn_job *job, const cn_grid *grid)
 {
     if (job->backend != BACKEND_CUDA)
         return 0;
-    if (job->halo == HALO_NCCL) { /* every rank sees the same job: all return here together */
-        if (grid->world_rank == 0)
-            fprintf(stderr, "cotsnet: error: %s: grid.halo = nccl: halos over NCCL are not implemented yet; set "
-                            "grid.halo = mpi (halos staged through pinned host memory)\n", job->path);
-        return -1;
-    }
     int dev = cuda_select_device(-1);
     char msg[768] = "";
     if (dev < 0)
@@ -175,12 +218,16 @@ int dev_init(const cn_job *job, const cn_grid *grid)
         return -1;
     if (job->allreduce == HALO_NCCL && grid->R > 1 && nccl_init(job, grid))
         return -1;
+    int halo_nccl = job->halo == HALO_NCCL && grid->Py * grid->Px > 1;
+    if (halo_nccl && nccl_grid_init(job, grid))
+        return -1;
     DEV_CHECK(cudaStreamCreate(&stream));
     on_gpu = 1;
     if (grid->world_rank == 0) {
         char desc[256];
         cuda_describe(desc, sizeof desc);
-        printf("backend cuda: rank 0 on %s (one stream per rank, halos staged through pinned host memory)\n", desc);
+        printf("backend cuda: rank 0 on %s (one stream per rank, halos %s)\n", desc,
+               halo_nccl ? "over NCCL, device to device" : "staged through pinned host memory");
         fflush(stdout);
     }
     return 0;
@@ -193,6 +240,8 @@ void dev_shutdown(void)
     cuda_sync(stream);
     cn_nccl_destroy(nccl);
     nccl = NULL;
+    cn_nccl_destroy(nccl_grid);
+    nccl_grid = NULL;
     cuda_free(staging);
     staging = NULL;
     staging_n = 0;

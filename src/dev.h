@@ -5,8 +5,8 @@
  * backend = cuda (dev_init): every tensor of the network (parameters, gradients, optimizer state,
  * batch buffers) is device memory of the GPU chosen from the rank's local index (cuda/device.cu), and
  * every operation is queued on one stream per rank (dev_stream). The host sees device data only
- * through dev_download / dev_upload; halo messages are staged through pinned host memory
- * (dev_halo_mem, mpi/halo.h). docs/CUDA.md "Training on the GPU" describes the data flow. */
+ * through dev_download / dev_upload; halo messages are staged through pinned host memory, or with
+ * grid.halo = nccl sent GPU to GPU by NCCL (dev_halo_mem, mpi/halo.h). docs/CUDA.md "Training on the GPU" describes the data flow. */
 #ifndef CN_DEV_H
 #define CN_DEV_H
 
@@ -18,9 +18,9 @@
 
 /* For backend = cuda: choose this rank's GPU and create its stream. Returns 0, or -1 after one error
  * line (printed by the lowest failing rank; every rank returns -1 together) when this build has no
- * CUDA backend, a rank finds no usable GPU, or grid.allreduce = nccl and NCCL cannot be loaded.
- * With grid.allreduce = nccl and R > 1 it also creates the NCCL communicator of the ranks that hold
- * this rank's tile. backend = cpu: nothing to do, returns 0. Collective. */
+ * CUDA backend, a rank finds no usable GPU, or grid.allreduce / grid.halo = nccl and NCCL cannot be
+ * loaded. With grid.allreduce = nccl and R > 1 it also creates the NCCL communicator of the ranks that
+ * hold this rank's tile; with grid.halo = nccl and Py x Px > 1 the one of this rank's replica. backend = cpu: nothing to do, returns 0. Collective. */
 int dev_init(const cn_job *job, const cn_grid *grid);
 /* Back to the host backend: frees the stream and the staging buffers (after net_destroy). */
 void dev_shutdown(void);

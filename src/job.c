@@ -55,7 +55,7 @@ static const key_def KEYS[] = {
     {"grid", "rows", T_INT, J(rows), 0, 0, "1", 1, 4096, NULL, "Py: ranks over the rows of every map"},
     {"grid", "cols", T_INT, J(cols), 0, 0, "1", 1, 4096, NULL, "Px: ranks over the columns of every map"},
     {"grid", "replicas", T_INT, J(replicas), 0, 0, "1", 1, 1 << 20, NULL, "R: copies of the grid training on different samples"},
-    {"grid", "halo", T_ENUM, J(halo), 0, 0, "mpi", 0, 0, "mpi|nccl", "how halos move: mpi (on GPUs staged through host memory); nccl is not implemented yet"},
+    {"grid", "halo", T_ENUM, J(halo), 0, 0, "mpi", 0, 0, "mpi|nccl", "how halos move on GPUs: mpi (staged through host memory) or nccl (GPU to GPU); the CPU backend always uses MPI"},
     {"grid", "allreduce", T_ENUM, J(allreduce), 0, 0, "mpi", 0, 0, "mpi|nccl", "how replicas average gradients on GPUs: mpi (through host memory) or nccl (GPU to GPU); the CPU backend always uses MPI"},
     {"grid", "overlap", T_BOOL, J(overlap), 0, 0, "yes", 0, 0, NULL, "compute the tile interior while the halo is in flight"},
 

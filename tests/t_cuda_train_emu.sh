@@ -10,6 +10,10 @@
 #   cuda_train_1rank, cuda_train_1x2: every loss line (rica, head, finetune) and the eval accuracies,
 #       and every dataset of the final checkpoint within 1e-5 relative (normwise), on 1 rank and on 2
 #       ranks (grid 1x2: halos staged through pinned host memory and MPI);
+#   cuda_train_1x2_nccl, cuda_train_2x1_nccl: the same with grid.halo = nccl on a 1x2 and a 2x1 grid
+#       (each against the CPU on its grid): halo messages in device buffers, ncclSend / ncclRecv in a
+#       group, NCCL being cuda/emu/nccl_emu.c (over MPI through host copies: the wiring, not NCCL);
+#       a short send (the stand-in's size check) or an unpacked message fails them;
 #   cuda_resume_replicas: 2 replicas of a 1x1 grid (replica gradients averaged through the host),
 #       resuming from the one-rank CPU run's checkpoint at step 6 (loaded host -> device), against the
 #       CPU backend doing the same: the remaining loss and eval lines and the final checkpoint (1e-5);
@@ -84,6 +88,16 @@ if train "$tmp/gpu1" 1 1 "$EMU" --set run.backend=cuda; then compare cuda_train_
 else echo "FAIL cuda_train_1rank: the run failed: $(tail -3 "$tmp/gpu1.log")"; fi
 if train "$tmp/gpu2" 2 2 "$EMU" --set run.backend=cuda; then compare cuda_train_1x2 "$tmp/cpu2" "$tmp/gpu2" 6
 else echo "FAIL cuda_train_1x2: the run failed: $(tail -3 "$tmp/gpu2.log")"; fi
+
+# grid.halo = nccl: the same messages GPU to GPU through ncclSend / ncclRecv (cuda/emu/nccl_emu.c: over
+# MPI), on the 1x2 grid and on a 2x1 grid (rows split: the other direction of halo)
+if train "$tmp/gpuH" 2 2 "$EMU" --set run.backend=cuda --set grid.halo=nccl &&
+    grep -q "halos over NCCL" "$tmp/gpuH.log"; then compare cuda_train_1x2_nccl "$tmp/cpu2" "$tmp/gpuH" 6
+else echo "FAIL cuda_train_1x2_nccl: the run failed: $(tail -3 "$tmp/gpuH.log")"; fi
+train "$tmp/cpuV" 2 1 "$BIN" --set grid.rows=2 || echo "FAIL cuda_train_cpu_reference_2x1: $(tail -3 "$tmp/cpuV.log")"
+if train "$tmp/gpuV" 2 1 "$EMU" --set grid.rows=2 --set run.backend=cuda --set grid.halo=nccl &&
+    grep -q "halos over NCCL" "$tmp/gpuV.log"; then compare cuda_train_2x1_nccl "$tmp/cpuV" "$tmp/gpuV" 6
+else echo "FAIL cuda_train_2x1_nccl: the run failed: $(tail -3 "$tmp/gpuV.log")"; fi
 
 # cotsnet eval of the GPU run's final checkpoint on 2 ranks, on both backends: the same accuracy
 fin="$tmp/gpu1/ckpt/ckpt-00000012.h5"
