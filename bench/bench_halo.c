@@ -3,6 +3,7 @@
  *
  *   mpirun -np N bench_halo [--grid PyxPx] [--tile T[,T..]] [--halo H[,H..]] [--channels C]
  *                           [--batch B] [--min-time S] [--warmup N] [--no-ceiling]
+ *                           [--backend cpu|cuda] [--halo-path mpi|nccl]
  *   mpirun -np R bench_halo --allreduce [--sizes N[,N..]]   (the replicas' gradient all-reduce)
  *
  * For every tile size T (rows = columns = T per rank; the map is T*Py x T*Px) and halo width h, each
@@ -12,7 +13,14 @@
  * (n: enough to last --min-time, 31 to 2001), each after a barrier; an operation's time is that of its
  * slowest rank, the reported time the median over the n. Bandwidth: bytes sent by the busiest
  * rank per operation / time; agg: bytes sent by all ranks / time. Metrics: bench/README.md.
- * MPI path only: the NCCL path belongs to the GPU build ("nccl: not built"). */
+ * Paths (the header names the one used): --backend cpu (default): tiles and windows in host memory, MPI
+ * ("mpi host"). --backend cuda (a CUDA build, src/dev.c): tiles and windows in device memory and the
+ * plans given dev_halo_mem() as the training loop does (src/net.c): messages staged through pinned
+ * host memory and MPI ("mpi host-staged from GPU"), or with --halo-path nccl sent GPU to GPU by
+ * ncclSend / ncclRecv on the rank's stream ("nccl device"; on a 1x1 grid there is no message and the
+ * path is the staged one: the device-to-device self copy). The check uploads its values, runs the
+ * operation and downloads the result; each timed operation ends with the stream synchronized.
+ * The --allreduce mode is host memory and MPI only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +30,8 @@
 #include "mpi/grid.h"
 #include "mpi/halo.h"
 #include "src/common.h"
+#include "src/dev.h"
+#include "src/job.h"
 #include "src/tile.h"
 
 #define MAXLIST 32
@@ -56,14 +66,21 @@ static void fill_rect(float *a, cn_rect r, int B, int C, float (*f)(int, int, in
                     a[i++] = f(b, y, x, c);
 }
 
-/* Check one gather and one scatter_add of plan p; returns the number of wrong values on this rank. */
-static long check_plan(halo_plan *p, const win_ctx *wc, int B, int C, float *tile, float *win)
+/* Check one gather and one scatter_add of plan p; returns the number of wrong values on this rank.
+ * tile, win: host arrays; tile_d, win_d: where the plan's maps live (the same arrays on the host, device
+ * memory with --backend cuda: values go up with dev_upload and come back with dev_download). */
+static long check_plan(halo_plan *p, const win_ctx *wc, int B, int C, float *tile, float *win, float *tile_d,
+                       float *win_d)
 {
     cn_rect t = halo_tile(p), w = halo_window(p);
+    size_t tbytes = area(t) * (size_t)B * (size_t)C * sizeof *tile, wbytes = area(w) * (size_t)B * (size_t)C * sizeof *win;
     long bad = 0;
     fill_rect(tile, t, B, C, gather_val);
-    memset(win, 0xff, area(w) * (size_t)B * (size_t)C * sizeof *win); /* NaN: an unwritten value fails */
-    halo_gather(p, tile, win, B);
+    memset(win, 0xff, wbytes); /* NaN: an unwritten value fails */
+    dev_upload(tile_d, tile, tbytes);
+    dev_upload(win_d, win, wbytes);
+    halo_gather(p, tile_d, win_d, B);
+    dev_download(win, win_d, wbytes);
     size_t i = 0;
     for (int b = 0; b < B; b++)
         for (int y = w.y0; y < w.y1; y++)
@@ -72,8 +89,11 @@ static long check_plan(halo_plan *p, const win_ctx *wc, int B, int C, float *til
                     bad += win[i++] != gather_val(b, y, x, c);
     /* scatter_add: every rank's window holds scatter_val; a tile pixel gets it times its coverage */
     fill_rect(win, w, B, C, scatter_val);
-    memset(tile, 0, area(t) * (size_t)B * (size_t)C * sizeof *tile);
-    halo_scatter_add(p, win, tile, B);
+    memset(tile, 0, tbytes);
+    dev_upload(win_d, win, wbytes);
+    dev_upload(tile_d, tile, tbytes);
+    halo_scatter_add(p, win_d, tile_d, B);
+    dev_download(tile, tile_d, tbytes);
     int n = wc->Py * wc->Px;
     i = 0;
     for (int b = 0; b < B; b++)
@@ -114,18 +134,23 @@ typedef struct {
     halo_plan *p;
     float *tile, *win;
     int B;
+    void (*sync)(void); /* the device path: the stream synchronized (NULL on the host) */
 } halo_op;
 
 static void run_gather(void *ctx)
 {
     halo_op *o = ctx;
     halo_gather(o->p, o->tile, o->win, o->B);
+    if (o->sync)
+        o->sync();
 }
 
 static void run_scatter(void *ctx)
 {
     halo_op *o = ctx;
     halo_scatter_add(o->p, o->win, o->tile, o->B);
+    if (o->sync)
+        o->sync();
 }
 
 typedef struct {
@@ -207,7 +232,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: mpirun -np N bench_halo [--grid PyxPx] [--tile T[,T..]] [--halo H[,H..]] "
                     "[--channels C] [--batch B]\n"
-                    "                  [--min-time S] [--warmup N] [--no-ceiling]\n"
+                    "                  [--min-time S] [--warmup N] [--no-ceiling] [--backend cpu|cuda]\n"
+                    "                  [--halo-path mpi|nccl]\n"
                     "       mpirun -np R bench_halo --allreduce [--sizes FLOATS[,FLOATS..]] [--min-time S]\n");
 }
 
@@ -294,7 +320,7 @@ int main(int argc, char **argv)
 {
     comm_init(&argc, &argv);
     (void)peak_fma_gflops; /* peak.h's other ceiling: halos are bound by memory and the network */
-    int Py = 0, Px = 0, C = 8, B = 16, warmup = 5, ceiling = 1, allreduce = 0;
+    int Py = 0, Px = 0, C = 8, B = 16, warmup = 5, ceiling = 1, allreduce = 0, cuda = 0, nccl = 0;
     double min_time = 0.05;
     int tiles[MAXLIST] = {32, 64, 128, 256}, ntiles = 4;
     int halos[MAXLIST] = {1, 2, 4, 8, 16}, nhalos = 5;
@@ -322,6 +348,10 @@ int main(int argc, char **argv)
             ceiling = 0;
         else if (!strcmp(a, "--allreduce"))
             allreduce = 1;
+        else if (!strcmp(a, "--backend") && v)
+            ok = (cuda = !strcmp(argv[++k], "cuda")) || !strcmp(argv[k], "cpu");
+        else if (!strcmp(a, "--halo-path") && v)
+            ok = (nccl = !strcmp(argv[++k], "nccl")) || !strcmp(argv[k], "mpi");
         else
             ok = 0;
         if (!ok) {
@@ -338,6 +368,13 @@ int main(int argc, char **argv)
             comm_finalize();
             return 2;
         }
+    if ((allreduce && cuda) || (nccl && !cuda)) {
+        if (comm_world_rank() == 0)
+            fprintf(stderr, "bench_halo: %s\n", allreduce ? "--allreduce runs on the host only (no --backend cuda)"
+                                                           : "--halo-path nccl needs --backend cuda");
+        comm_finalize();
+        return 2;
+    }
     if (allreduce) {
         int rc = bench_allreduce(sizes, nsizes, min_time, warmup);
         comm_finalize();
@@ -353,10 +390,25 @@ int main(int argc, char **argv)
         comm_finalize();
         return 2;
     }
+    /* --backend cuda: the rank's GPU and stream (and the grid's NCCL communicator) as for training */
+    static cn_job job; /* only backend, halo, allreduce and path are read by dev_init */
+    job.backend = cuda ? BACKEND_CUDA : BACKEND_CPU;
+    job.halo = nccl ? HALO_NCCL : HALO_MPI;
+    job.allreduce = HALO_MPI;
+    snprintf(job.path, sizeof job.path, "bench_halo --backend cuda");
+    if (dev_init(&job, &g)) { /* one line printed; every rank returns -1 */
+        grid_destroy(&g);
+        comm_finalize();
+        return 2;
+    }
+    const char *path = !cuda ? "mpi host"
+                       : nccl && Py * Px > 1 ? "nccl device"
+                       : Py * Px > 1 ? "mpi host-staged from GPU"
+                                     : "mpi host-staged from GPU (one rank: device-to-device self copy only)";
     double *scratch = cn_alloc((size_t)world, sizeof(double));
     if (g.world_rank == 0) {
         print_build("bench_halo");
-        printf("# halo exchange (mpi/halo.h): MPI path; nccl: not built (GPU build only)\n");
+        printf("# halo exchange (mpi/halo.h), path: %s\n", path);
         printf("# %d ranks, grid %dx%d, %d channels, batch %d, float32; load average %.2f on %ld cores\n", world,
                Py, Px, C, B, loadavg1(), sysconf(_SC_NPROCESSORS_ONLN));
         printf("# window = tile grown by the halo on every side, clipped to the map; time = median over >= %.3f s\n"
@@ -382,10 +434,17 @@ int main(int argc, char **argv)
             halo_plan *p = halo_plan_create(&g, wc.H, wc.W, C, B, grown_window, &wc);
             if (!p)
                 cn_fatal("halo_plan_create: %s", cn_last_error());
+            if (dev_gpu())
+                halo_plan_set_mem(p, dev_halo_mem());
             cn_rect t = halo_tile(p), w = halo_window(p);
             float *tile = cn_alloc(area(t) * (size_t)B * (size_t)C, sizeof(float));
             float *win = cn_alloc(area(w) * (size_t)B * (size_t)C, sizeof(float));
-            long bad = (long)world_total(&g, (double)check_plan(p, &wc, B, C, tile, win));
+            float *tile_d = tile, *win_d = win;
+            if (dev_gpu()) {
+                tile_d = dev_alloc(area(t) * (size_t)B * (size_t)C, sizeof(float));
+                win_d = dev_alloc(area(w) * (size_t)B * (size_t)C, sizeof(float));
+            }
+            long bad = (long)world_total(&g, (double)check_plan(p, &wc, B, C, tile, win, tile_d, win_d));
             /* peers this rank sends to in a gather */
             int peers = 0;
             for (int q = 0; q < Py * Px; q++)
@@ -396,7 +455,7 @@ int main(int argc, char **argv)
             double sent_max = world_max(&g, sent, scratch), recv_max = world_max(&g, recv, scratch);
             double sent_all = world_total(&g, sent);
             double local_max = world_max(&g, (double)area(rect_intersect(t, w)) * B * C * sizeof(float), scratch);
-            halo_op o = {p, tile, win, B};
+            halo_op o = {p, tile_d, win_d, B, dev_gpu() ? dev_halo_mem()->sync : NULL};
             double tg = time_op(&g, run_gather, &o, warmup, min_time);
             double ts = time_op(&g, run_scatter, &o, warmup, min_time);
             if (g.world_rank == 0) {
@@ -410,11 +469,16 @@ int main(int argc, char **argv)
                 fflush(stdout);
             }
             rc |= bad != 0;
+            if (dev_gpu()) {
+                dev_free(tile_d);
+                dev_free(win_d);
+            }
             cn_free(tile);
             cn_free(win);
             halo_plan_destroy(p);
         }
     cn_free(scratch);
+    dev_shutdown();
     grid_destroy(&g);
     comm_finalize();
     return rc;

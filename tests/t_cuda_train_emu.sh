@@ -21,7 +21,12 @@
 #       (NCCL's calls done over MPI through host copies: it checks the wiring, not NCCL);
 #   cuda_eval_1x2: `cotsnet eval` of the GPU run's checkpoint on 2 ranks: the CPU's accuracy line;
 #   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
-#       step, no crash.
+#       step, no crash;
+#   cuda_bench_halo_mpi, cuda_bench_halo_nccl: bench/bench_halo built the same way, on 2 ranks (grid 1x2,
+#       halo 9 wider than the tile of 8) with --backend cuda, staged through the host and
+#       over the stand-in NCCL: the header names the path, every row's check column says ok (values
+#       uploaded, exchanged on the device, downloaded and compared as on the host); without a device,
+#       one error line and a non-zero exit (cuda_bench_halo_no_gpu).
 # What this cannot show: anything about a real GPU (bench/gpu_check.sh runs the same comparison there,
 # without MPI). The emulator runs work synchronously, so a missing stream synchronization before the
 # host reads a pinned buffer would not show here.
@@ -47,9 +52,12 @@ make -s -j2 -f - >"$out/build.log" 2>&1 <<MAKEFILE || { echo "FAIL cuda_train_em
 FLAGS := -g -Wall -Wextra -Wno-unknown-pragmas -fopenmp -Icuda/emu/include -I. -MMD -MP
 CUO := \$(patsubst cuda/%.cu,$out/cu_%.o,$cu)
 CO := \$(patsubst %.c,$out/%.o,$c)
-all: $out/cotsnet $out/lib/libnccl.so.2
+LIBS := $(pkg-config --libs $pkgs) -lpng -lz -lm -lstdc++ -lpthread -ldl
+all: $out/cotsnet $out/bench_halo $out/lib/libnccl.so.2
 $out/cotsnet: \$(CUO) \$(CO) $out/emu.o
-	$CC -fopenmp -rdynamic -o \$@ \$^ $(pkg-config --libs $pkgs) -lpng -lz -lm -lstdc++ -lpthread -ldl
+	$CC -fopenmp -rdynamic -o \$@ \$^ \$(LIBS)
+$out/bench_halo: $out/bench/bench_halo.o \$(CUO) \$(filter-out $out/src/main.o,\$(CO)) $out/emu.o
+	$CC -fopenmp -rdynamic -o \$@ \$^ \$(LIBS)
 $out/lib/libnccl.so.2: cuda/emu/nccl_emu.c
 	@mkdir -p $out/lib
 	$CC -std=c11 -D_POSIX_C_SOURCE=200809L -g -Wall -Wextra -fPIC -shared -Icuda/emu/include $(pkg-config --cflags ompi-c) \$< -o \$@
@@ -143,4 +151,28 @@ if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [ "$n" -eq 1 ] && grep -q "run.backend = 
     echo "ok cuda_no_gpu"
 else
     echo "FAIL cuda_no_gpu: rc $rc, $n error lines: $(head -c 600 "$tmp/n.err")"
+fi
+
+# bench_halo on the (emulated) GPU: both halo paths checked and timed, grid 1x2, halos 2 and 9 (> tile)
+for hp in mpi nccl; do
+    want="mpi host-staged from GPU"; [ $hp = nccl ] && want="nccl device"
+    timeout 60 $MPIRUN -np 2 "$out/bench_halo" --grid 1x2 --tile 8 --halo 2,9 --channels 3 --batch 2 \
+        --backend cuda --halo-path $hp --min-time 0.002 --warmup 1 --no-ceiling >"$tmp/bh_$hp.log" 2>&1
+    rc=$?
+    rows=$(grep -c "^ *1x2 " "$tmp/bh_$hp.log"); oks=$(grep -c "^ *1x2 .* ok$" "$tmp/bh_$hp.log")
+    if [ $rc -eq 0 ] && [ "$rows" -eq 2 ] && [ "$oks" -eq 2 ] && grep -q "path: $want\$" "$tmp/bh_$hp.log"; then
+        echo "ok cuda_bench_halo_$hp ($(grep -m1 "^ *1x2 " "$tmp/bh_$hp.log" | tr -s ' '))"
+    else
+        echo "FAIL cuda_bench_halo_$hp: rc $rc, $oks of $rows rows ok: $(tail -4 "$tmp/bh_$hp.log")"
+    fi
+done
+COTSNET_EMU_NO_GPU=1 timeout 60 $MPIRUN -np 2 "$out/bench_halo" --grid 1x2 --tile 8 --halo 2 --backend cuda \
+    >"$tmp/bh_n.out" 2>"$tmp/bh_n.err"
+rc=$?
+n=$(grep -c "error" "$tmp/bh_n.err")
+if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [ "$n" -eq 1 ] && grep -q "no GPU on rank 0" "$tmp/bh_n.err" &&
+    ! grep -q "^ *1x2 " "$tmp/bh_n.out"; then
+    echo "ok cuda_bench_halo_no_gpu"
+else
+    echo "FAIL cuda_bench_halo_no_gpu: rc $rc, $n error lines: $(head -c 600 "$tmp/bh_n.err")"
 fi
