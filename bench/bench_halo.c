@@ -283,7 +283,7 @@ static int bench_allreduce(const int *sizes, int nsizes, double min_time, int wa
     double *scratch = cn_alloc((size_t)world, sizeof(double));
     if (g.world_rank == 0) {
         print_build("bench_halo --allreduce");
-        printf("# replicas' gradient mean (replicas_mean_float, MPI_Allreduce + scale) over %d ranks; nccl: not built\n"
+        printf("# replicas' gradient mean (replicas_mean_float, MPI_Allreduce + scale) over %d ranks; host memory and MPI\n"
                "# load average %.2f on %ld cores; time = median over operations (each after a barrier) of the slowest rank\n"
                "# algbw = bytes / time; busbw = algbw * 2 (R-1) / R (nccl-tests: what a ring moves per rank)\n",
                world, loadavg1(), sysconf(_SC_NPROCESSORS_ONLN));

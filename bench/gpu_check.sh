@@ -10,7 +10,7 @@
 # The GPU machine has CUDA, cuBLAS, NCCL and PyTorch but no MPI or HDF5 (/work/.library/device/), so
 # nothing is built there: the binaries come from here. test_cuda_ops, test_nccl and bench_cuda need only
 # libcublas, libstdc++, libgomp and libc (gcc links --as-needed; they call no MPI or HDF5); cotsnet
-# needs MPI's and HDF5's libraries too, which prepare copies into build/device/lib-cotsnet.
+# and bench_halo need MPI's and HDF5's libraries too, which prepare copies into build/device/lib-cotsnet.
 # run, in this order (each step's log goes to $OUT, or build/device/out without $OUT):
 #   1. nvidia-smi: the card, its driver, its memory;
 #   2. test_cuda_ops: every kernel against the CPU reference (tests/test_cuda_ops.c), fresh seed;
@@ -21,6 +21,8 @@
 #   4b. bench/train_cuda_check.sh: `cotsnet train` with backend = cuda against backend = cpu (losses and
 #      the final checkpoint within 1e-5, a resume from a CPU checkpoint, the "no GPU" line); cotsnet
 #      itself links MPI and HDF5, whose libraries prepare copies too (MPI is never started: one rank);
+#   4c. bench_halo --backend cuda on one rank (grid 1x1): no message, the device-to-device self copy
+#      of the halo plans (check, then time); links MPI like cotsnet (one rank, MPI never started);
 #   5. bench/peers_cuda.py: PyTorch (unfold + bmm, FP32, TF32 off) on bench_cuda's shapes;
 #   6. bench_cuda --peers: our kernels against the measured ceilings and PyTorch.
 # Ends with a summary: one line per step, and exit status 1 when any step failed.
@@ -30,21 +32,21 @@ DEV=build/device
 
 prepare() {
     make -j2 || exit 1
-    for b in build/tests/test_cuda_ops build/tests/test_nccl build/bench/bench_cuda bin/cotsnet; do
+    for b in build/tests/test_cuda_ops build/tests/test_nccl build/bench/bench_cuda build/bench/bench_halo bin/cotsnet; do
         [ -x "$b" ] || { echo "gpu_check: $b not built"; exit 1; }
     done
     nm build/libcotsnet.a 2>/dev/null | grep -q ' T lf_forward_cuda' ||
         { echo "gpu_check: built without the CUDA backend (no nvcc?): nothing to check on a GPU"; exit 1; }
     rm -rf "$DEV"
     mkdir -p "$DEV/bin" "$DEV/lib" "$DEV/lib-cotsnet"
-    cp build/tests/test_cuda_ops build/tests/test_nccl build/bench/bench_cuda bin/cotsnet "$DEV/bin/"
+    cp build/tests/test_cuda_ops build/tests/test_nccl build/bench/bench_cuda build/bench/bench_halo bin/cotsnet "$DEV/bin/"
     # libraries the GPU machine may lack: all but libc, libm, libstdc++, libgcc_s and CUDA's own; those
     # only cotsnet needs (MPI, HDF5 and theirs) apart, on the library path of the cotsnet step alone, so
     # that Debian's copies never shadow the GPU machine's own for its Python
     libs() { ldd "$@" | awk '/=> \//{print $3}' | sort -u |
         grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so|libcublas|libcudart|libnccl|libcuda'; }
     libs "$DEV/bin/test_cuda_ops" "$DEV/bin/test_nccl" "$DEV/bin/bench_cuda" | while read -r lib; do cp -L "$lib" "$DEV/lib/"; done
-    libs "$DEV/bin/cotsnet" | while read -r lib; do
+    libs "$DEV/bin/cotsnet" "$DEV/bin/bench_halo" | while read -r lib; do
         [ -e "$DEV/lib/$(basename "$lib")" ] || cp -L "$lib" "$DEV/lib-cotsnet/"
     done
     echo "gpu_check: $(du -sh "$DEV" | cut -f1) in $DEV:"
@@ -97,6 +99,8 @@ run() {
     step test_nccl 60 "$DEV/bin/test_nccl"
     step train_cuda 240 env LD_LIBRARY_PATH="$PWD/$DEV/lib-cotsnet:$LD_LIBRARY_PATH" \
         sh bench/train_cuda_check.sh "$DEV/bin/cotsnet"
+    step bench_halo_1x1 90 env LD_LIBRARY_PATH="$PWD/$DEV/lib-cotsnet:$LD_LIBRARY_PATH" \
+        "$DEV/bin/bench_halo" --grid 1x1 --tile 64,256 --halo 1,8 --backend cuda --no-ceiling
     "$DEV/bin/bench_cuda" --shapes >"$out/shapes.txt"
     step peers_cuda 240 python3 bench/peers_cuda.py "$out/shapes.txt"
     grep -v '^#' "$out/peers_cuda.log" >"$out/peers.txt" 2>/dev/null
