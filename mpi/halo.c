@@ -249,16 +249,6 @@ size_t halo_bytes_recv(const halo_plan *p, int B)
 }
 
 /* Post the receives of one operation (before any send is packed) into req[0, nrecv). */
-static void start(halo_plan *p, int state, int B, halo_peer *recv, int nrecv, int tag)
-{
-    for (int i = 0; i < nrecv; i++)
-        MPI_CHECK(MPI_Irecv(recv[i].buf, (int)(recv[i].per_b * (size_t)B), MPI_FLOAT, recv[i].rank,
-                            tag, p->comm, &p->req[i]));
-    p->state = state;
-    p->done = 0;
-    p->B = B;
-}
-
 static int p2p(const halo_plan *p) { return p->mem && p->mem->send; }
 
 /* The messages of one operation through mem's point-to-point calls: the sends packed, then one group
@@ -289,20 +279,39 @@ static void check_begin(const halo_plan *p, int B, const char *what)
         cn_fatal("%s with a batch of %d samples, the plan holds at most %d", what, B, p->B_max);
 }
 
+/* The messages of one operation over MPI: every receive posted, then each send packed and posted
+ * (requests: the receives first, then the sends). */
+static void mpi_post(halo_plan *p, int state, int B, halo_peer *recv, int nrecv, halo_peer *send, int nsend,
+                     const float *src, cn_rect sframe, int tag)
+{
+    for (int i = 0; i < nrecv; i++)
+        MPI_CHECK(MPI_Irecv(recv[i].buf, (int)(recv[i].per_b * (size_t)B), MPI_FLOAT, recv[i].rank, tag, p->comm,
+                            &p->req[i]));
+    p->state = state;
+    p->done = 0;
+    p->B = B;
+    for (int i = 0; i < nsend; i++) {
+        to_msg(p, send[i].buf, src, sframe, send[i].rect, B);
+        MPI_CHECK(MPI_Isend(send[i].buf, (int)(send[i].per_b * (size_t)B), MPI_FLOAT, send[i].rank, tag, p->comm,
+                            &p->req[nrecv + i]));
+    }
+}
+
+/* Post one operation: receive from recv, send src's rectangles to send, through mem's point-to-point
+ * calls when the plan has them, else MPI. */
+static void post(halo_plan *p, int state, int B, halo_peer *recv, int nrecv, halo_peer *send, int nsend,
+                 const float *src, cn_rect sframe, int tag)
+{
+    if (p2p(p))
+        p2p_post(p, state, B, recv, nrecv, send, nsend, src, sframe);
+    else
+        mpi_post(p, state, B, recv, nrecv, send, nsend, src, sframe, tag);
+}
+
 void halo_gather_begin(halo_plan *p, const float *tile, float *win, int B)
 {
     check_begin(p, B, "halo_gather_begin");
-    if (p2p(p))
-        p2p_post(p, GATHER, B, p->in, p->nin, p->out, p->nout, tile, p->tile);
-    else {
-        start(p, GATHER, B, p->in, p->nin, TAG_GATHER);
-        for (int i = 0; i < p->nout; i++) {
-            halo_peer *o = &p->out[i];
-            to_msg(p, o->buf, tile, p->tile, o->rect, B);
-            MPI_CHECK(MPI_Isend(o->buf, (int)(o->per_b * (size_t)B), MPI_FLOAT, o->rank, TAG_GATHER,
-                                p->comm, &p->req[p->nin + i]));
-        }
-    }
+    post(p, GATHER, B, p->in, p->nin, p->out, p->nout, tile, p->tile, TAG_GATHER);
     local(p, win, p->win, tile, p->tile, B, 0);
     p->dst = win;
 }
@@ -310,17 +319,7 @@ void halo_gather_begin(halo_plan *p, const float *tile, float *win, int B)
 void halo_scatter_add_begin(halo_plan *p, const float *win, float *tile, int B)
 {
     check_begin(p, B, "halo_scatter_add_begin");
-    if (p2p(p))
-        p2p_post(p, SCATTER, B, p->out, p->nout, p->in, p->nin, win, p->win);
-    else {
-        start(p, SCATTER, B, p->out, p->nout, TAG_SCATTER);
-        for (int i = 0; i < p->nin; i++) {
-            halo_peer *o = &p->in[i];
-            to_msg(p, o->buf, win, p->win, o->rect, B);
-            MPI_CHECK(MPI_Isend(o->buf, (int)(o->per_b * (size_t)B), MPI_FLOAT, o->rank, TAG_SCATTER,
-                                p->comm, &p->req[p->nout + i]));
-        }
-    }
+    post(p, SCATTER, B, p->out, p->nout, p->in, p->nin, win, p->win, TAG_SCATTER);
     local(p, tile, p->tile, win, p->win, B, 1);
     p->dst = tile;
 }
