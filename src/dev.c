@@ -174,34 +174,21 @@ static int nccl_loads(const cn_job *job, const cn_grid *grid, const char *key)
     return any_failed(grid, bad, job->path, msg) ? -1 : 0;
 }
 
-/* grid.allreduce = nccl: one communicator per tile over its R replicas (the id from replica 0). */
-static int nccl_init(const cn_job *job, const cn_grid *grid)
+/* A communicator of n ranks, this one being rank (the id made by rank 0 and shared with bcast, over
+ * the same ranks), for the job key `key`; NULL after one error line when NCCL does not load. */
+static cn_nccl *nccl_over(const cn_job *job, const cn_grid *grid, const char *key,
+                          void (*bcast)(const cn_grid *, void *, size_t, int), int n, int rank)
 {
-    if (nccl_loads(job, grid, "grid.allreduce"))
-        return -1;
+    if (nccl_loads(job, grid, key))
+        return NULL;
     unsigned char id[CN_NCCL_ID_BYTES] = {0};
-    if (grid->replica == 0 && cn_nccl_unique_id(id) != CN_OK)
+    if (rank == 0 && cn_nccl_unique_id(id) != CN_OK)
         cn_fatal("nccl: %s", cn_last_error());
-    replicas_bcast(grid, id, sizeof id, 0);
-    nccl = cn_nccl_create(id, grid->R, grid->replica);
-    if (!nccl)
+    bcast(grid, id, sizeof id, 0);
+    cn_nccl *c = cn_nccl_create(id, n, rank);
+    if (!c)
         cn_fatal("nccl: %s", cn_last_error());
-    return 0;
-}
-
-/* grid.halo = nccl: one communicator per replica over its Py x Px ranks (the id from grid rank 0). */
-static int nccl_grid_init(const cn_job *job, const cn_grid *grid)
-{
-    if (nccl_loads(job, grid, "grid.halo"))
-        return -1;
-    unsigned char id[CN_NCCL_ID_BYTES] = {0};
-    if (grid->grid_rank == 0 && cn_nccl_unique_id(id) != CN_OK)
-        cn_fatal("nccl: %s", cn_last_error());
-    grid_bcast(grid, id, sizeof id, 0);
-    nccl_grid = cn_nccl_create(id, grid->Py * grid->Px, grid->grid_rank);
-    if (!nccl_grid)
-        cn_fatal("nccl: %s", cn_last_error());
-    return 0;
+    return c;
 }
 
 int dev_init(const cn_job *job, const cn_grid *grid)
@@ -216,10 +203,13 @@ int dev_init(const cn_job *job, const cn_grid *grid)
     /* the lowest rank without a GPU says so; every rank stops together */
     if (any_failed(grid, dev < 0, job->path, msg))
         return -1;
-    if (job->allreduce == HALO_NCCL && grid->R > 1 && nccl_init(job, grid))
+    /* grid.allreduce = nccl: one communicator per tile over its R replicas (the id from replica 0) */
+    if (job->allreduce == HALO_NCCL && grid->R > 1 &&
+        !(nccl = nccl_over(job, grid, "grid.allreduce", replicas_bcast, grid->R, grid->replica)))
         return -1;
+    /* grid.halo = nccl: one communicator per replica over its Py x Px ranks (the id from grid rank 0) */
     int halo_nccl = job->halo == HALO_NCCL && grid->Py * grid->Px > 1;
-    if (halo_nccl && nccl_grid_init(job, grid))
+    if (halo_nccl && !(nccl_grid = nccl_over(job, grid, "grid.halo", grid_bcast, grid->Py * grid->Px, grid->grid_rank)))
         return -1;
     DEV_CHECK(cudaStreamCreate(&stream));
     on_gpu = 1;
