@@ -68,8 +68,11 @@ def stage_shapes(cp):
     return shapes
 
 
-def cmd_same(a, b, name, tol=None):
-    bad = []
+def compare(a, b, tol=None):
+    """Checkpoints a and b: the same datasets (shape, dtype), bit-identical (tol None) or within tol
+    relative (normwise per dataset), and the same cursor attributes. Returns (problems, number of
+    datasets, worst relative error)."""
+    bad, worst = [], 0.0
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
         da, db = datasets(fa), datasets(fb)
         if sorted(da) != sorted(db):
@@ -85,12 +88,18 @@ def cmd_same(a, b, name, tol=None):
             else:
                 d = np.linalg.norm(x.astype(np.float64))
                 e = np.linalg.norm(x.astype(np.float64) - y) / (d if d > 0 else 1)
+                worst = max(worst, e)
                 if not e <= tol:
                     bad.append(f"{n}: relative error {e:.3e} > {tol:g}")
         for k in CURSOR:
             if k not in fa.attrs or k not in fb.attrs or fa.attrs[k] != fb.attrs[k]:
                 bad.append(f"attribute {k}: {fa.attrs.get(k)} vs {fb.attrs.get(k)}")
         nd = len(da)
+    return bad, nd, worst
+
+
+def cmd_same(a, b, name, tol=None):
+    bad, nd, _ = compare(a, b, tol)
     if bad:
         print(f"FAIL {name}: " + "; ".join(bad[:4]))
         return 1

@@ -6,14 +6,13 @@
 Run A is the reference (the CPU backend), run B the one checked (the CUDA backend). From each log: the
 loss lines ("rica|head|finetune stage S step N/T loss L ...") and eval lines ("eval WHEN step N test
 accuracy A"); there must be LINES of them in both, in the same order, the losses within 1e-5 relative
-and the accuracies equal. Every dataset of checkpoint A must be in B with the same shape and within
-1e-5 relative (normwise), and the cursor attributes equal. Prints one line: "ok NAME (...)" or
+and the accuracies equal. The checkpoints must hold the same datasets (at least 4), each with the same
+shape and dtype and within 1e-5 relative (normwise), and equal cursor attributes (ckpt_check.compare). Prints one line: "ok NAME (...)" or
 "FAIL NAME: why"; exits 1 on FAIL.
 """
 import sys
 
-import h5py
-import numpy as np
+import ckpt_check  # the checkpoint comparison, beside this file
 
 TOL = 1e-5
 
@@ -44,25 +43,10 @@ def main(argv):
             bad.append(f"{x[0]} stage {x[1]} step {x[2]}: loss {y[3]!r} vs {x[3]!r}")
     worst, n = 0.0, 0
     try:
-        with h5py.File(ck_a, "r") as fa, h5py.File(ck_b, "r") as fb:
-            names = []
-            fa.visititems(lambda k, o: names.append(k) if isinstance(o, h5py.Dataset) else None)
-            n = len(names)
-            if n < 4:
-                bad.append(f"only {n} datasets in {ck_a}")
-            for k in names:
-                if k not in fb:
-                    bad.append(f"{k} missing")
-                    continue
-                x, y = fa[k][...].astype(np.float64), fb[k][...].astype(np.float64)
-                d = np.linalg.norm(x)
-                e = np.linalg.norm(x - y) / (d if d > 0 else 1) if x.shape == y.shape else np.inf
-                worst = max(worst, e)
-                if not e <= TOL:
-                    bad.append(f"{k}: relative error {e:.3e}")
-            for k in ("step", "phase", "stage", "phase_step", "sample_cursor"):
-                if fa.attrs[k] != fb.attrs[k]:
-                    bad.append(f"attribute {k}: {fb.attrs[k]} vs {fa.attrs[k]}")
+        cbad, n, worst = ckpt_check.compare(ck_a, ck_b, TOL)
+        bad += cbad
+        if n < 4:
+            bad.append(f"only {n} datasets in {ck_a}")
     except (OSError, KeyError) as ex:
         bad.append(f"checkpoint: {ex}")
     if bad:
