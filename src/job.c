@@ -92,7 +92,7 @@ static const key_def KEYS[] = {
     {"train", "eval_batches", T_INT, J(eval_batches), 0, 0, "0", 0, 1e9, NULL, "batches per evaluation (0 = the whole test set)"},
 
     {"checkpoint", "dir", T_STR, J(ckpt_dir), SZ(ckpt_dir), 0, "", 0, 0, NULL, "checkpoint directory (empty = <out_dir>/ckpt)"},
-    {"checkpoint", "every", T_INT, J(ckpt_every), 0, 0, "0", 0, 1e9, NULL, "steps between checkpoints (0 = at the end and on a signal only)"},
+    {"checkpoint", "every", T_INT, J(ckpt_every), 0, 0, "0", -1, 1e9, NULL, "steps between checkpoints (0 = at the end and on a signal only; -1 = never, for benchmarks)"},
     {"checkpoint", "keep", T_INT, J(ckpt_keep), 0, 0, "3", 1, 1000, NULL, "complete checkpoints kept"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))

@@ -76,7 +76,7 @@ typedef struct {
 
     /* [checkpoint] */
     char ckpt_dir[CN_PATH_MAX];    /* "" = <out_dir>/ckpt */
-    int ckpt_every;                /* steps; 0 = only at the end and on a signal */
+    int ckpt_every;                /* steps; 0 = only at the end and on a signal; -1 = never */
     int ckpt_keep;
 } cn_job;
 

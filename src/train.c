@@ -51,6 +51,8 @@ void train_catch_signals(void)
 static void save(run_ctx *c)
 {
     char path[CN_PATH_MAX + 64];
+    if (c->job->ckpt_every < 0)
+        return; /* checkpoint.every = -1: never (benchmarks) */
     if (c->saved_step == c->cur.step && c->saved_phase == c->cur.phase)
         return; /* this state is on disk already */
     c->saved_step = c->cur.step;
@@ -72,12 +74,16 @@ static int after_step(run_ctx *c)
     c->cur.phase_step++;
     c->cur.data_pos = data_tell(c->train);
     int stop = world_any(c->grid, signalled != 0);
-    if (stop || (c->job->ckpt_every && c->cur.step % c->job->ckpt_every == 0))
+    if (stop || (c->job->ckpt_every > 0 && c->cur.step % c->job->ckpt_every == 0))
         save(c);
     if (stop) {
         if (c->grid->world_rank == 0) {
-            printf("stopping at step %ld on a signal; resume with --resume auto (exit %d)\n", c->cur.step,
-                   CN_EXIT_RESUME);
+            if (c->job->ckpt_every < 0)
+                printf("stopping at step %ld on a signal; no checkpoint (checkpoint.every = -1) (exit 1)\n",
+                       c->cur.step);
+            else
+                printf("stopping at step %ld on a signal; resume with --resume auto (exit %d)\n", c->cur.step,
+                       CN_EXIT_RESUME);
             fflush(stdout);
         }
         c->stop = 1;
@@ -411,7 +417,7 @@ int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
     if (!c->stop && cur->phase == PHASE_DONE) {
         write_filters_png(c);
     }
-    int rc = c->stop ? CN_EXIT_RESUME : 0;
+    int rc = !c->stop ? 0 : c->job->ckpt_every < 0 ? 1 : CN_EXIT_RESUME;
     teardown(c);
     return rc;
 }

@@ -4,7 +4,7 @@
 #  - exact resume: 10 steps straight = N steps, checkpoint, a fresh process, the rest (1x1 and 2x2,
 #    N = 4, 5, 7, 8: inside a phase and on phase boundaries), bit-identical parameters and cursor; SIGUSR1
 #    to mpirun mid-run gives exit 85 and a checkpoint, and --resume auto finishes bit-identical;
-#  - --resume auto skips a newer .partial file; keep = 2 leaves two checkpoints;
+#  - --resume auto skips a newer .partial file; keep = 2 leaves two checkpoints; every = -1 leaves none;
 #  - a corrupted chunk read by one rank of 2x2, a truncated file, a shard and an empty file are each
 #    refused with one error line, non-zero exit, no hang, before training starts;
 #  - h5py as an outside user: attributes, shape, values, chunking and Fletcher-32;
@@ -106,6 +106,17 @@ if train "$tmp/k1" 1 1 --set checkpoint.every=1 --set checkpoint.keep=2; then
     if [ "$left" = "ckpt-00000009.h5 ckpt-00000010.h5 " ]; then echo "ok keep_2"; else echo "FAIL keep_2: left $left"; fi
 else
     failrun keep_2 $? "$tmp/k1.log"
+fi
+
+# every = -1: never a checkpoint, not even the final one (benchmarks)
+if train "$tmp/k0" 1 1 --set checkpoint.every=-1; then
+    if [ -z "$(ls "$tmp/k0/ckpt" 2>/dev/null)" ] && grep -q "^finetune " "$tmp/k0.log" && ! grep -q "^checkpoint" "$tmp/k0.log"; then
+        echo "ok ckpt_never"
+    else
+        echo "FAIL ckpt_never: $(ls "$tmp/k0/ckpt" 2>/dev/null | tr '\n' ' ') $(grep -m2 "^checkpoint" "$tmp/k0.log")"
+    fi
+else
+    failrun ckpt_never $? "$tmp/k0.log"
 fi
 
 # ---- SIGUSR1 to mpirun mid-run: exit 85, a checkpoint, --resume auto to the end, bit-identical ----------
