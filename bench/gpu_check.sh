@@ -1,64 +1,88 @@
 #!/bin/sh
-# bench/gpu_check.sh: every check of the CUDA backend that needs a GPU, and the GPU benchmark, in one go.
+# bench/gpu_check.sh: every check of the CUDA backend that needs a GPU, the GPU benchmarks, and the
+# CPU checks that want the GPU machine's host (its cores, its instruction set), in one go.
 #
 #   sh bench/gpu_check.sh prepare     here, on the build machine (nvcc, MPI, HDF5; no GPU needed):
-#       builds, then puts the GPU test and benchmark binaries, and the shared libraries they load that
-#       a bare GPU machine may lack (libgomp), into build/device/ (build/ is ignored by git)
+#       builds, then puts the binaries into build/device/ (ignored by git) with the shared libraries
+#       a bare GPU machine may lack; where .device/bundle.sh exists (the workplace's packer of Open MPI,
+#       parallel HDF5 and every library the programs load), also build/device/bundle.tgz
 #   sh bench/gpu_check.sh run         there, on a machine with a GPU, from the repository root:
-#       device tool: run(command="sh bench/gpu_check.sh run", carry=["build/device"], timeout_s=480)
+#       device tool: run(command="sh bench/gpu_check.sh run", carry=["build/device"], timeout_s=...)
 #
-# The GPU machine has CUDA, cuBLAS, NCCL and PyTorch but no MPI or HDF5 (/work/.library/device/), so
-# nothing is built there: the binaries come from here. test_cuda_ops, test_nccl and bench_cuda need only
-# libcublas, libstdc++, libgomp and libc (gcc links --as-needed; they call no MPI or HDF5); cotsnet
-# and bench_halo need MPI's and HDF5's libraries too, which prepare copies into build/device/lib-cotsnet.
-# run, in this order (each step's log goes to $OUT, or build/device/out without $OUT):
-#   1. nvidia-smi: the card, its driver, its memory;
-#   2. test_cuda_ops: every kernel against the CPU reference (tests/test_cuda_ops.c), fresh seed;
-#   3. the same under compute-sanitizer: memcheck (out-of-bounds and misaligned accesses), racecheck
-#      (shared-memory races), synccheck (barriers in divergent code), initcheck (reads of unwritten
-#      device memory); each with a time limit, a time-out is reported as such, not as a pass;
-#   4. test_nccl: NCCL loads, a one-rank all-reduce mean leaves its buffer unchanged;
-#   4b. bench/train_cuda_check.sh: `cotsnet train` with backend = cuda against backend = cpu (losses and
-#      the final checkpoint within 1e-5, a resume from a CPU checkpoint, the "no GPU" line); cotsnet
-#      itself links MPI and HDF5, whose libraries prepare copies too (MPI is never started: one rank);
-#   4c. bench_halo --backend cuda on one rank (grid 1x1): no message, the device-to-device self copy
-#      of the halo plans (check, then time); links MPI like cotsnet (one rank, MPI never started);
-#   5. bench/peers_cuda.py: PyTorch (unfold + bmm, FP32, TF32 off) on bench_cuda's shapes;
-#   6. bench_cuda --peers: our kernels against the measured ceilings and PyTorch.
-# Ends with a summary: one line per step, and exit status 1 when any step failed.
+# The lent GPU machine has CUDA, cuBLAS, NCCL and PyTorch but no MPI or HDF5, so nothing is built
+# there: the binaries come from here, the bundle (when prepared) is unpacked into / and gives mpirun.
+# GPU_CHECK_BUDGET (seconds, default 450) bounds the whole run: each step's time limit is cut to what
+# is left, a step with under 10 s left is reported as not run, so the results always come back.
+# Steps (each step's log in the results; the summary says ok / FAILED / TIMEOUT / SKIPPED per step):
+#   nvidia-smi            the card, driver, memory, clocks;
+#   test_cuda_ops         every kernel against the CPU reference, both local-filter tile schemes;
+#   sanitizer_*           the same under compute-sanitizer memcheck, racecheck, synccheck and initcheck,
+#                         the four at once in the background while the steps below that need no quiet
+#                         GPU run (each with a time limit; a time-out is reported, never a pass);
+#   test_nccl             NCCL loads; a one-rank all-reduce mean leaves its buffer unchanged;
+#   train_cuda            bench/train_cuda_check.sh: `cotsnet train` on the GPU against the CPU
+#                         (1 rank; 2 and 4 ranks on the one GPU and replicas where mpirun is found);
+#   bench_halo_*          bench_halo --backend cuda: 1x1 (the device-to-device self copy) over NCCL,
+#                         and 1x2 on 2 ranks staged through host memory and MPI (with mpirun);
+#   cpu_isa               tests/test_lf_cpu and test_pool_lcn_cpu on this host's CPU (AVX-512 where it
+#                         has it: the run-time choice of instruction set);
+#   peers_cuda, bench_cuda  (after the sanitizers end: a quiet GPU) PyTorch on bench_cuda's shapes, then
+#                         bench_cuda: our kernels against the measured ceilings and PyTorch;
+#   le2012_1gpu, coates_share_1gpu  `cotsnet train` of jobs/le2012.ini (the whole network) and of one
+#                         GPU's share of jobs/coates2013.ini (117x117 input) on the GPU: 30 RICA steps
+#                         per stage, metrics.jsonl for bench/perfmodel.py's GPU validation;
+#   weak_cpu              bench/weak_scaling.sh on this host's cores, 1 to 16 ranks (CPU backend),
+#                         runs only: the table is made afterwards with bench/weak_scaling.py.
+# Results: $OUT/results.tgz (every log, the weak-scaling runs; rewritten after each step) and
+# $OUT/summary.txt; without $OUT, build/device/out.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 DEV=build/device
 
 prepare() {
     make -j2 || exit 1
-    for b in build/tests/test_cuda_ops build/tests/test_nccl build/bench/bench_cuda build/bench/bench_halo bin/cotsnet; do
+    bins="build/tests/test_cuda_ops build/tests/test_nccl build/tests/test_lf_cpu build/tests/test_pool_lcn_cpu
+          build/bench/bench_cuda build/bench/bench_halo bin/cotsnet"
+    for b in $bins; do
         [ -x "$b" ] || { echo "gpu_check: $b not built"; exit 1; }
     done
     nm build/libcotsnet.a 2>/dev/null | grep -q ' T lf_forward_cuda' ||
         { echo "gpu_check: built without the CUDA backend (no nvcc?): nothing to check on a GPU"; exit 1; }
     rm -rf "$DEV"
     mkdir -p "$DEV/bin" "$DEV/lib" "$DEV/lib-cotsnet"
-    cp build/tests/test_cuda_ops build/tests/test_nccl build/bench/bench_cuda build/bench/bench_halo bin/cotsnet "$DEV/bin/"
+    # shellcheck disable=SC2086
+    cp $bins "$DEV/bin/"
     # libraries the GPU machine may lack: all but libc, libm, libstdc++, libgcc_s and CUDA's own; those
-    # only cotsnet needs (MPI, HDF5 and theirs) apart, on the library path of the cotsnet step alone, so
-    # that Debian's copies never shadow the GPU machine's own for its Python
+    # only cotsnet needs (MPI, HDF5 and theirs) apart, on the library path of its steps alone, so that
+    # Debian's copies never shadow the GPU machine's own for its Python
     libs() { ldd "$@" | awk '/=> \//{print $3}' | sort -u |
         grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so|libcublas|libcudart|libnccl|libcuda'; }
     libs "$DEV/bin/test_cuda_ops" "$DEV/bin/test_nccl" "$DEV/bin/bench_cuda" | while read -r lib; do cp -L "$lib" "$DEV/lib/"; done
     libs "$DEV/bin/cotsnet" "$DEV/bin/bench_halo" | while read -r lib; do
         [ -e "$DEV/lib/$(basename "$lib")" ] || cp -L "$lib" "$DEV/lib-cotsnet/"
     done
-    echo "gpu_check: $(du -sh "$DEV" | cut -f1) in $DEV:"
-    ls "$DEV/bin" "$DEV/lib" "$DEV/lib-cotsnet"
+    if [ -x .device/bundle.sh ] || [ -f .device/bundle.sh ]; then
+        bash .device/bundle.sh "$DEV/bundle.tgz" "$DEV/bin/cotsnet" "$DEV/bin/bench_halo" || exit 1
+        rm -f "$DEV"/lib-cotsnet/* # the bundle holds them (the device tool carries at most 64 MiB)
+    else
+        echo "gpu_check: no .device/bundle.sh: no Open MPI for the GPU machine (its multi-rank steps will skip)"
+    fi
+    echo "gpu_check: $(du -sh "$DEV" | cut -f1) in $DEV"
     echo "gpu_check: now, with the device tool: run(command=\"sh bench/gpu_check.sh run\", carry=[\"$DEV\"])"
 }
 
 run() {
     [ -x "$DEV/bin/test_cuda_ops" ] || { echo "gpu_check: $DEV/bin missing: run 'sh bench/gpu_check.sh prepare' where the project builds, and carry $DEV"; exit 1; }
+    t_start=$(date +%s)
+    budget=${GPU_CHECK_BUDGET:-450}
     out=${OUT:-$DEV/out}
-    mkdir -p "$out"
-    # CUDA's libraries: the toolkit's, then wherever pip put cuBLAS and NCCL (as shared/device/setup.sh does)
+    work=$(mktemp -d)
+    mkdir -p "$out" "$work/logs"
+    if [ -f "$DEV/bundle.tgz" ] && [ "$(id -u)" = 0 ] && ! command -v mpirun >/dev/null 2>&1; then
+        tar -xzf "$DEV/bundle.tgz" -C / --skip-old-files && ldconfig && echo "gpu_check: Open MPI and HDF5 unpacked"
+    fi
+    export OMPI_MCA_plm_rsh_agent=false OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    # CUDA's libraries: the toolkit's, then wherever pip put cuBLAS and NCCL
     libs="$PWD/$DEV/lib"
     for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do [ -d "$d" ] && libs="$libs:$d"; done
     for so in libcublas.so.13 libcublasLt.so.13 libnccl.so.2; do
@@ -68,46 +92,97 @@ run() {
         fi
     done
     export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    export OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
-    summary="$out/summary.txt"
+    LIBC="$PWD/$DEV/lib-cotsnet:$LD_LIBRARY_PATH" # for cotsnet and bench_halo
+    ncores=$(getconf _NPROCESSORS_ONLN)
+    export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$ncores}
+    summary="$work/summary.txt"
     : >"$summary"
-    step() { # name, limit in seconds, command...
+    pack() { cp "$summary" "$out/summary.txt"; tar -czf "$out/results.tgz" -C "$work" . 2>/dev/null; }
+    left() { echo $((budget - ($(date +%s) - t_start))); }
+    verdict() { # name rc limit secs
+        f="$work/logs/$1.log"
+        fails=$(grep -c '^FAIL' "$f") skips=$(grep -c '^skip' "$f")
+        if [ "$2" -eq 124 ] || [ "$2" -eq 137 ]; then v="TIMEOUT after ${3}s"
+        elif [ "$2" -ne 0 ] || [ "$fails" -gt 0 ]; then v="FAILED (exit $2, $fails FAIL lines)"
+        elif [ "$skips" -gt 0 ]; then v="SKIPPED $skips checks"
+        else v="ok"; fi
+        printf '%-24s %-34s %5ss\n' "$1" "$v" "$4" >>"$summary"
+    }
+    step() { # name limit command...: in the foreground, its limit cut to the time left
         name=$1 limit=$2
         shift 2
-        echo "== $name" | tee -a "$out/all.log"
-        start=$(date +%s)
-        timeout -k 10 "$limit" "$@" >"$out/$name.log" 2>&1
+        l=$(($(left) - 10))
+        [ "$l" -lt "$limit" ] && limit=$l
+        if [ "$limit" -lt 10 ]; then printf '%-24s %-34s\n' "$name" "NOT RUN (budget spent)" >>"$summary"; return; fi
+        echo "== $name (limit ${limit}s)"
+        s0=$(date +%s)
+        timeout -k 5 "$limit" "$@" >"$work/logs/$name.log" 2>&1
         rc=$?
-        secs=$(( $(date +%s) - start ))
-        tail -n 60 "$out/$name.log" | tee -a "$out/all.log"
-        fails=$(grep -c '^FAIL' "$out/$name.log") skips=$(grep -c '^skip' "$out/$name.log")
-        if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then verdict="TIMEOUT after ${limit}s"
-        elif [ "$rc" -ne 0 ] || [ "$fails" -gt 0 ]; then verdict="FAILED (exit $rc, $fails FAIL lines)"
-        elif [ "$skips" -gt 0 ]; then verdict="SKIPPED $skips checks (no GPU?)"
-        else verdict="ok"; fi
-        printf '%-26s %-34s %5ss\n' "$name" "$verdict" "$secs" >>"$summary"
+        tail -n 40 "$work/logs/$name.log"
+        verdict "$name" "$rc" "$limit" $(($(date +%s) - s0))
+        pack
     }
-    step nvidia-smi 30 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
-    step test_cuda_ops 120 "$DEV/bin/test_cuda_ops"
+    step nvidia-smi 20 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem,clocks.sm,power.limit --format=csv
+    grep -m1 'model name' /proc/cpuinfo >>"$work/logs/nvidia-smi.log"
+    grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^avx' | tr '\n' ' ' >>"$work/logs/nvidia-smi.log"
+    step test_cuda_ops 90 "$DEV/bin/test_cuda_ops"
+    # the sanitizers in the background, each with its own limit, while the CPU-side steps run
+    san_pids=""
     if command -v compute-sanitizer >/dev/null 2>&1; then
         for tool in memcheck racecheck synccheck initcheck; do
-            step "sanitizer_$tool" 150 compute-sanitizer --tool "$tool" --error-exitcode 9 "$DEV/bin/test_cuda_ops"
+            (s0=$(date +%s); timeout -k 5 120 compute-sanitizer --tool "$tool" --error-exitcode 9 \
+                "$DEV/bin/test_cuda_ops" >"$work/logs/sanitizer_$tool.log" 2>&1
+             rc=$?; verdict "sanitizer_$tool" "$rc" 120 $(($(date +%s) - s0))) &
+            san_pids="$san_pids $!"
         done
     else
         echo "compute-sanitizer: not found" >>"$summary"
     fi
-    step test_nccl 60 "$DEV/bin/test_nccl"
-    step train_cuda 240 env LD_LIBRARY_PATH="$PWD/$DEV/lib-cotsnet:$LD_LIBRARY_PATH" \
-        sh bench/train_cuda_check.sh "$DEV/bin/cotsnet"
-    step bench_halo_1x1 90 env LD_LIBRARY_PATH="$PWD/$DEV/lib-cotsnet:$LD_LIBRARY_PATH" \
-        "$DEV/bin/bench_halo" --grid 1x1 --tile 64,256 --halo 1,8 --backend cuda --no-ceiling
-    "$DEV/bin/bench_cuda" --shapes >"$out/shapes.txt"
-    step peers_cuda 240 python3 bench/peers_cuda.py "$out/shapes.txt"
-    grep -v '^#' "$out/peers_cuda.log" >"$out/peers.txt" 2>/dev/null
-    step bench_cuda 180 "$DEV/bin/bench_cuda" --peers "$out/peers.txt"
-    echo "== summary ($(date -u +%FT%TZ))"
+    step test_nccl 40 "$DEV/bin/test_nccl"
+    step train_cuda 200 env LD_LIBRARY_PATH="$LIBC" OMP_NUM_THREADS=2 sh bench/train_cuda_check.sh "$DEV/bin/cotsnet"
+    step bench_halo_1x1_nccl 40 env LD_LIBRARY_PATH="$LIBC" \
+        "$DEV/bin/bench_halo" --grid 1x1 --tile 64,256 --halo 1,8 --backend cuda --halo-path nccl --no-ceiling
+    if command -v mpirun >/dev/null 2>&1; then
+        step bench_halo_1x2_mpi 60 env LD_LIBRARY_PATH="$LIBC" OMP_NUM_THREADS=1 \
+            mpirun --oversubscribe --bind-to none -np 2 \
+            "$DEV/bin/bench_halo" --grid 1x2 --tile 16,64,256 --halo 1,8 --backend cuda --halo-path mpi --no-ceiling
+    fi
+    isa=generic
+    grep -q avx2 /proc/cpuinfo && isa=avx2
+    grep -q avx512f /proc/cpuinfo && isa=avx512
+    step cpu_isa 60 sh -c "echo 'host CPU: $isa'; OMP_NUM_THREADS=4 $DEV/bin/test_lf_cpu && OMP_NUM_THREADS=4 $DEV/bin/test_pool_lcn_cpu"
+    if [ -n "$san_pids" ]; then
+        echo "== waiting for the sanitizers"
+        # shellcheck disable=SC2086
+        wait $san_pids
+        pack
+    fi
+    "$DEV/bin/bench_cuda" --shapes >"$work/shapes.txt"
+    step peers_cuda 150 python3 bench/peers_cuda.py "$work/shapes.txt"
+    grep -v '^#' "$work/logs/peers_cuda.log" >"$work/peers.txt" 2>/dev/null
+    step bench_cuda 150 "$DEV/bin/bench_cuda" --peers "$work/peers.txt" --reps 30
+    # whole-network training on the one GPU, for the performance model (bench/PERFMODEL.md): the Le et al.
+    # 2012 job itself (942 M parameters, 12 GB) and one GPU's share of the Coates et al. 2013 job (its
+    # share on 2x2: 117x117 input, 36 maps, 29 GB); a few RICA steps of each stage, no checkpoint
+    big() { # name job limit [--set ...]
+        n=$1 j=$2 l=$3; shift 3
+        step "$n" "$l" env LD_LIBRARY_PATH="$LIBC" "$DEV/bin/cotsnet" train "$j" --set run.out_dir="$work/$n" \
+            --set grid.rows=1 --set grid.cols=1 --set grid.replicas=1 --set grid.halo=mpi --set grid.allreduce=mpi \
+            --set checkpoint.every=-1 --set run.log_every=10 "$@"
+    }
+    big le2012_1gpu jobs/le2012.ini 100 --set stage1.steps=30 --set stage2.steps=30 --set stage3.steps=30
+    big coates_share_1gpu jobs/coates2013.ini 100 --set data.height=117 --set data.width=117 \
+        --set stage1.steps=30 --set stage2.steps=30 --set stage3.steps=30
+    if command -v mpirun >/dev/null 2>&1; then
+        step weak_cpu 150 env LD_LIBRARY_PATH="$LIBC" COTSNET_BIN="$DEV/bin/cotsnet" \
+            sh bench/weak_scaling.sh --ranks "1 2 4 8 16" --replicas "1 2 4 8 16" --repeat 2 \
+            --out "$work/weak" --no-report
+    fi
+    echo "== summary ($(date -u +%FT%TZ), $(( $(date +%s) - t_start ))s of a ${budget}s budget)"
     cat "$summary"
-    ! grep -q 'FAILED\|TIMEOUT\|SKIPPED' "$summary"
+    grep -h -E '^(ok|FAIL)' "$work"/logs/*.log | cut -c1-150 | sort | uniq -c | sort -rn | head -60 >"$work/checks.txt"
+    pack
+    ! grep -q 'FAILED\|TIMEOUT\|NOT RUN' "$summary"
 }
 
 case "${1:-}" in

@@ -1,36 +1,60 @@
 #!/bin/sh
 # bench/train_cuda_check.sh BIN: training on a real GPU equals training on the CPU (bench/gpu_check.sh
 # runs it on a lent GPU machine, with the cotsnet that `gpu_check.sh prepare` built here with nvcc).
-# The GPU machine has no MPI, so every run is one rank (tests/t_cuda_train_emu.sh covers 2 ranks, with
-# the CPU emulator). Prints ok/FAIL lines:
-#   gpu_train_1rank       tests/jobs/dist.ini with backend = cuda against backend = cpu: every loss and
-#                         eval line, and every dataset of the final checkpoint, within 1e-5
-#                         (tests/oracle/train_compare.py);
+# tests/jobs/dist.ini (two stages with LCN, tied and separate decoders, head, fine-tuning, evaluation,
+# checkpoints); every comparison is tests/oracle/train_compare.py: every loss and eval line, and every
+# dataset of the final checkpoint, within 1e-5. Prints ok/FAIL lines:
+#   gpu_train_1rank       backend = cuda against backend = cpu, one rank;
+#   gpu_train_1rank_vec   the same with the vectorised local-filter tiles (COTSNET_LF_TILES=vec);
 #   gpu_resume_from_cpu   the CPU run's checkpoint at step 6 loaded on the GPU and trained to the end;
 #   gpu_no_device         with CUDA_VISIBLE_DEVICES empty: one "no GPU" line, exit 1, nothing trained;
-# and the samples/s of both runs (tiny job: launch-bound, not a benchmark).
+# and, where mpirun is found (the GPU machine has none of its own: gpu_check.sh unpacks Open MPI
+# there), every rank on the one GPU, halos and the replicas' mean staged through host memory and MPI:
+#   gpu_train_1x2, gpu_train_2x2   2 and 4 ranks (grids 1x2, 2x2) against the ONE-rank CPU run;
+#   gpu_resume_replicas            2 replicas of 1x1 resuming from the CPU checkpoint at step 6,
+#                                  against the CPU backend doing the same;
+#   gpu_eval_1x2                   `cotsnet eval` of the GPU checkpoint on 2 ranks: the CPU's accuracy.
+# (NCCL refuses two ranks on one GPU: the NCCL paths get test_nccl's one-rank check only.)
+# Also prints the samples/s of the runs (tiny job: launch-bound, not a benchmark).
 set -u
 BIN=${1:?usage: sh bench/train_cuda_check.sh BIN}
 JOB=tests/jobs/dist.ini
 PY=${PY:-python3}
+MPIRUN=${MPIRUN:-mpirun --oversubscribe --bind-to none}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 train() { # dir [args]
     d=$1; shift
-    timeout 300 "$BIN" train $JOB --set run.out_dir="$d" --set checkpoint.every=6 "$@" >"$d.log" 2>&1
+    timeout 120 "$BIN" train $JOB --set run.out_dir="$d" --set checkpoint.every=6 "$@" >"$d.log" 2>&1
+}
+trainmp() { # dir np rows cols [args]
+    d=$1 np=$2 rows=$3 cols=$4; shift 4
+    timeout 120 $MPIRUN -np "$np" "$BIN" train $JOB --set run.out_dir="$d" --set checkpoint.every=6 \
+        --set grid.rows="$rows" --set grid.cols="$cols" "$@" >"$d.log" 2>&1
 }
 compare() { # name lines cpu_dir gpu_dir
+    if ! grep -q "^backend cuda" "$4.log"; then
+        echo "FAIL $1: the run did not start on the GPU: $(tail -3 "$4.log")"; return
+    fi
     fa=$(ls "$3"/ckpt/ckpt-*.h5 2>/dev/null | tail -1)
     $PY tests/oracle/train_compare.py "$1" "$2" "$3.log" "$4.log" "$fa" "$4/ckpt/$(basename "$fa")"
 }
+rate() { grep -E '^(rica|head|finetune) ' "$1" | awk '{printf "%s %s/s  ", $1, $8}'; }
 train "$tmp/cpu" || { echo "FAIL gpu_train_cpu_reference: $(tail -3 "$tmp/cpu.log")"; exit 1; }
 if train "$tmp/gpu" --set run.backend=cuda; then
-    grep "^backend cuda" "$tmp/gpu.log"
+    grep -m1 "^backend cuda" "$tmp/gpu.log"
     compare gpu_train_1rank 6 "$tmp/cpu" "$tmp/gpu"
 else
     echo "FAIL gpu_train_1rank: the run failed: $(tail -5 "$tmp/gpu.log")"
 fi
-for r in cpu gpu; do echo "$r: $(grep -E '^(rica|head|finetune) ' "$tmp/$r.log" | awk '{printf "%s %s/s  ", $1, $8}')"; done
-if train "$tmp/gpur" --set run.backend=cuda --resume "$tmp/cpu/ckpt/ckpt-00000006.h5"; then
+if COTSNET_LF_TILES=vec train "$tmp/gpuv" --set run.backend=cuda; then
+    compare gpu_train_1rank_vec 6 "$tmp/cpu" "$tmp/gpuv"
+else
+    echo "FAIL gpu_train_1rank_vec: the run failed: $(tail -5 "$tmp/gpuv.log")"
+fi
+for r in cpu gpu; do echo "$r 1 rank: $(rate "$tmp/$r.log")"; done
+ck="$tmp/cpu/ckpt/ckpt-00000006.h5"
+if train "$tmp/gpur" --set run.backend=cuda --resume "$ck"; then
     grep -v "^rica" "$tmp/cpu.log" >"$tmp/cpur.log"; mkdir -p "$tmp/cpur"; ln -s "$tmp/cpu/ckpt" "$tmp/cpur/ckpt"
     compare gpu_resume_from_cpu 4 "$tmp/cpur" "$tmp/gpur"
 else
@@ -44,4 +68,35 @@ if [ $rc -eq 1 ] && [ "$(grep -c 'cotsnet: error' "$tmp/n.err")" -eq 1 ] && grep
     echo "ok gpu_no_device"
 else
     echo "FAIL gpu_no_device: rc $rc: $(head -c 400 "$tmp/n.err")"
+fi
+
+command -v mpirun >/dev/null 2>&1 || { echo "skip gpu_train_multirank: no mpirun here"; exit 0; }
+for g in "2 1 2" "4 2 2"; do
+    set -- $g
+    name="gpu_train_${2}x${3}"
+    if trainmp "$tmp/g$1" "$1" "$2" "$3" --set run.backend=cuda; then
+        compare "$name" 6 "$tmp/cpu" "$tmp/g$1"
+        echo "gpu $1 ranks: $(rate "$tmp/g$1.log")"
+    else
+        echo "FAIL $name: the run failed: $(tail -5 "$tmp/g$1.log")"
+    fi
+done
+trainmp "$tmp/cpuR" 2 1 1 --set grid.replicas=2 --resume "$ck" ||
+    echo "FAIL gpu_cpu_reference_R2: $(tail -3 "$tmp/cpuR.log")"
+if trainmp "$tmp/gpuR" 2 1 1 --set grid.replicas=2 --set run.backend=cuda --resume "$ck" &&
+    grep -q "resuming from .*ckpt-00000006.h5 at step 6" "$tmp/gpuR.log"; then
+    compare gpu_resume_replicas 4 "$tmp/cpuR" "$tmp/gpuR"
+else
+    echo "FAIL gpu_resume_replicas: the run failed: $(tail -5 "$tmp/gpuR.log")"
+fi
+fin="$tmp/gpu/ckpt/ckpt-00000012.h5"
+for b in cpu cuda; do
+    timeout 60 $MPIRUN -np 2 "$BIN" eval $JOB --set grid.rows=1 --set grid.cols=2 --set run.backend=$b \
+        --checkpoint "$fin" >"$tmp/eval_$b.log" 2>&1
+done
+ea=$(grep "^test accuracy" "$tmp/eval_cpu.log"); eb=$(grep "^test accuracy" "$tmp/eval_cuda.log")
+if [ -n "$ea" ] && [ "$ea" = "$eb" ] && grep -q "^backend cuda" "$tmp/eval_cuda.log"; then
+    echo "ok gpu_eval_1x2 ($eb)"
+else
+    echo "FAIL gpu_eval_1x2: cuda '$eb' vs cpu '$ea': $(tail -2 "$tmp/eval_cuda.log")"
 fi
