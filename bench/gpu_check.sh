@@ -11,7 +11,7 @@
 #
 # The lent GPU machine has CUDA, cuBLAS, NCCL and PyTorch but no MPI or HDF5, so nothing is built
 # there: the binaries come from here, the bundle (when prepared) is unpacked into / and gives mpirun.
-# GPU_CHECK_BUDGET (seconds, default 450) bounds the whole run: each step's time limit is cut to what
+# GPU_CHECK_BUDGET (seconds, default 480) bounds the whole run: each step's time limit is cut to what
 # is left, a step with under 10 s left is reported as not run, so the results always come back.
 # Steps (each step's log in the results; the summary says ok / FAILED / TIMEOUT / SKIPPED per step):
 #   nvidia-smi            the card, driver, memory, clocks;
@@ -74,7 +74,7 @@ prepare() {
 run() {
     [ -x "$DEV/bin/test_cuda_ops" ] || { echo "gpu_check: $DEV/bin missing: run 'sh bench/gpu_check.sh prepare' where the project builds, and carry $DEV"; exit 1; }
     t_start=$(date +%s)
-    budget=${GPU_CHECK_BUDGET:-450}
+    budget=${GPU_CHECK_BUDGET:-480}
     out=${OUT:-$DEV/out}
     work=$(mktemp -d)
     mkdir -p "$out" "$work/logs"
@@ -160,7 +160,7 @@ run() {
     "$DEV/bin/bench_cuda" --shapes >"$work/shapes.txt"
     step peers_cuda 150 python3 bench/peers_cuda.py "$work/shapes.txt"
     grep -v '^#' "$work/logs/peers_cuda.log" >"$work/peers.txt" 2>/dev/null
-    step bench_cuda 150 "$DEV/bin/bench_cuda" --peers "$work/peers.txt" --reps 30
+    step bench_cuda 180 "$DEV/bin/bench_cuda" --peers "$work/peers.txt" --reps 30
     # whole-network training on the one GPU, for the performance model (bench/PERFMODEL.md): the Le et al.
     # 2012 job itself (942 M parameters, 12 GB) and one GPU's share of the Coates et al. 2013 job (its
     # share on 2x2: 117x117 input, 36 maps, 29 GB); a few RICA steps of each stage, no checkpoint
