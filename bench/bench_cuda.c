@@ -14,10 +14,7 @@
  * Every pass is checked against the CPU reference (on a 2 x 3 region of the tile, to keep the CPU
  * time short) before it is timed. Timing: CUDA events around each run, after 3 warm-up runs; the
  * median of --reps runs (default 50); inputs rotate over 4 sets (more than the L2 cache holds), so
- * the numbers are not L2-resident re-reads. Every pass runs with both tile schemes of cuda/lf.cu
- * (lf_cuda_set_tiles: classic and vec, column "tiles"), each validated before it is timed; per shape
- * and scheme a row "lf_fwd+bwd" sums the medians of forward, backward data and backward filter (one
- * training step's local filter, unfused). Built without CUDA, it says so and exits 0. */
+ * the numbers are not L2-resident re-reads. Built without CUDA, it says so and exits 0. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,9 +43,6 @@ static const shape shapes[] = {
 #define NSETS 4
 enum { OP_FWD, OP_BWD_DATA, OP_BWD_FILTER, OP_FUSED, NOPS };
 static const char *op_name[NOPS] = {"lf_forward", "lf_backward_data", "lf_backward_filter", "lf_bwd_fused_sgd"};
-#define NSCHEMES 2
-static const int scheme_id[NSCHEMES] = {CN_LF_TILES_CLASSIC, CN_LF_TILES_VEC};
-static const char *scheme_name[NSCHEMES] = {"classic", "vec"};
 
 #define CHECK_CUDA(call)                                                                                 \
     do {                                                                                                 \
@@ -265,23 +259,6 @@ static const peer_t *find_peer(const char *op, const char *key)
     return NULL;
 }
 
-/* One table row; torch_ms < 0: no peer. */
-static void row(const char *op, const char *key, const char *tiles, double ms, double flops, double bytes,
-                double peak, double bw, double torch_ms, int ok, double err)
-{
-    double rate = flops / (ms * 1e-3) / 1e9, traffic = bytes / (ms * 1e-3) / 1e9;
-    double bound_ms = fmax(flops / (peak * 1e9), bytes / (bw * 1e9)) * 1e3;
-    char tp[16] = "-", ratio[16] = "-";
-    if (torch_ms >= 0) {
-        snprintf(tp, sizeof tp, "%.4f", torch_ms);
-        snprintf(ratio, sizeof ratio, "%.2f", torch_ms / ms);
-    }
-    printf("  %-18s %-10s %-7s %9.4f %9.0f %8.0f %6.1f %6.1f %6.1f %9s %7s %4s %.0e\n", op, key, tiles, ms, rate,
-           traffic, 100.0 * rate / peak, 100.0 * traffic / bw, 100.0 * bound_ms / ms, tp, ratio, ok ? "ok" : "FAIL",
-           err);
-    fflush(stdout);
-}
-
 int main(int argc, char **argv)
 {
     int reps = 50;
@@ -323,41 +300,35 @@ int main(int argc, char **argv)
                s->B, s->Hx, s->Wx, s->C, s->Ho, s->Wo, s->M, s->r, s->s, s->r * s->r * s->C,
                4.0 * s->Ho * s->Wo * s->M * s->r * s->r * s->C / 1e6);
     }
-    printf("#\n# %-18s %-10s %-7s %9s %9s %8s %6s %6s %6s %9s %7s %9s\n", "op", "shape", "tiles", "time", "rate",
-           "traffic", "fma", "copy", "roof", "torch", "ratio", "check");
-    printf("# %-18s %-10s %-7s %9s %9s %8s %6s %6s %6s %9s %7s %9s\n", "", "", "", "ms", "GFLOP/s", "GB/s", "%", "%", "%",
-           "ms", "torch/us", "relerr");
+    printf("#\n# %-18s %-10s %9s %9s %8s %6s %6s %6s %9s %7s %9s\n", "op", "shape", "time", "rate", "traffic", "fma",
+           "copy", "roof", "torch", "ratio", "check");
+    printf("# %-18s %-10s %9s %9s %8s %6s %6s %6s %9s %7s %9s\n", "", "", "ms", "GFLOP/s", "GB/s", "%", "%", "%", "ms",
+           "torch/us", "relerr");
     int bad = 0;
     for (int k = 0; k < NSHAPES; k++) {
         ctx c;
         ctx_init(&c, &shapes[k]);
-        for (int sc = 0; sc < NSCHEMES; sc++) {
-            if (lf_cuda_set_tiles(scheme_id[sc]) < 0)
-                cn_fatal("%s", cn_last_error());
-            /* the sum over forward, backward data, backward filter: time, flops, bytes, torch, worst error */
-            double sum_ms = 0, sum_flops = 0, sum_bytes = 0, sum_torch = 0, sum_err = 0;
-            int sum_ok = 1, sum_peers = 0;
-            for (int op = 0; op < NOPS; op++) {
-                double err = validate(&c, op), tol = op == OP_FUSED ? 1e-4 : 1e-5;
-                int ok = err <= tol;
-                bad += !ok;
-                double ms = time_op(&c, op, reps), flops, bytes;
-                op_cost(&c, op, &flops, &bytes);
-                const peer_t *p = find_peer(op_name[op], shapes[k].key);
-                row(op_name[op], shapes[k].key, scheme_name[sc], ms, flops, bytes, peak, bw, p ? p->ms : -1, ok, err);
-                if (op != OP_FUSED) {
-                    sum_ms += ms, sum_flops += flops, sum_bytes += bytes, sum_ok &= ok;
-                    sum_err = fmax(sum_err, err);
-                    if (p)
-                        sum_torch += p->ms, sum_peers++;
-                }
+        for (int op = 0; op < NOPS; op++) {
+            double err = validate(&c, op), tol = op == OP_FUSED ? 1e-4 : 1e-5;
+            int ok = err <= tol;
+            bad += !ok;
+            double ms = time_op(&c, op, reps), flops, bytes;
+            op_cost(&c, op, &flops, &bytes);
+            double rate = flops / (ms * 1e-3) / 1e9, traffic = bytes / (ms * 1e-3) / 1e9;
+            double bound_ms = fmax(flops / (peak * 1e9), bytes / (bw * 1e9)) * 1e3;
+            const peer_t *p = find_peer(op_name[op], shapes[k].key);
+            char tp[16] = "-", ratio[16] = "-";
+            if (p) {
+                snprintf(tp, sizeof tp, "%.4f", p->ms);
+                snprintf(ratio, sizeof ratio, "%.2f", p->ms / ms);
             }
-            row("lf_fwd+bwd", shapes[k].key, scheme_name[sc], sum_ms, sum_flops, sum_bytes, peak, bw,
-                sum_peers == 3 ? sum_torch : -1, sum_ok, sum_err);
+            printf("  %-18s %-10s %9.4f %9.0f %8.0f %6.1f %6.1f %6.1f %9s %7s %4s %.0e\n", op_name[op], shapes[k].key,
+                   ms, rate, traffic, 100.0 * rate / peak, 100.0 * traffic / bw, 100.0 * bound_ms / ms, tp, ratio,
+                   ok ? "ok" : "FAIL", err);
+            fflush(stdout);
         }
         ctx_free(&c);
     }
-    lf_cuda_set_tiles(CN_LF_TILES_CLASSIC);
     cuda_shutdown();
     return bad ? 1 : 0;
 }

@@ -1,17 +1,14 @@
 /* lf.cu: the local filter on the GPU (twins of src/lf_ref.c; formulas in docs/MODEL.md).
  *
  * Every output location (i, j) has its own filters, so each location is a small dense product and a
- * thread block computes a TR x TC tile of one location's product (cuda/lf_tile.cuh):
+ * thread block computes a tile of one location's product (cuda/lf_tile.cuh):
  *   forward          rows = samples b, columns = maps m, reduction over the field k = (dy, dx, c):
- *                    Y[b, m] = sum_k X[b, k] W[m, k];  one block per (location, TR samples, maps);
+ *                    Y[b, m] = sum_k X[b, k] W[m, k];  one block per (location, 64 samples, maps);
  *   backward filter  rows = field k, columns = maps m, reduction over the samples b:
- *                    dW[m, k] += sum_b X[b, k] dY[b, m];  one block per (location, TR of k, maps);
- *   backward data    gather, no atomics: one block per (input position (u, v), TR samples, channels)
+ *                    dW[m, k] += sum_b X[b, k] dY[b, m];  one block per (location, 64 of k, maps);
+ *   backward data    gather, no atomics: one block per (input position (u, v), 64 samples, channels)
  *                    sums over every output (i, j, m) of the region whose field covers (u, v):
  *                    dX[b, c] += sum_(i,j,m) dY[b, (i,j,m)] W[(i,j,m), (u - i s, v - j s, c)].
- * Two tile schemes (lf_tile.cuh), chosen at run time for every call: classic (Cfg4..Cfg32, TR = 64,
- * the default) or vec (Vec4..Vec32, TR = 128, float4 shared-memory loads), by lf_cuda_set_tiles or the
- * environment variable COTSNET_LF_TILES = classic | vec (read once, at the first call).
  * Each output element is written by one thread, once, and every sum runs in a fixed order: the results
  * do not change from run to run. The field's offsets inside x (k -> dy * Wx * C + (dx * C + c)) are
  * computed once per chunk into a shared table, so the loads do no division. FP32 with FMA. */

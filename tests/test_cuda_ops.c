@@ -2,10 +2,8 @@
  *
  * Fresh random inputs every run (the seed is printed; COTSNET_TEST_SEED=N repeats a run), odd shapes:
  * non-square maps, stride > 1, fields that do not tile the map, r < s (unread gaps), r = H, odd B, M, C,
- * B = 1, B > 64, B > 128 and M > 32 (several block tiles), input windows larger than the tile needs,
- * every block-tile configuration of cuda/lf.cu in both tile schemes (lf_cuda_set_tiles: every
- * local-filter check runs for classic, "cuda_lf_forward", ..., then for vec, "cuda_lf_forward_vec",
- * ...), whole regions, partial regions and empty ones.
+ * B > 64 and M > 32 (several block tiles), input windows larger than the tile needs, every block-tile
+ * configuration of cuda/lf.cu, whole regions, partial regions and empty ones.
  *  - forward ops: the output starts as a NaN poison; afterwards exactly the elements the reference
  *    wrote are written (no poison left inside the region, the poison outside untouched bit for bit),
  *    and ||gpu - ref|| / ||ref|| <= 1e-5 over them;
@@ -13,9 +11,7 @@
  *    unchanged bit for bit, and ||gpu - ref|| / ||ref - start|| <= 1e-5 (the error of the added part);
  *  - the local filter kernels run twice and must give the same bits (no atomics, fixed order);
  *  - bad dimensions are refused (CN_EINVAL) without launching or touching memory (runs without a GPU
- *    too: the checks are on the host);
- *  - "lf_tiles_env": lf_cuda_set_tiles returns the scheme COTSNET_LF_TILES chose (CN_EINVAL and a
- *    message naming an unknown value) and refuses an unknown scheme (host only, too).
+ *    too: the checks are on the host).
  * One line per check ("ok cuda_lf_forward", ...), naming the first failing case on failure. Without a
  * GPU (or without a CUDA build) each GPU check prints "skip cuda_<op>: no GPU" and the test passes.
  * tests/t_cuda_emu.sh builds this same file against the CPU emulator of cuda/emu (names "emu_cuda_"). */
