@@ -11,8 +11,7 @@
 # a GPU does that (bench/gpu_check.sh). The build is incremental (a generated makefile, -j2) under
 # BUILD/cuda_emu. COTSNET_EMU_TSAN=1 builds with ThreadSanitizer instead and runs each block's
 # threads as real threads (COTSNET_EMU_THREADS=1): a missing barrier shows as a data race. Slow; not
-# part of make test. The local-filter checks run for both tile schemes of cuda/lf.cu (classic and vec,
-# "emu_cuda_lf_*_vec"); emu_cuda_lf_tiles_env_* check COTSNET_LF_TILES=vec and an unknown value.
+# part of make test.
 set -u
 BUILD=${COTSNET_BUILD:-build}
 CXX=${CXX:-g++}
@@ -55,16 +54,6 @@ else
     echo "FAIL emu_cuda_no_gpu_skips: without a device the test must print one skip per GPU check and pass:"
     tail -5 "$out/nogpu.log"
 fi
-# COTSNET_LF_TILES (read by cuda/lf.cu at the first call): vec, and an unknown value refused with its name
-for v in vec bogus; do
-    if COTSNET_LF_TILES=$v COTSNET_EMU_NO_GPU=1 "$out/test_cuda_ops" >"$out/tiles_$v.log" 2>&1 &&
-        grep -q '^ok emu_cuda_lf_tiles_env' "$out/tiles_$v.log"; then
-        echo "ok emu_cuda_lf_tiles_env_$v"
-    else
-        echo "FAIL emu_cuda_lf_tiles_env_$v: with COTSNET_LF_TILES=$v:"
-        grep -m3 -e '^FAIL' "$out/tiles_$v.log"
-    fi
-done
 "$out/test_cuda_ops" >"$out/run.log" 2>&1
 rc=$?
 grep -v "ASan doesn't fully support makecontext" "$out/run.log"
