@@ -16,9 +16,6 @@
 #include "cuda/lf_tile.cuh"
 #include "cuda/ops_cuda.h"
 
-#include <cstdlib>
-#include <cstring>
-
 namespace cnlf {
 
 /* Geometry of one call, by value to every kernel. Per-sample sizes fit in int (checked on the host). */
@@ -40,7 +37,7 @@ __device__ __forceinline__ int field_off(const Geo &g, int k)
 
 /* ---- forward: y[b,i,j,m] = sum_k x[b, field(i,j) + k] w[i,j,m,k] ---------------------------------- */
 template <class G>
-__global__ void __launch_bounds__(G::NT, G::MINB) lf_fwd_kernel(Geo g, const float *__restrict__ x,
+__global__ void __launch_bounds__(G::NT) lf_fwd_kernel(Geo g, const float *__restrict__ x,
                                                       const float *__restrict__ w, float *__restrict__ y)
 {
     __shared__ Tiles<G> sm;
@@ -77,7 +74,7 @@ __global__ void __launch_bounds__(G::NT, G::MINB) lf_fwd_kernel(Geo g, const flo
         for (int q = 0; q < G::RR; q++)
 #pragma unroll
             for (int p = 0; p < G::RC; p++) {
-                const int b = b0 + me.row(q), m = m0 + me.col(p);
+                const int b = b0 + me.tr + q * G::NTR, m = m0 + me.tc + p * G::NTC;
                 if (b < g.B && m < g.M)
                     y[b * g.ys + yorg + m] = acc[q][p];
             }
@@ -87,7 +84,7 @@ __global__ void __launch_bounds__(G::NT, G::MINB) lf_fwd_kernel(Geo g, const flo
 /* ---- backward filter: dw[i,j,m,k] += sum_b dy[b,i,j,m] x[b, field(i,j) + k] ---------------------------
  * SGD = true: no gradient buffer, w[i,j,m,k] -= lr * (that sum + wd * w[i,j,m,k]) instead. */
 template <class G, bool SGD>
-__global__ void __launch_bounds__(G::NT, G::MINB) lf_bwf_kernel(Geo g, const float *__restrict__ x,
+__global__ void __launch_bounds__(G::NT) lf_bwf_kernel(Geo g, const float *__restrict__ x,
                                                       const float *__restrict__ gy, float *__restrict__ out,
                                                       float lr, float wd)
 {
@@ -126,7 +123,7 @@ __global__ void __launch_bounds__(G::NT, G::MINB) lf_bwf_kernel(Geo g, const flo
         for (int p = 0; p < G::RC; p++)
 #pragma unroll
             for (int q = 0; q < G::RR; q++) {
-                const int k = k0 + me.row(q), m = m0 + me.col(p);
+                const int k = k0 + me.tr + q * G::NTR, m = m0 + me.tc + p * G::NTC;
                 if (k < g.K && m < g.M) {
                     float *o = out + worg + (long long)m * g.K + k;
                     if (SGD) {
@@ -143,7 +140,7 @@ __global__ void __launch_bounds__(G::NT, G::MINB) lf_bwf_kernel(Geo g, const flo
 /* ---- backward data (gather): dx[b,u,v,c] += sum over covering (i,j) in the region and m of
  *      w[i,j,m,u-i*s,v-j*s,c] * dy[b,i,j,m]. Input positions: [u0, u0 + nu) x [v0, v0 + nv). ------------ */
 template <class G>
-__global__ void __launch_bounds__(G::NT, G::MINB) lf_bwd_kernel(Geo g, int ni, int u0, int v0, int nv,
+__global__ void __launch_bounds__(G::NT) lf_bwd_kernel(Geo g, int ni, int u0, int v0, int nv,
                                                       const float *__restrict__ w,
                                                       const float *__restrict__ gy, float *__restrict__ dx)
 {
@@ -194,7 +191,7 @@ __global__ void __launch_bounds__(G::NT, G::MINB) lf_bwd_kernel(Geo g, int ni, i
         for (int q = 0; q < G::RR; q++)
 #pragma unroll
             for (int p = 0; p < G::RC; p++) {
-                const int b = b0 + me.row(q), c = cb0 + me.col(p);
+                const int b = b0 + me.tr + q * G::NTR, c = cb0 + me.tc + p * G::NTC;
                 if (b < g.B && c < g.C)
                     dx[b * g.xs + xorg + c] += acc[q][p];
             }
@@ -203,39 +200,16 @@ __global__ void __launch_bounds__(G::NT, G::MINB) lf_bwd_kernel(Geo g, int ni, i
 
 /* ---- host side ------------------------------------------------------------------------------------- */
 
-/* The tile scheme: -1 until first use, then COTSNET_LF_TILES's (classic when unset), or
- * lf_cuda_set_tiles's; -2 after an unknown COTSNET_LF_TILES (every call then fails with its message). */
-static int tiles_cur = -1;
-
-static int tiles_scheme(void)
+/* Checks as the reference does, then the kernels' own limits; fills g. */
+static int prepare(const char *op, const lf_dims *d, cn_region rg, int arrays_given, Geo *g)
 {
-    if (tiles_cur == -1) {
-        const char *env = getenv("COTSNET_LF_TILES");
-        if (!env || !*env || !strcmp(env, "classic"))
-            tiles_cur = CN_LF_TILES_CLASSIC;
-        else if (!strcmp(env, "vec"))
-            tiles_cur = CN_LF_TILES_VEC;
-        else
-            tiles_cur = -2;
-    }
-    if (tiles_cur == -2)
-        return cn_set_error("COTSNET_LF_TILES=%s: unknown tile scheme of the CUDA local filter (classic or vec)",
-                            getenv("COTSNET_LF_TILES"));
-    return tiles_cur;
-}
-
-/* Checks as the reference does, then the kernels' own limits; fills g and the tile scheme. */
-static int prepare(const char *op, const lf_dims *d, cn_region rg, int arrays_given, Geo *g, int *tiles)
-{
-    if ((*tiles = tiles_scheme()) < 0)
-        return CN_EINVAL;
     if (lf_check_call(op, d, rg, arrays_given) != CN_OK)
         return CN_EINVAL;
     const long long lim = 2147483647LL;
     long long xs = (long long)d->Hx * d->Wx * d->C, ys = (long long)d->Ho * d->Wo * d->M;
     long long K = (long long)d->r * d->r * d->C;
     if (xs > lim || ys > lim || K * d->M > lim || (d->B + 63) / 64 > (long long)CN_GRID_YZ_MAX ||
-        (K + 63) / 64 > (long long)CN_GRID_YZ_MAX) /* row tiles of 64 or more */
+        (K + 63) / 64 > (long long)CN_GRID_YZ_MAX)
         return cn_set_error("%s: sizes beyond the CUDA kernels' limits (one sample of x or y, or one "
                             "location's filters, above 2^31 floats; or B = %d too large)", op, d->B);
     *g = Geo{d->B, d->Hx, d->Wx, d->C, d->Ho, d->Wo, d->M, d->r, d->s, (int)K, d->r * d->C,
@@ -272,24 +246,17 @@ static void launch_bwd(const Geo &g, int ni, const float *w, const float *gy, fl
     CN_LAUNCH(kern, grid, dim3(G::NT), st, g, ni, u0, v0, nv, w, gy, dx);
 }
 
-/* The block tile of the current scheme (lf_cuda_set_tiles) whose column count fits n columns best. */
-#define CN_LF_PICK(P, n, launch, ...)                                                                   \
-    do {                                                                                                \
-        if ((n) <= 4)                                                                                   \
-            launch<P##4>(__VA_ARGS__);                                                                  \
-        else if ((n) <= 8)                                                                              \
-            launch<P##8>(__VA_ARGS__);                                                                  \
-        else if ((n) <= 16)                                                                             \
-            launch<P##16>(__VA_ARGS__);                                                                 \
-        else                                                                                            \
-            launch<P##32>(__VA_ARGS__);                                                                 \
-    } while (0)
+/* The block tile whose column count fits n columns best. */
 #define CN_LF_DISPATCH(n, launch, ...)                                                                  \
     do {                                                                                                \
-        if (tiles == CN_LF_TILES_VEC)                                                                   \
-            CN_LF_PICK(Vec, n, launch, __VA_ARGS__);                                                    \
+        if ((n) <= 4)                                                                                   \
+            launch<Cfg4>(__VA_ARGS__);                                                                  \
+        else if ((n) <= 8)                                                                              \
+            launch<Cfg8>(__VA_ARGS__);                                                                  \
+        else if ((n) <= 16)                                                                             \
+            launch<Cfg16>(__VA_ARGS__);                                                                 \
         else                                                                                            \
-            CN_LF_PICK(Cfg, n, launch, __VA_ARGS__);                                                    \
+            launch<Cfg32>(__VA_ARGS__);                                                                 \
     } while (0)
 
 template <class G>
@@ -309,22 +276,11 @@ static void launch_bwf_sgd(const Geo &g, int ni, const float *x, const float *gy
 
 using namespace cnlf;
 
-extern "C" int lf_cuda_set_tiles(int scheme)
-{
-    if (scheme != CN_LF_TILES_CLASSIC && scheme != CN_LF_TILES_VEC)
-        return cn_set_error("lf_cuda_set_tiles(%d): unknown tile scheme (CN_LF_TILES_CLASSIC = 0 or "
-                            "CN_LF_TILES_VEC = 1)", scheme);
-    const int prev = tiles_scheme();
-    tiles_cur = scheme;
-    return prev;
-}
-
 extern "C" int lf_forward_cuda(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg,
                                cudaStream_t stream)
 {
     Geo g;
-    int tiles;
-    if (prepare("lf_forward_cuda", d, rg, x && w && y, &g, &tiles) != CN_OK)
+    if (prepare("lf_forward_cuda", d, rg, x && w && y, &g) != CN_OK)
         return CN_EINVAL;
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
@@ -337,8 +293,7 @@ extern "C" int lf_backward_data_cuda(const lf_dims *d, const float *w, const flo
                                      cudaStream_t stream)
 {
     Geo g;
-    int tiles;
-    if (prepare("lf_backward_data_cuda", d, rg, w && dy && dx, &g, &tiles) != CN_OK)
+    if (prepare("lf_backward_data_cuda", d, rg, w && dy && dx, &g) != CN_OK)
         return CN_EINVAL;
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
@@ -351,8 +306,7 @@ extern "C" int lf_backward_filter_cuda(const lf_dims *d, const float *x, const f
                                        cn_region rg, cudaStream_t stream)
 {
     Geo g;
-    int tiles;
-    if (prepare("lf_backward_filter_cuda", d, rg, x && dy && dw, &g, &tiles) != CN_OK)
+    if (prepare("lf_backward_filter_cuda", d, rg, x && dy && dw, &g) != CN_OK)
         return CN_EINVAL;
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
@@ -365,8 +319,7 @@ extern "C" int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, floa
                                           float lr, float wd, cn_region rg, cudaStream_t stream)
 {
     Geo g;
-    int tiles;
-    if (prepare("lf_backward_fused_sgd_cuda", d, rg, x && w && dy, &g, &tiles) != CN_OK)
+    if (prepare("lf_backward_fused_sgd_cuda", d, rg, x && w && dy, &g) != CN_OK)
         return CN_EINVAL;
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)

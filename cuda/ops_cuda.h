@@ -65,16 +65,6 @@ int lf_backward_data_cuda(const lf_dims *d, const float *w, const float *dy, flo
                           cudaStream_t stream);
 int lf_backward_filter_cuda(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg,
                             cudaStream_t stream);
-/* Tile scheme of the four calls above (docs/CUDA.md): CN_LF_TILES_CLASSIC, strided register tiles with
- * scalar shared-memory loads (the default), or CN_LF_TILES_VEC, register tiles of 4-contiguous rows and
- * columns read with float4 loads. The first local-filter call (or lf_cuda_set_tiles) reads the
- * environment variable COTSNET_LF_TILES = classic | vec once; an unknown value makes every
- * local-filter call return CN_EINVAL with a message naming it. lf_cuda_set_tiles sets the scheme for
- * the calls that follow (per process; one host thread drives the GPU) and returns the previous one
- * (CN_EINVAL after an unknown COTSNET_LF_TILES); an unknown scheme: CN_EINVAL and nothing changes. */
-#define CN_LF_TILES_CLASSIC 0
-#define CN_LF_TILES_VEC 1
-int lf_cuda_set_tiles(int scheme);
 /* Backward pass and plain SGD step fused, without a gradient buffer (4 bytes per filter parameter):
  *   1. dx += LF^T(w, dy) over the outputs in rg, from the filters as they were before this call
  *      (skipped when dx is NULL, e.g. for the first stage);

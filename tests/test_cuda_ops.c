@@ -34,16 +34,12 @@
 #define TOL 1e-5 /* normwise relative error, float32 */
 
 enum {
-    C_LF_FWD, C_LF_BWD_DATA, C_LF_BWD_FILTER, C_LF_FUSED, C_LF_DETERMINISTIC, /* classic tiles */
-    C_LF_FWD_VEC, C_LF_BWD_DATA_VEC, C_LF_BWD_FILTER_VEC, C_LF_FUSED_VEC, C_LF_DETERMINISTIC_VEC, /* vec */
-    C_POOL_FWD, C_POOL_BWD,
+    C_LF_FWD, C_LF_BWD_DATA, C_LF_BWD_FILTER, C_LF_FUSED, C_LF_DETERMINISTIC, C_POOL_FWD, C_POOL_BWD,
     C_LCN_FWD, C_LCN_BWD, C_HEAD_LOGITS, C_HEAD_XENT, C_HEAD_BWD, C_SGD, C_ADAGRAD, C_HALO_PACK,
     C_HALO_UNPACK, C_GLUE, NCHECK
 };
 static const char *check_name[NCHECK] = {
     "lf_forward", "lf_backward_data", "lf_backward_filter", "lf_backward_fused_sgd", "lf_deterministic",
-    "lf_forward_vec", "lf_backward_data_vec", "lf_backward_filter_vec", "lf_backward_fused_sgd_vec",
-    "lf_deterministic_vec",
     "pool_forward", "pool_backward", "lcn_forward", "lcn_backward", "head_logits", "head_softmax_xent",
     "head_backward", "sgd_momentum", "adagrad", "halo_pack", "halo_unpack", "glue"};
 
@@ -163,19 +159,13 @@ static void cmp_bits(int chk, const char *cs, const float *a, const float *b, si
 }
 
 /* ---- local filter --------------------------------------------------------------------------------- */
-/* The local-filter checks run once per tile scheme of cuda/lf.cu; LF(chk) is the current scheme's. */
-static int lf_vec;
-#define LF(chk) ((chk) + (lf_vec ? C_LF_FWD_VEC - C_LF_FWD : 0))
-
 typedef struct {
     const char *name;
     int B, H, W, C, M, r, s;
     int Ho, Wo; /* 0: the whole map; else a tile reading a larger window */
 } lf_case;
 
-/* Column tiles of cuda/lf.cu: M (forward, backward filter) and C (backward data) in 4 | 8 | 16 | 32;
- * row tiles of 64 (classic) and 128 (vec) samples (forward, backward data) or field elements (backward
- * filter); reductions (K forward, B backward filter) that are no multiple of a chunk of slices. */
+/* Column tiles of cuda/lf.cu: M (forward, backward filter) and C (backward data) in 4 | 8 | 16 | 32. */
 static const lf_case lf_cases[] = {
     {"b5h9w12c3m5r4s2", 5, 9, 12, 3, 5, 4, 2, 0, 0},     /* (9-4) % 2 = 1, (12-4) % 2 = 0 */
     {"b67h11w8c7m9r3s1", 67, 11, 8, 7, 9, 3, 1, 0, 0},   /* B > 64: two sample tiles */
@@ -183,8 +173,6 @@ static const lf_case lf_cases[] = {
     {"b33h7w13c2m3r7s2", 33, 7, 13, 2, 3, 7, 2, 0, 0},   /* r = H: one output row; B > 32 */
     {"b2h12w9c1m17r1s2", 2, 12, 9, 1, 17, 1, 2, 0, 0},   /* r < s: unread gaps */
     {"b4h12w9c5m12r3s2_tile", 4, 12, 9, 5, 12, 3, 2, 3, 2}, /* window larger than 3 x 2 outputs need */
-    {"b130h6w7c4m8r3s1", 130, 6, 7, 4, 8, 3, 1, 0, 0},     /* B > 128: two vec row tiles, 2 rows in the last */
-    {"b1h8w7c9m2r2s1", 1, 8, 7, 9, 2, 2, 1, 0, 0},         /* B = 1, C in 9..16, M = 2 */
 };
 
 static void lf_one(const lf_dims *d, cn_region rg, const char *cs, const float *x, const float *w,
@@ -198,9 +186,9 @@ static void lf_one(const lf_dims *d, cn_region rg, const char *cs, const float *
     float *ref = hpoison(ny), *p = hpoison(ny), *dout = dput(p, ny * 4);
     lf_forward_ref(d, x, w, ref, rg);
     if (lf_forward_cuda(d, dxp, dwp, dout, rg, 0) != CN_OK)
-        note(LF(C_LF_FWD), cs, "refused: %s", cn_last_error());
+        note(C_LF_FWD, cs, "refused: %s", cn_last_error());
     float *got = dget(dout, ny);
-    cmp_over(LF(C_LF_FWD), cs, got, ref, ny);
+    cmp_over(C_LF_FWD, cs, got, ref, ny);
     free(ref), free(p), free(got), cuda_free(dout);
 
     /* backward data */
@@ -209,9 +197,9 @@ static void lf_one(const lf_dims *d, cn_region rg, const char *cs, const float *
     lf_backward_data_ref(d, w, gy, ref, rg);
     dout = dput(start, nx * 4);
     if (lf_backward_data_cuda(d, dwp, dgy, dout, rg, 0) != CN_OK)
-        note(LF(C_LF_BWD_DATA), cs, "refused: %s", cn_last_error());
+        note(C_LF_BWD_DATA, cs, "refused: %s", cn_last_error());
     got = dget(dout, nx);
-    cmp_add(LF(C_LF_BWD_DATA), cs, got, ref, start, nx);
+    cmp_add(C_LF_BWD_DATA, cs, got, ref, start, nx);
     float *dx_ref = ref; /* kept for the fused check */
     free(got), cuda_free(dout);
 
@@ -221,9 +209,9 @@ static void lf_one(const lf_dims *d, cn_region rg, const char *cs, const float *
     lf_backward_filter_ref(d, x, gy, ref, rg);
     dout = dput(wstart, nw * 4);
     if (lf_backward_filter_cuda(d, dxp, dgy, dout, rg, 0) != CN_OK)
-        note(LF(C_LF_BWD_FILTER), cs, "refused: %s", cn_last_error());
+        note(C_LF_BWD_FILTER, cs, "refused: %s", cn_last_error());
     got = dget(dout, nw);
-    cmp_add(LF(C_LF_BWD_FILTER), cs, got, ref, wstart, nw);
+    cmp_add(C_LF_BWD_FILTER, cs, got, ref, wstart, nw);
     free(ref), free(got), free(wstart), cuda_free(dout);
 
     /* fused: dx from the old filters, then w -= lr (dw + wd w) on the region's locations only */
@@ -239,12 +227,12 @@ static void lf_one(const lf_dims *d, cn_region rg, const char *cs, const float *
     float *dwt = dput(w, nw * 4);
     dout = dput(start, nx * 4);
     if (lf_backward_fused_sgd_cuda(d, dxp, dwt, dgy, dout, lr, wd, rg, 0) != CN_OK)
-        note(LF(C_LF_FUSED), cs, "refused: %s", cn_last_error());
+        note(C_LF_FUSED, cs, "refused: %s", cn_last_error());
     got = dget(dout, nx);
-    cmp_add(LF(C_LF_FUSED), cs, got, dx_ref, start, nx);
+    cmp_add(C_LF_FUSED, cs, got, dx_ref, start, nx);
     free(got);
     got = dget(dwt, nw);
-    cmp_add(LF(C_LF_FUSED), cs, got, wref, w, nw);
+    cmp_add(C_LF_FUSED, cs, got, wref, w, nw);
     free(got), free(dw), free(wref), free(v), cuda_free(dwt), cuda_free(dout);
     free(start), free(dx_ref);
     cuda_free(dxp), cuda_free(dwp), cuda_free(dgy);
@@ -267,9 +255,9 @@ static void lf_twice(const lf_dims *d, cn_region rg, const char *cs, const float
         out[t][0] = dget(a, ny), out[t][1] = dget(b, nx), out[t][2] = dget(c, nw);
         cuda_free(a), cuda_free(b), cuda_free(c);
     }
-    cmp_bits(LF(C_LF_DETERMINISTIC), cs, out[0][0], out[1][0], ny);
-    cmp_bits(LF(C_LF_DETERMINISTIC), cs, out[0][1], out[1][1], nx);
-    cmp_bits(LF(C_LF_DETERMINISTIC), cs, out[0][2], out[1][2], nw);
+    cmp_bits(C_LF_DETERMINISTIC, cs, out[0][0], out[1][0], ny);
+    cmp_bits(C_LF_DETERMINISTIC, cs, out[0][1], out[1][1], nx);
+    cmp_bits(C_LF_DETERMINISTIC, cs, out[0][2], out[1][2], nw);
     for (int t = 0; t < 2; t++)
         for (int k = 0; k < 3; k++)
             free(out[t][k]);
@@ -277,11 +265,8 @@ static void lf_twice(const lf_dims *d, cn_region rg, const char *cs, const float
     cuda_free(dxp), cuda_free(dwp), cuda_free(dgy);
 }
 
-static void test_lf(int scheme)
+static void test_lf(void)
 {
-    if (lf_cuda_set_tiles(scheme) < 0)
-        note(LF(C_LF_FWD), "lf_cuda_set_tiles", "%s", cn_last_error());
-    lf_vec = scheme == CN_LF_TILES_VEC;
     for (size_t n = 0; n < sizeof lf_cases / sizeof lf_cases[0]; n++) {
         const lf_case *c = &lf_cases[n];
         lf_dims d = {c->B, c->H, c->W, c->C, c->Ho, c->Wo, c->M, c->r, c->s};
@@ -644,33 +629,11 @@ static void test_refusals(void)
                 memcmp(buf, keep, sizeof buf) ? "CHANGED" : "untouched");
 }
 
-/* COTSNET_LF_TILES, read at the first call: lf_cuda_set_tiles returns the scheme it chose (CN_EINVAL with
- * a message naming an unknown value); an unknown scheme is refused and changes nothing. Host only. */
-static void test_tiles_env(void)
-{
-    const char *env = getenv("COTSNET_LF_TILES");
-    int want = !env || !*env || !strcmp(env, "classic") ? CN_LF_TILES_CLASSIC
-               : !strcmp(env, "vec")                    ? CN_LF_TILES_VEC
-                                                        : CN_EINVAL;
-    int got = lf_cuda_set_tiles(CN_LF_TILES_VEC);
-    char msg[256];
-    snprintf(msg, sizeof msg, "%s", got == CN_EINVAL ? cn_last_error() : "");
-    int named = want != CN_EINVAL || (strstr(msg, env) && strstr(msg, "COTSNET_LF_TILES"));
-    int bad = lf_cuda_set_tiles(2), after = lf_cuda_set_tiles(CN_LF_TILES_CLASSIC);
-    if (got == want && named && bad == CN_EINVAL && after == CN_LF_TILES_VEC)
-        tu_ok(PFX "lf_tiles_env");
-    else
-        tu_fail(PFX "lf_tiles_env", "COTSNET_LF_TILES=%s: the first lf_cuda_set_tiles gave %d (want %d; message '%s'); "
-                "scheme 2 gave %d (want %d), then the scheme was %d (want 1)", env ? env : "(unset)", got, want, msg,
-                bad, CN_EINVAL, after);
-}
-
 int main(void)
 {
     /* host-only checks first: they need no GPU */
     int count = cuda_device_count();
     tu_check(PFX "device_query", count >= 0, "negative device count");
-    test_tiles_env();
     test_refusals();
     if (count < 1) {
         for (int k = 0; k < NCHECK; k++)
@@ -688,9 +651,7 @@ int main(void)
     printf("# %s; inputs from seed %llu (COTSNET_TEST_SEED=%llu repeats them)\n", desc, (unsigned long long)seed,
            (unsigned long long)seed);
     tu_seed(seed);
-    test_lf(CN_LF_TILES_CLASSIC);
-    test_lf(CN_LF_TILES_VEC);
-    lf_cuda_set_tiles(CN_LF_TILES_CLASSIC);
+    test_lf();
     test_pool();
     test_lcn();
     test_head();

@@ -24,11 +24,6 @@ struct uint3 {
     unsigned x, y, z;
 };
 
-struct alignas(16) float4 {
-    float x, y, z, w;
-};
-static inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
-
 extern thread_local uint3 emu_threadIdx, emu_blockIdx;
 extern thread_local dim3 emu_blockDim, emu_gridDim;
 #define threadIdx emu_threadIdx
