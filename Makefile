@@ -45,7 +45,7 @@ LDFLAGS += -fopenmp $(filter -fsanitize=%,$(OPT))
 HAVE_NVCC := $(if $(filter 1,$(NO_CUDA)),,$(shell test -x $(NVCC) && echo 1))
 CU_SRC    := $(wildcard cuda/*.cu)
 CU_OBJ    := $(if $(filter 1,$(HAVE_NVCC)),$(patsubst %.cu,$(BUILD)/%.o,$(CU_SRC)))
-NVFLAGS   := -O3 -std=c++17 $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
+NVFLAGS   := -O3 -lineinfo -std=c++17 $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
              -Xcompiler -Wall,-Wextra,-fopenmp -I. $(PKG_CFLAGS)
 ifeq ($(HAVE_NVCC),1)
 ifneq ($(CU_SRC),)

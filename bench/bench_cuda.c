@@ -308,6 +308,8 @@ int main(int argc, char **argv)
     for (int k = 0; k < NSHAPES; k++) {
         ctx c;
         ctx_init(&c, &shapes[k]);
+        double sum_ms = 0, sum_flops = 0, sum_bytes = 0, sum_torch = 0, worst = 0;
+        int ntorch = 0;
         for (int op = 0; op < NOPS; op++) {
             double err = validate(&c, op), tol = op == OP_FUSED ? 1e-4 : 1e-5;
             int ok = err <= tol;
@@ -326,6 +328,23 @@ int main(int argc, char **argv)
                    ms, rate, traffic, 100.0 * rate / peak, 100.0 * traffic / bw, 100.0 * bound_ms / ms, tp, ratio,
                    ok ? "ok" : "FAIL", err);
             fflush(stdout);
+            if (op <= OP_BWD_FILTER) { /* the training step's three passes */
+                sum_ms += ms, sum_flops += flops, sum_bytes += bytes, worst = fmax(worst, err);
+                if (p)
+                    sum_torch += p->ms, ntorch++;
+            }
+        }
+        { /* forward + both backward passes: the sums of the three rows above */
+            double rate = sum_flops / (sum_ms * 1e-3) / 1e9, traffic = sum_bytes / (sum_ms * 1e-3) / 1e9;
+            double bound_ms = fmax(sum_flops / (peak * 1e9), sum_bytes / (bw * 1e9)) * 1e3;
+            char tp[16] = "-", ratio[16] = "-";
+            if (ntorch == 3) {
+                snprintf(tp, sizeof tp, "%.4f", sum_torch);
+                snprintf(ratio, sizeof ratio, "%.2f", sum_torch / sum_ms);
+            }
+            printf("  %-18s %-10s %9.4f %9.0f %8.0f %6.1f %6.1f %6.1f %9s %7s %4s %.0e\n", "lf_fwd+bwd", shapes[k].key,
+                   sum_ms, rate, traffic, 100.0 * rate / peak, 100.0 * traffic / bw, 100.0 * bound_ms / sum_ms, tp,
+                   ratio, worst <= 1e-5 ? "ok" : "FAIL", worst);
         }
         ctx_free(&c);
     }

@@ -11,6 +11,7 @@
 #
 # The lent GPU machine has CUDA, cuBLAS, NCCL and PyTorch but no MPI or HDF5, so nothing is built
 # there: the binaries come from here, the bundle (when prepared) is unpacked into / and gives mpirun.
+# GPU_CHECK_STEPS="name ..." runs only the steps named (as in the summary), e.g. "test_cuda_ops train_cuda".
 # GPU_CHECK_BUDGET (seconds, default 480) bounds the whole run: each step's time limit is cut to what
 # is left, a step with under 10 s left is reported as not run, so the results always come back.
 # Steps (each step's log in the results; the summary says ok / FAILED / TIMEOUT / SKIPPED per step):
@@ -28,6 +29,7 @@
 #                         has it: the run-time choice of instruction set);
 #   peers_cuda, bench_cuda  (after the sanitizers end: a quiet GPU) PyTorch on bench_cuda's shapes, then
 #                         bench_cuda: our kernels against the measured ceilings and PyTorch;
+#   ncu_*                 Nsight Compute's sections on one full-size launch of each local-filter kernel;
 #   le2012_1gpu, coates_share_1gpu  `cotsnet train` of jobs/le2012.ini (the whole network) and of one
 #                         GPU's share of jobs/coates2013.ini (117x117 input) on the GPU: 30 RICA steps
 #                         per stage, metrics.jsonl for bench/perfmodel.py's GPU validation;
@@ -78,7 +80,7 @@ run() {
     out=${OUT:-$DEV/out}
     work=$(mktemp -d)
     mkdir -p "$out" "$work/logs"
-    if [ -f "$DEV/bundle.tgz" ] && [ "$(id -u)" = 0 ] && ! command -v mpirun >/dev/null 2>&1; then
+    if [ -f "$DEV/bundle.tgz" ] && [ "$(id -u)" = 0 ]; then # files already there are kept
         tar -xzf "$DEV/bundle.tgz" -C / --skip-old-files && ldconfig && echo "gpu_check: Open MPI and HDF5 unpacked"
     fi
     export OMPI_MCA_plm_rsh_agent=false OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -108,9 +110,11 @@ run() {
         else v="ok"; fi
         printf '%-24s %-34s %5ss\n' "$1" "$v" "$4" >>"$summary"
     }
+    wanted() { [ -z "${GPU_CHECK_STEPS:-}" ] || case " $GPU_CHECK_STEPS " in *" $1 "*) true ;; *) false ;; esac; }
     step() { # name limit command...: in the foreground, its limit cut to the time left
         name=$1 limit=$2
         shift 2
+        wanted "$name" || return 0
         l=$(($(left) - 10))
         [ "$l" -lt "$limit" ] && limit=$l
         if [ "$limit" -lt 10 ]; then printf '%-24s %-34s\n' "$name" "NOT RUN (budget spent)" >>"$summary"; return; fi
@@ -130,6 +134,7 @@ run() {
     san_pids=""
     if command -v compute-sanitizer >/dev/null 2>&1; then
         for tool in memcheck racecheck synccheck initcheck; do
+            wanted "sanitizer_$tool" || continue
             (s0=$(date +%s); timeout -k 5 120 compute-sanitizer --tool "$tool" --error-exitcode 9 \
                 "$DEV/bin/test_cuda_ops" >"$work/logs/sanitizer_$tool.log" 2>&1
              rc=$?; verdict "sanitizer_$tool" "$rc" 120 $(($(date +%s) - s0))) &
@@ -170,6 +175,15 @@ run() {
             --set grid.rows=1 --set grid.cols=1 --set grid.replicas=1 --set grid.halo=mpi --set grid.allreduce=mpi \
             --set checkpoint.every=-1 --set run.log_every=10 "$@"
     }
+    # Nsight Compute on the three local-filter kernels (one full-size launch each, stage 1 shape)
+    if command -v ncu >/dev/null 2>&1; then
+        for k in lf_fwd_kernel lf_bwd_kernel lf_bwf_kernel; do
+            step "ncu_$k" 60 ncu --clock-control none --section SpeedOfLight --section Occupancy \
+                --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
+                --section ComputeWorkloadAnalysis -k "regex:$k" --launch-skip 2 --launch-count 1 \
+                "$DEV/bin/bench_cuda" --reps 3
+        done
+    fi
     big le2012_1gpu jobs/le2012.ini 100 --set stage1.steps=30 --set stage2.steps=30 --set stage3.steps=30
     big coates_share_1gpu jobs/coates2013.ini 100 --set data.height=117 --set data.width=117 \
         --set stage1.steps=30 --set stage2.steps=30 --set stage3.steps=30

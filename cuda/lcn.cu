@@ -40,13 +40,22 @@ __device__ __forceinline__ double geo_z(const LcnGeo &g, int i, int j)
     return (double)g.M * g.zr[i - g.ry0] * g.zc[j - g.rx0];
 }
 
-/* sum_{(a,c) in N(i,j)} g(a,c) f[i+a, j+c], f on rows from fy0 and columns [fx0, fx0 + fw). */
+/* sum_{(a,c) in N(i,j)} g(a,c) f[i+a, j+c], f on rows from fy0 and columns [fx0, fx0 + fw).
+ * The loops over the Gaussian window here and in the backward kernels carry "#pragma unroll 1": as
+ * nvcc 13.0 -O3 unrolled them for sm_90, the code read one double past the end of f on an H100
+ * (compute-sanitizer memcheck: an out-of-bounds read at the last (sample, row, column); initcheck: reads
+ * of unwritten scratch; tests/test_cuda_ops: lcn forward and backward wrong at the map's last corner).
+ * Not unrolled, memcheck, initcheck, racecheck and synccheck are clean and the results match the
+ * reference (bench/gpu_check.sh, 2026-11-27). The windows are at most a few tens of taps wide: the
+ * cost is small. */
 __device__ double gauss_sum(const LcnGeo &g, const double *f, int fy0, int fx0, int fw, int i, int j)
 {
     double s = 0;
+    #pragma unroll 1
     for (int a = cn_imax(-g.hy, -i); a <= cn_imin(g.hy, g.H - 1 - i); a++) {
         double ra = 0;
         const double *row = f + (size_t)(i + a - fy0) * (size_t)fw;
+        #pragma unroll 1
         for (int c = cn_imax(-g.hx, -j); c <= cn_imin(g.hx, g.W - 1 - j); c++)
             ra += g.ex[c + g.hx] * row[j + c - fx0];
         s += g.ey[a + g.hy] * ra;
@@ -70,6 +79,7 @@ __global__ void lcn_tables(LcnGeo g, size_t n)
         if (t < g.rh) { /* the same terms as edge_sum over ey, summed in the same order */
             const int i = g.ry0 + t;
             double z = 0;
+            #pragma unroll 1
             for (int a = cn_imax(-g.hy, -i); a <= cn_imin(g.hy, g.H - 1 - i); a++)
                 z += exp(-(double)a * a / g.s2);
             g.zr[t] = z;
@@ -77,6 +87,7 @@ __global__ void lcn_tables(LcnGeo g, size_t n)
         if (t < g.rw) {
             const int j = g.rx0 + t;
             double z = 0;
+            #pragma unroll 1
             for (int c = cn_imax(-g.hx, -j); c <= cn_imin(g.hx, g.W - 1 - j); c++)
                 z += exp(-(double)c * c / g.s2);
             g.zc[t] = z;
@@ -175,8 +186,10 @@ __global__ void lcn_bwd_r(LcnGeo g, const float *__restrict__ x, const float *__
         const int l = g.rx0 + (int)(idx % g.rw), p = g.ry0 + (int)(idx / g.rw % g.rh), b = (int)(idx / g.rw / g.rh);
         const double *w2 = g.w2 + (size_t)b * g.th * g.tw;
         double s = 0;
+        #pragma unroll 1
         for (int i = cn_imax(g.ty0, p - g.hy); i <= cn_imin(g.ty1 - 1, p + g.hy); i++) {
             double ra = 0;
+            #pragma unroll 1
             for (int j = cn_imax(g.tx0, l - g.hx); j <= cn_imin(g.tx1 - 1, l + g.hx); j++)
                 ra += g.ex[j - l + g.hx] * w2[(size_t)(i - g.ty0) * g.tw + (size_t)(j - g.tx0)];
             s += g.ey[i - p + g.hy] * ra;
@@ -207,8 +220,10 @@ __global__ void lcn_bwd_n(LcnGeo g, const float *__restrict__ x, const float *__
         const int w = g.nx0 + (int)(idx % nw), u = g.ny0 + (int)(idx / nw % nh), b = (int)(idx / nw / nh);
         const double *w1 = g.w1 + (size_t)b * g.rh * g.rw;
         double base = 0;
+        #pragma unroll 1
         for (int p = cn_imax(g.ry0, u - g.hy); p <= cn_imin(g.ry1 - 1, u + g.hy); p++) {
             double ra = 0;
+            #pragma unroll 1
             for (int l = cn_imax(g.rx0, w - g.hx); l <= cn_imin(g.rx1 - 1, w + g.hx); l++)
                 ra += g.ex[l - w + g.hx] * w1[(size_t)(p - g.ry0) * g.rw + (size_t)(l - g.rx0)];
             base += g.ey[p - u + g.hy] * ra;

@@ -173,6 +173,8 @@ static const lf_case lf_cases[] = {
     {"b33h7w13c2m3r7s2", 33, 7, 13, 2, 3, 7, 2, 0, 0},   /* r = H: one output row; B > 32 */
     {"b2h12w9c1m17r1s2", 2, 12, 9, 1, 17, 1, 2, 0, 0},   /* r < s: unread gaps */
     {"b4h12w9c5m12r3s2_tile", 4, 12, 9, 5, 12, 3, 2, 3, 2}, /* window larger than 3 x 2 outputs need */
+    {"b130h6w7c4m8r3s1", 130, 6, 7, 4, 8, 3, 1, 0, 0},     /* B > 128: three sample tiles, 2 in the last */
+    {"b1h8w7c9m2r2s1", 1, 8, 7, 9, 2, 2, 1, 0, 0},         /* B = 1, C in 9..16, M = 2 */
 };
 
 static void lf_one(const lf_dims *d, cn_region rg, const char *cs, const float *x, const float *w,
