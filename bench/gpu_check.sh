@@ -27,6 +27,9 @@
 #                         and 1x2 on 2 ranks staged through host memory and MPI (with mpirun);
 #   cpu_isa               tests/test_lf_cpu and test_pool_lcn_cpu on this host's CPU (AVX-512 where it
 #                         has it: the run-time choice of instruction set);
+#   cpu_ops_avx2, cpu_ops_avx512  bench_ops (the CPU kernels' table, no peers) on one core of this host
+#                         with each instruction set it has;
+#   bench_halo_1x2_cpu    bench_halo over MPI from host memory (the baseline of the GPU's MPI path);
 #   peers_cuda, bench_cuda  (after the sanitizers end: a quiet GPU) PyTorch on bench_cuda's shapes, then
 #                         bench_cuda: our kernels against the measured ceilings and PyTorch;
 #   ncu_*                 Nsight Compute's sections on one full-size launch of each local-filter kernel;
@@ -44,7 +47,7 @@ DEV=build/device
 prepare() {
     make -j2 || exit 1
     bins="build/tests/test_cuda_ops build/tests/test_nccl build/tests/test_lf_cpu build/tests/test_pool_lcn_cpu
-          build/bench/bench_cuda build/bench/bench_halo bin/cotsnet"
+          build/bench/bench_ops build/bench/bench_cuda build/bench/bench_halo bin/cotsnet"
     for b in $bins; do
         [ -x "$b" ] || { echo "gpu_check: $b not built"; exit 1; }
     done
@@ -156,6 +159,16 @@ run() {
     grep -q avx2 /proc/cpuinfo && isa=avx2
     grep -q avx512f /proc/cpuinfo && isa=avx512
     step cpu_isa 60 sh -c "echo 'host CPU: $isa'; OMP_NUM_THREADS=4 $DEV/bin/test_lf_cpu && OMP_NUM_THREADS=4 $DEV/bin/test_pool_lcn_cpu"
+    # the CPU local filter's instruction sets on this host, one thread each (AVX-512 where it has it)
+    for set in avx2 avx512; do
+        [ "$set" = avx512 ] && [ "$isa" != avx512 ] && continue
+        step "cpu_ops_$set" 60 env OMP_NUM_THREADS=1 COTSNET_CPU_ISA=$set "$DEV/bin/bench_ops" --no-ref
+    done
+    if command -v mpirun >/dev/null 2>&1; then # MPI alone (host memory): the baseline of the GPU paths
+        step bench_halo_1x2_cpu 60 env LD_LIBRARY_PATH="$LIBC" OMP_NUM_THREADS=1 \
+            mpirun --oversubscribe --bind-to none -np 2 \
+            "$DEV/bin/bench_halo" --grid 1x2 --tile 16,64,256 --halo 1,8 --backend cpu --no-ceiling
+    fi
     if [ -n "$san_pids" ]; then
         echo "== waiting for the sanitizers"
         # shellcheck disable=SC2086

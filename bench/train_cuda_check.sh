@@ -5,7 +5,6 @@
 # checkpoints); every comparison is tests/oracle/train_compare.py: every loss and eval line, and every
 # dataset of the final checkpoint, within 1e-5. Prints ok/FAIL lines:
 #   gpu_train_1rank       backend = cuda against backend = cpu, one rank;
-#   gpu_train_1rank_vec   the same with the vectorised local-filter tiles (COTSNET_LF_TILES=vec);
 #   gpu_resume_from_cpu   the CPU run's checkpoint at step 6 loaded on the GPU and trained to the end;
 #   gpu_no_device         with CUDA_VISIBLE_DEVICES empty: one "no GPU" line, exit 1, nothing trained;
 # and, where mpirun is found (the GPU machine has none of its own: gpu_check.sh unpacks Open MPI
@@ -46,11 +45,6 @@ if train "$tmp/gpu" --set run.backend=cuda; then
     compare gpu_train_1rank 6 "$tmp/cpu" "$tmp/gpu"
 else
     echo "FAIL gpu_train_1rank: the run failed: $(tail -5 "$tmp/gpu.log")"
-fi
-if COTSNET_LF_TILES=vec train "$tmp/gpuv" --set run.backend=cuda; then
-    compare gpu_train_1rank_vec 6 "$tmp/cpu" "$tmp/gpuv"
-else
-    echo "FAIL gpu_train_1rank_vec: the run failed: $(tail -5 "$tmp/gpuv.log")"
 fi
 for r in cpu gpu; do echo "$r 1 rank: $(rate "$tmp/$r.log")"; done
 ck="$tmp/cpu/ckpt/ckpt-00000006.h5"
