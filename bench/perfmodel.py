@@ -6,6 +6,10 @@
     perfmodel.py predict  [--job le2012=JOB.ini] [--net ndr|hdr] [--flop-frac F] [--mem-frac F]
                           [--batch B] [--plot FILE]                            1 to 1024 H100s
     perfmodel.py all      --weak DIR --halo .. --allreduce .. [--plot FILE]    the three, in order
+    perfmodel.py gpu      --bench BENCH_CUDA_LOG --run NAME=JOB.ini,DIR[,HxW] ..   model vs training
+                          runs on one GPU, with f and the ceilings measured by bench_cuda
+  predict and gpu take --bench BENCH_CUDA_LOG: the GPU's measured FP32 peak and copy bandwidth, and f =
+  the mean rate of bench_cuda's lf_fwd+bwd rows / that peak (instead of the datasheet and f = 0.5)
 
 Time of one reconstruction-ICA step of stage k on the slowest rank (every step ends in sums over the
 grid and the world, so the slowest rank sets the pace):
@@ -410,9 +414,10 @@ def series(lay, hw, net, pref):
     for tag in ("grid", "replicas"):
         p = [q for q in pts if q["series"] == tag]
         if p:
-            t1 = p[0]["step"]
+            t1, f1 = p[0]["step"], p[0]["flops"]
             for q in p:
                 q["eff"] = t1 / q["step"]
+                q["eff_w"] = (t1 / f1) / (q["step"] / q["flops"])  # per FLOP: the drift of the share divided out
     return pts
 
 
@@ -455,15 +460,18 @@ def print_series(name, lay, pts, hw, net, pref):
           f"{len(lay['stages'])} stages, {pg.param_count(lay):.3g} parameters, batch {lay['batch']} per replica")
     print(f"# per-GPU share: the job's share on {pref}x{pref} GPUs (the smallest square grid whose memory fits), "
           f"the maps grown with the grid (perfmodel.weak_layout); "
-          f"{hw['name']}, FP32 {hw['peak_flops'] / 1e12:.0f} TFLOP/s x {hw['flop_frac']} (assumed), "
+          f"{hw['name']}, FP32 {hw['peak_flops'] / 1e12:.1f} TFLOP/s x {hw['flop_frac']:.3f}"
+          f"{' (measured)' if hw.get('measured') else ' (assumed)'}, "
           f"HBM {hw['mem_bw'] / 1e12:.2f} TB/s x {hw['mem_frac']} (assumed); {net['name']}")
     print("# step = steps-weighted mean of the stages' RICA steps (their FLOPs per GPU: FLOP/GPU); eff = T(1 GPU) / "
           "T(N GPUs); c/step = compute / step: the parallel efficiency at this point's own share (what is not lost "
           "to exposed halos and all-reduce); limit: the largest term besides compute; mem !: does not fit")
-    fmt = "%-8s %5s %6s %3s %10s %9s %7s %7s %8s %8s %8s %8s %6s %6s %-10s"
+    print("# eff/W = (T(1 GPU) / its FLOP/GPU) / (T(N GPUs) / its FLOP/GPU): the weak-scaling efficiency at equal "
+          "work per GPU")
+    fmt = "%-8s %5s %6s %3s %10s %9s %7s %7s %8s %8s %8s %8s %6s %6s %6s %-10s"
     print("#" + fmt % ("series", "GPUs", "grid", "R", "input", "params", "FLOP/GPU", "mem/GPU", "step", "compute",
-                       "halo", "allred", "eff", "c/step", "limit"))
-    print("#" + fmt % ("", "", "", "", "", "", "G", "GB", "ms", "ms", "ms", "ms", "%", "%", ""))
+                       "halo", "allred", "eff", "eff/W", "c/step", "limit"))
+    print("#" + fmt % ("", "", "", "", "", "", "G", "GB", "ms", "ms", "ms", "ms", "%", "%", "%", ""))
     for p in pts:
         if p["series"] == "replicas" and p["R"] == 1 and p["gpus"] < 64:
             continue  # the same points as the grid series
@@ -471,7 +479,7 @@ def print_series(name, lay, pts, hw, net, pref):
         print(" " + fmt % (p["series"], p["gpus"], p["grid"], p["R"], p["input"], f"{p['params']:.3g}",
                            f"{p['flops'] / 1e9:.0f}", f"{p['mem'] / 1e9:.1f}{fit}", f"{p['step'] * 1e3:.2f}", f"{p['compute'] * 1e3:.2f}",
                            f"{p['halo'] * 1e3:.3f}", f"{p['allreduce'] * 1e3:.2f}", f"{100 * p['eff']:.1f}",
-                           f"{100 * p['compute'] / p['step']:.1f}", limiter(p)))
+                           f"{100 * p['eff_w']:.1f}", f"{100 * p['compute'] / p['step']:.1f}", limiter(p)))
 
 
 def print_strong(name, lay, pts, hw):
@@ -548,12 +556,89 @@ def plot(all_pts, path, hw):
     print(f"# plot: {path}")
 
 
-def predict(args):
+def read_bench_cuda(path):
+    """bench_cuda's table: the measured ceilings and f = mean rate of its lf_fwd+bwd rows / FP32 peak."""
+    peak = bw = None
+    rates = []
+    for line in open(path):
+        w = line.split()
+        if line.startswith("# ceilings, measured:"):
+            bw = float(w[w.index("copy") + 1]) * 1e9
+            peak = float(w[w.index("FMA") + 1]) * 1e9
+        elif w and w[0] == "lf_fwd+bwd" and len(w) > 4:
+            rates.append(float(w[3]) * 1e9)
+        elif line.startswith("# bench_cuda ("):
+            card = line.split(": ", 1)[1].strip()
+    if not peak or not rates:
+        raise SystemExit(f"perfmodel.py: {path}: no ceilings line or no lf_fwd+bwd rows (bench_cuda's output?)")
+    return {"peak_flops": peak, "mem_bw": bw, "flop_frac": sum(rates) / len(rates) / peak, "card": card,
+            "rates": rates}
+
+
+def gpu_hw(args):
+    """The H100 preset, with bench_cuda's measurements (--bench) and --flop-frac / --mem-frac applied."""
     hw = dict(H100)
+    if args.get("bench"):
+        m = read_bench_cuda(args["bench"])
+        hw.update(peak_flops=m["peak_flops"], mem_bw=m["mem_bw"], flop_frac=m["flop_frac"],
+                  name=f"{m['card']} (measured: FP32 {m['peak_flops'] / 1e12:.1f} TFLOP/s, copy "
+                       f"{m['mem_bw'] / 1e12:.2f} TB/s, f = {m['flop_frac']:.3f} from bench_cuda)", measured=True)
     if args.get("flop_frac"):
         hw["flop_frac"] = args["flop_frac"]
     if args.get("mem_frac"):
         hw["mem_frac"] = args["mem_frac"]
+    return hw
+
+
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+
+
+def gpu_validate(args):
+    """Each training run on one GPU (1x1 grid, one replica): per stage, the median over the progress
+    intervals after the first of (step - I/O wait) and of the halo wait, against the model's compute +
+    halo for the same layout. I/O is left out on both sides: the model assumes the reader's prefetch
+    hides it, and these runs generate synthetic images on the host inside the step."""
+    hw = gpu_hw(args)
+    print(f"# GPU validation on {hw['name']}; HBM fraction g = {hw['mem_frac']} (assumed)")
+    fmt = "%-12s %5s %9s %9s %9s %7s %9s %9s %9s %9s"
+    print("#" + fmt % ("run", "stage", "FLOP", "measured", "model", "error", "halo", "model", "io_wait", "step"))
+    print("#" + fmt % ("", "", "G", "ms", "ms", "%", "ms", "ms", "ms", "ms"))
+    errs = []
+    for spec in args.get("runs", []):
+        name, rest = spec.split("=", 1)
+        parts = rest.split(",")
+        lay = dict(pg.read_job(parts[0]), rows=1, cols=1, replicas=1)
+        if len(parts) > 2:
+            h, w = parts[2].lower().split("x")
+            lay.update(height=int(h), width=int(w))
+        rows = [json.loads(line) for line in open(os.path.join(parts[1], "metrics.jsonl"))]
+        st = pg.stage_geometry(lay)
+        for k in range(len(st)):
+            iv = [r for r in rows if r.get("phase") == "rica" and r.get("stage") == k + 1][1:]
+            if not iv:
+                continue
+            meas = median([r["step_s"] - r["io_wait_s"] - r["allreduce_s"] for r in iv])
+            halo = median([r["halo_wait_s"] for r in iv])
+            io = median([r["io_wait_s"] for r in iv])
+            step = median([r["step_s"] for r in iv])
+            m = step_time(lay, k, 1, 1, 1, hw, NETS["ndr"])
+            model = m["compute"] + m["halo"]
+            err = model / meas - 1
+            errs.append(err)
+            print(" " + fmt % (name, k + 1, f"{m['flops'] / 1e9:.1f}", f"{meas * 1e3:.2f}", f"{model * 1e3:.2f}",
+                               f"{100 * err:+.1f}", f"{halo * 1e3:.3f}", f"{m['halo'] * 1e3:.3f}", f"{io * 1e3:.2f}",
+                               f"{step * 1e3:.2f}"))
+    if errs:
+        print(f"# largest |error|: {100 * max(abs(e) for e in errs):.1f}% over {len(errs)} stage runs "
+              "(measured = step - I/O wait; model = compute + halo)")
+    return errs
+
+
+def predict(args):
+    hw = gpu_hw(args)
     lays = find_layouts(args.get("jobs", {}))
     all_pts = {}
     for name, lay in lays.items():
@@ -610,6 +695,10 @@ def parse(argv):
             a["cores"] = int(v)
         elif k == "--json":
             a["json"] = v
+        elif k == "--bench":
+            a["bench"] = v
+        elif k == "--run":
+            a.setdefault("runs", []).append(v)
         else:
             raise SystemExit(f"perfmodel.py: unknown argument {k}\n{__doc__}")
         i += 2
@@ -617,9 +706,17 @@ def parse(argv):
 
 
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in ("fit", "validate", "predict", "all"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("fit", "validate", "predict", "all", "gpu"):
         raise SystemExit(__doc__)
     cmd, a = sys.argv[1], parse(sys.argv[1:])
+    if cmd == "gpu":
+        if not a.get("runs"):
+            raise SystemExit("perfmodel.py gpu: give --run NAME=JOB.ini,DIR[,HxW] (a one-GPU training run's out_dir)")
+        errs = gpu_validate(a)
+        if a.get("json"):
+            with open(a["json"], "w") as f:
+                json.dump({"gpu_errors": errs}, f)
+        return
     cores = a.get("cores") or os.cpu_count()
     report = {}
     if cmd in ("fit", "validate", "all"):
