@@ -534,8 +534,10 @@ def plot(all_pts, path, hw):
         axes[0][col].set_xscale("log", base=2)
         axes[0][col].set_ylim(0, 105)
         axes[0][col].set_ylabel("parallel efficiency: compute / step, %")
-        axes[0][col].set_title(f"{name}, {hw['name']}, batch {all_pts[name]['batch']}\n(FLOP, HBM fractions "
-                               f"{hw['flop_frac']}, {hw['mem_frac']}: assumed)", fontsize=9)
+        how = "f measured by bench_cuda, g assumed" if hw.get("measured") else "both assumed"
+        axes[0][col].set_title(f"{name}, {hw.get('short', hw['name'])}, batch {all_pts[name]['batch']}\n"
+                               f"(FLOP fraction f = {hw['flop_frac']:.3f}, HBM fraction g = {hw['mem_frac']}: "
+                               f"{how})", fontsize=9)
         axes[0][col].set_xlabel("GPUs (solid: the grid grows; dashed: replicas of 8x8 from 64 GPUs)")
         axes[0][col].grid(alpha=0.3)
         axes[0][col].legend(fontsize=7)
@@ -582,7 +584,8 @@ def gpu_hw(args):
         m = read_bench_cuda(args["bench"])
         hw.update(peak_flops=m["peak_flops"], mem_bw=m["mem_bw"], flop_frac=m["flop_frac"],
                   name=f"{m['card']} (measured: FP32 {m['peak_flops'] / 1e12:.1f} TFLOP/s, copy "
-                       f"{m['mem_bw'] / 1e12:.2f} TB/s, f = {m['flop_frac']:.3f} from bench_cuda)", measured=True)
+                       f"{m['mem_bw'] / 1e12:.2f} TB/s, f = {m['flop_frac']:.3f} from bench_cuda)", measured=True,
+                  short=m["card"].split(": ")[-1].split(",")[0] + f" (FP32 {m['peak_flops'] / 1e12:.1f} TFLOP/s measured)")
     if args.get("flop_frac"):
         hw["flop_frac"] = args["flop_frac"]
     if args.get("mem_frac"):
