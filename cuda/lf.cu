@@ -226,12 +226,11 @@ __global__ void __launch_bounds__(G::NT) lf_bwd_kernel(Geo g, int ni, int u0, in
     const int jlo = cn_imax(g.j0, cn_ceildiv(v - g.r + 1, g.s)), jhi = cn_imin(g.j0 + g.nj - 1, v / g.s);
     const int nci = cn_imax(0, ihi - ilo + 1), ncj = cn_imax(0, jhi - jlo + 1);
     const int T = nci * ncj * g.M;
-    float acc[G::RR][G::RC] = {};
     const int nchunk = (T + G::TT - 1) / G::TT;
-    for (int c0 = 0; c0 < nchunk; c0 += G::KS) {
-        const int t0 = (c0 + me.slice) * G::TT;
+    /* this slice's tables for chunk c: which dy and which w row each t of the chunk reads (-1: none) */
+    auto table = [&](int c) {
         for (int e = me.lid; e < G::TT; e += G::NTS) {
-            const int t = t0 + e;
+            const int t = c * G::TT + e;
             if (t < T) {
                 const int m = t % g.M, q = t / g.M, jj = jlo + q % ncj, ii = ilo + q / ncj;
                 const int lin = (ii * g.Wo + jj) * g.M + m;
@@ -242,18 +241,54 @@ __global__ void __launch_bounds__(G::NT) lf_bwd_kernel(Geo g, int ni, int u0, in
                 tw[me.slice][e] = -1;
             }
         }
-        __syncthreads();
-        for (int e = me.lid; e < G::TT * G::TR; e += G::NTS) { /* t fastest: runs of M maps */
-            const int tt = e % G::TT, rr = e / G::TT, b = b0 + rr, off = tdy[me.slice][tt];
-            sm.A[me.slice][tt][rr] = (off >= 0 && b < g.B) ? gy[b * g.ys + off] : 0.0f;
+    };
+    /* this thread's elements of the chunk the tables describe, into registers (as the forward does) */
+    constexpr int NA = Stage<G>::NA, NB = Stage<G>::NB;
+    float ra[NA], rb[NB];
+    auto fetch = [&]() {
+#pragma unroll
+        for (int n = 0; n < NA; n++) { /* t fastest: runs of M maps */
+            int tt, rr;
+            split<G::NTS, G::TT>(me.lid, n, tt, rr);
+            const int b = b0 + rr, off = tdy[me.slice][tt];
+            ra[n] = (rr < G::TR && off >= 0 && b < g.B) ? gy[(long long)b * g.ys + off] : 0.0f;
         }
-        for (int e = me.lid; e < G::TT * G::TC; e += G::NTS) { /* c fastest */
-            const int cc = e % G::TC, tt = e / G::TC, c = cb0 + cc;
-            const long long off = tw[me.slice][tt];
-            sm.B[me.slice][tt][cc] = (off >= 0 && c < g.C) ? w[off + c] : 0.0f;
+#pragma unroll
+        for (int n = 0; n < NB; n++) { /* c fastest */
+            int cc, tt;
+            split<G::NTS, G::TC>(me.lid, n, cc, tt);
+            const long long off = tt < G::TT ? tw[me.slice][tt] : -1;
+            rb[n] = (off >= 0 && cb0 + cc < g.C) ? w[off + cb0 + cc] : 0.0f;
         }
+    };
+    float acc[G::RR][G::RC] = {};
+    table(me.slice);
+    __syncthreads();
+    fetch();
+    __syncthreads(); /* every thread has read the tables before the loop rewrites them */
+    for (int c0 = 0; c0 < nchunk; c0 += G::KS) {
+#pragma unroll
+        for (int n = 0; n < NA; n++) {
+            int tt, rr;
+            split<G::NTS, G::TT>(me.lid, n, tt, rr);
+            if (rr < G::TR)
+                sm.A[me.slice][tt][rr] = ra[n];
+        }
+#pragma unroll
+        for (int n = 0; n < NB; n++) {
+            int cc, tt;
+            split<G::NTS, G::TC>(me.lid, n, cc, tt);
+            if (tt < G::TT)
+                sm.B[me.slice][tt][cc] = rb[n];
+        }
+        const bool more = c0 + G::KS < nchunk; /* the same in every thread */
+        if (more) /* every fetch of the tables' last chunk ended before the last barrier */
+            table(c0 + G::KS + me.slice);
         __syncthreads();
+        if (more)
+            fetch(); /* in flight during the products below */
         tile_mma<G>(sm, me, acc);
+        __syncthreads();
     }
     tile_reduce<G>(sm, me, acc);
     if (me.slice == 0 && T > 0) {
