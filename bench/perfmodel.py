@@ -6,8 +6,9 @@
     perfmodel.py predict  [--job le2012=JOB.ini] [--net ndr|hdr] [--flop-frac F] [--mem-frac F]
                           [--batch B] [--plot FILE]                            1 to 1024 H100s
     perfmodel.py all      --weak DIR --halo .. --allreduce .. [--plot FILE]    the three, in order
-    perfmodel.py gpu      --bench BENCH_CUDA_LOG --run NAME=JOB.ini,DIR[,HxW] ..   model vs training
-                          runs on one GPU, with f and the ceilings measured by bench_cuda
+    perfmodel.py gpu      --bench BENCH_CUDA_LOG --run NAME=JOB.ini,DIR[,HxW] .. [--calibrate NAME]
+                          model vs training runs on one GPU, with the ceilings measured by bench_cuda and
+                          f from bench_cuda's kernels, or from the training run NAME (--calibrate)
   predict and gpu take --bench BENCH_CUDA_LOG: the GPU's measured FP32 peak and copy bandwidth, and f =
   the mean rate of bench_cuda's lf_fwd+bwd rows / that peak (instead of the datasheet and f = 0.5)
 
@@ -605,11 +606,7 @@ def gpu_validate(args):
     halo for the same layout. I/O is left out on both sides: the model assumes the reader's prefetch
     hides it, and these runs generate synthetic images on the host inside the step."""
     hw = gpu_hw(args)
-    print(f"# GPU validation on {hw['name']}; HBM fraction g = {hw['mem_frac']} (assumed)")
-    fmt = "%-12s %5s %9s %9s %9s %7s %9s %9s %9s %9s"
-    print("#" + fmt % ("run", "stage", "FLOP", "measured", "model", "error", "halo", "model", "io_wait", "step"))
-    print("#" + fmt % ("", "", "G", "ms", "ms", "%", "ms", "ms", "ms", "ms"))
-    errs = []
+    runs = []
     for spec in args.get("runs", []):
         name, rest = spec.split("=", 1)
         parts = rest.split(",")
@@ -618,6 +615,27 @@ def gpu_validate(args):
             h, w = parts[2].lower().split("x")
             lay.update(height=int(h), width=int(w))
         rows = [json.loads(line) for line in open(os.path.join(parts[1], "metrics.jsonl"))]
+        runs.append((name, lay, rows))
+    cal = args.get("calibrate")
+    if cal:  # f from one run: its local-filter FLOPs over its measured step - I/O wait, all stages together
+        name, lay, rows = next((r for r in runs if r[0] == cal), (None, None, None))
+        if name is None:
+            raise SystemExit(f"perfmodel.py gpu: --calibrate {cal}: no --run of that name")
+        st = pg.stage_geometry(lay)
+        fl = tm = 0.0
+        for k in range(len(st)):
+            iv = [r for r in rows if r.get("phase") == "rica" and r.get("stage") == k + 1][1:]
+            if iv:
+                fl += step_time(lay, k, 1, 1, 1, hw, NETS["ndr"])["flops"]
+                tm += median([r["step_s"] - r["io_wait_s"] - r["allreduce_s"] for r in iv])
+        hw["flop_frac"] = fl / tm / hw["peak_flops"]
+        print(f"# f calibrated on {cal}: {fl / tm / 1e12:.2f} TFLOP/s of local-filter work = f {hw['flop_frac']:.3f}")
+    print(f"# GPU validation on {hw['name']}; f = {hw['flop_frac']:.3f}; HBM fraction g = {hw['mem_frac']} (assumed)")
+    fmt = "%-12s %5s %9s %9s %9s %7s %9s %9s %9s %9s"
+    print("#" + fmt % ("run", "stage", "FLOP", "measured", "model", "error", "halo", "model", "io_wait", "step"))
+    print("#" + fmt % ("", "", "G", "ms", "ms", "%", "ms", "ms", "ms", "ms"))
+    errs = []
+    for name, lay, rows in runs:
         st = pg.stage_geometry(lay)
         for k in range(len(st)):
             iv = [r for r in rows if r.get("phase") == "rica" and r.get("stage") == k + 1][1:]
@@ -630,13 +648,14 @@ def gpu_validate(args):
             m = step_time(lay, k, 1, 1, 1, hw, NETS["ndr"])
             model = m["compute"] + m["halo"]
             err = model / meas - 1
-            errs.append(err)
+            if name != cal:
+                errs.append(err)
             print(" " + fmt % (name, k + 1, f"{m['flops'] / 1e9:.1f}", f"{meas * 1e3:.2f}", f"{model * 1e3:.2f}",
                                f"{100 * err:+.1f}", f"{halo * 1e3:.3f}", f"{m['halo'] * 1e3:.3f}", f"{io * 1e3:.2f}",
                                f"{step * 1e3:.2f}"))
     if errs:
-        print(f"# largest |error|: {100 * max(abs(e) for e in errs):.1f}% over {len(errs)} stage runs "
-              "(measured = step - I/O wait; model = compute + halo)")
+        print(f"# largest |error|: {100 * max(abs(e) for e in errs):.1f}% over {len(errs)} stage runs"
+              f"{' not used for calibration' if cal else ''} (measured = step - I/O wait; model = compute + halo)")
     return errs
 
 
@@ -700,6 +719,8 @@ def parse(argv):
             a["json"] = v
         elif k == "--bench":
             a["bench"] = v
+        elif k == "--calibrate":
+            a["calibrate"] = v
         elif k == "--run":
             a.setdefault("runs", []).append(v)
         else:
