@@ -75,6 +75,8 @@ static inline __attribute__((always_inline)) void v_reduce(const __m256 *acc, in
 #define KOUT_LIST(X) KOUT_LIST1(X) X(1, 2) X(2, 2) X(3, 2) X(4, 2) X(5, 2) X(6, 2) \
                      X(1, 3) X(2, 3) X(3, 3) X(4, 3)
 
+#define KOUT_NVW 8
+#define KOUT_LISTW(X) X(1, 4) X(1, 5) X(1, 6) X(1, 7) X(1, 8)
 #include "src/lf_cpu_impl.h"
 
 #if defined(__clang__)

@@ -12,6 +12,7 @@
  *   SFX(name)                         name with the set's suffix (lf_fwd -> lf_fwd_avx2)
  *   KDOT_MB, KDOT_BB, KDOT_LIST(X)    forward register blocks: X(mb, bb) for every mb <= KDOT_MB, bb <= KDOT_BB
  *   KOUT_NV, KOUT_MR(nv), KOUT_LIST(X) backward register blocks: X(mr, nv), mr <= KOUT_MR(nv), nv <= KOUT_NV
+ *   KOUT_NVW, KOUT_LISTW(X)           wide one-row blocks, mode 0 only: X(1, nv), KOUT_NV < nv <= KOUT_NVW
  *
  * At one output location (i, j) the local filter is three small matrix products over k = (dy, dx, c),
  * whose patch X[b, k] is r runs (field rows dy) of L = r*C contiguous floats in NHWC:
@@ -141,7 +142,7 @@ LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nb
                               const ptrdiff_t *boff, int np, const float *a, ptrdiff_t ai, ptrdiff_t ap,
                               const float *bm, ptrdiff_t bp, ptrdiff_t last, int nlive, float *c, ptrdiff_t ci)
 {
-    ptrdiff_t off[KOUT_NV];
+    ptrdiff_t off[KOUT_NVW];
 #pragma GCC unroll 16
     for (int v = 0; v < nv; v++)
         off[v] = (mode != 0 && v == nv - 1) ? last : (ptrdiff_t)v * VL;
@@ -155,7 +156,7 @@ LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nb
             const float *ag = aoff ? a + aoff[g] : a;
             const float *bg = boff ? bm + boff[g] : bm;
             for (int p = 0; p < np; p++) {
-                vf bv[KOUT_NV];
+                vf bv[KOUT_NVW];
 #pragma GCC unroll 16
                 for (int v = 0; v < nv; v++)
                     bv[v] = (mode == 2 && v == nv - 1) ? V_LOADM(bg + off[v], km) : V_LOAD(bg + off[v]);
@@ -204,14 +205,20 @@ KOUT_LIST(KOUT_DEF)
 KOUT_LIST1(KOUT_DEF2)
 #undef KOUT_DEF2
 #endif
+#define KOUT_DEFW(mr, nv) KOUT_DEF1(mr, nv, 0)
+KOUT_LISTW(KOUT_DEFW)
+#undef KOUT_DEFW
 #undef KOUT_DEF
 #undef KOUT_DEF1
 
 /* [mode][nv][mr] */
-static const SFX(kout_fn) SFX(kout_tab)[3][KOUT_NV + 1][KOUT_MRMAX + 1] = {
+static const SFX(kout_fn) SFX(kout_tab)[3][KOUT_NVW + 1][KOUT_MRMAX + 1] = {
 #define KOUT_TAB(mr, nv) [0][nv][mr] = SFX(kout_##mr##_##nv##_0), [1][nv][mr] = SFX(kout_##mr##_##nv##_1),
     KOUT_LIST(KOUT_TAB)
 #undef KOUT_TAB
+#define KOUT_TABW(mr, nv) [0][nv][mr] = SFX(kout_##mr##_##nv##_0),
+    KOUT_LISTW(KOUT_TABW)
+#undef KOUT_TABW
 #if VL > 1
 #define KOUT_TAB2(mr, nv) [2][nv][mr] = SFX(kout_##mr##_##nv##_2),
     KOUT_LIST1(KOUT_TAB2)
@@ -219,12 +226,13 @@ static const SFX(kout_fn) SFX(kout_tab)[3][KOUT_NV + 1][KOUT_MRMAX + 1] = {
 #endif
 };
 
-/* All n rows in blocks as even as possible of at most KOUT_MR(nv): at most two kernel calls. */
+/* All n rows in blocks as even as possible of at most KOUT_MR(nv) (one row for a wide block, nv > KOUT_NV,
+ * which exists in mode 0 only): at most two kernel calls. */
 static void SFX(kout_rows)(int n, int nv, int mode, int nseg, const ptrdiff_t *aoff, const ptrdiff_t *boff, int np,
                            const float *a, ptrdiff_t ai, ptrdiff_t ap, const float *bm, ptrdiff_t bp,
                            ptrdiff_t last, int nlive, float *c, ptrdiff_t ci)
 {
-    const int mrmax = KOUT_MR(nv);
+    const int mrmax = nv > KOUT_NV ? 1 : KOUT_MR(nv);
     const int nb = (n + mrmax - 1) / mrmax, q = n / nb, big = n % nb; /* big blocks of q+1, then q */
     if (big) {
         SFX(kout_tab)[mode][nv][q + 1](big, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci);
@@ -523,6 +531,15 @@ static float *SFX(lf_talloc)(size_t n)
     return p;
 }
 
+/* The most vectors over images per kout chunk with `rows` rows (maps or channels), all rows in one register
+ * block. One row (C = 1 in backward data, M = 1 in forward): a wide block of up to KOUT_NVW vectors.
+ * Its accumulators are then the only independent FMA chains; with KOUT_NV (AVX2: 3) of them the FMAs
+ * would wait on their own latency (Zen 3: 4 cycles x 2 pipes = 8 in flight). */
+static int SFX(lf_nv_t)(int rows)
+{
+    return rows == 1 ? KOUT_NVW : CN_MAX(1, CN_MIN(KOUT_NV, KOUT_ACC / rows));
+}
+
 /* xt for input rows [u0, u1) and columns [v0, v1); call inside a parallel region (orphaned omp for). */
 static void SFX(lf_pack_xt)(const lf_dims *d, const float *x, float *xt, int Bp, int u0, int u1, int v0, int v1)
 {
@@ -565,7 +582,7 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
     const int rows = rg.i1 - rg.i0, cols = rg.j1 - rg.j0;
     const ptrdiff_t nloc = (ptrdiff_t)rows * cols;
     SFX(lf_runplan) plan; /* vectors over images: whole, chunks narrow enough for all maps in one block */
-    SFX(lf_plan_run)(&plan, Bp, CN_MAX(1, CN_MIN(KOUT_NV, KOUT_ACC / M)));
+    SFX(lf_plan_run)(&plan, Bp, SFX(lf_nv_t)(M));
     float *xt = SFX(lf_talloc)((size_t)d->Hx * Wx * C * Bp);
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
@@ -610,7 +627,7 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
     const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s, v1 = (rg.j1 - 1) * s + r;
     const int cov = (r + s - 1) / s;
     SFX(lf_runplan) plan;
-    SFX(lf_plan_run)(&plan, Bp, CN_MAX(1, CN_MIN(KOUT_NV, KOUT_ACC / C)));
+    SFX(lf_plan_run)(&plan, Bp, SFX(lf_nv_t)(C));
     float *dyt = SFX(lf_talloc)((size_t)d->Ho * Wo * M * Bp);
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))

@@ -43,6 +43,9 @@ static const lfc_case cases[] = {
     {6, 5, 9, 16, 3, 5, 3, 0, 0, {0, 1, 1, 2}},     /* r = Hx: one output row; a single location */
     {35, 10, 12, 16, 13, 4, 1, 0, 0, {0, 0, 0, 0}}, /* blocks over B and M with remainders */
     {4, 9, 9, 1, 2, 9, 1, 0, 0, {0, 0, 0, 0}},      /* one location, C = 1, r = 9 */
+    {70, 12, 11, 1, 4, 5, 2, 0, 0, {0, 0, 0, 0}},   /* C = 1, B = 70: wide one-row blocks over images (AVX2: 5 + 4) */
+    {64, 10, 9, 1, 3, 4, 2, 0, 0, {0, 0, 0, 0}},    /* C = 1, B = 64: one wide block of 8 (AVX2) or 4 vectors */
+    {40, 9, 10, 3, 1, 4, 1, 0, 0, {1, 5, 0, 7}},    /* M = 1, C = 3, B = 40: forward's wide one-row blocks */
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
