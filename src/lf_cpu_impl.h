@@ -517,8 +517,10 @@ static void SFX(lf_bwd_data_gather)(const lf_dims *d, const float *w, const floa
  * so that every vector runs over images and none is partial:
  *   forward        kout: rows = maps (broadcast w), vectors over images, segments = field rows, p = k;
  *                  the [M, Bp] result is then written into y
- *   backward data  per input pixel, kout: rows = channels (broadcast w), vectors over images, segments =
- *                  the fields that cover the pixel, p = m; the [C, Bp] result is then added into dx
+ *   backward data  per group of g input pixels of a row covered by the same fields (g*C <= 4: C = 1, g up
+ *                  to s), kout: rows = the group's g*C channels (broadcast w), vectors over images,
+ *                  segments = the fields that cover the group, p = m; the [g*C, Bp] result is then added
+ *                  into dx
  * The copy of x costs about one read and one write of it per call, against (r/s)^2 * M multiply-adds per
  * element. Backward filter does not use it: its sum runs over images, which would need lane sums every
  * B/VL steps (tried: slower); it keeps vectors along x's runs, in a copy of its own (see there). */
@@ -626,8 +628,24 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
     const ptrdiff_t nloc = (ptrdiff_t)rows * cols;
     const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s, v1 = (rg.j1 - 1) * s + r;
     const int cov = (r + s - 1) / s;
-    SFX(lf_runplan) plan;
-    SFX(lf_plan_run)(&plan, Bp, SFX(lf_nv_t)(C));
+    /* Columns in groups of consecutive pixels with the same covering fields (at most G, g*C <= 4): their
+     * g*C channels are one run of w's field rows and of dx, so one kout block (rows = g*C) does the group,
+     * every vector of dyt loaded once for g*C FMAs. */
+    const int G = CN_MAX(1, 4 / C);
+    int *gv = cn_alloc((size_t)(v1 - v0 + 1), sizeof *gv), ng = 0;
+    for (int v = v0; v < v1; ng++) {
+        int ja, jb, g = 1;
+        SFX(lf_cover)(v, r, s, rg.j0, rg.j1, &ja, &jb);
+        for (; g < G && v + g < v1; g++) {
+            int ja2, jb2;
+            SFX(lf_cover)(v + g, r, s, rg.j0, rg.j1, &ja2, &jb2);
+            if (ja2 != ja || jb2 != jb)
+                break;
+        }
+        gv[ng] = v;
+        v += g;
+    }
+    gv[ng] = v1;
     float *dyt = SFX(lf_talloc)((size_t)d->Ho * Wo * M * Bp);
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
@@ -637,11 +655,12 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
             const ptrdiff_t loc = (ptrdiff_t)(rg.i0 + (int)(l / cols)) * Wo + rg.j0 + (int)(l % cols);
             SFX(lf_pack_dyt)(dy, yb, loc, B, M, Bp, dyt + loc * M * Bp);
         }
-        float *ct = SFX(lf_talloc)((size_t)C * Bp);
+        float *ct = SFX(lf_talloc)((size_t)G * C * Bp);
         ptrdiff_t *aoff = cn_alloc((size_t)cov * cov, sizeof *aoff), *boff = cn_alloc((size_t)cov * cov, sizeof *boff);
 #pragma omp for schedule(static) collapse(2)
         for (int u = u0; u < u1; u++)
-            for (int v = v0; v < v1; v++) {
+            for (int gi = 0; gi < ng; gi++) {
+                const int v = gv[gi], gc = (gv[gi + 1] - v) * C; /* the group's pixels x channels */
                 int ia, ib, ja, jb;
                 SFX(lf_cover)(u, r, s, rg.i0, rg.i1, &ia, &ib);
                 SFX(lf_cover)(v, r, s, rg.j0, rg.j1, &ja, &jb);
@@ -655,15 +674,17 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
                     }
                 if (nseg == 0)
                     continue;
-                memset(ct, 0, (size_t)C * Bp * sizeof *ct);
+                SFX(lf_runplan) plan;
+                SFX(lf_plan_run)(&plan, Bp, SFX(lf_nv_t)(gc));
+                memset(ct, 0, (size_t)gc * Bp * sizeof *ct);
                 for (int k = 0; k < plan.nch; k++) {
                     const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
                     const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
-                    SFX(kout_rows)(C, nv, 0, nseg, aoff, boff, M, w, 1, K, dyt + b0, Bp, 0, VL, ct + b0, Bp);
+                    SFX(kout_rows)(gc, nv, 0, nseg, aoff, boff, M, w, 1, K, dyt + b0, Bp, 0, VL, ct + b0, Bp);
                 }
                 float *dxp = dx + (ptrdiff_t)u * xrow + (ptrdiff_t)v * C;
                 for (int b = 0; b < B; b++)
-                    for (int c = 0; c < C; c++)
+                    for (int c = 0; c < gc; c++)
                         dxp[b * xb + c] += ct[(ptrdiff_t)c * Bp + b];
             }
         free(ct);
@@ -671,6 +692,7 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
         cn_free(boff);
     }
     free(dyt);
+    cn_free(gv);
 }
 
 /* ---- entry points ------------------------------------------------------------------------------- */
