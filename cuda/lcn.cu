@@ -76,7 +76,7 @@ __global__ void lcn_tables(LcnGeo g, size_t n)
             const int c = t - g.hx;
             g.ex[t] = exp(-(double)c * c / g.s2);
         }
-        if (t < g.rh) { /* the same terms as edge_sum over ey, summed in the same order */
+        if (t < g.rh) { /* the same terms as lcn_edge_sum (src/lcn_ref.c) over ey, in the same order */
             const int i = g.ry0 + t;
             double z = 0;
             #pragma unroll 1

@@ -39,14 +39,6 @@ typedef struct {
 /* Per-thread arrays, each fh x fw doubles on the frame, zero where not written. */
 enum { A_XS, A_H1, A_MU, A_Q, A_H2, A_RINV, A_W2, A_H3, A_DQ, A_W1, A_H4, A_DXS, A_N };
 
-static double edge_sum(const double *e, int h, int i, int n)
-{
-    double z = 0;
-    for (int a = CN_MAX(-h, -i); a <= CN_MIN(h, n - 1 - i); a++)
-        z += e[a + h];
-    return z;
-}
-
 static void frame_init(lcn_frame *f, const lcn_dims *d)
 {
     int h = (d->n - 1) / 2;
@@ -73,9 +65,9 @@ static void frame_init(lcn_frame *f, const lcn_dims *d)
     for (int c = -f->hx; c <= f->hx; c++)
         f->ex[c + f->hx] = exp(-(double)c * c / s2);
     for (int i = f->ny0; i < f->ny1; i++)
-        f->zr[i - f->fy0] = edge_sum(f->ey, f->hy, i, d->H);
+        f->zr[i - f->fy0] = lcn_edge_sum(f->ey, f->hy, i, d->H);
     for (int j = f->nx0; j < f->nx1; j++)
-        f->zc[j - f->fx0] = edge_sum(f->ex, f->hx, j, d->W);
+        f->zc[j - f->fx0] = lcn_edge_sum(f->ex, f->hx, j, d->W);
     f->zinv = cn_alloc(f->fh * f->fw, sizeof(double));
     for (int i = f->ny0; i < f->ny1; i++)
         for (int j = f->nx0; j < f->nx1; j++)

@@ -80,8 +80,7 @@ int lcn_check(const lcn_dims *d)
     return CN_OK;
 }
 
-/* Sum of e(a) over the offsets a in [-h, h] that keep i + a inside [0, n). */
-static double edge_sum(const double *e, int h, int i, int n)
+double lcn_edge_sum(const double *e, int h, int i, int n)
 {
     double z = 0;
     for (int a = CN_MAX(-h, -i); a <= CN_MIN(h, n - 1 - i); a++)
@@ -129,9 +128,9 @@ static void geo_init(lcn_geo *g, const lcn_dims *d)
     for (int c = -g->hx; c <= g->hx; c++)
         g->ex[c + g->hx] = exp(-(double)c * c / s2);
     for (int i = g->ry0; i < g->ry1; i++)
-        g->zr[i - g->ry0] = edge_sum(g->ey, g->hy, i, d->H);
+        g->zr[i - g->ry0] = lcn_edge_sum(g->ey, g->hy, i, d->H);
     for (int j = g->rx0; j < g->rx1; j++)
-        g->zc[j - g->rx0] = edge_sum(g->ex, g->hx, j, d->W);
+        g->zc[j - g->rx0] = lcn_edge_sum(g->ex, g->hx, j, d->W);
 }
 
 /* Z(i, j) for (i, j) in R. */

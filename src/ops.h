@@ -89,6 +89,9 @@ int lcn_check(const lcn_dims *d);
 /* The window an output tile needs: the tile grown by n-1 on every side, clipped to the map. */
 void lcn_window(int H, int W, int n, int ty0, int tx0, int th, int tw, int *wy0, int *wx0, int *wh,
                 int *ww);
+/* Sum of e[a + h] over the offsets a in [-h, h] that keep i + a inside [0, n): the Gaussian's mass
+ * inside the map at row (or column) i, the normaliser of LCN at the border (docs/MODEL.md). */
+double lcn_edge_sum(const double *e, int h, int i, int n);
 int lcn_forward_ref(const lcn_dims *d, const float *x, float *out);
 /* dx (input window) += d out / d x applied to dout (output tile) */
 int lcn_backward_ref(const lcn_dims *d, const float *x, const float *dout, float *dx);
