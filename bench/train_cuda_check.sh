@@ -31,18 +31,12 @@ trainmp() { # dir np rows cols [args]
     timeout 120 $MPIRUN -np "$np" "$BIN" train $JOB --set run.out_dir="$d" --set checkpoint.every=6 \
         --set grid.rows="$rows" --set grid.cols="$cols" "$@" >"$d.log" 2>&1
 }
-compare() { # name lines cpu_dir gpu_dir
-    if ! grep -q "^backend cuda" "$4.log"; then
-        echo "FAIL $1: the run did not start on the GPU: $(tail -3 "$4.log")"; return
-    fi
-    fa=$(ls "$3"/ckpt/ckpt-*.h5 2>/dev/null | tail -1)
-    $PY tests/oracle/train_compare.py "$1" "$2" "$3.log" "$4.log" "$fa" "$4/ckpt/$(basename "$fa")"
-}
+. tests/cuda_train_lib.sh # cuda_compare, cuda_eval_compare
 rate() { grep -E '^(rica|head|finetune) ' "$1" | awk '{printf "%s %s/s  ", $1, $8}'; }
 train "$tmp/cpu" || { echo "FAIL gpu_train_cpu_reference: $(tail -3 "$tmp/cpu.log")"; exit 1; }
 if train "$tmp/gpu" --set run.backend=cuda; then
     grep -m1 "^backend cuda" "$tmp/gpu.log"
-    compare gpu_train_1rank 6 "$tmp/cpu" "$tmp/gpu"
+    cuda_compare gpu_train_1rank 6 "$tmp/cpu" "$tmp/gpu"
 else
     echo "FAIL gpu_train_1rank: the run failed: $(tail -5 "$tmp/gpu.log")"
 fi
@@ -50,7 +44,7 @@ for r in cpu gpu; do echo "$r 1 rank: $(rate "$tmp/$r.log")"; done
 ck="$tmp/cpu/ckpt/ckpt-00000006.h5"
 if train "$tmp/gpur" --set run.backend=cuda --resume "$ck"; then
     grep -v "^rica" "$tmp/cpu.log" >"$tmp/cpur.log"; mkdir -p "$tmp/cpur"; ln -s "$tmp/cpu/ckpt" "$tmp/cpur/ckpt"
-    compare gpu_resume_from_cpu 4 "$tmp/cpur" "$tmp/gpur"
+    cuda_compare gpu_resume_from_cpu 4 "$tmp/cpur" "$tmp/gpur"
 else
     echo "FAIL gpu_resume_from_cpu: the run failed: $(tail -5 "$tmp/gpur.log")"
 fi
@@ -69,7 +63,7 @@ for g in "2 1 2" "4 2 2"; do
     set -- $g
     name="gpu_train_${2}x${3}"
     if trainmp "$tmp/g$1" "$1" "$2" "$3" --set run.backend=cuda; then
-        compare "$name" 6 "$tmp/cpu" "$tmp/g$1"
+        cuda_compare "$name" 6 "$tmp/cpu" "$tmp/g$1"
         echo "gpu $1 ranks: $(rate "$tmp/g$1.log")"
     else
         echo "FAIL $name: the run failed: $(tail -5 "$tmp/g$1.log")"
@@ -79,18 +73,8 @@ trainmp "$tmp/cpuR" 2 1 1 --set grid.replicas=2 --resume "$ck" ||
     echo "FAIL gpu_cpu_reference_R2: $(tail -3 "$tmp/cpuR.log")"
 if trainmp "$tmp/gpuR" 2 1 1 --set grid.replicas=2 --set run.backend=cuda --resume "$ck" &&
     grep -q "resuming from .*ckpt-00000006.h5 at step 6" "$tmp/gpuR.log"; then
-    compare gpu_resume_replicas 4 "$tmp/cpuR" "$tmp/gpuR"
+    cuda_compare gpu_resume_replicas 4 "$tmp/cpuR" "$tmp/gpuR"
 else
     echo "FAIL gpu_resume_replicas: the run failed: $(tail -5 "$tmp/gpuR.log")"
 fi
-fin="$tmp/gpu/ckpt/ckpt-00000012.h5"
-for b in cpu cuda; do
-    timeout 60 $MPIRUN -np 2 "$BIN" eval $JOB --set grid.rows=1 --set grid.cols=2 --set run.backend=$b \
-        --checkpoint "$fin" >"$tmp/eval_$b.log" 2>&1
-done
-ea=$(grep "^test accuracy" "$tmp/eval_cpu.log"); eb=$(grep "^test accuracy" "$tmp/eval_cuda.log")
-if [ -n "$ea" ] && [ "$ea" = "$eb" ] && grep -q "^backend cuda" "$tmp/eval_cuda.log"; then
-    echo "ok gpu_eval_1x2 ($eb)"
-else
-    echo "FAIL gpu_eval_1x2: cuda '$eb' vs cpu '$ea': $(tail -2 "$tmp/eval_cuda.log")"
-fi
+cuda_eval_compare gpu_eval_1x2 "$tmp/gpu/ckpt/ckpt-00000012.h5" "$BIN" "$BIN"

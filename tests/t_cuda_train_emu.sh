@@ -81,45 +81,27 @@ train() {
         --set checkpoint.every=6 --set train.eval_batches=3 "$@" >"$d.log" 2>&1
 }
 
-# compare NAME CPU_DIR CUDA_DIR LINES: the loss and eval lines, and the final checkpoints (train_compare.py)
-compare() {
-    if ! grep -q "^backend cuda" "$3.log"; then
-        echo "FAIL $1: the cuda run did not start on the (emulated) GPU: $(tail -3 "$3.log")"; return
-    fi
-    fa=$(ls "$2"/ckpt/ckpt-*.h5 2>/dev/null | tail -1)
-    $PY tests/oracle/train_compare.py "$1" "$4" "$2.log" "$3.log" "$fa" "$3/ckpt/$(basename "$fa")"
-}
+. tests/cuda_train_lib.sh # cuda_compare NAME LINES CPU_DIR CUDA_DIR, cuda_eval_compare
 
 train "$tmp/cpu1" 1 1 "$BIN" || echo "FAIL cuda_train_cpu_reference: $(tail -3 "$tmp/cpu1.log")"
 train "$tmp/cpu2" 2 2 "$BIN" || echo "FAIL cuda_train_cpu_reference_1x2: $(tail -3 "$tmp/cpu2.log")"
-if train "$tmp/gpu1" 1 1 "$EMU" --set run.backend=cuda; then compare cuda_train_1rank "$tmp/cpu1" "$tmp/gpu1" 6
+if train "$tmp/gpu1" 1 1 "$EMU" --set run.backend=cuda; then cuda_compare cuda_train_1rank 6 "$tmp/cpu1" "$tmp/gpu1"
 else echo "FAIL cuda_train_1rank: the run failed: $(tail -3 "$tmp/gpu1.log")"; fi
-if train "$tmp/gpu2" 2 2 "$EMU" --set run.backend=cuda; then compare cuda_train_1x2 "$tmp/cpu2" "$tmp/gpu2" 6
+if train "$tmp/gpu2" 2 2 "$EMU" --set run.backend=cuda; then cuda_compare cuda_train_1x2 6 "$tmp/cpu2" "$tmp/gpu2"
 else echo "FAIL cuda_train_1x2: the run failed: $(tail -3 "$tmp/gpu2.log")"; fi
 
 # grid.halo = nccl: the same messages GPU to GPU through ncclSend / ncclRecv (cuda/emu/nccl_emu.c: over
 # MPI), on the 1x2 grid and on a 2x1 grid (rows split: the other direction of halo)
 if train "$tmp/gpuH" 2 2 "$EMU" --set run.backend=cuda --set grid.halo=nccl &&
-    grep -q "halos over NCCL" "$tmp/gpuH.log"; then compare cuda_train_1x2_nccl "$tmp/cpu2" "$tmp/gpuH" 6
+    grep -q "halos over NCCL" "$tmp/gpuH.log"; then cuda_compare cuda_train_1x2_nccl 6 "$tmp/cpu2" "$tmp/gpuH"
 else echo "FAIL cuda_train_1x2_nccl: the run failed: $(tail -3 "$tmp/gpuH.log")"; fi
 train "$tmp/cpuV" 2 1 "$BIN" --set grid.rows=2 || echo "FAIL cuda_train_cpu_reference_2x1: $(tail -3 "$tmp/cpuV.log")"
 if train "$tmp/gpuV" 2 1 "$EMU" --set grid.rows=2 --set run.backend=cuda --set grid.halo=nccl &&
-    grep -q "halos over NCCL" "$tmp/gpuV.log"; then compare cuda_train_2x1_nccl "$tmp/cpuV" "$tmp/gpuV" 6
+    grep -q "halos over NCCL" "$tmp/gpuV.log"; then cuda_compare cuda_train_2x1_nccl 6 "$tmp/cpuV" "$tmp/gpuV"
 else echo "FAIL cuda_train_2x1_nccl: the run failed: $(tail -3 "$tmp/gpuV.log")"; fi
 
 # cotsnet eval of the GPU run's final checkpoint on 2 ranks, on both backends: the same accuracy
-fin="$tmp/gpu1/ckpt/ckpt-00000012.h5"
-for b in cpu cuda; do
-    bin=$BIN; [ $b = cuda ] && bin=$EMU
-    timeout 60 $MPIRUN -np 2 "$bin" eval $JOB --set grid.rows=1 --set grid.cols=2 --set run.backend=$b \
-        --checkpoint "$fin" >"$tmp/eval_$b.log" 2>&1
-done
-ea=$(grep "^test accuracy" "$tmp/eval_cpu.log"); eb=$(grep "^test accuracy" "$tmp/eval_cuda.log")
-if [ -n "$ea" ] && [ "$ea" = "$eb" ] && grep -q "^backend cuda" "$tmp/eval_cuda.log"; then
-    echo "ok cuda_eval_1x2 ($eb)"
-else
-    echo "FAIL cuda_eval_1x2: cuda '$eb' vs cpu '$ea': $(tail -2 "$tmp/eval_cuda.log")"
-fi
+cuda_eval_compare cuda_eval_1x2 "$tmp/gpu1/ckpt/ckpt-00000012.h5" "$BIN" "$EMU"
 
 # 2 replicas of a 1x1 grid (gradients averaged through the host), both backends resuming from the CPU's
 # one-rank checkpoint at step 6 (loaded host -> device on the GPU): the rest of the run
@@ -128,7 +110,7 @@ train "$tmp/cpuR" 2 1 "$BIN" --set grid.replicas=2 --resume "$ck" ||
     echo "FAIL cuda_train_cpu_reference_R2: $(tail -3 "$tmp/cpuR.log")"
 if train "$tmp/gpuR" 2 1 "$EMU" --set grid.replicas=2 --set run.backend=cuda --resume "$ck" &&
     grep -q "resuming from .*ckpt-00000006.h5 at step 6" "$tmp/gpuR.log"; then
-    compare cuda_resume_replicas "$tmp/cpuR" "$tmp/gpuR" 4
+    cuda_compare cuda_resume_replicas 4 "$tmp/cpuR" "$tmp/gpuR"
 else
     echo "FAIL cuda_resume_replicas: the run failed: $(tail -3 "$tmp/gpuR.log")"
 fi
@@ -136,7 +118,7 @@ fi
 # the same with grid.allreduce = nccl: the replicas' mean by NCCL (cuda/emu/nccl_emu.c: over MPI)
 if train "$tmp/gpuN" 2 1 "$EMU" --set grid.replicas=2 --set run.backend=cuda --set grid.allreduce=nccl \
     --resume "$ck"; then
-    compare cuda_resume_replicas_nccl "$tmp/cpuR" "$tmp/gpuN" 4
+    cuda_compare cuda_resume_replicas_nccl 4 "$tmp/cpuR" "$tmp/gpuN"
 else
     echo "FAIL cuda_resume_replicas_nccl: the run failed: $(tail -3 "$tmp/gpuN.log")"
 fi
