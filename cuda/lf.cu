@@ -63,6 +63,23 @@ __device__ __forceinline__ void split(int lid, int n, int &mod, int &div)
     }
 }
 
+/* A thread's staged values of one chunk into a shared [TT][W] tile: value n is element
+ * e = lid + n * NTS of the chunk as the kernel's fetch took it, split over D (the loads' fastest index).
+ * T_FAST: e % D is the reduction index t and e / D the row (or column) x, else the other way round;
+ * elements past TT or past X_LIM rows (columns) are not stored. */
+template <class G, int D, bool T_FAST, int X_LIM, int N, int W>
+__device__ __forceinline__ void stage_store(float (&tile)[G::TT][W], const float (&v)[N], int lid)
+{
+#pragma unroll
+    for (int n = 0; n < N; n++) {
+        int mod, div;
+        split<G::NTS, D>(lid, n, mod, div);
+        const int t = T_FAST ? mod : div, x = T_FAST ? div : mod;
+        if (t < G::TT && x < X_LIM)
+            tile[t][x] = v[n];
+    }
+}
+
 /* ---- forward: y[b,i,j,m] = sum_k x[b, field(i,j) + k] w[i,j,m,k] ----------------------------------
  * A[t][row] = x[b0 + row, field + k], B[t][col] = w[m0 + col, k], k = chunk * TT + t. */
 template <class G>
@@ -97,14 +114,8 @@ __global__ void __launch_bounds__(G::NT) lf_fwd_kernel(Geo g, const float *__res
     float acc[G::RR][G::RC] = {};
     fetch(me.slice);
     for (int c0 = 0; c0 < nchunk; c0 += G::KS) {
-#pragma unroll
-        for (int n = 0; n < NA; n++)
-            if (rq + n * RS < G::TR)
-                sm.A[me.slice][tt][rq + n * RS] = ra[n];
-#pragma unroll
-        for (int n = 0; n < NB; n++)
-            if (rq + n * RS < G::TC)
-                sm.B[me.slice][tt][rq + n * RS] = rb[n];
+        stage_store<G, G::TT, true, G::TR>(sm.A[me.slice], ra, me.lid);
+        stage_store<G, G::TT, true, G::TC>(sm.B[me.slice], rb, me.lid);
         __syncthreads();
         if (c0 + G::KS < nchunk)
             fetch(c0 + G::KS + me.slice); /* in flight during the products below */
@@ -168,20 +179,8 @@ __global__ void __launch_bounds__(G::NT) lf_bwf_kernel(Geo g, const float *__res
     float acc[G::RR][G::RC] = {};
     fetch(me.slice);
     for (int c0 = 0; c0 < nchunk; c0 += G::KS) {
-#pragma unroll
-        for (int n = 0; n < NA; n++) {
-            int rr, tt;
-            split<G::NTS, G::TR>(me.lid, n, rr, tt);
-            if (tt < G::TT)
-                sm.A[me.slice][tt][rr] = ra[n];
-        }
-#pragma unroll
-        for (int n = 0; n < NB; n++) {
-            int cc, tt;
-            split<G::NTS, G::TC>(me.lid, n, cc, tt);
-            if (tt < G::TT)
-                sm.B[me.slice][tt][cc] = rb[n];
-        }
+        stage_store<G, G::TR, false, G::TR>(sm.A[me.slice], ra, me.lid);
+        stage_store<G, G::TC, false, G::TC>(sm.B[me.slice], rb, me.lid);
         __syncthreads();
         if (c0 + G::KS < nchunk)
             fetch(c0 + G::KS + me.slice);
@@ -267,20 +266,8 @@ __global__ void __launch_bounds__(G::NT) lf_bwd_kernel(Geo g, int ni, int u0, in
     fetch();
     __syncthreads(); /* every thread has read the tables before the loop rewrites them */
     for (int c0 = 0; c0 < nchunk; c0 += G::KS) {
-#pragma unroll
-        for (int n = 0; n < NA; n++) {
-            int tt, rr;
-            split<G::NTS, G::TT>(me.lid, n, tt, rr);
-            if (rr < G::TR)
-                sm.A[me.slice][tt][rr] = ra[n];
-        }
-#pragma unroll
-        for (int n = 0; n < NB; n++) {
-            int cc, tt;
-            split<G::NTS, G::TC>(me.lid, n, cc, tt);
-            if (tt < G::TT)
-                sm.B[me.slice][tt][cc] = rb[n];
-        }
+        stage_store<G, G::TT, true, G::TR>(sm.A[me.slice], ra, me.lid);
+        stage_store<G, G::TC, false, G::TC>(sm.B[me.slice], rb, me.lid);
         const bool more = c0 + G::KS < nchunk; /* the same in every thread */
         if (more) /* every fetch of the tables' last chunk ended before the last barrier */
             table(c0 + G::KS + me.slice);
