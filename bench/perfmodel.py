@@ -30,6 +30,7 @@ checked to the byte against halo_bytes_per_step of every measured run.
 import json
 import math
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -310,7 +311,6 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
 def validation_summary(rounds):
     """Several rounds (weak-scaling runs made at different times): each is calibrated on its own 1-rank
     and 2-replica runs and predicts its other runs; per run, the median and the worst error."""
-    import statistics
     names = []
     for rd in rounds:
         for v in rd["runs"]:
@@ -594,10 +594,15 @@ def gpu_hw(args):
     return hw
 
 
-def median(v):
-    v = sorted(v)
-    n = len(v)
-    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+def rica_medians(rows, k):
+    """Stage k's (0-based) RICA progress intervals of a metrics.jsonl, the first dropped (warm-up): the
+    medians of step, halo wait, I/O wait, and measured = step - I/O wait - all-reduce. None without any."""
+    iv = [r for r in rows if r.get("phase") == "rica" and r.get("stage") == k + 1][1:]
+    if not iv:
+        return None
+    med = {key: statistics.median(r[key] for r in iv) for key in ("step_s", "halo_wait_s", "io_wait_s")}
+    med["measured"] = statistics.median(r["step_s"] - r["io_wait_s"] - r["allreduce_s"] for r in iv)
+    return med
 
 
 def gpu_validate(args):
@@ -624,10 +629,10 @@ def gpu_validate(args):
         st = pg.stage_geometry(lay)
         fl = tm = 0.0
         for k in range(len(st)):
-            iv = [r for r in rows if r.get("phase") == "rica" and r.get("stage") == k + 1][1:]
-            if iv:
+            med = rica_medians(rows, k)
+            if med:
                 fl += step_time(lay, k, 1, 1, 1, hw, NETS["ndr"])["flops"]
-                tm += median([r["step_s"] - r["io_wait_s"] - r["allreduce_s"] for r in iv])
+                tm += med["measured"]
         hw["flop_frac"] = fl / tm / hw["peak_flops"]
         print(f"# f calibrated on {cal}: {fl / tm / 1e12:.2f} TFLOP/s of local-filter work = f {hw['flop_frac']:.3f}")
     print(f"# GPU validation on {hw['name']}; f = {hw['flop_frac']:.3f}; HBM fraction g = {hw['mem_frac']} (assumed)")
@@ -638,13 +643,10 @@ def gpu_validate(args):
     for name, lay, rows in runs:
         st = pg.stage_geometry(lay)
         for k in range(len(st)):
-            iv = [r for r in rows if r.get("phase") == "rica" and r.get("stage") == k + 1][1:]
-            if not iv:
+            med = rica_medians(rows, k)
+            if not med:
                 continue
-            meas = median([r["step_s"] - r["io_wait_s"] - r["allreduce_s"] for r in iv])
-            halo = median([r["halo_wait_s"] for r in iv])
-            io = median([r["io_wait_s"] for r in iv])
-            step = median([r["step_s"] for r in iv])
+            meas, halo, io, step = med["measured"], med["halo_wait_s"], med["io_wait_s"], med["step_s"]
             m = step_time(lay, k, 1, 1, 1, hw, NETS["ndr"])
             model = m["compute"] + m["halo"]
             err = model / meas - 1
