@@ -115,7 +115,7 @@ static void run_op(ctx *c, int op, int set, cn_region rg)
     case OP_BWD_DATA: MUST(lf_backward_data_cuda(&c->d, c->w[set], c->gy[set], c->dx, rg, 0)); break;
     case OP_BWD_FILTER: MUST(lf_backward_filter_cuda(&c->d, c->x[set], c->gy[set], c->dw, rg, 0)); break;
     default: /* a tiny step, so that the filters barely move over the runs */
-        MUST(lf_backward_fused_sgd_cuda(&c->d, c->x[set], c->w[set], c->gy[set], c->dx, 1e-7f, 0.0f, rg, 0));
+        MUST(lf_backward_fused_sgd_cuda(&c->d, c->x[set], c->w[set], c->gy[set], c->dx, NULL, NULL, 1e-7f, 0.0f, rg, 0));
     }
 }
 
@@ -180,7 +180,7 @@ static double validate(ctx *c, int op)
         float *wd = cuda_malloc(c->nw * 4);
         cuda_upload(wd, c->hw, c->nw * 4);
         cuda_memset(c->dx, 0, c->nx * 4, 0);
-        MUST(lf_backward_fused_sgd_cuda(&c->d, c->x[0], wd, c->gy[0], c->dx, 1.0f, 0.0f, rg, 0));
+        MUST(lf_backward_fused_sgd_cuda(&c->d, c->x[0], wd, c->gy[0], c->dx, NULL, NULL, 1.0f, 0.0f, rg, 0));
         cuda_sync(0);
         cuda_download(got, wd, c->nw * 4);
         for (size_t i = 0; i < c->nw; i++)

@@ -6,6 +6,8 @@
 # dataset of the final checkpoint, within 1e-5. Prints ok/FAIL lines:
 #   gpu_train_1rank       backend = cuda against backend = cpu, one rank;
 #   gpu_resume_from_cpu   the CPU run's checkpoint at step 6 loaded on the GPU and trained to the end;
+#   gpu_train_fused_1rank optimizer.fused (momentum 0): the fused backward + SGD kernels in training
+#                         against the CPU backend's fused path (tests/t_fused.sh: that equals plain SGD);
 #   gpu_no_device         with CUDA_VISIBLE_DEVICES empty: one "no GPU" line, exit 1, nothing trained;
 # and, where mpirun is found (the GPU machine has none of its own: gpu_check.sh unpacks Open MPI
 # there), every rank on the one GPU, halos and the replicas' mean staged through host memory and MPI:
@@ -41,6 +43,14 @@ else
     echo "FAIL gpu_train_1rank: the run failed: $(tail -5 "$tmp/gpu.log")"
 fi
 for r in cpu gpu; do echo "$r 1 rank: $(rate "$tmp/$r.log")"; done
+# optimizer.fused (momentum 0): the fused backward + SGD kernels in training, against the CPU's fused path
+f="--set optimizer.momentum=0 --set optimizer.fused=yes"
+train "$tmp/cpuF" $f || echo "FAIL gpu_train_fused_cpu_reference: $(tail -3 "$tmp/cpuF.log")"
+if train "$tmp/gpuF" --set run.backend=cuda $f; then
+    cuda_compare gpu_train_fused_1rank 6 "$tmp/cpuF" "$tmp/gpuF"
+else
+    echo "FAIL gpu_train_fused_1rank: the run failed: $(tail -5 "$tmp/gpuF.log")"
+fi
 ck="$tmp/cpu/ckpt/ckpt-00000006.h5"
 if train "$tmp/gpur" --set run.backend=cuda --resume "$ck"; then
     grep -v "^rica" "$tmp/cpu.log" >"$tmp/cpur.log"; mkdir -p "$tmp/cpur"; ln -s "$tmp/cpu/ckpt" "$tmp/cpur/ckpt"

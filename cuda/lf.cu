@@ -139,9 +139,13 @@ __global__ void __launch_bounds__(G::NT) lf_fwd_kernel(Geo g, const float *__res
 /* ---- backward filter: dw[i,j,m,k] += sum_b dy[b,i,j,m] x[b, field(i,j) + k] ---------------------------
  * A[t][row] = x[b, field + k0 + row], B[t][col] = dy[b, m0 + col], b = chunk * TT + t.
  * SGD = true: no gradient buffer, w[i,j,m,k] -= lr * (that sum + wd * w[i,j,m,k]) instead. */
+/* Backward filter: out += dW over the region's locations; with SGD, out is w and gets w -= lr (dW + wd w)
+ * instead. A second pair (x2, gy2; SGD only, else NULL) adds its term to the same dW: the reduction
+ * runs over 2B samples, b >= B taken from the second pair (a tied decoder's term, one update). */
 template <class G, bool SGD>
 __global__ void __launch_bounds__(G::NT) lf_bwf_kernel(Geo g, const float *__restrict__ x,
-                                                      const float *__restrict__ gy, float *__restrict__ out,
+                                                      const float *__restrict__ gy, const float *__restrict__ x2,
+                                                      const float *__restrict__ gy2, float *__restrict__ out,
                                                       float lr, float wd)
 {
     __shared__ Tiles<G> sm;
@@ -159,21 +163,28 @@ __global__ void __launch_bounds__(G::NT) lf_bwf_kernel(Geo g, const float *__res
     __syncthreads();
     constexpr int NA = Stage<G>::NA, NB = Stage<G>::NB;
     float ra[NA], rb[NB];
-    const int nchunk = (g.B + G::TT - 1) / G::TT;
+    const int nb = (SGD && x2) ? 2 * g.B : g.B; /* samples of the reduction */
+    const int nchunk = (nb + G::TT - 1) / G::TT;
     auto fetch = [&](int c) {
 #pragma unroll
         for (int n = 0; n < NA; n++) { /* k fastest */
             int rr, tt;
             split<G::NTS, G::TR>(me.lid, n, rr, tt);
             const int b = c * G::TT + tt, off = koff[rr];
-            ra[n] = (tt < G::TT && c < nchunk && off >= 0 && b < g.B) ? x[(long long)b * g.xs + xorg + off] : 0.0f;
+            const bool two = SGD && b >= g.B;
+            const float *src = two ? x2 : x;
+            const int bb = two ? b - g.B : b;
+            ra[n] = (tt < G::TT && c < nchunk && off >= 0 && b < nb) ? src[(long long)bb * g.xs + xorg + off] : 0.0f;
         }
 #pragma unroll
         for (int n = 0; n < NB; n++) { /* m fastest */
             int cc, tt;
             split<G::NTS, G::TC>(me.lid, n, cc, tt);
             const int b = c * G::TT + tt, m = m0 + cc;
-            rb[n] = (tt < G::TT && c < nchunk && b < g.B && m < g.M) ? gy[(long long)b * g.ys + yorg + m] : 0.0f;
+            const bool two = SGD && b >= g.B;
+            const float *src = two ? gy2 : gy;
+            const int bb = two ? b - g.B : b;
+            rb[n] = (tt < G::TT && c < nchunk && b < nb && m < g.M) ? src[(long long)bb * g.ys + yorg + m] : 0.0f;
         }
     };
     float acc[G::RR][G::RC] = {};
@@ -321,12 +332,12 @@ static void launch_fwd(const Geo &g, int ni, const float *x, const float *w, flo
 }
 
 template <class G, bool SGD>
-static void launch_bwf(const Geo &g, int ni, const float *x, const float *gy, float *out, float lr, float wd,
-                       cudaStream_t st)
+static void launch_bwf(const Geo &g, int ni, const float *x, const float *gy, const float *x2, const float *gy2,
+                       float *out, float lr, float wd, cudaStream_t st)
 {
     auto kern = &lf_bwf_kernel<G, SGD>;
     const dim3 grid = grid3((long long)ni * g.nj, (g.K + G::TR - 1) / G::TR, (g.M + G::TC - 1) / G::TC);
-    CN_LAUNCH(kern, grid, dim3(G::NT), st, g, x, gy, out, lr, wd);
+    CN_LAUNCH(kern, grid, dim3(G::NT), st, g, x, gy, x2, gy2, out, lr, wd);
 }
 
 template <class G>
@@ -355,14 +366,14 @@ static void launch_bwd(const Geo &g, int ni, const float *w, const float *gy, fl
 template <class G>
 static void launch_bwf_add(const Geo &g, int ni, const float *x, const float *gy, float *dw, cudaStream_t st)
 {
-    launch_bwf<G, false>(g, ni, x, gy, dw, 0.0f, 0.0f, st);
+    launch_bwf<G, false>(g, ni, x, gy, nullptr, nullptr, dw, 0.0f, 0.0f, st);
 }
 
 template <class G>
-static void launch_bwf_sgd(const Geo &g, int ni, const float *x, const float *gy, float *w, float lr, float wd,
-                           cudaStream_t st)
+static void launch_bwf_sgd(const Geo &g, int ni, const float *x, const float *gy, const float *x2, const float *gy2,
+                           float *w, float lr, float wd, cudaStream_t st)
 {
-    launch_bwf<G, true>(g, ni, x, gy, w, lr, wd, st);
+    launch_bwf<G, true>(g, ni, x, gy, x2, gy2, w, lr, wd, st);
 }
 
 } // namespace cnlf
@@ -409,16 +420,22 @@ extern "C" int lf_backward_filter_cuda(const lf_dims *d, const float *x, const f
 }
 
 extern "C" int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, float *w, const float *dy, float *dx,
-                                          float lr, float wd, cn_region rg, cudaStream_t stream)
+                                          const float *x2, const float *dy2, float lr, float wd, cn_region rg,
+                                          cudaStream_t stream)
 {
     Geo g;
     if (prepare("lf_backward_fused_sgd_cuda", d, rg, x && w && dy, &g) != CN_OK)
         return CN_EINVAL;
+    if (!x2 != !dy2)
+        return cn_set_error("lf_backward_fused_sgd_cuda: x2 and dy2 go together (both given or both NULL)");
+    if (x2 && 2LL * d->B > 2147483647LL)
+        return cn_set_error("lf_backward_fused_sgd_cuda: 2B = %lld samples beyond the kernel's int range",
+                            2LL * d->B);
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
         return CN_OK;
     if (dx) /* first, from the filters as they are */
         CN_LF_DISPATCH(g.C, launch_bwd, g, ni, w, dy, dx, stream);
-    CN_LF_DISPATCH(g.M, launch_bwf_sgd, g, ni, x, dy, w, lr, wd, stream); /* then update them, in stream order */
+    CN_LF_DISPATCH(g.M, launch_bwf_sgd, g, ni, x, dy, x2, dy2, w, lr, wd, stream); /* then update, in stream order */
     return CN_OK;
 }

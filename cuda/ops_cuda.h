@@ -67,17 +67,19 @@ int lf_backward_filter_cuda(const lf_dims *d, const float *x, const float *dy, f
                             cudaStream_t stream);
 /* Backward pass and plain SGD step fused, without a gradient buffer (4 bytes per filter parameter):
  *   1. dx += LF^T(w, dy) over the outputs in rg, from the filters as they were before this call
- *      (skipped when dx is NULL, e.g. for the first stage);
- *   2. for every location (i, j) in rg: w -= lr * (dw + wd * w), dw = sum_b dy[b,i,j,m] x[...]
- *      (the same as lf_backward_filter into a zeroed buffer, then sgd_momentum with mu = 0).
- * Both are queued on `stream` in that order. Correct only when this dy carries the WHOLE gradient of
- * w for the step: plain SGD (no momentum, no AdaGrad: they need a state buffer anyway), one replica
- * (R = 1: no gradient to average across replicas), and no second term into the same filters (a tied
- * decoder adds dLF/dw(ge, y) to w's gradient: use the unfused calls then). Regions must not overlap
- * between calls of one step; the interior / border split is fine (each call reads and updates only
- * the filters of its own locations). */
+ *      (skipped when dx is NULL, e.g. for the first stage, or in reconstruction ICA);
+ *   2. for every location (i, j) in rg: w -= lr * (dw + wd * w), with
+ *      dw = sum_b dy[b,i,j,m] x[...]  (+ sum_b dy2[b,i,j,m] x2[...] when x2 and dy2 are given: a second
+ *      term of the same shapes, e.g. a tied decoder's dLF/dw(ge, y)), the same as lf_backward_filter
+ *      of each term into a zeroed buffer, then sgd_ref on the region's filters.
+ * Both are queued on `stream` in that order. Correct only when these terms are the WHOLE gradient of
+ * w for the step: plain SGD (momentum and AdaGrad need a state buffer anyway) and one replica (R = 1:
+ * no gradient to average across replicas). Regions must not overlap between calls of one step; the
+ * interior / border split is fine (each call reads and updates only the filters of its own
+ * locations). x2 and dy2 are both given or both NULL. */
 int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, float *w, const float *dy, float *dx,
-                               float lr, float wd, cn_region rg, cudaStream_t stream);
+                               const float *x2, const float *dy2, float lr, float wd, cn_region rg,
+                               cudaStream_t stream);
 
 /* ---- L2 pooling (cuda/pool.cu) -------------------------------------------------------------------- */
 int pool_forward_cuda(const pool_dims *d, const float *y, float *p, cn_region rg, cudaStream_t stream);

@@ -53,13 +53,17 @@ static int list_tensors(const cn_net *net, tensor *t)
         hsize_t d[6] = {(hsize_t)s->Ho, (hsize_t)s->Wo, (hsize_t)s->M, (hsize_t)s->r, (hsize_t)s->r, (hsize_t)s->C};
         snprintf(name, sizeof name, "/stage%d/filters", k + 1);
         n = add(t, n, name, 6, d, 1, s->y_tile, s->w.w);
-        snprintf(name, sizeof name, "/stage%d/%s", k + 1, state);
-        n = add(t, n, name, 6, d, 1, s->y_tile, s->w.state);
+        if (s->w.state) { /* none under optimizer.fused: plain SGD keeps no state */
+            snprintf(name, sizeof name, "/stage%d/%s", k + 1, state);
+            n = add(t, n, name, 6, d, 1, s->y_tile, s->w.state);
+        }
         if (s->dec.n) {
             snprintf(name, sizeof name, "/stage%d/decoder", k + 1);
             n = add(t, n, name, 6, d, 1, s->y_tile, s->dec.w);
-            snprintf(name, sizeof name, "/stage%d/decoder_%s", k + 1, state);
-            n = add(t, n, name, 6, d, 1, s->y_tile, s->dec.state);
+            if (s->dec.state) {
+                snprintf(name, sizeof name, "/stage%d/decoder_%s", k + 1, state);
+                n = add(t, n, name, 6, d, 1, s->y_tile, s->dec.state);
+            }
         }
     }
     const cn_stage *l = &net->st[net->nstages - 1];

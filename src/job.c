@@ -78,6 +78,7 @@ static const key_def KEYS[] = {
     {"optimizer", "lr", T_FLOAT, J(lr), 0, 0, "0.01", 0, 1e6, NULL, "base learning rate"},
     {"optimizer", "momentum", T_FLOAT, J(momentum), 0, 0, "0.9", 0, 0.999999, NULL, "SGD momentum mu"},
     {"optimizer", "weight_decay", T_FLOAT, J(weight_decay), 0, 0, "0", 0, 1e6, NULL, "weight decay wd (added to the gradient)"},
+    {"optimizer", "fused", T_BOOL, J(fused), 0, 0, "no", 0, 0, NULL, "plain SGD applied inside the filters' backward pass, no gradient buffer (GPU: 4 bytes per filter weight); needs type = sgd, momentum = 0, replicas = 1"},
     {"optimizer", "adagrad_eps", T_FLOAT, J(adagrad_eps), 0, 0, "1e-8", 1e-20, 1, NULL, "AdaGrad eps"},
     {"optimizer", "schedule", T_ENUM, J(schedule), 0, 0, "constant", 0, 0, "constant|cosine|step", "learning-rate schedule within each phase"},
     {"optimizer", "warmup", T_INT, J(warmup), 0, 0, "0", 0, 1e9, NULL, "steps of linear warm-up at the start of each phase"},
@@ -356,6 +357,15 @@ static int validate(parse_ctx *c)
                 return -1;
             }
     }
+    /* The fused update is plain SGD on the whole gradient of one replica. */
+    if (job->fused && (job->optimizer != OPT_SGD || job->momentum != 0 || job->replicas != 1)) {
+        if (!c->quiet && !c->failed++)
+            fprintf(stderr, "cotsnet: error: %s: [optimizer] fused: %s\n", c->file,
+                    job->optimizer != OPT_SGD ? "needs type = sgd (AdaGrad keeps a state per weight)"
+                    : job->momentum != 0      ? "needs momentum = 0 (momentum keeps a state per weight)"
+                                              : "needs replicas = 1 (replicas average the gradient before the update)");
+        return -1;
+    }
     /* Shapes: every stage's map must be at least one pixel. */
     int H = job->height, W = job->width, C = job->channels;
     for (int k = 0; k < n; k++) {
@@ -502,7 +512,7 @@ void job_describe(const cn_job *job, char *buf, int len)
                      job->path, job->nstages, job->nstages > 1 ? "s" : "", job->height, job->width,
                      job->channels, job->replicas, job->rows, job->cols, job->batch,
                      job->backend == BACKEND_CUDA ? "cuda" : "cpu",
-                     job->optimizer == OPT_ADAGRAD ? "adagrad" : "sgd+momentum");
+                     job->optimizer == OPT_ADAGRAD ? "adagrad" : job->fused ? "fused sgd" : "sgd+momentum");
     for (int k = 0; k < job->nstages && n < len; k++) {
         const cn_stage_cfg *s = &job->stage[k];
         n += snprintf(buf + n, (size_t)(len - n), "\n  stage%d: field %d stride %d maps %d, pool %d/%d, lcn %d, lambda %g, %s decoder, %d steps",

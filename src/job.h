@@ -61,6 +61,7 @@ typedef struct {
     /* [optimizer] */
     int optimizer;
     double lr, momentum, weight_decay, adagrad_eps;
+    int fused;                     /* plain SGD inside the local filter's backward pass (no gradient) */
     int schedule;
     int warmup;
     double step_gamma;

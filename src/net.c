@@ -141,6 +141,16 @@ static void param_alloc(cn_param *p, size_t n)
     p->state = dev_alloc(n, sizeof(float));
 }
 
+/* A local filter (or decoder) under optimizer.fused: no optimizer state; no gradient either on the GPU,
+ * whose backward kernel updates the filters in place (the CPU sums the gradient first: a buffer). */
+static void param_alloc_fused(cn_param *p, size_t n)
+{
+    p->n = n;
+    p->w = dev_alloc(n, sizeof(float));
+    p->g = dev_gpu() ? NULL : dev_alloc(n, sizeof(float));
+    p->state = NULL;
+}
+
 /* init_tile into the parameter's values, through a host copy when they live on the GPU */
 static void param_init(cn_param *p, uint64_t seed, uint64_t id, double std, cn_rect t, int Wg, size_t inner)
 {
@@ -230,10 +240,10 @@ int net_create(cn_net *net, const cn_job *job, const cn_grid *grid)
         size_t inner = (size_t)s->M * s->r * s->r * s->C;
         size_t nw = area(s->y_tile) * inner;
         double std = c->init_scale / sqrt((double)s->r * s->r * s->C);
-        param_alloc(&s->w, nw);
+        (job->fused ? param_alloc_fused : param_alloc)(&s->w, nw);
         param_init(&s->w, job->seed, 16u * (uint64_t)s->k, std, s->y_tile, s->Wo, inner);
         if (!c->tied) {
-            param_alloc(&s->dec, nw);
+            (job->fused ? param_alloc_fused : param_alloc)(&s->dec, nw);
             param_init(&s->dec, job->seed, 16u * (uint64_t)s->k + 1, std, s->y_tile, s->Wo, inner);
         }
 

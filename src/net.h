@@ -88,14 +88,22 @@ size_t net_param_count_global(const cn_job *job);
  * Returns 0, or CN_EINVAL with one line in cn_last_error() when the grid is too fine for some map. */
 int net_geometry(const cn_job *job, int Py, int Px, int py, int px, cn_stage st[CN_MAX_STAGES]);
 
+/* optimizer.fused: the plain SGD step (w -= lr (g + wd w)) that the backward pass applies to a stage's
+ * filters itself, with no gradient kept (cuda/ops_cuda.h, lf_backward_fused_sgd_cuda). */
+typedef struct {
+    float lr, wd;
+} cn_fused_sgd;
+
 /* Stage k (0-based) forward on its input tile x [B, x_tile, C]: fills xw, y, yw, p, pw, out. */
 void stage_forward(cn_net *net, int k, const float *x, int B);
-/* Backward through stage k from gout (gradient on its out tile): adds dJ/dw into w.g; when gx is not
- * NULL, writes dJ/dx on the input tile into gx. Needs the buffers of the last stage_forward. */
-void stage_backward(cn_net *net, int k, const float *gout, float *gx, int B);
+/* Backward through stage k from gout (gradient on its out tile): adds dJ/dw into w.g, or with `fused`
+ * updates w by that step instead (gx from the filters as they were); when gx is not NULL, writes dJ/dx
+ * on the input tile into gx. Needs the buffers of the last stage_forward. */
+void stage_backward(cn_net *net, int k, const float *gout, float *gx, int B, const cn_fused_sgd *fused);
 /* Reconstruction ICA on stage k for input tile x: loss (summed over the grid, divided by B) and the
- * gradients added into w.g (and dec.g). Also leaves the forward buffers filled. */
-double stage_rica(cn_net *net, int k, const float *x, int B);
+ * gradients added into w.g (and dec.g), or with `fused` the filters (and decoder) updated by that step
+ * instead. Also leaves the forward buffers filled. */
+double stage_rica(cn_net *net, int k, const float *x, int B, const cn_fused_sgd *fused);
 
 /* Head on the last stage's out tile: loss, correct predictions; adds gradients into hw.g, hb.g and,
  * when gf is not NULL, writes dL/dfeatures into gf (the out tile's shape). */

@@ -120,5 +120,7 @@ int head_backward_ref(const head_dims *d, const float *f, const float *w, const 
  * AdaGrad:            h = h + g_eff^2;     w -= lr * g_eff / (sqrt(h) + eps)                        */
 void sgd_momentum_ref(float *w, float *v, const float *g, size_t n, float lr, float mu, float wd);
 void adagrad_ref(float *w, float *h, const float *g, size_t n, float lr, float eps, float wd);
+/* Plain SGD, no state (optimizer.fused on the CPU): w -= lr * (g + wd * w). */
+void sgd_ref(float *w, const float *g, size_t n, float lr, float wd);
 
 #endif

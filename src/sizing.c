@@ -67,6 +67,11 @@ static void rank_mem(const cn_job *job, const cn_stage *const *all, int n, int m
         if (!job->stage[k].tied)
             nw *= 2; /* a separate decoder of the same shape */
         m->params = m->grads = m->optim = nw * F4;
+        if (job->fused) { /* no state; no gradient on the GPU (net.c, param_alloc_fused) */
+            m->optim = 0;
+            if (job->backend == BACKEND_CUDA)
+                m->grads = 0;
+        }
         size_t bx = B * area(s->x_tile) * s->C, bxw = B * area(s->x_win) * s->C;
         size_t by = B * area(s->y_tile) * s->M, byw = B * area(s->y_win) * s->M;
         size_t bp = B * area(s->p_tile) * s->M, bpw = s->n ? B * area(s->p_win) * s->M : 0;
@@ -240,7 +245,7 @@ int cmd_info_params(int argc, char **argv)
                                                         (size_t)all[0][job.nstages - 1].Wp *
                                                         (size_t)job.stage[job.nstages - 1].maps * job.classes + job.classes;
     printf("job %s: %dx%dx%d input, %d stage%s, batch %d per replica, %s\n", path, job.height, job.width, job.channels,
-           job.nstages, job.nstages > 1 ? "s" : "", job.batch, job.optimizer == OPT_ADAGRAD ? "adagrad" : "sgd+momentum");
+           job.nstages, job.nstages > 1 ? "s" : "", job.batch, job.optimizer == OPT_ADAGRAD ? "adagrad" : job.fused ? "fused sgd" : "sgd+momentum");
     printf("grid %d x %dx%d: %lld ranks (replicas x rows x columns)\n", R, Py, Px, (long long)R * n);
     printf("parameters: %zu (%.3g)\n", total, (double)total);
     for (int k = 0; k < job.nstages; k++) {

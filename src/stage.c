@@ -118,7 +118,28 @@ static void pool_backward_tile(cn_stage *s, const float *gp, int B, int accumula
     scatter_add(s->y_plan, s->gyw, s->gy, B);
 }
 
-void stage_backward(cn_net *net, int k, const float *gout, float *gx, int B)
+/* The fused step on a filter tile p: dx += LF^T(w, dy) from the filters as they are (when dx is given),
+ * then w -= lr (dW + wd w) with dW = dLF/dw(x, dy) (+ dLF/dw(x2, dy2) when x2 is given). The GPU does it
+ * in the backward kernels, keeping no gradient; the CPU sums dW into p->g in the order the unfused path
+ * does and applies it at once (the same bits as SGD with momentum 0). */
+static void fused_step(const lf_dims *d, cn_param *p, const float *x, const float *dy, float *dx, const float *x2,
+                       const float *dy2, const cn_fused_sgd *f)
+{
+    cn_region all = region_all(d->Ho, d->Wo);
+    if (dev_gpu()) {
+        CN_KCALL(K_GPU(lf_backward_fused_sgd_cuda(d, x, p->w, dy, dx, x2, dy2, f->lr, f->wd, all, K_STREAM)));
+        return;
+    }
+    if (dx)
+        k_lf_backward_data(d, p->w, dy, dx, all);
+    k_lf_backward_filter(d, x, dy, p->g, all);
+    if (x2)
+        k_lf_backward_filter(d, x2, dy2, p->g, all);
+    sgd_ref(p->w, p->g, p->n, f->lr, f->wd);
+    zero(p->g, p->n);
+}
+
+void stage_backward(cn_net *net, int k, const float *gout, float *gx, int B, const cn_fused_sgd *fused)
 {
     cn_stage *s = &net->st[k];
     const float *gp = gout;
@@ -135,10 +156,16 @@ void stage_backward(cn_net *net, int k, const float *gout, float *gx, int B)
     lf_dims d = s->lf;
     d.B = B;
     cn_region all = region_all(d.Ho, d.Wo);
-    k_lf_backward_filter(&d, s->xw, s->gy, s->w.g, all);
-    if (gx) {
+    if (gx)
         zero(s->gxw, (size_t)B * area(s->x_win) * s->C);
-        k_lf_backward_data(&d, s->w.w, s->gy, s->gxw, all);
+    if (fused) {
+        fused_step(&d, &s->w, s->xw, s->gy, gx ? s->gxw : NULL, NULL, NULL, fused);
+    } else {
+        k_lf_backward_filter(&d, s->xw, s->gy, s->w.g, all);
+        if (gx)
+            k_lf_backward_data(&d, s->w.w, s->gy, s->gxw, all);
+    }
+    if (gx) {
         zero(gx, (size_t)B * area(s->x_tile) * s->C);
         scatter_add(s->x_plan, s->gxw, gx, B);
     }
@@ -154,7 +181,7 @@ static void rica_sums_gpu(cn_net *net, cn_stage *s, const float *x, size_t nx, s
     dev_download(part, net->dsum, 2 * sizeof *part);
 }
 
-double stage_rica(cn_net *net, int k, const float *x, int B)
+double stage_rica(cn_net *net, int k, const float *x, int B, const cn_fused_sgd *fused)
 {
     cn_stage *s = &net->st[k];
     const cn_stage_cfg *c = s->cfg;
@@ -206,9 +233,17 @@ double stage_rica(cn_net *net, int k, const float *x, int B)
     k_lf_forward(&d, s->gew, dec, s->gy, all); /* gy = LF(D, ge) ... */
     pool_backward_tile(s, s->gp, B, 1);        /* ... + POOL^T(lambda / B) */
 
-    /* encoder and decoder terms of the filter gradients */
-    k_lf_backward_filter(&d, s->xw, s->gy, s->w.g, all);
-    k_lf_backward_filter(&d, s->gew, s->y, ddec, all);
+    /* encoder and decoder terms of the filter gradients (fused: the update itself, now that every use
+     * of the old filters above is done) */
+    if (fused && c->tied) {
+        fused_step(&d, &s->w, s->xw, s->gy, NULL, s->gew, s->y, fused);
+    } else if (fused) {
+        fused_step(&d, &s->w, s->xw, s->gy, NULL, NULL, NULL, fused);
+        fused_step(&d, &s->dec, s->gew, s->y, NULL, NULL, NULL, fused);
+    } else {
+        k_lf_backward_filter(&d, s->xw, s->gy, s->w.g, all);
+        k_lf_backward_filter(&d, s->gew, s->y, ddec, all);
+    }
     return loss;
 }
 

@@ -215,11 +215,14 @@ static void phase_rica(run_ctx *c, int k)
             stage_forward(net, j, x, net->B);
             x = net->st[j].out;
         }
-        double loss = stage_rica(net, k, x, net->B);
-        check_finite(c, "rica", step, loss);
         double lr = lr_at(job, base, step, total);
-        param_step(job, c->grid, &s->w, lr);
-        param_step(job, c->grid, &s->dec, lr);
+        cn_fused_sgd fs = {(float)lr, (float)job->weight_decay};
+        double loss = stage_rica(net, k, x, net->B, job->fused ? &fs : NULL);
+        check_finite(c, "rica", step, loss);
+        if (!job->fused) {
+            param_step(job, c->grid, &s->w, lr);
+            param_step(job, c->grid, &s->dec, lr);
+        }
         iv.loss += loss, iv.n++;
         int stop = after_step(c);
         if ((step + 1) % job->log_every == 0 || step + 1 == total || stop)
@@ -246,7 +249,8 @@ static void phase_supervised(run_ctx *c, int finetune)
      * finds the state of the fine-tuning phase in its checkpoint. */
     if (finetune && c->cur.phase_step == 0)
         for (int k = 0; k < net->nstages; k++)
-            dev_zero(net->st[k].w.state, net->st[k].w.n * sizeof(float));
+            if (net->st[k].w.state) /* none under optimizer.fused */
+                dev_zero(net->st[k].w.state, net->st[k].w.n * sizeof(float));
     for (long step = c->cur.phase_step; step < total; step++) {
         data_next(c->train, net->x0_h, net->labels_h, net->B);
         net_upload_batch(net);
@@ -255,10 +259,12 @@ static void phase_supervised(run_ctx *c, int finetune)
         double loss = head_step(net, net->labels, net->B, NULL, finetune ? c->gout[L - 1] : NULL);
         check_finite(c, name, step, loss);
         double lr = lr_at(job, base, step, total);
+        cn_fused_sgd fs = {(float)lr, (float)job->weight_decay};
         if (finetune)
             for (int k = L - 1; k >= 0; k--) {
-                stage_backward(net, k, c->gout[k], k > 0 ? c->gout[k - 1] : NULL, net->B);
-                param_step(job, c->grid, &net->st[k].w, lr);
+                stage_backward(net, k, c->gout[k], k > 0 ? c->gout[k - 1] : NULL, net->B, job->fused ? &fs : NULL);
+                if (!job->fused)
+                    param_step(job, c->grid, &net->st[k].w, lr);
             }
         param_step(job, c->grid, &net->hw, lr);
         param_step(job, c->grid, &net->hb, lr);

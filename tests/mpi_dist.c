@@ -108,7 +108,7 @@ int main(int argc, char **argv)
             x = net.st[j].out;
         }
         cn_stage *s = &net.st[k];
-        losses[k] = stage_rica(&net, k, x, B);
+        losses[k] = stage_rica(&net, k, x, B, NULL);
         size_t inner = (size_t)s->M * s->r * s->r * s->C;
         replicas_mean_float(&g, s->w.g, s->w.n);
         snprintf(name, sizeof name, "s%d_rica_dw", k + 1);
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
     gx = cn_alloc((size_t)B * rect_rows(net.st[0].x_tile) * rect_cols(net.st[0].x_tile) * net.st[0].C, 4);
     losses[L] = head_step(&net, net.labels, B, NULL, gout[L - 1]);
     for (int k = L - 1; k >= 0; k--)
-        stage_backward(&net, k, gout[k], k > 0 ? gout[k - 1] : gx, B);
+        stage_backward(&net, k, gout[k], k > 0 ? gout[k - 1] : gx, B, NULL);
     const cn_stage *l = &net.st[L - 1];
     replicas_mean_float(&g, net.hw.g, net.hw.n);
     replicas_mean_float(&g, net.hb.g, net.hb.n);

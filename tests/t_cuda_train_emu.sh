@@ -19,6 +19,8 @@
 #       CPU backend doing the same: the remaining loss and eval lines and the final checkpoint (1e-5);
 #   cuda_resume_replicas_nccl: the same with grid.allreduce = nccl, NCCL being cuda/emu/nccl_emu.c
 #       (NCCL's calls done over MPI through host copies: it checks the wiring, not NCCL);
+#   cuda_train_fused_1x2: optimizer.fused (momentum 0) on the 1x2 grid, the GPU's fused backward + SGD
+#       kernels against the CPU's fused path (tests/t_fused.sh: that equals plain SGD), 1e-5;
 #   cuda_eval_1x2: `cotsnet eval` of the GPU run's checkpoint on 2 ranks: the CPU's accuracy line;
 #   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
 #       step, no crash;
@@ -99,6 +101,17 @@ train "$tmp/cpuV" 2 1 "$BIN" --set grid.rows=2 || echo "FAIL cuda_train_cpu_refe
 if train "$tmp/gpuV" 2 1 "$EMU" --set grid.rows=2 --set run.backend=cuda --set grid.halo=nccl &&
     grep -q "halos over NCCL" "$tmp/gpuV.log"; then cuda_compare cuda_train_2x1_nccl 6 "$tmp/cpuV" "$tmp/gpuV"
 else echo "FAIL cuda_train_2x1_nccl: the run failed: $(tail -3 "$tmp/gpuV.log")"; fi
+
+# optimizer.fused (momentum 0): the GPU's fused backward + SGD kernels (a tied decoder's two terms in one
+# update, a separate decoder, fine-tuning with dx from the old filters; no gradient buffer on the GPU)
+# against the CPU backend's fused path (gradient summed first: tests/t_fused.sh holds it to plain SGD)
+train "$tmp/cpuF" 2 2 "$BIN" --set optimizer.momentum=0 --set optimizer.fused=yes ||
+    echo "FAIL cuda_train_cpu_reference_fused: $(tail -3 "$tmp/cpuF.log")"
+if train "$tmp/gpuF" 2 2 "$EMU" --set run.backend=cuda --set optimizer.momentum=0 --set optimizer.fused=yes; then
+    cuda_compare cuda_train_fused_1x2 6 "$tmp/cpuF" "$tmp/gpuF"
+else
+    echo "FAIL cuda_train_fused_1x2: the run failed: $(tail -3 "$tmp/gpuF.log")"
+fi
 
 # cotsnet eval of the GPU run's final checkpoint on 2 ranks, on both backends: the same accuracy
 cuda_eval_compare cuda_eval_1x2 "$tmp/gpu1/ckpt/ckpt-00000012.h5" "$BIN" "$EMU"

@@ -177,11 +177,26 @@ static const lf_case lf_cases[] = {
     {"b1h8w7c9m2r2s1", 1, 8, 7, 9, 2, 2, 1, 0, 0},         /* B = 1, C in 9..16, M = 2 */
 };
 
+/* The fused update's reference: sgd_momentum_ref with mu = 0 on the filters of the region's locations
+ * only, each from a zero state (w -= lr (dw + wd w)). */
+static void sgd_region(const lf_dims *d, cn_region rg, float *w, const float *dw, float lr, float wd)
+{
+    size_t n = lf_filter_count(d) / ((size_t)d->Ho * d->Wo); /* one location's filters */
+    float *v = calloc(n ? n : 1, sizeof *v);
+    for (int i = rg.i0; i < rg.i1; i++)
+        for (int j = rg.j0; j < rg.j1; j++) {
+            size_t o = ((size_t)i * d->Wo + j) * n;
+            memset(v, 0, n * sizeof *v);
+            sgd_momentum_ref(w + o, v, dw + o, n, lr, 0.0f, wd);
+        }
+    free(v);
+}
+
 static void lf_one(const lf_dims *d, cn_region rg, const char *cs, const float *x, const float *w,
                    const float *gy)
 {
     size_t nx = (size_t)d->B * d->Hx * d->Wx * d->C, ny = (size_t)d->B * d->Ho * d->Wo * d->M;
-    size_t nw = lf_filter_count(d), K = (size_t)d->r * d->r * d->C;
+    size_t nw = lf_filter_count(d);
     float *dxp = dput(x, nx * 4), *dwp = dput(w, nw * 4), *dgy = dput(gy, ny * 4);
 
     /* forward */
@@ -218,24 +233,35 @@ static void lf_one(const lf_dims *d, cn_region rg, const char *cs, const float *
 
     /* fused: dx from the old filters, then w -= lr (dw + wd w) on the region's locations only */
     const float lr = 0.05f, wd = 0.01f;
-    float *dw = calloc(nw ? nw : 1, sizeof *dw), *wref = hcopy(w, nw), *v = calloc(K * d->M, sizeof *v);
+    float *dw = calloc(nw ? nw : 1, sizeof *dw), *wref = hcopy(w, nw);
     lf_backward_filter_ref(d, x, gy, dw, rg);
-    for (int i = rg.i0; i < rg.i1; i++)
-        for (int j = rg.j0; j < rg.j1; j++) {
-            size_t o = ((size_t)i * d->Wo + j) * d->M * K;
-            memset(v, 0, K * d->M * sizeof *v);
-            sgd_momentum_ref(wref + o, v, dw + o, K * d->M, lr, 0.0f, wd);
-        }
+    sgd_region(d, rg, wref, dw, lr, wd);
     float *dwt = dput(w, nw * 4);
     dout = dput(start, nx * 4);
-    if (lf_backward_fused_sgd_cuda(d, dxp, dwt, dgy, dout, lr, wd, rg, 0) != CN_OK)
+    if (lf_backward_fused_sgd_cuda(d, dxp, dwt, dgy, dout, NULL, NULL, lr, wd, rg, 0) != CN_OK)
         note(C_LF_FUSED, cs, "refused: %s", cn_last_error());
     got = dget(dout, nx);
     cmp_add(C_LF_FUSED, cs, got, dx_ref, start, nx);
     free(got);
     got = dget(dwt, nw);
     cmp_add(C_LF_FUSED, cs, got, wref, w, nw);
-    free(got), free(dw), free(wref), free(v), cuda_free(dwt), cuda_free(dout);
+    free(got), cuda_free(dwt);
+
+    /* fused with a second term (a tied decoder's: other x and dy) and no dx: one update from both sums */
+    float *x2 = tu_randn(nx, 1.0), *gy2 = tu_randn(ny, 1.0);
+    memset(dw, 0, (nw ? nw : 1) * sizeof *dw);
+    memcpy(wref, w, nw * sizeof *w);
+    lf_backward_filter_ref(d, x, gy, dw, rg);
+    lf_backward_filter_ref(d, x2, gy2, dw, rg);
+    sgd_region(d, rg, wref, dw, lr, wd);
+    float *dx2 = dput(x2, nx * 4), *dgy2 = dput(gy2, ny * 4);
+    dwt = dput(w, nw * 4);
+    if (lf_backward_fused_sgd_cuda(d, dxp, dwt, dgy, NULL, dx2, dgy2, lr, wd, rg, 0) != CN_OK)
+        note(C_LF_FUSED, cs, "refused (two terms): %s", cn_last_error());
+    got = dget(dwt, nw);
+    cmp_add(C_LF_FUSED, cs, got, wref, w, nw);
+    free(got), free(x2), free(gy2), cuda_free(dx2), cuda_free(dgy2);
+    free(dw), free(wref), cuda_free(dwt), cuda_free(dout);
     free(start), free(dx_ref);
     cuda_free(dxp), cuda_free(dwp), cuda_free(dgy);
 }
@@ -608,7 +634,8 @@ static void test_refusals(void)
     REFUSE(lf_forward_cuda(&bad, buf, buf, buf, region_all(3, 3), 0));
     REFUSE(lf_backward_data_cuda(&bad, buf, buf, buf, region_all(3, 3), 0));
     REFUSE(lf_backward_filter_cuda(&bad, buf, buf, buf, region_all(3, 3), 0));
-    REFUSE(lf_backward_fused_sgd_cuda(&bad, buf, buf, buf, buf, 0.1f, 0.0f, region_all(3, 3), 0));
+    REFUSE(lf_backward_fused_sgd_cuda(&bad, buf, buf, buf, buf, NULL, NULL, 0.1f, 0.0f, region_all(3, 3), 0));
+    REFUSE(lf_backward_fused_sgd_cuda(&ok, buf, buf, buf, NULL, buf, NULL, 0.1f, 0.0f, region_all(1, 1), 0));
     REFUSE(lf_forward_cuda(&ok, buf, buf, buf, outside, 0));
     REFUSE(lf_forward_cuda(&ok, NULL, buf, buf, region_all(1, 1), 0));
     pool_dims pd = {1, 1, 3, 3, 2, 2, 2, 2, 1e-3f}; /* 2 x 2 outputs of window 2, stride 2 need 4 x 4 */
