@@ -11,6 +11,7 @@
 
 #include "io/reader.h"
 #include "io/shard.h"
+#include "src/ahead.h"
 #include "src/common.h"
 #include "src/synth.h"
 
@@ -22,6 +23,7 @@ struct cn_data {
     /* synthetic */
     uint64_t n, pos, seed;
     double wait;
+    cn_ahead *ahead;    /* the generator run ahead by a thread (GPU backend with prefetch), or NULL */
     /* shards */
     cn_shard_set set;
     cn_reader *reader;
@@ -67,6 +69,40 @@ static cn_data *open_shards(cn_data *d, const char *pattern)
     return d;
 }
 
+static size_t sample_floats(const cn_data *d)
+{
+    return (size_t)rect_rows(d->rect) * (size_t)rect_cols(d->rect) * (size_t)d->job->channels;
+}
+
+/* The B synthetic samples of this rank's replica at stream position pos (a pure function of pos). */
+static int synth_batch_of(const cn_data *d, uint64_t pos, int B, float *x, int *labels)
+{
+    const cn_job *job = d->job;
+    size_t per = sample_floats(d);
+    uint64_t base = pos + (uint64_t)d->grid->replica * (uint64_t)B;
+    int pad = d->which == DATA_TEST, count = 0;
+#pragma omp parallel for schedule(static) reduction(+ : count)
+    for (int b = 0; b < B; b++) {
+        uint64_t p = base + (uint64_t)b;
+        if (pad && p >= d->n) {
+            labels[b] = -1;
+            memset(x + (size_t)b * per, 0, per * sizeof *x);
+            continue;
+        }
+        uint64_t sample = p % d->n;
+        labels[b] = synth_label(d->seed, sample, job->classes);
+        synth_fill(d->seed, sample, job->classes, job->height, job->width, job->channels, d->rect, x + (size_t)b * per);
+        count++;
+    }
+    return count;
+}
+
+static int synth_batch(void *ctx, uint64_t pos, float *x, int *labels)
+{
+    const cn_data *d = ctx;
+    return synth_batch_of(d, pos, d->job->batch, x, labels);
+}
+
 cn_data *data_open(const cn_job *job, const cn_grid *grid, int which, cn_rect rect)
 {
     const char *src = which == DATA_TRAIN ? job->train : job->test;
@@ -80,11 +116,17 @@ cn_data *data_open(const cn_job *job, const cn_grid *grid, int which, cn_rect re
     d->n = (uint64_t)(which == DATA_TRAIN ? job->synthetic_train : job->synthetic_test);
     /* the test set is a different stream of samples from the same generator */
     d->seed = job->seed + (which == DATA_TRAIN ? 0 : 0x5eed0000ull);
+    /* On the GPU backend the host is idle while the GPU computes a step: generate the next batches
+     * meanwhile. On the CPU backend the generator would take cores from the step's own threads. */
+    if (job->prefetch && job->backend == BACKEND_CUDA)
+        d->ahead = ahead_open(synth_batch, d, (size_t)job->batch * sample_floats(d), job->batch, 0,
+                              (uint64_t)grid->R * (uint64_t)job->batch, 2);
     return d;
 }
 
 void data_close(cn_data *d)
 {
+    ahead_close(d->ahead);
     if (d->reader) {
         reader_close(d->reader);
         shard_set_free(&d->set);
@@ -100,6 +142,8 @@ void data_seek(cn_data *d, uint64_t pos)
 {
     if (!d->reader) {
         d->pos = pos;
+        if (d->ahead)
+            ahead_seek(d->ahead, pos);
         return;
     }
     if (reader_seek_samples(d->reader, pos))
@@ -114,25 +158,16 @@ int data_next(cn_data *d, float *x, int *labels, int B)
             cn_fatal("%s", cn_last_error());
         return count;
     }
-    double t0 = cn_now();
-    const cn_job *job = d->job;
-    size_t per = (size_t)rect_rows(d->rect) * (size_t)rect_cols(d->rect) * (size_t)job->channels;
-    uint64_t base = d->pos + (uint64_t)d->grid->replica * (uint64_t)B;
-    int pad = d->which == DATA_TEST, count = 0;
-#pragma omp parallel for schedule(static) reduction(+ : count)
-    for (int b = 0; b < B; b++) {
-        uint64_t p = base + (uint64_t)b;
-        if (pad && p >= d->n) {
-            labels[b] = -1;
-            memset(x + (size_t)b * per, 0, per * sizeof *x);
-            continue;
-        }
-        uint64_t sample = p % d->n;
-        labels[b] = synth_label(d->seed, sample, job->classes);
-        synth_fill(d->seed, sample, job->classes, job->height, job->width, job->channels, d->rect, x + (size_t)b * per);
-        count++;
+    int count;
+    if (d->ahead) {
+        if (B != d->job->batch)
+            cn_fatal("data_next: batch %d, but the read-ahead makes batches of %d", B, d->job->batch);
+        count = ahead_next(d->ahead, x, labels, &d->wait);
+    } else {
+        double t0 = cn_now();
+        count = synth_batch_of(d, d->pos, B, x, labels);
+        d->wait += cn_now() - t0;
     }
     d->pos += (uint64_t)d->grid->R * (uint64_t)B;
-    d->wait += cn_now() - t0;
     return count;
 }

@@ -90,8 +90,11 @@ static void rank_mem(const cn_job *job, const cn_stage *const *all, int n, int m
     /* logits and their gradient, the input tile x0, the labels */
     head->acts = 2 * B * K * F4 + B * area(st[0].x_tile) * st[0].C * F4 + B * sizeof(int);
     size_t sample = area(st[0].x_tile) * (size_t)st[0].C;
-    /* the shard reader's prefetch slots (synthetic data is generated in place: no reader) */
-    int readers = (strcmp(job->train, "synthetic") != 0) + (job->test[0] && strcmp(job->test, "synthetic") != 0);
+    /* the prefetch slots of the shard readers, and of the synthetic generator's read-ahead on the GPU
+     * backend (src/data.c; on the CPU backend synthetic batches are generated in place) */
+    int ahead = job->backend == BACKEND_CUDA;
+    int readers = (ahead || strcmp(job->train, "synthetic") != 0) +
+                  (job->test[0] && (ahead || strcmp(job->test, "synthetic") != 0));
     if (job->prefetch)
         head->data = 2 * B * (sample * F4 + sizeof(int)) * (size_t)readers;
 }
