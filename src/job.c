@@ -56,6 +56,7 @@ static const key_def KEYS[] = {
     {"grid", "cols", T_INT, J(cols), 0, 0, "1", 1, 4096, NULL, "Px: ranks over the columns of every map"},
     {"grid", "replicas", T_INT, J(replicas), 0, 0, "1", 1, 1 << 20, NULL, "R: copies of the grid training on different samples"},
     {"grid", "halo", T_ENUM, J(halo), 0, 0, "mpi", 0, 0, "mpi|nccl", "how halos move on GPUs: mpi (staged through host memory) or nccl (GPU to GPU); the CPU backend always uses MPI"},
+    {"grid", "average_every", T_INT, J(average_every), 0, 0, "1", 1, 1e9, NULL, "replicas: 1 = average the gradients every step (one SGD on R x batch); k > 1 = each replica steps on its own gradient and the parameters are averaged every k steps (and before each checkpoint, evaluation and phase end): 1/k of the traffic"},
     {"grid", "allreduce", T_ENUM, J(allreduce), 0, 0, "mpi", 0, 0, "mpi|nccl", "how replicas average gradients on GPUs: mpi (through host memory) or nccl (GPU to GPU); the CPU backend always uses MPI"},
     {"grid", "overlap", T_BOOL, J(overlap), 0, 0, "yes", 0, 0, NULL, "compute the tile interior while the halo is in flight"},
 
@@ -358,12 +359,12 @@ static int validate(parse_ctx *c)
             }
     }
     /* The fused update is plain SGD on the whole gradient of one replica. */
-    if (job->fused && (job->optimizer != OPT_SGD || job->momentum != 0 || job->replicas != 1)) {
+    if (job->fused && (job->optimizer != OPT_SGD || job->momentum != 0 || (job->replicas > 1 && job->average_every == 1))) {
         if (!c->quiet && !c->failed++)
             fprintf(stderr, "cotsnet: error: %s: [optimizer] fused: %s\n", c->file,
                     job->optimizer != OPT_SGD ? "needs type = sgd (AdaGrad keeps a state per weight)"
                     : job->momentum != 0      ? "needs momentum = 0 (momentum keeps a state per weight)"
-                                              : "needs replicas = 1 (replicas average the gradient before the update)");
+                                              : "needs replicas = 1 or grid.average_every > 1 (replicas that average gradients do so before the update)");
         return -1;
     }
     /* Shapes: every stage's map must be at least one pixel. */

@@ -52,6 +52,7 @@ typedef struct {
     int rows, cols, replicas;
     int halo;                      /* HALO_MPI or HALO_NCCL */
     int allreduce;                 /* HALO_MPI or HALO_NCCL: how replicas average gradients on GPUs */
+    int average_every;             /* 1: replicas average gradients every step; k: parameters every k steps */
     int overlap;                   /* compute the interior while the halo moves */
 
     /* [stageK] */

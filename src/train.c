@@ -37,6 +37,10 @@ typedef struct {
     int stop;                   /* a signal asked for a checkpoint and exit */
     long saved_step;            /* step and phase of the last checkpoint written (-1: none) */
     int saved_phase;
+    /* grid.average_every > 1: the parameters the current phase trains, averaged over the replicas */
+    cn_param *trained[2 * CN_MAX_STAGES + 2];
+    int ntrained;
+    long phase_total;
 } run_ctx;
 
 static volatile sig_atomic_t signalled;
@@ -66,15 +70,33 @@ static void save(run_ctx *c)
     }
 }
 
-/* After every step: count it, checkpoint when due, and agree over all ranks on stopping (a signal
- * reached some rank). Returns 1 when the run must stop now (checkpoint written). */
-static int after_step(run_ctx *c)
+/* grid.average_every = k > 1: every k steps of a phase, and before a checkpoint (state too), an
+ * evaluation (`eval_due`) or the phase's end (state too), the replicas average what the phase trains.
+ * Every rank takes the same decision from the same counters. */
+static void average_if_due(run_ctx *c, int ckpt_due, int eval_due)
+{
+    int k = c->job->average_every;
+    if (c->grid->R < 2 || k < 2)
+        return;
+    int end = c->cur.phase_step >= c->phase_total;
+    if (!(c->cur.phase_step % k == 0 || end || ckpt_due || eval_due))
+        return;
+    for (int i = 0; i < c->ntrained; i++)
+        param_average(c->grid, c->trained[i], ckpt_due || end);
+}
+
+/* After every step: count it, average the replicas when due, checkpoint when due, and agree over all
+ * ranks on stopping (a signal reached some rank). Returns 1 when the run must stop now (checkpoint
+ * written). */
+static int after_step(run_ctx *c, int eval_due)
 {
     c->cur.step++;
     c->cur.phase_step++;
     c->cur.data_pos = data_tell(c->train);
     int stop = world_any(c->grid, signalled != 0);
-    if (stop || (c->job->ckpt_every > 0 && c->cur.step % c->job->ckpt_every == 0))
+    int ckpt_due = stop || (c->job->ckpt_every > 0 && c->cur.step % c->job->ckpt_every == 0);
+    average_if_due(c, ckpt_due && c->job->ckpt_every >= 0, eval_due);
+    if (ckpt_due)
         save(c);
     if (stop) {
         if (c->grid->world_rank == 0) {
@@ -207,6 +229,9 @@ static void phase_rica(run_ctx *c, int k)
     double lf = 2.0 * s->Ho * s->Wo * (double)s->M * s->r * s->r * s->C, fl = 5 * lf;
     for (int j = 0; j < k; j++)
         fl += 2.0 * net->st[j].Ho * net->st[j].Wo * (double)net->st[j].M * net->st[j].r * net->st[j].r * net->st[j].C;
+    c->ntrained = 0, c->phase_total = total;
+    c->trained[c->ntrained++] = &s->w;
+    c->trained[c->ntrained++] = &s->dec;
     for (long step = c->cur.phase_step; step < total; step++) {
         data_next(c->train, net->x0_h, net->labels_h, net->B);
         net_upload_batch(net);
@@ -224,7 +249,7 @@ static void phase_rica(run_ctx *c, int k)
             param_step(job, c->grid, &s->dec, lr);
         }
         iv.loss += loss, iv.n++;
-        int stop = after_step(c);
+        int stop = after_step(c, 0);
         if ((step + 1) % job->log_every == 0 || step + 1 == total || stop)
             interval_log(c, &iv, "rica", k + 1, step + 1, total, fl);
         if (stop)
@@ -251,6 +276,11 @@ static void phase_supervised(run_ctx *c, int finetune)
         for (int k = 0; k < net->nstages; k++)
             if (net->st[k].w.state) /* none under optimizer.fused */
                 dev_zero(net->st[k].w.state, net->st[k].w.n * sizeof(float));
+    c->ntrained = 0, c->phase_total = total;
+    c->trained[c->ntrained++] = &net->hw;
+    c->trained[c->ntrained++] = &net->hb;
+    for (int k = 0; finetune && k < net->nstages; k++)
+        c->trained[c->ntrained++] = &net->st[k].w;
     for (long step = c->cur.phase_step; step < total; step++) {
         data_next(c->train, net->x0_h, net->labels_h, net->B);
         net_upload_batch(net);
@@ -269,12 +299,13 @@ static void phase_supervised(run_ctx *c, int finetune)
         param_step(job, c->grid, &net->hw, lr);
         param_step(job, c->grid, &net->hb, lr);
         iv.loss += loss, iv.n++;
-        int stop = after_step(c);
+        int eval_due = !finetune && job->eval_every && (step + 1) % job->eval_every == 0 && step + 1 < total;
+        int stop = after_step(c, eval_due);
         if ((step + 1) % job->log_every == 0 || step + 1 == total || stop)
             interval_log(c, &iv, name, L, step + 1, total, fl);
         if (stop)
             return;
-        if (!finetune && job->eval_every && (step + 1) % job->eval_every == 0 && step + 1 < total)
+        if (eval_due)
             report_eval(c, name, step + 1);
     }
 }

@@ -14,7 +14,7 @@ void param_step(const cn_job *job, const cn_grid *grid, cn_param *p, double lr)
 {
     if (!p->n)
         return;
-    if (grid->R > 1) {
+    if (grid->R > 1 && job->average_every == 1) {
         double t0 = cn_now();
         dev_replicas_mean(grid, p->g, p->n); /* replicas_mean_float on the CPU */
         cn_time.allreduce += cn_now() - t0;
@@ -34,6 +34,17 @@ void param_step(const cn_job *job, const cn_grid *grid, cn_param *p, double lr)
         sgd_momentum_ref(p->w, p->state, p->g, p->n, (float)lr, (float)job->momentum, (float)job->weight_decay);
     }
     dev_zero(p->g, p->n * sizeof *p->g);
+}
+
+void param_average(const cn_grid *grid, cn_param *p, int with_state)
+{
+    if (grid->R < 2 || !p->n)
+        return;
+    double t0 = cn_now();
+    dev_replicas_mean(grid, p->w, p->n);
+    if (with_state && p->state)
+        dev_replicas_mean(grid, p->state, p->n);
+    cn_time.allreduce += cn_now() - t0;
 }
 
 double lr_at(const cn_job *job, double base, long step, long total)

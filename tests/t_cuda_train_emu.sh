@@ -21,6 +21,8 @@
 #       (NCCL's calls done over MPI through host copies: it checks the wiring, not NCCL);
 #   cuda_train_fused_1x2: optimizer.fused (momentum 0) on the 1x2 grid, the GPU's fused backward + SGD
 #       kernels against the CPU's fused path (tests/t_fused.sh: that equals plain SGD), 1e-5;
+#   cuda_train_average_R2: 2 replicas with grid.average_every = 3 (parameters averaged on the device
+#       every 3 steps), against the CPU backend doing the same, 1e-5;
 #   cuda_eval_1x2: `cotsnet eval` of the GPU run's checkpoint on 2 ranks: the CPU's accuracy line;
 #   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
 #       step, no crash;
@@ -134,6 +136,16 @@ if train "$tmp/gpuN" 2 1 "$EMU" --set grid.replicas=2 --set run.backend=cuda --s
     cuda_compare cuda_resume_replicas_nccl 4 "$tmp/cpuR" "$tmp/gpuN"
 else
     echo "FAIL cuda_resume_replicas_nccl: the run failed: $(tail -3 "$tmp/gpuN.log")"
+fi
+
+# grid.average_every = 3: 2 replicas step on their own gradients and average the parameters (on the
+# device, through the host and MPI) every 3 steps and before checkpoints and phase ends
+train "$tmp/cpuA" 2 1 "$BIN" --set grid.replicas=2 --set grid.average_every=3 ||
+    echo "FAIL cuda_train_cpu_reference_average: $(tail -3 "$tmp/cpuA.log")"
+if train "$tmp/gpuA" 2 1 "$EMU" --set grid.replicas=2 --set grid.average_every=3 --set run.backend=cuda; then
+    cuda_compare cuda_train_average_R2 6 "$tmp/cpuA" "$tmp/gpuA"
+else
+    echo "FAIL cuda_train_average_R2: the run failed: $(tail -3 "$tmp/gpuA.log")"
 fi
 
 # no GPU: one clear line, non-zero exit, nothing trained, no crash
