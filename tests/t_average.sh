@@ -12,12 +12,7 @@
 #   avg_fused                optimizer.fused with 2 replicas and k = 3 runs (plain SGD: momentum 0) and
 #                            equals the unfused SGD with momentum 0 bit for bit.
 set -u
-BIN=${COTSNET_BIN:-bin/cotsnet}
-PY=/usr/bin/python3
-JOB=tests/jobs/dist.ini
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-MPIRUN="mpirun --oversubscribe --bind-to none"
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+. tests/dist_env.sh # BUILD BIN PY JOB MPIRUN tmp, one thread per rank
 
 train() { # dir np cols [args]: 2 replicas of a 1 x cols grid, loss lines every step, checkpoints every 6
     d=$1 np=$2 cols=$3

@@ -5,13 +5,7 @@
 # is compared with one rank at twice the local batch. Then the parameters after 3 SGD-with-momentum
 # steps of every phase on 2x2 must match the one-rank run, and a grid that does not match the world or
 # is too fine for a map must end with one error line and a non-zero exit, no rank left hanging.
-BUILD=${COTSNET_BUILD:-build}
-BIN=${COTSNET_BIN:-bin/cotsnet}
-PY=/usr/bin/python3
-JOB=tests/jobs/dist.ini
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-MPIRUN="mpirun --oversubscribe --bind-to none"
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+. tests/dist_env.sh # BUILD BIN PY JOB MPIRUN tmp, one thread per rank
 B=$(awk -F= '/^batch/{gsub(/ /,"",$2); print $2}' $JOB)
 
 run_dist() { # out R Py Px batch

@@ -14,12 +14,7 @@
 #   fused_sizing          `cotsnet info --params` counts no gradient and no state for the filters under
 #                         fused on the GPU backend, a gradient and no state on the CPU backend.
 set -u
-BIN=${COTSNET_BIN:-bin/cotsnet}
-PY=/usr/bin/python3
-JOB=tests/jobs/dist.ini
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-MPIRUN="mpirun --oversubscribe --bind-to none"
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+. tests/dist_env.sh # BUILD BIN PY JOB MPIRUN tmp, one thread per rank
 
 # train DIR [args]: the job on a 1x2 grid, a checkpoint every 6 steps
 train() {
