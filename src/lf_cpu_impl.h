@@ -12,7 +12,8 @@
  *   SFX(name)                         name with the set's suffix (lf_fwd -> lf_fwd_avx2)
  *   KDOT_MB, KDOT_BB, KDOT_LIST(X)    forward register blocks: X(mb, bb) for every mb <= KDOT_MB, bb <= KDOT_BB
  *   KOUT_NV, KOUT_MR(nv), KOUT_LIST(X) backward register blocks: X(mr, nv), mr <= KOUT_MR(nv), nv <= KOUT_NV
- *   KOUT_NVW, KOUT_LISTW(X)           wide one-row blocks, mode 0 only: X(1, nv), KOUT_NV < nv <= KOUT_NVW
+ *   KOUT_NVW, KOUT_MRW(nv), KOUT_LISTW(X)  wide blocks, mode 0 only: X(mr, nv), mr <= KOUT_MRW(nv),
+ *                                     KOUT_NV < nv <= KOUT_NVW
  *
  * At one output location (i, j) the local filter is three small matrix products over k = (dy, dx, c),
  * whose patch X[b, k] is r runs (field rows dy) of L = r*C contiguous floats in NHWC:
@@ -48,6 +49,18 @@
 
 #include "src/common.h"
 #include "src/ops.h"
+
+/* 8 x 8 transposes (an x86 instance defines them first: src/lf_cpu_tr8.h); plain C otherwise */
+#ifndef LF_TR8
+#define LF_TR8(src, ss, dst, ds)                                                                          \
+    for (int tr_i = 0; tr_i < 8; tr_i++)                                                                  \
+        for (int tr_j = 0; tr_j < 8; tr_j++)                                                              \
+            (dst)[tr_i * (ds) + tr_j] = (src)[tr_j * (ss) + tr_i]
+#define LF_TR8ADD(src, ss, dst, ds)                                                                       \
+    for (int tr_i = 0; tr_i < 8; tr_i++)                                                                  \
+        for (int tr_j = 0; tr_j < 8; tr_j++)                                                              \
+            (dst)[tr_i * (ds) + tr_j] += (src)[tr_j * (ss) + tr_i]
+#endif
 
 #if defined(__GNUC__)
 #define LF_INLINE static inline __attribute__((always_inline))
@@ -226,13 +239,13 @@ static const SFX(kout_fn) SFX(kout_tab)[3][KOUT_NVW + 1][KOUT_MRMAX + 1] = {
 #endif
 };
 
-/* All n rows in blocks as even as possible of at most KOUT_MR(nv) (one row for a wide block, nv > KOUT_NV,
- * which exists in mode 0 only): at most two kernel calls. */
+/* All n rows in blocks as even as possible of at most KOUT_MR(nv) (KOUT_MRW(nv) for a wide block, nv >
+ * KOUT_NV, which exists in mode 0 only): at most two kernel calls. */
 static void SFX(kout_rows)(int n, int nv, int mode, int nseg, const ptrdiff_t *aoff, const ptrdiff_t *boff, int np,
                            const float *a, ptrdiff_t ai, ptrdiff_t ap, const float *bm, ptrdiff_t bp,
                            ptrdiff_t last, int nlive, float *c, ptrdiff_t ci)
 {
-    const int mrmax = nv > KOUT_NV ? 1 : KOUT_MR(nv);
+    const int mrmax = nv > KOUT_NV ? KOUT_MRW(nv) : KOUT_MR(nv);
     const int nb = (n + mrmax - 1) / mrmax, q = n / nb, big = n % nb; /* big blocks of q+1, then q */
     if (big) {
         SFX(kout_tab)[mode][nv][q + 1](big, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci);
@@ -533,13 +546,48 @@ static float *SFX(lf_talloc)(size_t n)
     return p;
 }
 
-/* The most vectors over images per kout chunk with `rows` rows (maps or channels), all rows in one register
- * block. One row (C = 1 in backward data, M = 1 in forward): a wide block of up to KOUT_NVW vectors.
- * Its accumulators are then the only independent FMA chains; with KOUT_NV (AVX2: 3) of them the FMAs
- * would wait on their own latency (Zen 3: 4 cycles x 2 pipes = 8 in flight). */
+/* Vectors over images per kout chunk with `rows` rows (maps or channels). Few rows (C = 1 or 3 in backward
+ * data, M <= 2 in forward): a wide block, all rows and up to KOUT_NVW vectors, so that there are enough
+ * independent FMA chains (Zen 3: 4 cycles of latency x 2 pipes = 8 in flight) and each vector loaded
+ * serves every row. Otherwise KOUT_NV vectors, the rows cut into blocks of KOUT_MR(nv) (AVX2: 4 maps x 3
+ * vectors, 7 loads per 12 FMAs; measured faster than one block of all maps x fewer vectors). */
 static int SFX(lf_nv_t)(int rows)
 {
-    return rows == 1 ? KOUT_NVW : CN_MAX(1, CN_MIN(KOUT_NV, KOUT_ACC / rows));
+    for (int nv = KOUT_NVW; nv > KOUT_NV; nv--)
+        if (rows <= KOUT_MRW(nv))
+            return nv;
+    return KOUT_NV;
+}
+
+/* dst[i*ds + j] = src[j*ss + i] (add: +=) for i < ni, j < nj: in 8 x 8 tiles (LF_TR8, LF_TR8ADD: whole
+ * vectors with AVX), scalar at the edges. The tiles run along the rows of the side with the larger row
+ * stride (the public layout, one image apart), eight of its rows at a time: read or written one float at
+ * a time at a stride of an image, every image's line would sit in the same L1 set and miss. */
+static void SFX(lf_tr)(const float *src, ptrdiff_t ss, float *dst, ptrdiff_t ds, int ni, int nj, int add)
+{
+    const int ni8 = ni & ~7, nj8 = nj & ~7;
+    const int jout = ss >= ds; /* src's rows j are the strided ones: walk along them */
+    const int no = jout ? nj : ni, nin = jout ? ni : nj, no8 = jout ? nj8 : ni8, nin8 = jout ? ni8 : nj8;
+    for (int o = 0; o < no; o += 8) {
+        const int oe = CN_MIN(o + 8, no);
+        for (int q = 0; q < nin; q += 8) {
+            const int i = jout ? q : o, j = jout ? o : q;
+            if (o < no8 && q < nin8) {
+                if (add)
+                    LF_TR8ADD(src + j * ss + i, ss, dst + i * ds + j, ds);
+                else
+                    LF_TR8(src + j * ss + i, ss, dst + i * ds + j, ds);
+                continue;
+            }
+            const int qe = CN_MIN(q + 8, nin);
+            const int ie = jout ? qe : oe, je = jout ? oe : qe;
+            for (int jj = j; jj < je; jj++)
+                for (int ii = i; ii < ie; ii++) {
+                    float *dp = dst + ii * ds + jj;
+                    *dp = add ? *dp + src[jj * ss + ii] : src[jj * ss + ii];
+                }
+        }
+    }
 }
 
 /* xt for input rows [u0, u1) and columns [v0, v1); call inside a parallel region (orphaned omp for). */
@@ -551,28 +599,11 @@ static void SFX(lf_pack_xt)(const lf_dims *d, const float *x, float *xt, int Bp,
 #pragma omp for schedule(static)
     for (int u = u0; u < u1; u++) {
         float *t = xt + ((ptrdiff_t)u * d->Wx + v0) * C * Bp;
-        for (int b = 0; b < B; b++) {
-            const float *src = x + b * xb + u * xrow + (ptrdiff_t)v0 * C;
-            for (int q = 0; q < n; q++)
-                t[(ptrdiff_t)q * Bp + b] = src[q];
-        }
+        SFX(lf_tr)(x + u * xrow + (ptrdiff_t)v0 * C, xb, t, Bp, n, B, 0);
         for (int q = 0; q < n; q++)
             for (int b = B; b < Bp; b++)
                 t[(ptrdiff_t)q * Bp + b] = 0.0f;
     }
-}
-
-/* dyt[m*Bp + b] = dy[b, loc, m], images past B zero. */
-static void SFX(lf_pack_dyt)(const float *dy, ptrdiff_t yb, ptrdiff_t loc, int B, int M, int Bp, float *dyt)
-{
-    for (int b = 0; b < B; b++) {
-        const float *src = dy + b * yb + loc * M;
-        for (int m = 0; m < M; m++)
-            dyt[(ptrdiff_t)m * Bp + b] = src[m];
-    }
-    for (int m = 0; m < M; m++)
-        for (int b = B; b < Bp; b++)
-            dyt[(ptrdiff_t)m * Bp + b] = 0.0f;
 }
 
 static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg)
@@ -606,9 +637,7 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
                 const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
                 SFX(kout_rows)(M, nv, 0, r, aoff, boff, L, w + loc * M * K, K, 1, xt + b0, Bp, 0, VL, ct + b0, Bp);
             }
-            for (int b = 0; b < B; b++)
-                for (int m = 0; m < M; m++)
-                    y[b * yb + loc * M + m] = ct[(ptrdiff_t)m * Bp + b];
+            SFX(lf_tr)(ct, Bp, y + loc * M, yb, B, M, 0);
         }
         free(ct);
         cn_free(aoff);
@@ -650,21 +679,44 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
+        /* dyt[(loc*M + m)*Bp + b] = dy[b, loc, m], eight images at a time along their rows of dy; images
+         * past B zero */
 #pragma omp for schedule(static)
-        for (ptrdiff_t l = 0; l < nloc; l++) {
-            const ptrdiff_t loc = (ptrdiff_t)(rg.i0 + (int)(l / cols)) * Wo + rg.j0 + (int)(l % cols);
-            SFX(lf_pack_dyt)(dy, yb, loc, B, M, Bp, dyt + loc * M * Bp);
-        }
-        float *ct = SFX(lf_talloc)((size_t)G * C * Bp);
+        for (int b0 = 0; b0 < Bp; b0 += 8)
+            for (ptrdiff_t l = 0; l < nloc; l++) {
+                const ptrdiff_t loc = (ptrdiff_t)(rg.i0 + (int)(l / cols)) * Wo + rg.j0 + (int)(l % cols);
+                float *t = dyt + loc * M * Bp;
+                if (b0 < B)
+                    SFX(lf_tr)(dy + b0 * yb + loc * M, yb, t + b0, Bp, M, CN_MIN(8, B - b0), 0);
+                for (int m = 0; m < M; m++)
+                    for (int b = CN_MAX(b0, B); b < b0 + 8 && b < Bp; b++)
+                        t[(ptrdiff_t)m * Bp + b] = 0.0f;
+            }
+        /* one input row's sums, rt[((v - v0)*C + c)*Bp + b], added into dx once per run of covered pixels */
+        float *rt = SFX(lf_talloc)((size_t)(v1 - v0) * C * Bp);
         ptrdiff_t *aoff = cn_alloc((size_t)cov * cov, sizeof *aoff), *boff = cn_alloc((size_t)cov * cov, sizeof *boff);
-#pragma omp for schedule(static) collapse(2)
-        for (int u = u0; u < u1; u++)
-            for (int gi = 0; gi < ng; gi++) {
-                const int v = gv[gi], gc = (gv[gi + 1] - v) * C; /* the group's pixels x channels */
-                int ia, ib, ja, jb;
-                SFX(lf_cover)(u, r, s, rg.i0, rg.i1, &ia, &ib);
-                SFX(lf_cover)(v, r, s, rg.j0, rg.j1, &ja, &jb);
-                int nseg = 0;
+#pragma omp for schedule(static)
+        for (int u = u0; u < u1; u++) {
+            int vrun = -1; /* start of the current run of covered pixels, -1: none */
+            for (int gi = 0; gi <= ng; gi++) {
+                const int v = gv[gi];
+                int nseg = 0, ia = 0, ib = 0, ja = 0, jb = 0;
+                if (gi < ng) {
+                    SFX(lf_cover)(u, r, s, rg.i0, rg.i1, &ia, &ib);
+                    SFX(lf_cover)(v, r, s, rg.j0, rg.j1, &ja, &jb);
+                    nseg = (ib > ia && jb > ja) ? (ib - ia) * (jb - ja) : 0;
+                }
+                if (nseg == 0) { /* the run ends: its pixels' sums into dx */
+                    if (vrun >= 0)
+                        SFX(lf_tr)(rt + (ptrdiff_t)(vrun - v0) * C * Bp, Bp, dx + (ptrdiff_t)u * xrow + (ptrdiff_t)vrun * C,
+                                   xb, B, (v - vrun) * C, 1);
+                    vrun = -1;
+                    continue;
+                }
+                if (vrun < 0)
+                    vrun = v;
+                const int gc = (gv[gi + 1] - v) * C; /* the group's pixels x channels */
+                nseg = 0;
                 for (int i = ia; i < ib; i++)
                     for (int j = ja; j < jb; j++) {
                         const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
@@ -672,8 +724,7 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
                         boff[nseg] = loc * M * Bp;
                         nseg++;
                     }
-                if (nseg == 0)
-                    continue;
+                float *ct = rt + (ptrdiff_t)(v - v0) * C * Bp;
                 SFX(lf_runplan) plan;
                 SFX(lf_plan_run)(&plan, Bp, SFX(lf_nv_t)(gc));
                 memset(ct, 0, (size_t)gc * Bp * sizeof *ct);
@@ -682,12 +733,9 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
                     const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
                     SFX(kout_rows)(gc, nv, 0, nseg, aoff, boff, M, w, 1, K, dyt + b0, Bp, 0, VL, ct + b0, Bp);
                 }
-                float *dxp = dx + (ptrdiff_t)u * xrow + (ptrdiff_t)v * C;
-                for (int b = 0; b < B; b++)
-                    for (int c = 0; c < gc; c++)
-                        dxp[b * xb + c] += ct[(ptrdiff_t)c * Bp + b];
             }
-        free(ct);
+        }
+        free(rt);
         cn_free(aoff);
         cn_free(boff);
     }
