@@ -396,6 +396,104 @@ static inline ptrdiff_t SFX(lf_odd_lines)(ptrdiff_t n)
 #define LF_PREFETCHW(p) ((void)(p))
 #endif
 
+/* n floats, 64-byte aligned, not cleared; free() them */
+static float *SFX(lf_talloc)(size_t n)
+{
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (!p)
+        cn_fatal("out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+/* dst[i*ds + j] = src[j*ss + i] (add: +=) for i < ni, j < nj: in 8 x 8 tiles (LF_TR8, LF_TR8ADD: whole
+ * vectors with AVX), scalar at the edges. The tiles run along the rows of the side with the larger row
+ * stride (the public layout, one image apart), eight of its rows at a time: read or written one float at
+ * a time at a stride of an image, every image's line would sit in the same L1 set and miss. */
+static void SFX(lf_tr)(const float *src, ptrdiff_t ss, float *dst, ptrdiff_t ds, int ni, int nj, int add)
+{
+    const int ni8 = ni & ~7, nj8 = nj & ~7;
+    const int jout = ss >= ds; /* src's rows j are the strided ones: walk along them */
+    const int no = jout ? nj : ni, nin = jout ? ni : nj, no8 = jout ? nj8 : ni8, nin8 = jout ? ni8 : nj8;
+    for (int o = 0; o < no; o += 8) {
+        const int oe = CN_MIN(o + 8, no);
+        for (int q = 0; q < nin; q += 8) {
+            const int i = jout ? q : o, j = jout ? o : q;
+            if (o < no8 && q < nin8) {
+                if (add)
+                    LF_TR8ADD(src + j * ss + i, ss, dst + i * ds + j, ds);
+                else
+                    LF_TR8(src + j * ss + i, ss, dst + i * ds + j, ds);
+                continue;
+            }
+            const int qe = CN_MIN(q + 8, nin);
+            const int ie = jout ? qe : oe, je = jout ? oe : qe;
+            for (int jj = j; jj < je; jj++)
+                for (int ii = i; ii < ie; ii++) {
+                    float *dp = dst + ii * ds + jj;
+                    *dp = add ? *dp + src[jj * ss + ii] : src[jj * ss + ii];
+                }
+        }
+    }
+}
+
+/* Few channels and M = VL or 2 VL maps (AVX2: C = 1, 3 and M = 8, 16): vectors over the maps instead of
+ * along x's runs, so that no lane is idle and no field is copied per location. For kb consecutive floats
+ * of a field row (q < kb) and the nmv vectors of maps (v < nmv):
+ *   acc[q][v] = sum over b < B, in order, of x[b*xs + q] (broadcast) * dy[b*M + v*VL + lanes]
+ * then dw[(v*VL + lane)*K + q] += acc[q][v], transposed through a small buffer (lf_tr). Per image: nmv
+ * loads of dy and kb broadcasts of x for kb*nmv FMAs. */
+#define KMAP_LIST1(X) X(1, 1) X(2, 1) X(3, 1) X(4, 1) X(5, 1) X(6, 1) X(7, 1) X(8, 1) X(9, 1) X(10, 1) \
+                      X(11, 1) X(12, 1)
+#define KMAP_LIST(X) KMAP_LIST1(X) X(1, 2) X(2, 2) X(3, 2) X(4, 2) X(5, 2) X(6, 2)
+#define KMAP_KB(nmv) (12 / (nmv))
+LF_INLINE void SFX(kmap_core)(const int kb, const int nmv, int B, const float *x, ptrdiff_t xs, const float *dy,
+                              int M, float *dw, ptrdiff_t K)
+{
+    vf acc[12];
+#pragma GCC unroll 12
+    for (int t = 0; t < kb * nmv; t++)
+        acc[t] = V_ZERO();
+    for (int b = 0; b < B; b++) {
+        const vf d0 = V_LOAD(dy + (ptrdiff_t)b * M), d1 = nmv > 1 ? V_LOAD(dy + (ptrdiff_t)b * M + VL) : d0;
+        const float *xp = x + b * xs;
+#pragma GCC unroll 12
+        for (int q = 0; q < kb; q++) {
+            const vf xv = V_BCAST(xp + q);
+            acc[q * nmv] = V_FMA(xv, d0, acc[q * nmv]);
+            if (nmv > 1)
+                acc[q * nmv + 1] = V_FMA(xv, d1, acc[q * nmv + 1]);
+        }
+    }
+    float tmp[12 * VL];
+#pragma GCC unroll 12
+    for (int t = 0; t < kb * nmv; t++)
+        V_STORE(tmp + t * VL, acc[t]); /* tmp[q*mv + m] */
+    const int mv = nmv * VL, kb8 = kb & ~7;
+    for (int m = 0; m + 8 <= mv; m += 8) { /* mv is a multiple of 8 (or 1, generic) */
+#pragma GCC unroll 2
+        for (int q = 0; q < kb8; q += 8)
+            LF_TR8ADD(tmp + q * mv + m, mv, dw + m * K + q, K);
+    }
+    for (int m = 0; m < mv; m++) {
+        const int q0 = mv % 8 ? 0 : kb8;
+        for (int q = q0; q < kb; q++)
+            dw[m * K + q] += tmp[q * mv + m];
+    }
+}
+#define KMAP_ARGS int B, const float *x, ptrdiff_t xs, const float *dy, int M, float *dw, ptrdiff_t K
+typedef void (*SFX(kmap_fn))(KMAP_ARGS);
+#define KMAP_DEF(kb, nmv)                                                                                 \
+    static void SFX(kmap_##kb##_##nmv)(KMAP_ARGS) { SFX(kmap_core)(kb, nmv, B, x, xs, dy, M, dw, K); }
+KMAP_LIST(KMAP_DEF)
+#undef KMAP_DEF
+/* [nmv][kb] */
+static const SFX(kmap_fn) SFX(kmap_tab)[3][13] = {
+#define KMAP_TAB(kb, nmv) [nmv][kb] = SFX(kmap_##kb##_##nmv),
+    KMAP_LIST(KMAP_TAB)
+#undef KMAP_TAB
+};
+
 static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg)
 {
     const int B = d->B, M = d->M, C = d->C, r = d->r, s = d->s, Wo = d->Wo;
@@ -408,14 +506,18 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
     const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s;
     const ptrdiff_t n = (ptrdiff_t)((rg.j1 - 1) * s + r - v0) * C; /* floats of an input row in use */
     const ptrdiff_t S = SFX(lf_odd_lines)(n), xtu = (ptrdiff_t)B * S; /* image stride, one row of all */
-    float *xt = cn_alloc((size_t)(u1 - u0) * (size_t)xtu, sizeof *xt);
-    float *dyt = cn_alloc((size_t)nloc * B * M, sizeof *dyt); /* [l][b][m]: each location's dy contiguous */
-    const int pack = 4 * L < 3 * ((L + VL - 1) / VL) * VL; /* whole field as one run */
+    float *xt = SFX(lf_talloc)((size_t)(u1 - u0) * (size_t)xtu); /* every float read is written first */
+    float *dyt = SFX(lf_talloc)((size_t)nloc * B * M); /* [l][b][m]: each location's dy contiguous */
+    /* vectors over maps (kmap), or along runs: a field row, or the whole field copied per location when a
+     * row's vectors would keep fewer than 3/4 of their lanes busy */
+    const int nmv = M / VL, bymaps = VL > 1 && !SFX(lf_gather_ok)(C) && M % VL == 0 && nmv <= 2;
+    const int pack = !bymaps && 4 * L < 3 * ((L + VL - 1) / VL) * VL;
     const int nrun = pack ? 1 : r;
     const int Lr = pack ? (int)K : L;
     const ptrdiff_t Sp = SFX(lf_odd_lines)(K);
     SFX(lf_runplan) plan;
     SFX(lf_plan_run)(&plan, Lr, KOUT_NV);
+    const int nkb = bymaps ? (Lr + KMAP_KB(nmv) - 1) / KMAP_KB(nmv) : 0;
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
@@ -453,19 +555,25 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
                     for (int m = 0; m < M; m++)
                         for (int q = 0; q < Lr + 15; q += 16)
                             LF_PREFETCHW(pn + m * K + CN_MIN(q, Lr - 1));
-                for (int k = 0; k < plan.nch; k++) {
-                    const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
-                    const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
-                    const int mode = k == plan.nch - 1 ? plan.mode_last : 0;
-                    SFX(kout_rows)(M, nv, mode, 1, NULL, NULL, B, dyp, 1, M, xr + c0, pack ? Sp : S, plan.last,
-                                   plan.nlive, dwr + c0, K);
-                }
+                if (bymaps) /* the run in pieces of at most KMAP_KB(nmv) floats, as even as possible */
+                    for (int k = 0; k < nkb; k++) {
+                        const int q0 = SFX(lf_blk0)(Lr, nkb, k);
+                        SFX(kmap_tab)[nmv][SFX(lf_blk)(Lr, nkb, k)](B, xr + q0, S, dyp, M, dwr + q0, K);
+                    }
+                else
+                    for (int k = 0; k < plan.nch; k++) {
+                        const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
+                        const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
+                        const int mode = k == plan.nch - 1 ? plan.mode_last : 0;
+                        SFX(kout_rows)(M, nv, mode, 1, NULL, NULL, B, dyp, 1, M, xr + c0, pack ? Sp : S, plan.last,
+                                       plan.nlive, dwr + c0, K);
+                    }
             }
         }
         cn_free(xp);
     }
-    cn_free(xt);
-    cn_free(dyt);
+    free(xt);
+    free(dyt);
 }
 
 /* ---- backward data --------------------------------------------------------------------------------
@@ -537,14 +645,6 @@ static void SFX(lf_bwd_data_gather)(const lf_dims *d, const float *w, const floa
  * The copy of x costs about one read and one write of it per call, against (r/s)^2 * M multiply-adds per
  * element. Backward filter does not use it: its sum runs over images, which would need lane sums every
  * B/VL steps (tried: slower); it keeps vectors along x's runs, in a copy of its own (see there). */
-static float *SFX(lf_talloc)(size_t n)
-{
-    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes ? bytes : 64);
-    if (!p)
-        cn_fatal("out of memory allocating %zu bytes", bytes);
-    return p;
-}
 
 /* Vectors over images per kout chunk with `rows` rows (maps or channels). Few rows (C = 1 or 3 in backward
  * data, M <= 2 in forward): a wide block, all rows and up to KOUT_NVW vectors, so that there are enough
@@ -557,37 +657,6 @@ static int SFX(lf_nv_t)(int rows)
         if (rows <= KOUT_MRW(nv))
             return nv;
     return KOUT_NV;
-}
-
-/* dst[i*ds + j] = src[j*ss + i] (add: +=) for i < ni, j < nj: in 8 x 8 tiles (LF_TR8, LF_TR8ADD: whole
- * vectors with AVX), scalar at the edges. The tiles run along the rows of the side with the larger row
- * stride (the public layout, one image apart), eight of its rows at a time: read or written one float at
- * a time at a stride of an image, every image's line would sit in the same L1 set and miss. */
-static void SFX(lf_tr)(const float *src, ptrdiff_t ss, float *dst, ptrdiff_t ds, int ni, int nj, int add)
-{
-    const int ni8 = ni & ~7, nj8 = nj & ~7;
-    const int jout = ss >= ds; /* src's rows j are the strided ones: walk along them */
-    const int no = jout ? nj : ni, nin = jout ? ni : nj, no8 = jout ? nj8 : ni8, nin8 = jout ? ni8 : nj8;
-    for (int o = 0; o < no; o += 8) {
-        const int oe = CN_MIN(o + 8, no);
-        for (int q = 0; q < nin; q += 8) {
-            const int i = jout ? q : o, j = jout ? o : q;
-            if (o < no8 && q < nin8) {
-                if (add)
-                    LF_TR8ADD(src + j * ss + i, ss, dst + i * ds + j, ds);
-                else
-                    LF_TR8(src + j * ss + i, ss, dst + i * ds + j, ds);
-                continue;
-            }
-            const int qe = CN_MIN(q + 8, nin);
-            const int ie = jout ? qe : oe, je = jout ? oe : qe;
-            for (int jj = j; jj < je; jj++)
-                for (int ii = i; ii < ie; ii++) {
-                    float *dp = dst + ii * ds + jj;
-                    *dp = add ? *dp + src[jj * ss + ii] : src[jj * ss + ii];
-                }
-        }
-    }
 }
 
 /* xt for input rows [u0, u1) and columns [v0, v1); call inside a parallel region (orphaned omp for). */
