@@ -361,6 +361,9 @@ static void SFX(lf_fwd_nhwc)(const lf_dims *d, const float *x, const float *w, f
  *  - A run is a field row (r runs of L), or, when a row's vectors would keep fewer than 3/4 of their
  *    lanes busy (C = 1 with AVX2: L = r), the whole field copied per location into one run of K per
  *    image (xp, stride Sp, padded the same way).
+ *  - Except with few channels and M = VL or 2 VL maps (kmap, below): then the vectors run over the maps,
+ *    x is broadcast from xt in place (no per-location copy, no idle lane) and each block of up to 12
+ *    floats of a field row is added into dw through an 8 x 8 transpose.
  *  - The filter rows of the next run (dw, read and written once per location; after a location's last
  *    run, the next location's first) are prefetched while the current run is computed.
  * Each dw element's sum runs over the images in order and is then added once: the result does not
@@ -640,11 +643,13 @@ static void SFX(lf_bwd_data_gather)(const lf_dims *d, const float *w, const floa
  *                  the [M, Bp] result is then written into y
  *   backward data  per group of g input pixels of a row covered by the same fields (g*C <= 4: C = 1, g up
  *                  to s), kout: rows = the group's g*C channels (broadcast w), vectors over images,
- *                  segments = the fields that cover the group, p = m; the [g*C, Bp] result is then added
- *                  into dx
- * The copy of x costs about one read and one write of it per call, against (r/s)^2 * M multiply-adds per
- * element. Backward filter does not use it: its sum runs over images, which would need lane sums every
- * B/VL steps (tried: slower); it keeps vectors along x's runs, in a copy of its own (see there). */
+ *                  segments = the fields that cover the group, p = m; the [g*C, Bp] results of a whole
+ *                  input row are then added into dx
+ * The copies into and out of this layout go through 8 x 8 transposes (lf_tr), eight images at a time
+ * along their rows of the public layout. The copy of x costs about one read and one write of it per call,
+ * against (r/s)^2 * M multiply-adds per element. Backward filter does not use it: its sum runs over
+ * images, which would need lane sums every B/VL steps (tried: slower); it keeps x in a copy of its own
+ * and vectors along x's runs or, with M = VL or 2 VL maps, over the maps (see there). */
 
 /* Vectors over images per kout chunk with `rows` rows (maps or channels). Few rows (C = 1 or 3 in backward
  * data, M <= 2 in forward): a wide block, all rows and up to KOUT_NVW vectors, so that there are enough
