@@ -151,10 +151,14 @@ static const SFX(kdot_fn) SFX(kdot_tab)[2][KDOT_MB + 1][KDOT_BB + 1] = {
  * inside the run) and only its top nlive lanes count: it is loaded whole (every lane is inside the run)
  * and its other lanes are zeroed once, in the accumulators, before they are added into c. Mode 2: the
  * last vector's first nlive lanes only, masked loads and stores (a run shorter than VL). */
-LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nblk, int nseg, const ptrdiff_t *aoff,
-                              const ptrdiff_t *boff, int np, const float *a, ptrdiff_t ai, ptrdiff_t ap,
-                              const float *bm, ptrdiff_t bp, ptrdiff_t last, int nlive, float *c, ptrdiff_t ci)
+LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, const int split, int nblk, int nseg,
+                              const ptrdiff_t *aoff, const ptrdiff_t *boff, int np, const float *a, ptrdiff_t ai,
+                              ptrdiff_t ap, const float *bm, ptrdiff_t bp, ptrdiff_t last, int nlive, float *c,
+                              ptrdiff_t ci, ptrdiff_t ai2, ptrdiff_t ci2)
 {
+    /* split: rows i >= mr/2 sit ai2 (in a) and ci2 (in c) after the first half's: i*ai becomes
+     * ai2 + (i - mr/2)*ai (one block, mode 0) */
+#define KOUT_ROW(i, st, st2) (split && (i) >= mr / 2 ? (st2) + ((i) - mr / 2) * (st) : (i) * (st))
     ptrdiff_t off[KOUT_NVW];
 #pragma GCC unroll 16
     for (int v = 0; v < nv; v++)
@@ -175,7 +179,7 @@ LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nb
                     bv[v] = (mode == 2 && v == nv - 1) ? V_LOADM(bg + off[v], km) : V_LOAD(bg + off[v]);
 #pragma GCC unroll 32
                 for (int i = 0; i < mr; i++) {
-                    vf av = V_BCAST(ag + i * ai);
+                    vf av = V_BCAST(ag + KOUT_ROW(i, ai, ai2));
 #pragma GCC unroll 16
                     for (int v = 0; v < nv; v++)
                         acc[i * nv + v] = V_FMA(av, bv[v], acc[i * nv + v]);
@@ -188,7 +192,7 @@ LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nb
         for (int i = 0; i < mr; i++) {
 #pragma GCC unroll 16
             for (int v = 0; v < nv; v++) {
-                float *cp = c + i * ci + off[v];
+                float *cp = c + KOUT_ROW(i, ci, ci2) + off[v];
                 if (mode == 1 && v == nv - 1)
                     acc[i * nv + v] = V_KEEP(acc[i * nv + v], km);
                 if (mode == 2)
@@ -200,6 +204,7 @@ LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nb
         a += mr * ai;
         c += mr * ci;
     }
+#undef KOUT_ROW
 }
 
 #define KOUT_ARGS                                                                                       \
@@ -209,7 +214,7 @@ typedef void (*SFX(kout_fn))(KOUT_ARGS);
 #define KOUT_DEF1(mr, nv, mode)                                                                          \
     static void SFX(kout_##mr##_##nv##_##mode)(KOUT_ARGS)                                                \
     {                                                                                                    \
-        SFX(kout_core)(mr, nv, mode, nblk, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci);  \
+        SFX(kout_core)(mr, nv, mode, 0, nblk, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci, 0, 0); \
     }
 #define KOUT_DEF(mr, nv) KOUT_DEF1(mr, nv, 0) KOUT_DEF1(mr, nv, 1)
 KOUT_LIST(KOUT_DEF)
@@ -238,6 +243,31 @@ static const SFX(kout_fn) SFX(kout_tab)[3][KOUT_NVW + 1][KOUT_MRMAX + 1] = {
 #undef KOUT_TAB2
 #endif
 };
+
+/* Split blocks (backward data, C = 1: 2 input rows x hr pixels): 2*hr rows, the second hr at ai2 / ci2,
+ * one block, mode 0, nv <= KOUT_NV. [nv][hr] */
+#define KOUTS_ARGS                                                                                      \
+    int nseg, const ptrdiff_t *aoff, const ptrdiff_t *boff, int np, const float *a, ptrdiff_t ai, ptrdiff_t ap, \
+        const float *bm, ptrdiff_t bp, float *c, ptrdiff_t ci, ptrdiff_t ai2, ptrdiff_t ci2
+typedef void (*SFX(kouts_fn))(KOUTS_ARGS);
+#define KOUTS_DEF(hr, nv)                                                                                 \
+    static void SFX(kouts_##hr##_##nv)(KOUTS_ARGS)                                                        \
+    {                                                                                                     \
+        SFX(kout_core)(2 * hr, nv, 0, 1, 1, nseg, aoff, boff, np, a, ai, ap, bm, bp, 0, VL, c, ci, ai2, ci2);   \
+    }
+#if KOUT_NV >= 4
+#define KOUTS_LIST(X) X(1, 1) X(2, 1) X(1, 2) X(2, 2) X(1, 3) X(2, 3) X(1, 4) X(2, 4)
+#else
+#define KOUTS_LIST(X) X(1, 1) X(2, 1) X(1, 2) X(2, 2) X(1, 3) X(2, 3)
+#endif
+KOUTS_LIST(KOUTS_DEF)
+#undef KOUTS_DEF
+static const SFX(kouts_fn) SFX(kouts_tab)[KOUT_NV + 1][3] = {
+#define KOUTS_TAB(hr, nv) [nv][hr] = SFX(kouts_##hr##_##nv),
+    KOUTS_LIST(KOUTS_TAB)
+#undef KOUTS_TAB
+};
+#undef KOUTS_LIST
 
 /* All n rows in blocks as even as possible of at most KOUT_MR(nv) (KOUT_MRW(nv) for a wide block, nv >
  * KOUT_NV, which exists in mode 0 only): at most two kernel calls. */
@@ -720,6 +750,27 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
     free(xt);
 }
 
+/* Input rows (or columns) [n0, n1) in groups of at most gmax consecutive ones that the same output rows
+ * (columns) in [lo, hi) cover: group k is [g[k], g[k+1]); returns the number of groups. */
+static int SFX(lf_groups)(int n0, int n1, int gmax, int r, int s, int lo, int hi, int *g)
+{
+    int ng = 0;
+    for (int v = n0; v < n1; ng++) {
+        int a, b, k = 1;
+        SFX(lf_cover)(v, r, s, lo, hi, &a, &b);
+        for (; k < gmax && v + k < n1; k++) {
+            int a2, b2;
+            SFX(lf_cover)(v + k, r, s, lo, hi, &a2, &b2);
+            if (a2 != a || b2 != b)
+                break;
+        }
+        g[ng] = v;
+        v += k;
+    }
+    g[ng] = n1;
+    return ng;
+}
+
 static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg)
 {
     const int B = d->B, M = d->M, C = d->C, r = d->r, s = d->s, Wo = d->Wo;
@@ -731,24 +782,14 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
     const ptrdiff_t nloc = (ptrdiff_t)rows * cols;
     const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s, v1 = (rg.j1 - 1) * s + r;
     const int cov = (r + s - 1) / s;
-    /* Columns in groups of consecutive pixels with the same covering fields (at most G, g*C <= 4): their
-     * g*C channels are one run of w's field rows and of dx, so one kout block (rows = g*C) does the group,
-     * every vector of dyt loaded once for g*C FMAs. */
-    const int G = CN_MAX(1, 4 / C);
-    int *gv = cn_alloc((size_t)(v1 - v0 + 1), sizeof *gv), ng = 0;
-    for (int v = v0; v < v1; ng++) {
-        int ja, jb, g = 1;
-        SFX(lf_cover)(v, r, s, rg.j0, rg.j1, &ja, &jb);
-        for (; g < G && v + g < v1; g++) {
-            int ja2, jb2;
-            SFX(lf_cover)(v + g, r, s, rg.j0, rg.j1, &ja2, &jb2);
-            if (ja2 != ja || jb2 != jb)
-                break;
-        }
-        gv[ng] = v;
-        v += g;
-    }
-    gv[ng] = v1;
+    /* Pixels in blocks of h rows x g columns that the same fields cover: one kout block does a block's
+     * h*g*C channels, every vector of dyt loaded once for h*g*C FMAs. g*C <= 4 (C = 1: up to s pixels of a
+     * row, at most 2 when rows pair up; C = 3: one pixel); h = 2 rows only at C = 1 (a split block:
+     * the second row's weights one field row, L floats, after the first's). */
+    const int G = C == 1 ? 2 : CN_MAX(1, 4 / C), H = C == 1 ? 2 : 1;
+    int *gv = cn_alloc((size_t)(v1 - v0 + 1), sizeof *gv), *gu = cn_alloc((size_t)(u1 - u0 + 1), sizeof *gu);
+    const int ng = SFX(lf_groups)(v0, v1, G, r, s, rg.j0, rg.j1, gv);
+    const int nh = SFX(lf_groups)(u0, u1, H, r, s, rg.i0, rg.i1, gu);
     float *dyt = SFX(lf_talloc)((size_t)d->Ho * Wo * M * Bp);
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
@@ -766,31 +807,35 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
                     for (int b = CN_MAX(b0, B); b < b0 + 8 && b < Bp; b++)
                         t[(ptrdiff_t)m * Bp + b] = 0.0f;
             }
-        /* one input row's sums, rt[((v - v0)*C + c)*Bp + b], added into dx once per run of covered pixels */
-        float *rt = SFX(lf_talloc)((size_t)(v1 - v0) * C * Bp);
+        /* one group of rows' sums, rt[(((v - v0)*h + row)*C + c)*Bp + b], added into dx once per run of
+         * covered pixels */
+        float *rt = SFX(lf_talloc)((size_t)(v1 - v0) * H * C * Bp);
         ptrdiff_t *aoff = cn_alloc((size_t)cov * cov, sizeof *aoff), *boff = cn_alloc((size_t)cov * cov, sizeof *boff);
 #pragma omp for schedule(static)
-        for (int u = u0; u < u1; u++) {
+        for (int hi = 0; hi < nh; hi++) {
+            const int u = gu[hi], h = gu[hi + 1] - u;
+            int ia, ib;
+            SFX(lf_cover)(u, r, s, rg.i0, rg.i1, &ia, &ib);
+            if (ib <= ia)
+                continue; /* no field reads these rows */
             int vrun = -1; /* start of the current run of covered pixels, -1: none */
             for (int gi = 0; gi <= ng; gi++) {
                 const int v = gv[gi];
-                int nseg = 0, ia = 0, ib = 0, ja = 0, jb = 0;
-                if (gi < ng) {
-                    SFX(lf_cover)(u, r, s, rg.i0, rg.i1, &ia, &ib);
+                int ja = 0, jb = 0;
+                if (gi < ng)
                     SFX(lf_cover)(v, r, s, rg.j0, rg.j1, &ja, &jb);
-                    nseg = (ib > ia && jb > ja) ? (ib - ia) * (jb - ja) : 0;
-                }
-                if (nseg == 0) { /* the run ends: its pixels' sums into dx */
+                if (jb <= ja) { /* the run ends: its pixels' sums into dx, row by row */
                     if (vrun >= 0)
-                        SFX(lf_tr)(rt + (ptrdiff_t)(vrun - v0) * C * Bp, Bp, dx + (ptrdiff_t)u * xrow + (ptrdiff_t)vrun * C,
-                                   xb, B, (v - vrun) * C, 1);
+                        for (int rr = 0; rr < h; rr++) /* h > 1 only at C = 1 */
+                            SFX(lf_tr)(rt + ((ptrdiff_t)(vrun - v0) * h * C + rr) * Bp, (ptrdiff_t)h * Bp,
+                                       dx + (ptrdiff_t)(u + rr) * xrow + (ptrdiff_t)vrun * C, xb, B, (v - vrun) * C, 1);
                     vrun = -1;
                     continue;
                 }
                 if (vrun < 0)
                     vrun = v;
-                const int gc = (gv[gi + 1] - v) * C; /* the group's pixels x channels */
-                nseg = 0;
+                const int g = gv[gi + 1] - v, gc = g * h * C; /* the block's pixels x channels */
+                int nseg = 0;
                 for (int i = ia; i < ib; i++)
                     for (int j = ja; j < jb; j++) {
                         const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
@@ -798,14 +843,18 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
                         boff[nseg] = loc * M * Bp;
                         nseg++;
                     }
-                float *ct = rt + (ptrdiff_t)(v - v0) * C * Bp;
+                float *ct = rt + (ptrdiff_t)(v - v0) * h * C * Bp;
                 SFX(lf_runplan) plan;
-                SFX(lf_plan_run)(&plan, Bp, SFX(lf_nv_t)(gc));
+                SFX(lf_plan_run)(&plan, Bp, h > 1 ? CN_MIN(KOUT_NV, SFX(lf_nv_t)(gc)) : SFX(lf_nv_t)(gc));
                 memset(ct, 0, (size_t)gc * Bp * sizeof *ct);
                 for (int k = 0; k < plan.nch; k++) {
                     const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
                     const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
-                    SFX(kout_rows)(gc, nv, 0, nseg, aoff, boff, M, w, 1, K, dyt + b0, Bp, 0, VL, ct + b0, Bp);
+                    if (h > 1) /* rows (row, pixel): pixel pc of row rr at w + rr*L + pc, rt + (pc*h + rr)*Bp */
+                        SFX(kouts_tab)[nv][g](nseg, aoff, boff, M, w, 1, K, dyt + b0, Bp, ct + b0, (ptrdiff_t)h * Bp, L,
+                                              Bp);
+                    else
+                        SFX(kout_rows)(gc, nv, 0, nseg, aoff, boff, M, w, 1, K, dyt + b0, Bp, 0, VL, ct + b0, Bp);
                 }
             }
         }
@@ -815,6 +864,7 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
     }
     free(dyt);
     cn_free(gv);
+    cn_free(gu);
 }
 
 /* ---- entry points ------------------------------------------------------------------------------- */
