@@ -671,10 +671,10 @@ static void SFX(lf_bwd_data_gather)(const lf_dims *d, const float *w, const floa
  * so that every vector runs over images and none is partial:
  *   forward        kout: rows = maps (broadcast w), vectors over images, segments = field rows, p = k;
  *                  the [M, Bp] result is then written into y
- *   backward data  per group of g input pixels of a row covered by the same fields (g*C <= 4: C = 1, g up
- *                  to s), kout: rows = the group's g*C channels (broadcast w), vectors over images,
- *                  segments = the fields that cover the group, p = m; the [g*C, Bp] results of a whole
- *                  input row are then added into dx
+ *   backward data  per block of h input rows x g pixels covered by the same fields (C = 1: up to 2 x 2;
+ *                  C = 3: one pixel), kout: rows = the block's h*g*C channels (broadcast w), vectors
+ *                  over images, segments = the fields that cover the block, p = m; the results of a
+ *                  whole group of rows are then added into dx
  * The copies into and out of this layout go through 8 x 8 transposes (lf_tr), eight images at a time
  * along their rows of the public layout. The copy of x costs about one read and one write of it per call,
  * against (r/s)^2 * M multiply-adds per element. Backward filter does not use it: its sum runs over
