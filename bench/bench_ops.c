@@ -410,6 +410,47 @@ static void cpu_model(char *buf, size_t n)
     fclose(f);
 }
 
+/* The local filter's three passes per shape and peer: the peer's time over ours, and the bound on that
+ * ratio: the peer's time over the passes' time at the FMA peak (flops / peak), the largest speed-up over
+ * the peer that any implementation could reach on these threads (bench/README.md). */
+static void print_lf_bound(const shape *sh, int nsh, double lf_s[][3], const double *lf_fl, double peak)
+{
+    if (!npeers)
+        return;
+    static const char *const pass[3] = {"lf_fwd", "lf_bwd_data", "lf_bwd_filter"};
+    printf("#\n# local filter, three passes (fwd + bwd_data + bwd_filter): peer time / ours (x), and bound = peer "
+           "time / (flops / FMA peak)\n");
+    printf("#%-25s %-8s %8s %6s %9s %8s %7s %15s %15s %15s\n", "shape", "peer", "ours", "%peak", "peer", "peer/us",
+           "bound", "fwd x/bound", "bwd_data", "bwd_filter");
+    printf("#%-25s %-8s %8s %6s %9s %8s %7s %15s %15s %15s\n", "", "", "ms", "", "ms", "x", "x", "x / x", "x / x",
+           "x / x");
+    char key[64];
+    for (int i = 0; i < nsh && i < 16; i++) {
+        shape_key(&sh[i], key, sizeof key);
+        const double ideal = lf_fl[i] / (peak * 1e9); /* one pass at the FMA peak, s */
+        const double ours = lf_s[i][0] + lf_s[i][1] + lf_s[i][2];
+        for (int q = 0; q < npeers; q++) {
+            double pm[3], sum = 0;
+            int all = 1;
+            for (int k = 0; k < 3; k++) {
+                pm[k] = peer_ms(pass[k], key, peer_names[q]);
+                all &= pm[k] > 0;
+                sum += pm[k];
+            }
+            if (!all)
+                continue;
+            printf(" %-25s %-8.8s %8.3f %6.1f %9.3f %8.1f %7.1f", key, peer_names[q], ours * 1e3,
+                   100 * 3 * ideal / ours, sum, sum * 1e-3 / ours, sum * 1e-3 / (3 * ideal));
+            for (int k = 0; k < 3; k++) {
+                char b[32];
+                snprintf(b, sizeof b, "%.1f / %.1f", pm[k] * 1e-3 / lf_s[i][k], pm[k] * 1e-3 / ideal);
+                printf(" %15s", b);
+            }
+            printf("\n");
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     int quick = 0, list = 0, no_ref = 0;
@@ -477,7 +518,7 @@ int main(int argc, char **argv)
     printf("\n");
     fflush(stdout);
 
-    double step_us[16] = {0};
+    double step_us[16] = {0}, lf_s[16][3] = {{0}}, lf_fl[16] = {0}; /* local filter: our times, flops */
     for (int i = 0; i < nsh; i++) {
         bench_ctx c;
         ctx_init(&c, &sh[i]);
@@ -513,6 +554,8 @@ int main(int argc, char **argv)
             fflush(stdout);
             if (k == NOPS - 1 && i < 16)
                 step_us[i] = t;
+            if (k < 3 && i < 16)
+                lf_s[i][k] = t, lf_fl[i] = fl;
         }
         ctx_free(&c);
     }
@@ -537,6 +580,7 @@ int main(int argc, char **argv)
         }
         printf("\n");
     }
+    print_lf_bound(sh, nsh, lf_s, lf_fl, peak);
     free(peer_rows);
     return 0;
 }

@@ -50,6 +50,7 @@ static inline void v_reduce(const float *acc, int n, float *out)
 #define KOUT_LIST(X) X(1, 1) X(2, 1) X(3, 1) X(4, 1) X(1, 2) X(2, 2) X(3, 2) X(4, 2) \
                      X(1, 3) X(2, 3) X(3, 3) X(4, 3) X(1, 4) X(2, 4) X(3, 4) X(4, 4)
 #define KOUT_NVW KOUT_NV
+#define KOUT_MRW(nv) 1
 #define KOUT_LISTW(X)
 #include "src/lf_cpu_impl.h"
 

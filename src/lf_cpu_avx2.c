@@ -76,7 +76,9 @@ static inline __attribute__((always_inline)) void v_reduce(const __m256 *acc, in
                      X(1, 3) X(2, 3) X(3, 3) X(4, 3)
 
 #define KOUT_NVW 8
-#define KOUT_LISTW(X) X(1, 4) X(1, 5) X(1, 6) X(1, 7) X(1, 8)
+#define KOUT_MRW(nv) (12 / (nv))
+#define KOUT_LISTW(X) X(1, 4) X(2, 4) X(3, 4) X(1, 5) X(2, 5) X(1, 6) X(2, 6) X(1, 7) X(1, 8)
+#include "src/lf_cpu_tr8.h"
 #include "src/lf_cpu_impl.h"
 
 #if defined(__clang__)

@@ -80,7 +80,9 @@ static inline __attribute__((always_inline)) void v_reduce(const __m512 *acc, in
 #define KOUT_LIST(X) KOUT_LIST1(X) KOUT_COL12(X, 2) KOUT_COL8(X, 3) KOUT_COL6(X, 4)
 
 #define KOUT_NVW 8
+#define KOUT_MRW(nv) 1
 #define KOUT_LISTW(X) X(1, 5) X(1, 6) X(1, 7) X(1, 8)
+#include "src/lf_cpu_tr8.h"
 #include "src/lf_cpu_impl.h"
 
 #if defined(__clang__)

@@ -12,7 +12,8 @@
  *   SFX(name)                         name with the set's suffix (lf_fwd -> lf_fwd_avx2)
  *   KDOT_MB, KDOT_BB, KDOT_LIST(X)    forward register blocks: X(mb, bb) for every mb <= KDOT_MB, bb <= KDOT_BB
  *   KOUT_NV, KOUT_MR(nv), KOUT_LIST(X) backward register blocks: X(mr, nv), mr <= KOUT_MR(nv), nv <= KOUT_NV
- *   KOUT_NVW, KOUT_LISTW(X)           wide one-row blocks, mode 0 only: X(1, nv), KOUT_NV < nv <= KOUT_NVW
+ *   KOUT_NVW, KOUT_MRW(nv), KOUT_LISTW(X)  wide blocks, mode 0 only: X(mr, nv), mr <= KOUT_MRW(nv),
+ *                                     KOUT_NV < nv <= KOUT_NVW
  *
  * At one output location (i, j) the local filter is three small matrix products over k = (dy, dx, c),
  * whose patch X[b, k] is r runs (field rows dy) of L = r*C contiguous floats in NHWC:
@@ -48,6 +49,18 @@
 
 #include "src/common.h"
 #include "src/ops.h"
+
+/* 8 x 8 transposes (an x86 instance defines them first: src/lf_cpu_tr8.h); plain C otherwise */
+#ifndef LF_TR8
+#define LF_TR8(src, ss, dst, ds)                                                                          \
+    for (int tr_i = 0; tr_i < 8; tr_i++)                                                                  \
+        for (int tr_j = 0; tr_j < 8; tr_j++)                                                              \
+            (dst)[tr_i * (ds) + tr_j] = (src)[tr_j * (ss) + tr_i]
+#define LF_TR8ADD(src, ss, dst, ds)                                                                       \
+    for (int tr_i = 0; tr_i < 8; tr_i++)                                                                  \
+        for (int tr_j = 0; tr_j < 8; tr_j++)                                                              \
+            (dst)[tr_i * (ds) + tr_j] += (src)[tr_j * (ss) + tr_i]
+#endif
 
 #if defined(__GNUC__)
 #define LF_INLINE static inline __attribute__((always_inline))
@@ -138,10 +151,14 @@ static const SFX(kdot_fn) SFX(kdot_tab)[2][KDOT_MB + 1][KDOT_BB + 1] = {
  * inside the run) and only its top nlive lanes count: it is loaded whole (every lane is inside the run)
  * and its other lanes are zeroed once, in the accumulators, before they are added into c. Mode 2: the
  * last vector's first nlive lanes only, masked loads and stores (a run shorter than VL). */
-LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nblk, int nseg, const ptrdiff_t *aoff,
-                              const ptrdiff_t *boff, int np, const float *a, ptrdiff_t ai, ptrdiff_t ap,
-                              const float *bm, ptrdiff_t bp, ptrdiff_t last, int nlive, float *c, ptrdiff_t ci)
+LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, const int split, int nblk, int nseg,
+                              const ptrdiff_t *aoff, const ptrdiff_t *boff, int np, const float *a, ptrdiff_t ai,
+                              ptrdiff_t ap, const float *bm, ptrdiff_t bp, ptrdiff_t last, int nlive, float *c,
+                              ptrdiff_t ci, ptrdiff_t ai2, ptrdiff_t ci2)
 {
+    /* split: rows i >= mr/2 sit ai2 (in a) and ci2 (in c) after the first half's: i*ai becomes
+     * ai2 + (i - mr/2)*ai (one block, mode 0) */
+#define KOUT_ROW(i, st, st2) (split && (i) >= mr / 2 ? (st2) + ((i) - mr / 2) * (st) : (i) * (st))
     ptrdiff_t off[KOUT_NVW];
 #pragma GCC unroll 16
     for (int v = 0; v < nv; v++)
@@ -162,7 +179,7 @@ LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nb
                     bv[v] = (mode == 2 && v == nv - 1) ? V_LOADM(bg + off[v], km) : V_LOAD(bg + off[v]);
 #pragma GCC unroll 32
                 for (int i = 0; i < mr; i++) {
-                    vf av = V_BCAST(ag + i * ai);
+                    vf av = V_BCAST(ag + KOUT_ROW(i, ai, ai2));
 #pragma GCC unroll 16
                     for (int v = 0; v < nv; v++)
                         acc[i * nv + v] = V_FMA(av, bv[v], acc[i * nv + v]);
@@ -175,7 +192,7 @@ LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nb
         for (int i = 0; i < mr; i++) {
 #pragma GCC unroll 16
             for (int v = 0; v < nv; v++) {
-                float *cp = c + i * ci + off[v];
+                float *cp = c + KOUT_ROW(i, ci, ci2) + off[v];
                 if (mode == 1 && v == nv - 1)
                     acc[i * nv + v] = V_KEEP(acc[i * nv + v], km);
                 if (mode == 2)
@@ -187,6 +204,7 @@ LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, int nb
         a += mr * ai;
         c += mr * ci;
     }
+#undef KOUT_ROW
 }
 
 #define KOUT_ARGS                                                                                       \
@@ -196,7 +214,7 @@ typedef void (*SFX(kout_fn))(KOUT_ARGS);
 #define KOUT_DEF1(mr, nv, mode)                                                                          \
     static void SFX(kout_##mr##_##nv##_##mode)(KOUT_ARGS)                                                \
     {                                                                                                    \
-        SFX(kout_core)(mr, nv, mode, nblk, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci);  \
+        SFX(kout_core)(mr, nv, mode, 0, nblk, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci, 0, 0); \
     }
 #define KOUT_DEF(mr, nv) KOUT_DEF1(mr, nv, 0) KOUT_DEF1(mr, nv, 1)
 KOUT_LIST(KOUT_DEF)
@@ -226,13 +244,38 @@ static const SFX(kout_fn) SFX(kout_tab)[3][KOUT_NVW + 1][KOUT_MRMAX + 1] = {
 #endif
 };
 
-/* All n rows in blocks as even as possible of at most KOUT_MR(nv) (one row for a wide block, nv > KOUT_NV,
- * which exists in mode 0 only): at most two kernel calls. */
+/* Split blocks (backward data, C = 1: 2 input rows x hr pixels): 2*hr rows, the second hr at ai2 / ci2,
+ * one block, mode 0, nv <= KOUT_NV. [nv][hr] */
+#define KOUTS_ARGS                                                                                      \
+    int nseg, const ptrdiff_t *aoff, const ptrdiff_t *boff, int np, const float *a, ptrdiff_t ai, ptrdiff_t ap, \
+        const float *bm, ptrdiff_t bp, float *c, ptrdiff_t ci, ptrdiff_t ai2, ptrdiff_t ci2
+typedef void (*SFX(kouts_fn))(KOUTS_ARGS);
+#define KOUTS_DEF(hr, nv)                                                                                 \
+    static void SFX(kouts_##hr##_##nv)(KOUTS_ARGS)                                                        \
+    {                                                                                                     \
+        SFX(kout_core)(2 * hr, nv, 0, 1, 1, nseg, aoff, boff, np, a, ai, ap, bm, bp, 0, VL, c, ci, ai2, ci2);   \
+    }
+#if KOUT_NV >= 4
+#define KOUTS_LIST(X) X(1, 1) X(2, 1) X(1, 2) X(2, 2) X(1, 3) X(2, 3) X(1, 4) X(2, 4)
+#else
+#define KOUTS_LIST(X) X(1, 1) X(2, 1) X(1, 2) X(2, 2) X(1, 3) X(2, 3)
+#endif
+KOUTS_LIST(KOUTS_DEF)
+#undef KOUTS_DEF
+static const SFX(kouts_fn) SFX(kouts_tab)[KOUT_NV + 1][3] = {
+#define KOUTS_TAB(hr, nv) [nv][hr] = SFX(kouts_##hr##_##nv),
+    KOUTS_LIST(KOUTS_TAB)
+#undef KOUTS_TAB
+};
+#undef KOUTS_LIST
+
+/* All n rows in blocks as even as possible of at most KOUT_MR(nv) (KOUT_MRW(nv) for a wide block, nv >
+ * KOUT_NV, which exists in mode 0 only): at most two kernel calls. */
 static void SFX(kout_rows)(int n, int nv, int mode, int nseg, const ptrdiff_t *aoff, const ptrdiff_t *boff, int np,
                            const float *a, ptrdiff_t ai, ptrdiff_t ap, const float *bm, ptrdiff_t bp,
                            ptrdiff_t last, int nlive, float *c, ptrdiff_t ci)
 {
-    const int mrmax = nv > KOUT_NV ? 1 : KOUT_MR(nv);
+    const int mrmax = nv > KOUT_NV ? KOUT_MRW(nv) : KOUT_MR(nv);
     const int nb = (n + mrmax - 1) / mrmax, q = n / nb, big = n % nb; /* big blocks of q+1, then q */
     if (big) {
         SFX(kout_tab)[mode][nv][q + 1](big, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci);
@@ -348,6 +391,9 @@ static void SFX(lf_fwd_nhwc)(const lf_dims *d, const float *x, const float *w, f
  *  - A run is a field row (r runs of L), or, when a row's vectors would keep fewer than 3/4 of their
  *    lanes busy (C = 1 with AVX2: L = r), the whole field copied per location into one run of K per
  *    image (xp, stride Sp, padded the same way).
+ *  - Except with few channels and M = VL or 2 VL maps (kmap, below): then the vectors run over the maps,
+ *    x is broadcast from xt in place (no per-location copy, no idle lane) and each block of up to 12
+ *    floats of a field row is added into dw through an 8 x 8 transpose.
  *  - The filter rows of the next run (dw, read and written once per location; after a location's last
  *    run, the next location's first) are prefetched while the current run is computed.
  * Each dw element's sum runs over the images in order and is then added once: the result does not
@@ -383,6 +429,104 @@ static inline ptrdiff_t SFX(lf_odd_lines)(ptrdiff_t n)
 #define LF_PREFETCHW(p) ((void)(p))
 #endif
 
+/* n floats, 64-byte aligned, not cleared; free() them */
+static float *SFX(lf_talloc)(size_t n)
+{
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (!p)
+        cn_fatal("out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+/* dst[i*ds + j] = src[j*ss + i] (add: +=) for i < ni, j < nj: in 8 x 8 tiles (LF_TR8, LF_TR8ADD: whole
+ * vectors with AVX), scalar at the edges. The tiles run along the rows of the side with the larger row
+ * stride (the public layout, one image apart), eight of its rows at a time: read or written one float at
+ * a time at a stride of an image, every image's line would sit in the same L1 set and miss. */
+static void SFX(lf_tr)(const float *src, ptrdiff_t ss, float *dst, ptrdiff_t ds, int ni, int nj, int add)
+{
+    const int ni8 = ni & ~7, nj8 = nj & ~7;
+    const int jout = ss >= ds; /* src's rows j are the strided ones: walk along them */
+    const int no = jout ? nj : ni, nin = jout ? ni : nj, no8 = jout ? nj8 : ni8, nin8 = jout ? ni8 : nj8;
+    for (int o = 0; o < no; o += 8) {
+        const int oe = CN_MIN(o + 8, no);
+        for (int q = 0; q < nin; q += 8) {
+            const int i = jout ? q : o, j = jout ? o : q;
+            if (o < no8 && q < nin8) {
+                if (add)
+                    LF_TR8ADD(src + j * ss + i, ss, dst + i * ds + j, ds);
+                else
+                    LF_TR8(src + j * ss + i, ss, dst + i * ds + j, ds);
+                continue;
+            }
+            const int qe = CN_MIN(q + 8, nin);
+            const int ie = jout ? qe : oe, je = jout ? oe : qe;
+            for (int jj = j; jj < je; jj++)
+                for (int ii = i; ii < ie; ii++) {
+                    float *dp = dst + ii * ds + jj;
+                    *dp = add ? *dp + src[jj * ss + ii] : src[jj * ss + ii];
+                }
+        }
+    }
+}
+
+/* Few channels and M = VL or 2 VL maps (AVX2: C = 1, 3 and M = 8, 16): vectors over the maps instead of
+ * along x's runs, so that no lane is idle and no field is copied per location. For kb consecutive floats
+ * of a field row (q < kb) and the nmv vectors of maps (v < nmv):
+ *   acc[q][v] = sum over b < B, in order, of x[b*xs + q] (broadcast) * dy[b*M + v*VL + lanes]
+ * then dw[(v*VL + lane)*K + q] += acc[q][v], transposed through a small buffer (lf_tr). Per image: nmv
+ * loads of dy and kb broadcasts of x for kb*nmv FMAs. */
+#define KMAP_LIST1(X) X(1, 1) X(2, 1) X(3, 1) X(4, 1) X(5, 1) X(6, 1) X(7, 1) X(8, 1) X(9, 1) X(10, 1) \
+                      X(11, 1) X(12, 1)
+#define KMAP_LIST(X) KMAP_LIST1(X) X(1, 2) X(2, 2) X(3, 2) X(4, 2) X(5, 2) X(6, 2)
+#define KMAP_KB(nmv) (12 / (nmv))
+LF_INLINE void SFX(kmap_core)(const int kb, const int nmv, int B, const float *x, ptrdiff_t xs, const float *dy,
+                              int M, float *dw, ptrdiff_t K)
+{
+    vf acc[12];
+#pragma GCC unroll 12
+    for (int t = 0; t < kb * nmv; t++)
+        acc[t] = V_ZERO();
+    for (int b = 0; b < B; b++) {
+        const vf d0 = V_LOAD(dy + (ptrdiff_t)b * M), d1 = nmv > 1 ? V_LOAD(dy + (ptrdiff_t)b * M + VL) : d0;
+        const float *xp = x + b * xs;
+#pragma GCC unroll 12
+        for (int q = 0; q < kb; q++) {
+            const vf xv = V_BCAST(xp + q);
+            acc[q * nmv] = V_FMA(xv, d0, acc[q * nmv]);
+            if (nmv > 1)
+                acc[q * nmv + 1] = V_FMA(xv, d1, acc[q * nmv + 1]);
+        }
+    }
+    float tmp[12 * VL];
+#pragma GCC unroll 12
+    for (int t = 0; t < kb * nmv; t++)
+        V_STORE(tmp + t * VL, acc[t]); /* tmp[q*mv + m] */
+    const int mv = nmv * VL, kb8 = kb & ~7;
+    for (int m = 0; m + 8 <= mv; m += 8) { /* mv is a multiple of 8 (or 1, generic) */
+#pragma GCC unroll 2
+        for (int q = 0; q < kb8; q += 8)
+            LF_TR8ADD(tmp + q * mv + m, mv, dw + m * K + q, K);
+    }
+    for (int m = 0; m < mv; m++) {
+        const int q0 = mv % 8 ? 0 : kb8;
+        for (int q = q0; q < kb; q++)
+            dw[m * K + q] += tmp[q * mv + m];
+    }
+}
+#define KMAP_ARGS int B, const float *x, ptrdiff_t xs, const float *dy, int M, float *dw, ptrdiff_t K
+typedef void (*SFX(kmap_fn))(KMAP_ARGS);
+#define KMAP_DEF(kb, nmv)                                                                                 \
+    static void SFX(kmap_##kb##_##nmv)(KMAP_ARGS) { SFX(kmap_core)(kb, nmv, B, x, xs, dy, M, dw, K); }
+KMAP_LIST(KMAP_DEF)
+#undef KMAP_DEF
+/* [nmv][kb] */
+static const SFX(kmap_fn) SFX(kmap_tab)[3][13] = {
+#define KMAP_TAB(kb, nmv) [nmv][kb] = SFX(kmap_##kb##_##nmv),
+    KMAP_LIST(KMAP_TAB)
+#undef KMAP_TAB
+};
+
 static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg)
 {
     const int B = d->B, M = d->M, C = d->C, r = d->r, s = d->s, Wo = d->Wo;
@@ -395,14 +539,18 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
     const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s;
     const ptrdiff_t n = (ptrdiff_t)((rg.j1 - 1) * s + r - v0) * C; /* floats of an input row in use */
     const ptrdiff_t S = SFX(lf_odd_lines)(n), xtu = (ptrdiff_t)B * S; /* image stride, one row of all */
-    float *xt = cn_alloc((size_t)(u1 - u0) * (size_t)xtu, sizeof *xt);
-    float *dyt = cn_alloc((size_t)nloc * B * M, sizeof *dyt); /* [l][b][m]: each location's dy contiguous */
-    const int pack = 4 * L < 3 * ((L + VL - 1) / VL) * VL; /* whole field as one run */
+    float *xt = SFX(lf_talloc)((size_t)(u1 - u0) * (size_t)xtu); /* every float read is written first */
+    float *dyt = SFX(lf_talloc)((size_t)nloc * B * M); /* [l][b][m]: each location's dy contiguous */
+    /* vectors over maps (kmap), or along runs: a field row, or the whole field copied per location when a
+     * row's vectors would keep fewer than 3/4 of their lanes busy */
+    const int nmv = M / VL, bymaps = VL > 1 && !SFX(lf_gather_ok)(C) && M % VL == 0 && nmv <= 2;
+    const int pack = !bymaps && 4 * L < 3 * ((L + VL - 1) / VL) * VL;
     const int nrun = pack ? 1 : r;
     const int Lr = pack ? (int)K : L;
     const ptrdiff_t Sp = SFX(lf_odd_lines)(K);
     SFX(lf_runplan) plan;
     SFX(lf_plan_run)(&plan, Lr, KOUT_NV);
+    const int nkb = bymaps ? (Lr + KMAP_KB(nmv) - 1) / KMAP_KB(nmv) : 0;
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
@@ -440,19 +588,25 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
                     for (int m = 0; m < M; m++)
                         for (int q = 0; q < Lr + 15; q += 16)
                             LF_PREFETCHW(pn + m * K + CN_MIN(q, Lr - 1));
-                for (int k = 0; k < plan.nch; k++) {
-                    const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
-                    const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
-                    const int mode = k == plan.nch - 1 ? plan.mode_last : 0;
-                    SFX(kout_rows)(M, nv, mode, 1, NULL, NULL, B, dyp, 1, M, xr + c0, pack ? Sp : S, plan.last,
-                                   plan.nlive, dwr + c0, K);
-                }
+                if (bymaps) /* the run in pieces of at most KMAP_KB(nmv) floats, as even as possible */
+                    for (int k = 0; k < nkb; k++) {
+                        const int q0 = SFX(lf_blk0)(Lr, nkb, k);
+                        SFX(kmap_tab)[nmv][SFX(lf_blk)(Lr, nkb, k)](B, xr + q0, S, dyp, M, dwr + q0, K);
+                    }
+                else
+                    for (int k = 0; k < plan.nch; k++) {
+                        const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
+                        const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
+                        const int mode = k == plan.nch - 1 ? plan.mode_last : 0;
+                        SFX(kout_rows)(M, nv, mode, 1, NULL, NULL, B, dyp, 1, M, xr + c0, pack ? Sp : S, plan.last,
+                                       plan.nlive, dwr + c0, K);
+                    }
             }
         }
         cn_free(xp);
     }
-    cn_free(xt);
-    cn_free(dyt);
+    free(xt);
+    free(dyt);
 }
 
 /* ---- backward data --------------------------------------------------------------------------------
@@ -517,29 +671,27 @@ static void SFX(lf_bwd_data_gather)(const lf_dims *d, const float *w, const floa
  * so that every vector runs over images and none is partial:
  *   forward        kout: rows = maps (broadcast w), vectors over images, segments = field rows, p = k;
  *                  the [M, Bp] result is then written into y
- *   backward data  per group of g input pixels of a row covered by the same fields (g*C <= 4: C = 1, g up
- *                  to s), kout: rows = the group's g*C channels (broadcast w), vectors over images,
- *                  segments = the fields that cover the group, p = m; the [g*C, Bp] result is then added
- *                  into dx
- * The copy of x costs about one read and one write of it per call, against (r/s)^2 * M multiply-adds per
- * element. Backward filter does not use it: its sum runs over images, which would need lane sums every
- * B/VL steps (tried: slower); it keeps vectors along x's runs, in a copy of its own (see there). */
-static float *SFX(lf_talloc)(size_t n)
-{
-    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes ? bytes : 64);
-    if (!p)
-        cn_fatal("out of memory allocating %zu bytes", bytes);
-    return p;
-}
+ *   backward data  per block of h input rows x g pixels covered by the same fields (C = 1: up to 2 x 2;
+ *                  C = 3: one pixel), kout: rows = the block's h*g*C channels (broadcast w), vectors
+ *                  over images, segments = the fields that cover the block, p = m; the results of a
+ *                  whole group of rows are then added into dx
+ * The copies into and out of this layout go through 8 x 8 transposes (lf_tr), eight images at a time
+ * along their rows of the public layout. The copy of x costs about one read and one write of it per call,
+ * against (r/s)^2 * M multiply-adds per element. Backward filter does not use it: its sum runs over
+ * images, which would need lane sums every B/VL steps (tried: slower); it keeps x in a copy of its own
+ * and vectors along x's runs or, with M = VL or 2 VL maps, over the maps (see there). */
 
-/* The most vectors over images per kout chunk with `rows` rows (maps or channels), all rows in one register
- * block. One row (C = 1 in backward data, M = 1 in forward): a wide block of up to KOUT_NVW vectors.
- * Its accumulators are then the only independent FMA chains; with KOUT_NV (AVX2: 3) of them the FMAs
- * would wait on their own latency (Zen 3: 4 cycles x 2 pipes = 8 in flight). */
+/* Vectors over images per kout chunk with `rows` rows (maps or channels). Few rows (C = 1 or 3 in backward
+ * data, M <= 2 in forward): a wide block, all rows and up to KOUT_NVW vectors, so that there are enough
+ * independent FMA chains (Zen 3: 4 cycles of latency x 2 pipes = 8 in flight) and each vector loaded
+ * serves every row. Otherwise KOUT_NV vectors, the rows cut into blocks of KOUT_MR(nv) (AVX2: 4 maps x 3
+ * vectors, 7 loads per 12 FMAs; measured faster than one block of all maps x fewer vectors). */
 static int SFX(lf_nv_t)(int rows)
 {
-    return rows == 1 ? KOUT_NVW : CN_MAX(1, CN_MIN(KOUT_NV, KOUT_ACC / rows));
+    for (int nv = KOUT_NVW; nv > KOUT_NV; nv--)
+        if (rows <= KOUT_MRW(nv))
+            return nv;
+    return KOUT_NV;
 }
 
 /* xt for input rows [u0, u1) and columns [v0, v1); call inside a parallel region (orphaned omp for). */
@@ -551,28 +703,11 @@ static void SFX(lf_pack_xt)(const lf_dims *d, const float *x, float *xt, int Bp,
 #pragma omp for schedule(static)
     for (int u = u0; u < u1; u++) {
         float *t = xt + ((ptrdiff_t)u * d->Wx + v0) * C * Bp;
-        for (int b = 0; b < B; b++) {
-            const float *src = x + b * xb + u * xrow + (ptrdiff_t)v0 * C;
-            for (int q = 0; q < n; q++)
-                t[(ptrdiff_t)q * Bp + b] = src[q];
-        }
+        SFX(lf_tr)(x + u * xrow + (ptrdiff_t)v0 * C, xb, t, Bp, n, B, 0);
         for (int q = 0; q < n; q++)
             for (int b = B; b < Bp; b++)
                 t[(ptrdiff_t)q * Bp + b] = 0.0f;
     }
-}
-
-/* dyt[m*Bp + b] = dy[b, loc, m], images past B zero. */
-static void SFX(lf_pack_dyt)(const float *dy, ptrdiff_t yb, ptrdiff_t loc, int B, int M, int Bp, float *dyt)
-{
-    for (int b = 0; b < B; b++) {
-        const float *src = dy + b * yb + loc * M;
-        for (int m = 0; m < M; m++)
-            dyt[(ptrdiff_t)m * Bp + b] = src[m];
-    }
-    for (int m = 0; m < M; m++)
-        for (int b = B; b < Bp; b++)
-            dyt[(ptrdiff_t)m * Bp + b] = 0.0f;
 }
 
 static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg)
@@ -606,15 +741,34 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
                 const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
                 SFX(kout_rows)(M, nv, 0, r, aoff, boff, L, w + loc * M * K, K, 1, xt + b0, Bp, 0, VL, ct + b0, Bp);
             }
-            for (int b = 0; b < B; b++)
-                for (int m = 0; m < M; m++)
-                    y[b * yb + loc * M + m] = ct[(ptrdiff_t)m * Bp + b];
+            SFX(lf_tr)(ct, Bp, y + loc * M, yb, B, M, 0);
         }
         free(ct);
         cn_free(aoff);
         cn_free(boff);
     }
     free(xt);
+}
+
+/* Input rows (or columns) [n0, n1) in groups of at most gmax consecutive ones that the same output rows
+ * (columns) in [lo, hi) cover: group k is [g[k], g[k+1]); returns the number of groups. */
+static int SFX(lf_groups)(int n0, int n1, int gmax, int r, int s, int lo, int hi, int *g)
+{
+    int ng = 0;
+    for (int v = n0; v < n1; ng++) {
+        int a, b, k = 1;
+        SFX(lf_cover)(v, r, s, lo, hi, &a, &b);
+        for (; k < gmax && v + k < n1; k++) {
+            int a2, b2;
+            SFX(lf_cover)(v + k, r, s, lo, hi, &a2, &b2);
+            if (a2 != a || b2 != b)
+                break;
+        }
+        g[ng] = v;
+        v += k;
+    }
+    g[ng] = n1;
+    return ng;
 }
 
 static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg)
@@ -628,42 +782,59 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
     const ptrdiff_t nloc = (ptrdiff_t)rows * cols;
     const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s, v1 = (rg.j1 - 1) * s + r;
     const int cov = (r + s - 1) / s;
-    /* Columns in groups of consecutive pixels with the same covering fields (at most G, g*C <= 4): their
-     * g*C channels are one run of w's field rows and of dx, so one kout block (rows = g*C) does the group,
-     * every vector of dyt loaded once for g*C FMAs. */
-    const int G = CN_MAX(1, 4 / C);
-    int *gv = cn_alloc((size_t)(v1 - v0 + 1), sizeof *gv), ng = 0;
-    for (int v = v0; v < v1; ng++) {
-        int ja, jb, g = 1;
-        SFX(lf_cover)(v, r, s, rg.j0, rg.j1, &ja, &jb);
-        for (; g < G && v + g < v1; g++) {
-            int ja2, jb2;
-            SFX(lf_cover)(v + g, r, s, rg.j0, rg.j1, &ja2, &jb2);
-            if (ja2 != ja || jb2 != jb)
-                break;
-        }
-        gv[ng] = v;
-        v += g;
-    }
-    gv[ng] = v1;
+    /* Pixels in blocks of h rows x g columns that the same fields cover: one kout block does a block's
+     * h*g*C channels, every vector of dyt loaded once for h*g*C FMAs. g*C <= 4 (C = 1: up to s pixels of a
+     * row, at most 2 when rows pair up; C = 3: one pixel); h = 2 rows only at C = 1 (a split block:
+     * the second row's weights one field row, L floats, after the first's). */
+    const int G = C == 1 ? 2 : CN_MAX(1, 4 / C), H = C == 1 ? 2 : 1;
+    int *gv = cn_alloc((size_t)(v1 - v0 + 1), sizeof *gv), *gu = cn_alloc((size_t)(u1 - u0 + 1), sizeof *gu);
+    const int ng = SFX(lf_groups)(v0, v1, G, r, s, rg.j0, rg.j1, gv);
+    const int nh = SFX(lf_groups)(u0, u1, H, r, s, rg.i0, rg.i1, gu);
     float *dyt = SFX(lf_talloc)((size_t)d->Ho * Wo * M * Bp);
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
+        /* dyt[(loc*M + m)*Bp + b] = dy[b, loc, m], eight images at a time along their rows of dy; images
+         * past B zero */
 #pragma omp for schedule(static)
-        for (ptrdiff_t l = 0; l < nloc; l++) {
-            const ptrdiff_t loc = (ptrdiff_t)(rg.i0 + (int)(l / cols)) * Wo + rg.j0 + (int)(l % cols);
-            SFX(lf_pack_dyt)(dy, yb, loc, B, M, Bp, dyt + loc * M * Bp);
-        }
-        float *ct = SFX(lf_talloc)((size_t)G * C * Bp);
+        for (int b0 = 0; b0 < Bp; b0 += 8)
+            for (ptrdiff_t l = 0; l < nloc; l++) {
+                const ptrdiff_t loc = (ptrdiff_t)(rg.i0 + (int)(l / cols)) * Wo + rg.j0 + (int)(l % cols);
+                float *t = dyt + loc * M * Bp;
+                if (b0 < B)
+                    SFX(lf_tr)(dy + b0 * yb + loc * M, yb, t + b0, Bp, M, CN_MIN(8, B - b0), 0);
+                for (int m = 0; m < M; m++)
+                    for (int b = CN_MAX(b0, B); b < b0 + 8 && b < Bp; b++)
+                        t[(ptrdiff_t)m * Bp + b] = 0.0f;
+            }
+        /* one group of rows' sums, rt[(((v - v0)*h + row)*C + c)*Bp + b], added into dx once per run of
+         * covered pixels */
+        float *rt = SFX(lf_talloc)((size_t)(v1 - v0) * H * C * Bp);
         ptrdiff_t *aoff = cn_alloc((size_t)cov * cov, sizeof *aoff), *boff = cn_alloc((size_t)cov * cov, sizeof *boff);
-#pragma omp for schedule(static) collapse(2)
-        for (int u = u0; u < u1; u++)
-            for (int gi = 0; gi < ng; gi++) {
-                const int v = gv[gi], gc = (gv[gi + 1] - v) * C; /* the group's pixels x channels */
-                int ia, ib, ja, jb;
-                SFX(lf_cover)(u, r, s, rg.i0, rg.i1, &ia, &ib);
-                SFX(lf_cover)(v, r, s, rg.j0, rg.j1, &ja, &jb);
+#pragma omp for schedule(static)
+        for (int hi = 0; hi < nh; hi++) {
+            const int u = gu[hi], h = gu[hi + 1] - u;
+            int ia, ib;
+            SFX(lf_cover)(u, r, s, rg.i0, rg.i1, &ia, &ib);
+            if (ib <= ia)
+                continue; /* no field reads these rows */
+            int vrun = -1; /* start of the current run of covered pixels, -1: none */
+            for (int gi = 0; gi <= ng; gi++) {
+                const int v = gv[gi];
+                int ja = 0, jb = 0;
+                if (gi < ng)
+                    SFX(lf_cover)(v, r, s, rg.j0, rg.j1, &ja, &jb);
+                if (jb <= ja) { /* the run ends: its pixels' sums into dx, row by row */
+                    if (vrun >= 0)
+                        for (int rr = 0; rr < h; rr++) /* h > 1 only at C = 1 */
+                            SFX(lf_tr)(rt + ((ptrdiff_t)(vrun - v0) * h * C + rr) * Bp, (ptrdiff_t)h * Bp,
+                                       dx + (ptrdiff_t)(u + rr) * xrow + (ptrdiff_t)vrun * C, xb, B, (v - vrun) * C, 1);
+                    vrun = -1;
+                    continue;
+                }
+                if (vrun < 0)
+                    vrun = v;
+                const int g = gv[gi + 1] - v, gc = g * h * C; /* the block's pixels x channels */
                 int nseg = 0;
                 for (int i = ia; i < ib; i++)
                     for (int j = ja; j < jb; j++) {
@@ -672,27 +843,28 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
                         boff[nseg] = loc * M * Bp;
                         nseg++;
                     }
-                if (nseg == 0)
-                    continue;
+                float *ct = rt + (ptrdiff_t)(v - v0) * h * C * Bp;
                 SFX(lf_runplan) plan;
-                SFX(lf_plan_run)(&plan, Bp, SFX(lf_nv_t)(gc));
+                SFX(lf_plan_run)(&plan, Bp, h > 1 ? CN_MIN(KOUT_NV, SFX(lf_nv_t)(gc)) : SFX(lf_nv_t)(gc));
                 memset(ct, 0, (size_t)gc * Bp * sizeof *ct);
                 for (int k = 0; k < plan.nch; k++) {
                     const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
                     const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
-                    SFX(kout_rows)(gc, nv, 0, nseg, aoff, boff, M, w, 1, K, dyt + b0, Bp, 0, VL, ct + b0, Bp);
+                    if (h > 1) /* rows (row, pixel): pixel pc of row rr at w + rr*L + pc, rt + (pc*h + rr)*Bp */
+                        SFX(kouts_tab)[nv][g](nseg, aoff, boff, M, w, 1, K, dyt + b0, Bp, ct + b0, (ptrdiff_t)h * Bp, L,
+                                              Bp);
+                    else
+                        SFX(kout_rows)(gc, nv, 0, nseg, aoff, boff, M, w, 1, K, dyt + b0, Bp, 0, VL, ct + b0, Bp);
                 }
-                float *dxp = dx + (ptrdiff_t)u * xrow + (ptrdiff_t)v * C;
-                for (int b = 0; b < B; b++)
-                    for (int c = 0; c < gc; c++)
-                        dxp[b * xb + c] += ct[(ptrdiff_t)c * Bp + b];
             }
-        free(ct);
+        }
+        free(rt);
         cn_free(aoff);
         cn_free(boff);
     }
     free(dyt);
     cn_free(gv);
+    cn_free(gu);
 }
 
 /* ---- entry points ------------------------------------------------------------------------------- */

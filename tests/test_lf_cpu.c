@@ -12,7 +12,8 @@
  *  - COTSNET_CPU_ISA=<set> in the environment selects that set (checked in a child process), and an
  *    unknown name is refused by lf_cpu_set_isa.
  * Shapes: odd and non-square maps, stride > 1, fields that do not tile the map, r = 1, r = H, C = 1, 3,
- * 16, M odd, B odd and not a multiple of any vector width, runs r*C shorter than a vector, regions. */
+ * 16, M odd, M = 8 and 16 with C = 1 and 3 (backward filter's vectors over maps), B odd and not a multiple
+ * of any vector width, runs r*C shorter than a vector, regions. */
 #include <omp.h>
 #include <stdint.h>
 #include <time.h>
@@ -46,6 +47,10 @@ static const lfc_case cases[] = {
     {70, 12, 11, 1, 4, 5, 2, 0, 0, {0, 0, 0, 0}},   /* C = 1, B = 70: wide one-row blocks over images (AVX2: 5 + 4) */
     {64, 10, 9, 1, 3, 4, 2, 0, 0, {0, 0, 0, 0}},    /* C = 1, B = 64: one wide block of 8 (AVX2) or 4 vectors */
     {40, 9, 10, 3, 1, 4, 1, 0, 0, {1, 5, 0, 7}},    /* M = 1, C = 3, B = 40: forward's wide one-row blocks */
+    {37, 14, 13, 1, 8, 9, 2, 0, 0, {0, 0, 0, 0}},   /* C = 1, M = 8, B = 37: backward filter over maps (runs of 9:
+                                                       an 8 x 8 transpose and an edge); 8 x 8 transposes with edges */
+    {11, 12, 10, 3, 16, 4, 2, 0, 0, {1, 4, 0, 3}},  /* C = 3, M = 16: over 2 (AVX2) or 1 (AVX-512) vectors of maps */
+    {40, 11, 11, 3, 8, 5, 3, 0, 0, {0, 0, 0, 0}},   /* C = 3, M = 8, runs of 15: pieces of 8 + 7; B = 40 */
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
