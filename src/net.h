@@ -83,8 +83,9 @@ void net_destroy(cn_net *net);
 /* Total parameters of the network (global, all ranks) and on this rank. */
 size_t net_param_count_global(const cn_job *job);
 /* The geometry net_create gives grid rank (py, px) of a Py x Px grid, without allocating anything:
- * for every stage the global sizes (H..Wp, n) and this rank's tiles and windows (x_tile..p_win;
- * p_win only with LCN); every other field of st[k] is zero. For sizing a run (cotsnet info --params).
+ * for every stage the global sizes (H..Wp, n), this rank's tiles and windows (x_tile..p_win;
+ * p_win only with LCN) and the dimensions of its tile operations (lf, pool, lcn; batch job->batch), as
+ * net_create sets them; every other field of st[k] is zero. For sizing a run (cotsnet info --params).
  * Returns 0, or CN_EINVAL with one line in cn_last_error() when the grid is too fine for some map. */
 int net_geometry(const cn_job *job, int Py, int Px, int py, int px, cn_stage st[CN_MAX_STAGES]);
 
