@@ -3,6 +3,7 @@
  * (bench/PERFMODEL.md "Rates per layer shape").
  *
  *   --job JOB.ini [--grid PYxPX] [--batch B] [--set section.key=value ...] [--reps N]
+ *       (defaults: the job's own grid (rows x cols; replicas do not change a rank's tiles) and batch; 5)
  *
  * The geometry is the engine's: net_geometry (src/net.c) gives every stage's tiles, windows and the
  * dimensions of its tile operations, exactly as net_create builds them. The rank timed is the one with
@@ -15,9 +16,9 @@
  *   on the filters and the separate decoder, gradients zeroed after it, as param_step).
  * Halo exchanges (the local copies of a 1x1 grid included), I/O and the loss sums over the grid are
  * not timed here: the model has them apart. Every pass is first checked against the reference on a
- * 2 x 3 region of its output tile (LCN: the whole tile; the optimizer: all of it). Times: per sample,
- * `inner` runs back to back between two synchronisations (inner: enough for about 2 ms), the median of
- * at least 5 samples and 0.2 s. One line per stage and pass:
+ * 2 x 3 region of its output tile (LCN: the whole tile; the optimizer: its first 2^20 values). Times:
+ * the stage's passes run in order as a step runs them, a synchronisation between two; the median over
+ * at least 5 such sequences and 0.2 s (jp_time). One line per stage and pass:
  *   pass STAGE NAME B Hx Wx C Ho Wo M r s q t n CHECK MS GFLOP
  * (Hx Wx: the input window; Ho Wo: the output tile; GFLOP: local-filter work, 0 for the others).
  *
@@ -385,31 +386,39 @@ static int jp_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Median seconds of one run of pass k on the whole tile (see the top of the file). */
-static double jp_time(jp_stage *c, int k, int reps)
+/* Median seconds of each pass of the stage on the whole tile (ms[p], 0 for the passes it has not): the
+ * passes run in the engine's order, as one step runs them (each pass finds the caches as the one before
+ * left them), a synchronisation between two passes; the sequence repeated at least reps times and 0.2 s
+ * (at most 256 times), after one warm-up sequence. */
+static void jp_time(jp_stage *c, int reps, double ms[JP_NPASS])
 {
     cn_region rg = region_all(c->lf.Ho, c->lf.Wo), prg = region_all(c->pd.Hp, c->pd.Wp);
     const jp_backend *be = c->be;
-    jp_run(c, k, rg, prg); /* warm-up */
-    be->sync();
-    double t0 = cn_now();
-    jp_run(c, k, rg, prg);
-    be->sync();
-    double one = cn_now() - t0;
-    int inner = one > 2e-3 ? 1 : one < 2e-5 ? 100 : (int)(2e-3 / one) + 1;
-    double t[64];
+    enum { MAXSEQ = 256 };
+    double *t = cn_alloc((size_t)JP_NPASS * MAXSEQ, sizeof *t);
     int n = 0;
-    double start = cn_now();
-    while (n < 64 && (n < reps || cn_now() - start < 0.2)) {
+    double start = 0;
+    for (int seq = -1; n < MAXSEQ && (n < reps || cn_now() - start < 0.2); seq++) {
+        if (seq == 0)
+            start = cn_now();
         be->sync();
-        double a = cn_now();
-        for (int i = 0; i < inner; i++)
-            jp_run(c, k, rg, prg);
-        be->sync();
-        t[n++] = (cn_now() - a) / inner;
+        for (int p = 0; p < JP_NPASS; p++) {
+            if (p == JP_LCN_FWD && !c->s->n)
+                continue;
+            double a = cn_now();
+            jp_run(c, p, rg, prg);
+            be->sync();
+            if (seq >= 0)
+                t[p * MAXSEQ + n] = cn_now() - a;
+        }
+        n += seq >= 0;
     }
-    qsort(t, (size_t)n, sizeof t[0], jp_cmp);
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+    for (int p = 0; p < JP_NPASS; p++) {
+        double *v = t + p * MAXSEQ;
+        qsort(v, (size_t)n, sizeof *v, jp_cmp);
+        ms[p] = 1e3 * (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
+    }
+    cn_free(t);
 }
 
 /* The whole --job mode: loads the job, picks the rank, checks and times every stage's passes. Returns
@@ -419,7 +428,8 @@ static int jp_main(const jp_backend *be, const jp_args *a, const char *prog, dou
     cn_job job;
     if (job_load(&job, a->path, a->sets, a->nsets, 0))
         return 2;
-    int Py = a->Py ? a->Py : 1, Px = a->Px ? a->Px : 1, B = a->B > 0 ? a->B : job.batch, reps = a->reps > 0 ? a->reps : 5;
+    int Py = a->Py ? a->Py : job.rows, Px = a->Py ? a->Px : job.cols, B = a->B > 0 ? a->B : job.batch;
+    int reps = a->reps > 0 ? a->reps : 5;
     int py = 0, px = 0;
     cn_stage *st = cn_alloc(CN_MAX_STAGES, sizeof *st);
     jp_slowest_rank(&job, Py, Px, &py, &px, st);
@@ -428,8 +438,8 @@ static int jp_main(const jp_backend *be, const jp_args *a, const char *prog, dou
     printf("# input %dx%dx%d; %s", job.height, job.width, job.channels, a->nsets ? "overrides:" : "no overrides");
     for (int i = 0; i < a->nsets; i++)
         printf(" %s", a->sets[i]);
-    printf("\n# time: median of >= %d samples (>= 0.2 s), each the mean of back-to-back runs between two "
-           "synchronisations; check: relative error vs the reference on a 2 x 3 region (LCN: whole tile)\n", reps);
+    printf("\n# time: the stage's passes in the engine's order, a synchronisation between two; median over >= %d "
+           "sequences (>= 0.2 s); check: relative error vs the reference on a 2 x 3 region (LCN: whole tile)\n", reps);
     printf("#%-4s %-2s %-12s %4s %5s %5s %4s %5s %5s %4s %3s %2s %2s %2s %2s %8s %10s %9s\n", "", "st", "pass", "B", "Hx",
            "Wx", "C", "Ho", "Wo", "M", "r", "s", "q", "t", "n", "check", "ms", "GFLOP");
     int bad = 0;
@@ -437,17 +447,18 @@ static int jp_main(const jp_backend *be, const jp_args *a, const char *prog, dou
     for (int k = 0; k < job.nstages; k++) {
         jp_stage c;
         jp_stage_init(&c, be, &job, &st[k], B);
-        double ms[JP_NPASS] = {0};
+        double ms[JP_NPASS] = {0}, err[JP_NPASS];
+        for (int p = 0; p < JP_NPASS; p++)
+            err[p] = p == JP_LCN_FWD && !st[k].n ? -1 : jp_check(&c, p);
+        jp_time(&c, reps, ms);
         for (int p = 0; p < JP_NPASS; p++) {
             if (p == JP_LCN_FWD && !st[k].n)
                 continue;
-            double err = jp_check(&c, p);
             char chk[16] = "-";
-            if (err >= 0) {
-                snprintf(chk, sizeof chk, "%.0e%s", err, err <= tol ? "" : "!");
-                bad += err > tol;
+            if (err[p] >= 0) {
+                snprintf(chk, sizeof chk, "%.0e%s", err[p], err[p] <= tol ? "" : "!");
+                bad += err[p] > tol;
             }
-            ms[p] = 1e3 * jp_time(&c, p, reps);
             int lf = p == JP_ENCODE || p == JP_DECODE || p == JP_ERROR || p == JP_GRAD_ENC || p == JP_GRAD_DEC;
             printf("pass %2d %-12s %4d %5d %5d %4d %5d %5d %4d %3d %2d %2d %2d %2d %8s %10.4f %9.4g\n", k + 1,
                    jp_pass_name[p], B, c.lf.Hx, c.lf.Wx, c.lf.C, c.lf.Ho, c.lf.Wo, c.lf.M, c.lf.r, c.lf.s, c.pd.q, c.pd.t,

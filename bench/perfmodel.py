@@ -13,6 +13,7 @@
   the mean rate of bench_cuda's lf_fwd+bwd rows / that peak (instead of the datasheet and f = 0.5)
     perfmodel.py cpu      --run NAME=JOB.ini,DIR[,HxW] .. --rates LOG [--calibrate NAME | --rate GFLOPS]
                           model vs one-rank training runs on this machine: compute per stage
+    perfmodel.py cpu-rounds JSON ..                                             the rounds of cpu --json
   --rates LOG (validate, all, gpu, predict, cpu; may be repeated): per-shape rates, the output of
   `bench_ops --job` / `bench_cuda --job`: the compute of a step is the sum of the measured times of its
   passes on the stage's shape (scaled by the rank's tile area and batch), not FLOPs / one rate
@@ -180,7 +181,8 @@ SHAPE_COLS = ("B", "Hx", "Wx", "C", "Ho", "Wo", "M", "r", "s", "q", "t", "n")
 
 def read_rates(paths):
     """The `pass` lines of bench_ops/bench_cuda --job logs: a list of shapes, each {"shape": dict of
-    SHAPE_COLS, "t": {pass: seconds}, "src": path}. A failed check ("!") stops: its times do not count."""
+    SHAPE_COLS, "t": {pass: seconds}}; a shape measured more than once (several logs): the median of its
+    times. A failed check ("!") stops: its times do not count."""
     shapes = {}
     for path in paths:
         for n, line in enumerate(open(path), 1):
@@ -191,10 +193,12 @@ def read_rates(paths):
                 raise SystemExit(f"perfmodel.py: {path}:{n}: a pass line has {len(w)} fields, not 18 (bench_ops --job?)")
             if w[15].endswith("!"):
                 raise SystemExit(f"perfmodel.py: {path}:{n}: stage {w[1]} {w[2]} failed its check ({w[15]})")
-            key = (path,) + tuple(int(v) for v in w[3:15])
-            e = shapes.setdefault(key, {"shape": dict(zip(SHAPE_COLS, key[1:])), "t": {}, "src": path})
-            e["t"][w[2]] = float(w[16]) * 1e-3
+            key = tuple(int(v) for v in w[3:15])
+            e = shapes.setdefault(key, {"shape": dict(zip(SHAPE_COLS, key)), "t": {}})
+            e["t"].setdefault(w[2], []).append(float(w[16]) * 1e-3)
     out = list(shapes.values())
+    for e in out:
+        e["t"] = {p: statistics.median(v) for p, v in e["t"].items()}
     if not out:
         raise SystemExit(f"perfmodel.py: no pass lines in {', '.join(paths)} (the output of bench_ops --job?)")
     return out
@@ -863,7 +867,44 @@ def cpu_validate(args):
     print("# measured = compute = step - I/O wait - halo wait - all-reduce (medians over the progress intervals after "
           "the first); 1-rate = local-filter FLOPs / the single rate; shapes = the stage's passes from --rates")
     e1, e2 = print_two_models(rows, "measured = step - I/O - halo - all-reduce; model = compute", cal)
-    return {"single": e1, "shapes": e2}
+    return {"single": e1, "shapes": e2, "calibrate": cal,
+            "rows": [{"run": r[0], "stage": r[1], "measured": r[3], "single": r[4], "shapes": r[5]} for r in rows]}
+
+
+def cpu_rounds(paths):
+    """cpu-rounds JSON ..: the `cpu --json` files of several rounds (bench/rates_cpu.sh --repeat): per run and
+    stage, the median measured compute and the median and worst error of both models over the rounds."""
+    rounds = [json.load(open(p))["cpu_errors"] for p in paths]
+    keys = []
+    for rd in rounds:
+        for r in rd["rows"]:
+            if (r["run"], r["stage"]) not in keys:
+                keys.append((r["run"], r["stage"]))
+    print(f"# {len(rounds)} rounds (each: bench_ops --job, then the training, job after job); per run and stage the "
+          "median over the rounds; errors = model / measured - 1")
+    fmt = "%-12s %5s %6s %9s %9s %9s %9s %9s"
+    print("#" + fmt % ("run", "stage", "rounds", "measured", "1-rate", "1-rate", "shapes", "shapes"))
+    print("#" + fmt % ("", "", "", "ms (med)", "err med%", "|err|max%", "err med%", "|err|max%"))
+    cal = {rd.get("calibrate") for rd in rounds}
+    w1, w2 = [], []
+    for key in keys:
+        rs = [r for rd in rounds for r in rd["rows"] if (r["run"], r["stage"]) == key]
+        e1 = [r["single"] / r["measured"] - 1 for r in rs]
+        e2 = [r["shapes"] / r["measured"] - 1 for r in rs if r["shapes"] is not None]
+        if key[0] not in cal:
+            w1.append(abs(statistics.median(e1)))
+        if e2:
+            w2.append(abs(statistics.median(e2)))
+        print(" " + fmt % (key[0], key[1], len(rs), f"{1e3 * statistics.median(r['measured'] for r in rs):.3f}",
+                           f"{100 * statistics.median(e1):+.1f}", f"{100 * max(abs(e) for e in e1):.1f}",
+                           f"{100 * statistics.median(e2):+.1f}" if e2 else "-",
+                           f"{100 * max(abs(e) for e in e2):.1f}" if e2 else "-"))
+    if w1:
+        print(f"# single rate (calibrated on {', '.join(sorted(c for c in cal if c))}): largest |median error| "
+              f"{100 * max(w1):.1f}% over {len(w1)} stages of the other runs")
+    if w2:
+        print(f"# per-shape rates (nothing calibrated on the runs): largest |median error| {100 * max(w2):.1f}% over "
+              f"{len(w2)} stages")
 
 
 def predict(args):
@@ -946,8 +987,13 @@ def parse(argv):
 
 
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in ("fit", "validate", "predict", "all", "gpu", "cpu"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("fit", "validate", "predict", "all", "gpu", "cpu", "cpu-rounds"):
         raise SystemExit(__doc__)
+    if sys.argv[1] == "cpu-rounds":
+        if len(sys.argv) < 3:
+            raise SystemExit("perfmodel.py cpu-rounds JSON ..: the --json files of `perfmodel.py cpu` rounds")
+        cpu_rounds(sys.argv[2:])
+        return
     cmd, a = sys.argv[1], parse(sys.argv[1:])
     a["rates"] = read_rates(a["rates_logs"]) if a.get("rates_logs") else None
     if cmd == "cpu":
