@@ -106,7 +106,8 @@ static const jp_backend gpu_backend = {
     gpu_lf_backward_data, gpu_lf_backward_filter, gpu_pool_forward, gpu_pool_backward, gpu_lcn_forward,
     gpu_residual, gpu_fill, gpu_optim};
 
-static int job_main(const jp_args *a)
+/* Selects the GPU and prints the first line; 0 (after saying so) when there is none. */
+static int gpu_open(void)
 {
     if (!cuda_available()) {
         printf("# bench_cuda: no GPU here (cuda_device_count() = 0): nothing to time\n");
@@ -117,6 +118,14 @@ static int job_main(const jp_args *a)
     char desc[256];
     cuda_describe(desc, sizeof desc);
     printf("# bench_cuda (git %s): %s\n", cn_git_rev(), desc);
+    fflush(stdout);
+    return 1;
+}
+
+static int job_main(const jp_args *a)
+{
+    if (!gpu_open())
+        return 0;
     int rc = jp_main(&gpu_backend, a, "bench_cuda", 1e-4);
     cuda_free(gpu_dsum);
     cuda_shutdown();
@@ -216,17 +225,6 @@ static void op_cost(const ctx *c, int op, double *flops, double *bytes)
     }
 }
 
-static double relerr(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - (double)b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /* Each pass on a 2 x 3 region against the reference; returns the relative error. */
 static double validate(ctx *c, int op)
 {
@@ -240,7 +238,7 @@ static double validate(ctx *c, int op)
         run_op(c, op, 0, rg);
         cuda_sync(0);
         cuda_download(got, c->y, c->ny * 4);
-        err = relerr(got, ref, c->ny);
+        err = jp_relerr(got, ref, c->ny);
     } else if (op == OP_BWD_DATA) {
         ref = cn_alloc(c->nx, 4), got = cn_alloc(c->nx, 4);
         cuda_memset(c->dx, 0, c->nx * 4, 0);
@@ -248,7 +246,7 @@ static double validate(ctx *c, int op)
         run_op(c, op, 0, rg);
         cuda_sync(0);
         cuda_download(got, c->dx, c->nx * 4);
-        err = relerr(got, ref, c->nx);
+        err = jp_relerr(got, ref, c->nx);
     } else if (op == OP_BWD_FILTER) {
         ref = cn_alloc(c->nw, 4), got = cn_alloc(c->nw, 4);
         cuda_memset(c->dw, 0, c->nw * 4, 0);
@@ -256,7 +254,7 @@ static double validate(ctx *c, int op)
         run_op(c, op, 0, rg);
         cuda_sync(0);
         cuda_download(got, c->dw, c->nw * 4);
-        err = relerr(got, ref, c->nw);
+        err = jp_relerr(got, ref, c->nw);
     } else { /* fused with lr = 1: w_new - w_old must equal -dw */
         ref = cn_alloc(c->nw, 4), got = cn_alloc(c->nw, 4);
         MUST(lf_backward_filter_ref(&c->d, c->hx, c->hgy, ref, rg));
@@ -268,7 +266,7 @@ static double validate(ctx *c, int op)
         cuda_download(got, wd, c->nw * 4);
         for (size_t i = 0; i < c->nw; i++)
             got[i] = c->hw[i] - got[i]; /* = dw, up to the rounding of w - dw */
-        err = relerr(got, ref, c->nw);
+        err = jp_relerr(got, ref, c->nw);
         cuda_free(wd);
     }
     cn_free(got), cn_free(ref);
@@ -365,16 +363,9 @@ static int table_main(int argc, char **argv)
             return 2;
         }
     }
-    if (!cuda_available()) {
-        printf("# bench_cuda: no GPU here (cuda_device_count() = 0): nothing to time\n");
+    if (!gpu_open())
         return 0;
-    }
-    if (cuda_select_device(-1) < 0)
-        cn_fatal("%s", cn_last_error());
-    char desc[256];
-    cuda_describe(desc, sizeof desc);
     const double bw = cuda_measure_copy_gbs((size_t)512 << 20, 10), peak = cuda_measure_fma_gflops(5);
-    printf("# bench_cuda (git %s): %s\n", cn_git_rev(), desc);
     printf("# ceilings, measured: copy %.0f GB/s (read + write, 2 x 512 MiB), FP32 FMA %.0f GFLOP/s\n", bw, peak);
     printf("# times: median of %d runs after 3 warm-ups, CUDA events, inputs rotating over %d sets\n", reps, NSETS);
     for (int k = 0; k < NSHAPES; k++) {

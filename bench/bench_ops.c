@@ -217,16 +217,6 @@ static void op_cost(const bench_ctx *c, int k, double *flops, double *bytes)
 }
 
 /* ---- correctness: the fast path against the reference ------------------------------------------- */
-static double relerr(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = (double)a[i] - b[i];
-        num += e * e, den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /* Op k's result: the arrays it writes (up to two) and their sizes. */
 static int op_outputs(bench_ctx *c, int k, float **a, size_t *n)
 {
@@ -280,7 +270,7 @@ static double check_op(bench_ctx *c, int k)
     c->ref_lf = c->ref_pl = 0;
     double e = 0;
     for (int q = 0; q < na; q++) {
-        e = CN_MAX(e, relerr(keep[q], a[q], n[q]));
+        e = CN_MAX(e, jp_relerr(keep[q], a[q], n[q]));
         cn_free(keep[q]);
     }
     if (k == 6)

@@ -687,23 +687,30 @@ def gpu_hw(args):
     return hw
 
 
-def rica_medians(rows, k):
+def rica_medians(rows, k, minus_halo=False):
     """Stage k's (0-based) RICA progress intervals of a metrics.jsonl, the first dropped (warm-up): the
-    medians of step, halo wait, I/O wait, and measured = step - I/O wait - all-reduce. None without any."""
+    medians of step, halo wait, I/O wait, and measured = step - I/O wait - all-reduce (- halo wait with
+    minus_halo: the compute). None without any."""
     iv = [r for r in rows if r.get("phase") == "rica" and r.get("stage") == k + 1][1:]
     if not iv:
         return None
     med = {key: statistics.median(r[key] for r in iv) for key in ("step_s", "halo_wait_s", "io_wait_s")}
-    med["measured"] = statistics.median(r["step_s"] - r["io_wait_s"] - r["allreduce_s"] for r in iv)
+    med["measured"] = statistics.median(r["step_s"] - r["io_wait_s"] - r["allreduce_s"] -
+                                        (r["halo_wait_s"] if minus_halo else 0.0) for r in iv)
     return med
 
 
-def gpu_validate(args):
-    """Each training run on one GPU (1x1 grid, one replica): per stage, the median over the progress
-    intervals after the first of (step - I/O wait) and of the halo wait, against the model's compute +
-    halo for the same layout. I/O is left out on both sides: the model assumes the reader's prefetch
-    hides it, and these runs generate synthetic images on the host inside the step."""
-    hw = gpu_hw(args)
+def stage_runs(runs, minus_halo=False):
+    """(name, layout, k, medians) for every stage k of every run that has RICA intervals (rica_medians)."""
+    for name, lay, rows in runs:
+        for k in range(len(lay["stages"])):
+            med = rica_medians(rows, k, minus_halo)
+            if med:
+                yield name, lay, k, med
+
+
+def read_runs(args):
+    """The --run NAME=JOB.ini,DIR[,HxW] of gpu and cpu: (name, layout on a 1x1 grid, metrics.jsonl rows)."""
     runs = []
     for spec in args.get("runs", []):
         name, rest = spec.split("=", 1)
@@ -714,6 +721,16 @@ def gpu_validate(args):
             lay.update(height=int(h), width=int(w))
         rows = [json.loads(line) for line in open(os.path.join(parts[1], "metrics.jsonl"))]
         runs.append((name, lay, rows))
+    return runs
+
+
+def gpu_validate(args):
+    """Each training run on one GPU (1x1 grid, one replica): per stage, the median over the progress
+    intervals after the first of (step - I/O wait) and of the halo wait, against the model's compute +
+    halo for the same layout. I/O is left out on both sides: the model assumes the reader's prefetch
+    hides it, and these runs generate synthetic images on the host inside the step."""
+    hw = gpu_hw(args)
+    runs = read_runs(args)
     cal = args.get("calibrate")
     if cal:  # f from one run: its local-filter FLOPs over its measured step - I/O wait, all stages together
         name, lay, rows = next((r for r in runs if r[0] == cal), (None, None, None))
@@ -736,21 +753,16 @@ def gpu_validate(args):
     print("#" + fmt % ("run", "stage", "FLOP", "measured", "model", "error", "halo", "model", "io_wait", "step"))
     print("#" + fmt % ("", "", "G", "ms", "ms", "%", "ms", "ms", "ms", "ms"))
     errs = []
-    for name, lay, rows in runs:
-        st = pg.stage_geometry(lay)
-        for k in range(len(st)):
-            med = rica_medians(rows, k)
-            if not med:
-                continue
-            meas, halo, io, step = med["measured"], med["halo_wait_s"], med["io_wait_s"], med["step_s"]
-            m = step_time(lay, k, 1, 1, 1, hw, NETS["ndr"])
-            model = m["compute"] + m["halo"]
-            err = model / meas - 1
-            if name != cal:
-                errs.append(err)
-            print(" " + fmt % (name, k + 1, f"{m['flops'] / 1e9:.1f}", f"{meas * 1e3:.2f}", f"{model * 1e3:.2f}",
-                               f"{100 * err:+.1f}", f"{halo * 1e3:.3f}", f"{m['halo'] * 1e3:.3f}", f"{io * 1e3:.2f}",
-                               f"{step * 1e3:.2f}"))
+    for name, lay, k, med in stage_runs(runs):
+        meas, halo, io, step = med["measured"], med["halo_wait_s"], med["io_wait_s"], med["step_s"]
+        m = step_time(lay, k, 1, 1, 1, hw, NETS["ndr"])
+        model = m["compute"] + m["halo"]
+        err = model / meas - 1
+        if name != cal:
+            errs.append(err)
+        print(" " + fmt % (name, k + 1, f"{m['flops'] / 1e9:.1f}", f"{meas * 1e3:.2f}", f"{model * 1e3:.2f}",
+                           f"{100 * err:+.1f}", f"{halo * 1e3:.3f}", f"{m['halo'] * 1e3:.3f}", f"{io * 1e3:.2f}",
+                           f"{step * 1e3:.2f}"))
     if errs:
         print(f"# largest |error|: {100 * max(abs(e) for e in errs):.1f}% over {len(errs)} stage runs"
               f"{' not used for calibration' if cal else ''} (measured = step - I/O wait; model = compute + halo)")
@@ -787,17 +799,12 @@ def print_two_models(rows, what, cal):
 def gpu_validate_rates(runs, hw, cal, rates):
     """gpu --rates: the single-rate model (f as above) and the per-shape-rate model side by side."""
     rows = []
-    for name, lay, mrows in runs:
-        st = pg.stage_geometry(lay)
-        for k in range(len(st)):
-            med = rica_medians(mrows, k)
-            if not med:
-                continue
-            one = step_time(lay, k, 1, 1, 1, hw, NETS["ndr"])
-            shp = step_time(lay, k, 1, 1, 1, hw, NETS["ndr"], rates=rates)
-            rows.append((name, k + 1, one["flops"] / 1e9, med["measured"], one["compute"] + one["halo"],
-                         shp["compute"] + shp["halo"] if shp["rates"] else None, med["halo_wait_s"], med["io_wait_s"],
-                         med["step_s"]))
+    for name, lay, k, med in stage_runs(runs):
+        one = step_time(lay, k, 1, 1, 1, hw, NETS["ndr"])
+        shp = step_time(lay, k, 1, 1, 1, hw, NETS["ndr"], rates=rates)
+        rows.append((name, k + 1, one["flops"] / 1e9, med["measured"], one["compute"] + one["halo"],
+                     shp["compute"] + shp["halo"] if shp["rates"] else None, med["halo_wait_s"], med["io_wait_s"],
+                     med["step_s"]))
     e1, e2 = print_two_models(rows, "measured = step - I/O wait; model = compute + halo", cal)
     return e2 or e1
 
@@ -809,25 +816,7 @@ def cpu_validate(args):
     calibrated on the run NAME with --calibrate, as `validate` calibrates on its 1-rank run) and against
     the sum of the stage's passes measured by bench_ops --job (--rates), nothing calibrated on the runs."""
     rates = args.get("rates")
-    runs = []
-    for spec in args.get("runs", []):
-        name, rest = spec.split("=", 1)
-        parts = rest.split(",")
-        lay = dict(pg.read_job(parts[0]), rows=1, cols=1, replicas=1)
-        if len(parts) > 2:
-            h, w = parts[2].lower().split("x")
-            lay.update(height=int(h), width=int(w))
-        mrows = [json.loads(line) for line in open(os.path.join(parts[1], "metrics.jsonl"))]
-        runs.append((name, lay, mrows))
-
-    def compute_medians(mrows, k):
-        iv = [r for r in mrows if r.get("phase") == "rica" and r.get("stage") == k + 1][1:]
-        if not iv:
-            return None
-        med = {key: statistics.median(r[key] for r in iv) for key in ("step_s", "halo_wait_s", "io_wait_s")}
-        med["measured"] = statistics.median(r["step_s"] - r["io_wait_s"] - r["allreduce_s"] - r["halo_wait_s"]
-                                            for r in iv)
-        return med
+    runs = read_runs(args)
 
     def flops(lay, k):
         st = pg.stage_geometry(lay)
@@ -837,16 +826,10 @@ def cpu_validate(args):
 
     cal = args.get("calibrate")
     if cal:
-        name, lay, mrows = next((r for r in runs if r[0] == cal), (None, None, None))
-        if name is None:
-            raise SystemExit(f"perfmodel.py cpu: --calibrate {cal}: no --run of that name")
-        fl = tm = 0.0
-        for k in range(len(lay["stages"])):
-            med = compute_medians(mrows, k)
-            if med:
-                fl += flops(lay, k)
-                tm += med["measured"]
-        rate = fl / tm
+        mine = [(lay, k, med) for name, lay, k, med in stage_runs(runs, minus_halo=True) if name == cal]
+        if not mine:
+            raise SystemExit(f"perfmodel.py cpu: --calibrate {cal}: no --run of that name (with RICA intervals)")
+        rate = sum(flops(lay, k) for lay, k, _ in mine) / sum(med["measured"] for _, _, med in mine)
         print(f"# single rate calibrated on {cal}: {rate / 1e9:.3f} GFLOP/s of local-filter work")
     elif args.get("rate"):
         rate = args["rate"] * 1e9
@@ -854,16 +837,11 @@ def cpu_validate(args):
     else:
         raise SystemExit("perfmodel.py cpu: give the single rate: --calibrate NAME or --rate GFLOPS")
     rows = []
-    for name, lay, mrows in runs:
+    for name, lay, k, med in stage_runs(runs, minus_halo=True):
         st = pg.stage_geometry(lay)
-        g = pg.rank_geometry(st, 1, 1, 0, 0)
-        for k in range(len(st)):
-            med = compute_medians(mrows, k)
-            if not med:
-                continue
-            shp = rates_compute(rates, st, g, k, lay["batch"]) if rates else None
-            rows.append((name, k + 1, flops(lay, k) / 1e9, med["measured"], flops(lay, k) / rate,
-                         shp[0] if shp else None, med["halo_wait_s"], med["io_wait_s"], med["step_s"]))
+        shp = rates_compute(rates, st, pg.rank_geometry(st, 1, 1, 0, 0), k, lay["batch"]) if rates else None
+        rows.append((name, k + 1, flops(lay, k) / 1e9, med["measured"], flops(lay, k) / rate,
+                     shp[0] if shp else None, med["halo_wait_s"], med["io_wait_s"], med["step_s"]))
     print("# measured = compute = step - I/O wait - halo wait - all-reduce (medians over the progress intervals after "
           "the first); 1-rate = local-filter FLOPs / the single rate; shapes = the stage's passes from --rates")
     e1, e2 = print_two_models(rows, "measured = step - I/O - halo - all-reduce; model = compute", cal)
