@@ -9,7 +9,8 @@
  * dimensions of its tile operations, exactly as net_create builds them. The rank timed is the one with
  * the most local-filter FLOPs over all stages (the first rows and columns hold the larger tiles), the
  * widest LCN windows breaking ties (inner ranks). For each stage, the passes that src/stage.c and
- * src/train.c run, in their order, each with the zeroing the engine does before it:
+ * src/train.c run, in their order, each with the zeroing the engine does before it (the encode in the
+ * engine's regions, stage_lf_regions: the interior in blocks of rows, then the border):
  *   forward of the stage (as the RICA step of a later stage runs it): lf_encode, pool_fwd, lcn_fwd;
  *   its own RICA step: lf_encode, pool_fwd, lf_decode, residual (2e/B and the two loss sums, and the
  *   pooling gradient's fill), lf_error, pool_bwd, lf_grad_enc, lf_grad_dec, optim (the job's optimizer
@@ -148,6 +149,8 @@ typedef struct {
     pool_dims pd;
     lcn_dims ld;
     size_t nxw, nx, ny, nyw, np, npw, nw;
+    cn_region enc[CN_LF_REGIONS];          /* the encode's regions, as src/stage.c computes them */
+    int nenc;
     float *xw, *gew, *xr_w, *w, *dec, *wg, *decg, *ws, *decs, *y, *gy, *yw, *gyw, *p, *gp, *pw, *out, *xr, *x, *ge;
     double part[2];
 } jp_stage;
@@ -176,6 +179,8 @@ static void jp_stage_init(jp_stage *c, const jp_backend *be, const cn_job *job, 
     c->np = A * rect_rows(s->p_tile) * rect_cols(s->p_tile) * s->M;
     c->npw = s->n ? A * rect_rows(s->p_win) * rect_cols(s->p_win) * s->M : 0;
     c->nw = lf_filter_count(&c->lf);
+    int nin;
+    c->nenc = stage_lf_regions(s, job->overlap, c->enc, &nin);
     size_t big = CN_MAX(CN_MAX(c->nxw, c->nw), CN_MAX(c->nyw, c->npw));
     float *h = cn_alloc(big ? big : 1, sizeof *h);
     float ws = (float)(1.0 / sqrt((double)s->r * s->r * s->C));
@@ -233,7 +238,13 @@ static void jp_run(jp_stage *c, int k, cn_region rg, cn_region prg)
     float *ddec = c->dec ? c->decg : c->wg;
     const int B = c->lf.B;
     switch (k) {
-    case JP_ENCODE: jp_must(be->lf_forward(&c->lf, c->xw, c->w, c->y, rg), "lf_forward"); break;
+    case JP_ENCODE: /* the whole tile in the engine's regions (interior blocks, border); a check: rg */
+        if (rg.i0 == 0 && rg.j0 == 0 && rg.i1 == c->lf.Ho && rg.j1 == c->lf.Wo)
+            for (int i = 0; i < c->nenc; i++)
+                jp_must(be->lf_forward(&c->lf, c->xw, c->w, c->y, c->enc[i]), "lf_forward");
+        else
+            jp_must(be->lf_forward(&c->lf, c->xw, c->w, c->y, rg), "lf_forward");
+        break;
     case JP_POOL_FWD: jp_must(be->pool_forward(&c->pd, c->yw, c->p, prg), "pool_forward"); break;
     case JP_LCN_FWD: jp_must(be->lcn_forward(&c->ld, c->pw, c->out), "lcn_forward"); break;
     case JP_DECODE:
