@@ -4,6 +4,11 @@
  *
  *   bench_cuda [--peers FILE] [--reps N]    the table (every column is defined in docs/CUDA.md)
  *   bench_cuda --shapes                      one line per shape, for bench/peers_cuda.py
+ *   bench_cuda --job JOB.ini [--grid PYxPX] [--batch B] [--set section.key=value ..] [--reps N]
+ *       the passes of a training step of every stage of a job on the GPU, on its slowest rank's tiles,
+ *       one line per stage and pass, for bench/perfmodel.py --rates (bench/jobpass.h says what is timed;
+ *       checks: 1e-4 relative). Built against the CPU emulator of cuda/emu (CN_CUDA_EMU, for
+ *       tests/t_jobpass.sh), only this mode exists.
  *
  * The shapes (docs/CUDA.md derives them): Le et al. 2012 has a 200x200x3 input, 18x18 fields and 8
  * maps per location; strides 1 (field and 5x5 pooling), which gives their ~1.2e9 parameters. On an
@@ -26,9 +31,108 @@
 #ifdef CN_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
+#include "bench/jobpass.h"
 #include "cuda/ops_cuda.h"
 #include "cuda/roofline.h"
 
+#define CHECK_CUDA(call)                                                                                 \
+    do {                                                                                                 \
+        cudaError_t e_ = (call);                                                                         \
+        if (e_ != cudaSuccess)                                                                           \
+            cn_fatal("%s: %s", #call, cudaGetErrorString(e_));                                           \
+    } while (0)
+#define MUST(call)                                                                                       \
+    do {                                                                                                 \
+        if ((call) != CN_OK)                                                                             \
+            cn_fatal("%s: %s", #call, cn_last_error());                                                  \
+    } while (0)
+
+/* ---- --job: the GPU backend of bench/jobpass.h (the engine's CUDA kernels, on the default stream) ---- */
+static float *gpu_alloc(size_t n)
+{
+    float *p = cuda_malloc(n * sizeof *p);
+    cuda_memset(p, 0, n * sizeof *p, 0);
+    return p;
+}
+static void gpu_release(float *p) { cuda_free(p); }
+static void gpu_zero(float *p, size_t n) { cuda_memset(p, 0, n * sizeof *p, 0); }
+static void gpu_upload(float *dst, const float *src, size_t n) { cuda_upload(dst, src, n * sizeof *dst); }
+static void gpu_download(float *dst, const float *src, size_t n) { cuda_download(dst, src, n * sizeof *dst); }
+static void gpu_sync(void) { cuda_sync(0); }
+static int gpu_lf_forward(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg)
+{
+    return lf_forward_cuda(d, x, w, y, rg, 0);
+}
+static int gpu_lf_backward_data(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg)
+{
+    return lf_backward_data_cuda(d, w, dy, dx, rg, 0);
+}
+static int gpu_lf_backward_filter(const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg)
+{
+    return lf_backward_filter_cuda(d, x, dy, dw, rg, 0);
+}
+static int gpu_pool_forward(const pool_dims *d, const float *y, float *p, cn_region rg)
+{
+    return pool_forward_cuda(d, y, p, rg, 0);
+}
+static int gpu_pool_backward(const pool_dims *d, const float *y, const float *p, const float *dp, float *dy,
+                             cn_region rg)
+{
+    return pool_backward_cuda(d, y, p, dp, dy, rg, 0);
+}
+static int gpu_lcn_forward(const lcn_dims *d, const float *x, float *out) { return lcn_forward_cuda(d, x, out, 0); }
+/* src/stage.c's rica_sums_gpu: the residual and the two sums on the device, the sums read back */
+static double *gpu_dsum;
+static void gpu_residual(const float *xr, const float *x, size_t n, const float *p, size_t np, int B, float *ge,
+                         double *part)
+{
+    if (!gpu_dsum)
+        gpu_dsum = cuda_malloc(2 * sizeof *gpu_dsum);
+    MUST(rica_residual_cuda(xr, x, n, 2.0, (double)B, ge, gpu_dsum, 0));
+    MUST(sum_cuda(p, np, gpu_dsum + 1, 0));
+    cuda_download(part, gpu_dsum, 2 * sizeof *part);
+}
+static void gpu_fill(float *v, size_t n, float value) { MUST(fill_cuda(v, n, value, 0)); }
+/* src/update.c on the GPU */
+static void gpu_optim(const cn_job *job, float *w, float *state, float *g, size_t n, float lr)
+{
+    if (job->optimizer == OPT_ADAGRAD)
+        adagrad_cuda(w, state, g, n, lr, (float)job->adagrad_eps, (float)job->weight_decay, 0);
+    else
+        sgd_momentum_cuda(w, state, g, n, lr, (float)job->momentum, (float)job->weight_decay, 0);
+}
+static const jp_backend gpu_backend = {
+    "cuda", 0, gpu_alloc, gpu_release, gpu_zero, gpu_upload, gpu_download, gpu_sync, gpu_lf_forward,
+    gpu_lf_backward_data, gpu_lf_backward_filter, gpu_pool_forward, gpu_pool_backward, gpu_lcn_forward,
+    gpu_residual, gpu_fill, gpu_optim};
+
+/* Selects the GPU and prints the first line; 0 (after saying so) when there is none. */
+static int gpu_open(void)
+{
+    if (!cuda_available()) {
+        printf("# bench_cuda: no GPU here (cuda_device_count() = 0): nothing to time\n");
+        return 0;
+    }
+    if (cuda_select_device(-1) < 0)
+        cn_fatal("%s", cn_last_error());
+    char desc[256];
+    cuda_describe(desc, sizeof desc);
+    printf("# bench_cuda (git %s): %s\n", cn_git_rev(), desc);
+    fflush(stdout);
+    return 1;
+}
+
+static int job_main(const jp_args *a)
+{
+    if (!gpu_open())
+        return 0;
+    int rc = jp_main(&gpu_backend, a, "bench_cuda", 1e-4);
+    cuda_free(gpu_dsum);
+    cuda_shutdown();
+    return rc;
+}
+
+#ifndef CN_CUDA_EMU /* the table: CUDA events and the roofline kernels, which the emulator lacks */
 typedef struct {
     const char *key, *what;
     int B, Hx, Wx, C, Ho, Wo, M, r, s;
@@ -43,18 +147,6 @@ static const shape shapes[] = {
 #define NSETS 4
 enum { OP_FWD, OP_BWD_DATA, OP_BWD_FILTER, OP_FUSED, NOPS };
 static const char *op_name[NOPS] = {"lf_forward", "lf_backward_data", "lf_backward_filter", "lf_bwd_fused_sgd"};
-
-#define CHECK_CUDA(call)                                                                                 \
-    do {                                                                                                 \
-        cudaError_t e_ = (call);                                                                         \
-        if (e_ != cudaSuccess)                                                                           \
-            cn_fatal("%s: %s", #call, cudaGetErrorString(e_));                                           \
-    } while (0)
-#define MUST(call)                                                                                       \
-    do {                                                                                                 \
-        if ((call) != CN_OK)                                                                             \
-            cn_fatal("%s: %s", #call, cn_last_error());                                                  \
-    } while (0)
 
 typedef struct {
     lf_dims d;
@@ -133,17 +225,6 @@ static void op_cost(const ctx *c, int op, double *flops, double *bytes)
     }
 }
 
-static double relerr(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - (double)b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /* Each pass on a 2 x 3 region against the reference; returns the relative error. */
 static double validate(ctx *c, int op)
 {
@@ -157,7 +238,7 @@ static double validate(ctx *c, int op)
         run_op(c, op, 0, rg);
         cuda_sync(0);
         cuda_download(got, c->y, c->ny * 4);
-        err = relerr(got, ref, c->ny);
+        err = jp_relerr(got, ref, c->ny);
     } else if (op == OP_BWD_DATA) {
         ref = cn_alloc(c->nx, 4), got = cn_alloc(c->nx, 4);
         cuda_memset(c->dx, 0, c->nx * 4, 0);
@@ -165,7 +246,7 @@ static double validate(ctx *c, int op)
         run_op(c, op, 0, rg);
         cuda_sync(0);
         cuda_download(got, c->dx, c->nx * 4);
-        err = relerr(got, ref, c->nx);
+        err = jp_relerr(got, ref, c->nx);
     } else if (op == OP_BWD_FILTER) {
         ref = cn_alloc(c->nw, 4), got = cn_alloc(c->nw, 4);
         cuda_memset(c->dw, 0, c->nw * 4, 0);
@@ -173,7 +254,7 @@ static double validate(ctx *c, int op)
         run_op(c, op, 0, rg);
         cuda_sync(0);
         cuda_download(got, c->dw, c->nw * 4);
-        err = relerr(got, ref, c->nw);
+        err = jp_relerr(got, ref, c->nw);
     } else { /* fused with lr = 1: w_new - w_old must equal -dw */
         ref = cn_alloc(c->nw, 4), got = cn_alloc(c->nw, 4);
         MUST(lf_backward_filter_ref(&c->d, c->hx, c->hgy, ref, rg));
@@ -185,7 +266,7 @@ static double validate(ctx *c, int op)
         cuda_download(got, wd, c->nw * 4);
         for (size_t i = 0; i < c->nw; i++)
             got[i] = c->hw[i] - got[i]; /* = dw, up to the rounding of w - dw */
-        err = relerr(got, ref, c->nw);
+        err = jp_relerr(got, ref, c->nw);
         cuda_free(wd);
     }
     cn_free(got), cn_free(ref);
@@ -259,7 +340,7 @@ static const peer_t *find_peer(const char *op, const char *key)
     return NULL;
 }
 
-int main(int argc, char **argv)
+static int table_main(int argc, char **argv)
 {
     int reps = 50;
     for (int i = 1; i < argc; i++) {
@@ -282,16 +363,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!cuda_available()) {
-        printf("# bench_cuda: no GPU here (cuda_device_count() = 0): nothing to time\n");
+    if (!gpu_open())
         return 0;
-    }
-    if (cuda_select_device(-1) < 0)
-        cn_fatal("%s", cn_last_error());
-    char desc[256];
-    cuda_describe(desc, sizeof desc);
     const double bw = cuda_measure_copy_gbs((size_t)512 << 20, 10), peak = cuda_measure_fma_gflops(5);
-    printf("# bench_cuda (git %s): %s\n", cn_git_rev(), desc);
     printf("# ceilings, measured: copy %.0f GB/s (read + write, 2 x 512 MiB), FP32 FMA %.0f GFLOP/s\n", bw, peak);
     printf("# times: median of %d runs after 3 warm-ups, CUDA events, inputs rotating over %d sets\n", reps, NSETS);
     for (int k = 0; k < NSHAPES; k++) {
@@ -350,6 +424,33 @@ int main(int argc, char **argv)
     }
     cuda_shutdown();
     return bad ? 1 : 0;
+}
+#endif
+
+int main(int argc, char **argv)
+{
+    int with_job = 0;
+    for (int i = 1; i < argc; i++)
+        with_job |= !strcmp(argv[i], "--job");
+    if (with_job) {
+        jp_args job = {0};
+        for (int i = 1; i < argc; i++) {
+            int used = jp_parse(&job, argc, argv, i);
+            if (!used) {
+                fprintf(stderr, "usage: bench_cuda --job JOB.ini [--grid PYxPX] [--batch B] [--set section.key=value ..] "
+                                "[--reps N]\n");
+                return 2;
+            }
+            i += used - 1;
+        }
+        return job_main(&job);
+    }
+#ifdef CN_CUDA_EMU
+    fprintf(stderr, "bench_cuda: built on the CUDA emulator: only --job\n");
+    return 2;
+#else
+    return table_main(argc, argv);
+#endif
 }
 
 #else /* no CUDA backend in this build */

@@ -2,6 +2,9 @@
  *
  *   bench_ops [--quick] [--peers FILE] [--no-ref]     the table (every metric is defined in bench/README.md)
  *   bench_ops --shapes [--quick]                      the shape table, for bench/peers.py
+ *   bench_ops --job JOB.ini [--grid PYxPX] [--batch B] [--set section.key=value ..] [--reps N]
+ *       the passes of a training step of every stage of a job on its slowest rank's tiles, one line per
+ *       stage and pass, for bench/perfmodel.py --rates (bench/jobpass.h says what is timed)
  *
  * For each shape (batch, map, channels, field, stride, maps, pooling, LCN) it times the fast _cpu
  * functions: the local filter (forward, backward data, backward filter), L2 pooling and LCN (forward,
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/jobpass.h"
 #include "bench/peak.h"
 #include "src/common.h"
 #include "src/ops.h"
@@ -213,16 +217,6 @@ static void op_cost(const bench_ctx *c, int k, double *flops, double *bytes)
 }
 
 /* ---- correctness: the fast path against the reference ------------------------------------------- */
-static double relerr(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = (double)a[i] - b[i];
-        num += e * e, den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /* Op k's result: the arrays it writes (up to two) and their sizes. */
 static int op_outputs(bench_ctx *c, int k, float **a, size_t *n)
 {
@@ -276,7 +270,7 @@ static double check_op(bench_ctx *c, int k)
     c->ref_lf = c->ref_pl = 0;
     double e = 0;
     for (int q = 0; q < na; q++) {
-        e = CN_MAX(e, relerr(keep[q], a[q], n[q]));
+        e = CN_MAX(e, jp_relerr(keep[q], a[q], n[q]));
         cn_free(keep[q]);
     }
     if (k == 6)
@@ -389,6 +383,43 @@ static double peer_ms(const char *op, const char *key, const char *peer)
     return -1;
 }
 
+/* ---- --job: the host backend of bench/jobpass.h (the engine's CPU kernels, src/kernels.h) ---------- */
+static float *host_alloc(size_t n) { return cn_alloc(n, sizeof(float)); }
+static void host_release(float *p) { cn_free(p); }
+static void host_zero(float *p, size_t n) { memset(p, 0, n * sizeof *p); }
+static void host_copy(float *dst, const float *src, size_t n) { memcpy(dst, src, n * sizeof *dst); }
+static void host_sync(void) {}
+/* src/stage.c's loop on the host */
+static void host_residual(const float *xr, const float *x, size_t n, const float *p, size_t np, int B, float *ge,
+                          double *part)
+{
+    part[0] = part[1] = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)xr[i] - (double)x[i];
+        part[0] += e * e;
+        ge[i] = (float)(2.0 * e / B);
+    }
+    for (size_t i = 0; i < np; i++)
+        part[1] += p[i];
+}
+static void host_fill(float *v, size_t n, float value)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = value;
+}
+/* src/update.c on the host: the reference optimizers */
+static void host_optim(const cn_job *job, float *w, float *state, float *g, size_t n, float lr)
+{
+    if (job->optimizer == OPT_ADAGRAD)
+        adagrad_ref(w, state, g, n, lr, (float)job->adagrad_eps, (float)job->weight_decay);
+    else
+        sgd_momentum_ref(w, state, g, n, lr, (float)job->momentum, (float)job->weight_decay);
+}
+static const jp_backend host_backend = {
+    "cpu", 1, host_alloc, host_release, host_zero, host_copy, host_copy, host_sync, lf_forward_cpu,
+    lf_backward_data_cpu, lf_backward_filter_cpu, pool_forward_cpu, pool_backward_cpu, lcn_forward_cpu,
+    host_residual, host_fill, host_optim};
+
 /* ---- main --------------------------------------------------------------------------------------- */
 static void cpu_model(char *buf, size_t n)
 {
@@ -455,7 +486,13 @@ int main(int argc, char **argv)
 {
     int quick = 0, list = 0, no_ref = 0;
     const char *peers = NULL;
+    jp_args job = {0};
     for (int k = 1; k < argc; k++) {
+        int used = jp_parse(&job, argc, argv, k);
+        if (used) {
+            k += used - 1;
+            continue;
+        }
         if (!strcmp(argv[k], "--quick"))
             quick = 1;
         else if (!strcmp(argv[k], "--shapes"))
@@ -465,9 +502,16 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[k], "--peers") && k + 1 < argc)
             peers = argv[++k];
         else {
-            fprintf(stderr, "usage: bench_ops [--quick] [--peers FILE] [--no-ref] | --shapes [--quick]\n");
+            fprintf(stderr, "usage: bench_ops [--quick] [--peers FILE] [--no-ref] | --shapes [--quick] | --job JOB.ini "
+                            "[--grid PYxPX] [--batch B] [--set section.key=value ..] [--reps N]\n");
             return 2;
         }
+    }
+    if (job.path)
+        return jp_main(&host_backend, &job, "bench_ops", 1e-5);
+    if (job.Py || job.B || job.nsets || job.reps) {
+        fprintf(stderr, "bench_ops: --grid, --batch, --set and --reps go with --job\n");
+        return 2;
     }
     const shape *sh = quick ? shapes_quick : shapes_full;
     const int nsh = quick ? (int)(sizeof shapes_quick / sizeof shapes_quick[0])

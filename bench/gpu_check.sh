@@ -33,6 +33,9 @@
 #   peers_cuda, bench_cuda  (after the sanitizers end: a quiet GPU) PyTorch on bench_cuda's shapes, then
 #                         bench_cuda: our kernels against the measured ceilings and PyTorch;
 #   ncu_*                 Nsight Compute's sections on one full-size launch of each local-filter kernel;
+#   bench_cuda_job        bench_cuda --job for jobs/le2012.ini and the Coates share below (1x1 grid,
+#                         batch 32): every stage's passes on the jobs' own shapes, for perfmodel.py
+#                         gpu --rates logs/bench_cuda_job.log (bench/PERFMODEL.md);
 #   le2012_1gpu, coates_share_1gpu  `cotsnet train` of jobs/le2012.ini (the whole network) and of one
 #                         GPU's share of jobs/coates2013.ini (117x117 input) on the GPU: 30 RICA steps
 #                         per stage, metrics.jsonl for bench/perfmodel.py's GPU validation;
@@ -197,6 +200,10 @@ run() {
                 "$DEV/bin/bench_cuda" --reps 3
         done
     fi
+    # the passes of every stage's training step on the two jobs' own shapes (1x1 grid, their training
+    # batch), for the per-shape-rate validation: perfmodel.py gpu --rates logs/bench_cuda_job.log (PERFMODEL.md)
+    step bench_cuda_job 120 sh -c "$DEV/bin/bench_cuda --job jobs/le2012.ini --grid 1x1 &&
+        $DEV/bin/bench_cuda --job jobs/coates2013.ini --grid 1x1 --set data.height=117 --set data.width=117"
     big le2012_1gpu jobs/le2012.ini 100 --set stage1.steps=30 --set stage2.steps=30 --set stage3.steps=30
     big coates_share_1gpu jobs/coates2013.ini 100 --set data.height=117 --set data.width=117 \
         --set stage1.steps=30 --set stage2.steps=30 --set stage3.steps=30

@@ -11,6 +11,12 @@
                           f from bench_cuda's kernels, or from the training run NAME (--calibrate)
   predict and gpu take --bench BENCH_CUDA_LOG: the GPU's measured FP32 peak and copy bandwidth, and f =
   the mean rate of bench_cuda's lf_fwd+bwd rows / that peak (instead of the datasheet and f = 0.5)
+    perfmodel.py cpu      --run NAME=JOB.ini,DIR[,HxW] .. --rates LOG [--calibrate NAME | --rate GFLOPS]
+                          model vs one-rank training runs on this machine: compute per stage
+    perfmodel.py cpu-rounds JSON ..                                             the rounds of cpu --json
+  --rates LOG (validate, all, gpu, predict, cpu; may be repeated): per-shape rates, the output of
+  `bench_ops --job` / `bench_cuda --job`: the compute of a step is the sum of the measured times of its
+  passes on the stage's shape (scaled by the rank's tile area and batch), not FLOPs / one rate
 
 Time of one reconstruction-ICA step of stage k on the slowest rank (every step ends in sums over the
 grid and the world, so the slowest rank sets the pace):
@@ -165,7 +171,77 @@ def allreduce_time(net, R, nbytes):
     return 2 * (R - 1) / R * nbytes / net["ar_beta"] + 2 * (R - 1) * net["ar_alpha"]
 
 
-def step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib=None, oversub=1.0):
+# ---- per-shape rates: bench_ops --job / bench_cuda --job ---------------------------------------------------
+
+RICA_PASSES = ("lf_encode", "pool_fwd", "lf_decode", "residual", "lf_error", "pool_bwd", "lf_grad_enc",
+               "lf_grad_dec", "optim")   # a stage's own RICA step (src/stage.c stage_rica, src/train.c)
+FWD_PASSES = ("lf_encode", "pool_fwd", "lcn_fwd")  # its forward, as a later stage's step runs it
+SHAPE_COLS = ("B", "Hx", "Wx", "C", "Ho", "Wo", "M", "r", "s", "q", "t", "n")
+
+
+def read_rates(paths):
+    """The `pass` lines of bench_ops/bench_cuda --job logs: a list of shapes, each {"shape": dict of
+    SHAPE_COLS, "t": {pass: seconds}}; a shape measured more than once (several logs): the median of its
+    times. A failed check ("!") stops: its times do not count."""
+    shapes = {}
+    for path in paths:
+        for n, line in enumerate(open(path), 1):
+            w = line.split()
+            if not w or w[0] != "pass":
+                continue
+            if len(w) != 18:
+                raise SystemExit(f"perfmodel.py: {path}:{n}: a pass line has {len(w)} fields, not 18 (bench_ops --job?)")
+            if w[15].endswith("!"):
+                raise SystemExit(f"perfmodel.py: {path}:{n}: stage {w[1]} {w[2]} failed its check ({w[15]})")
+            key = tuple(int(v) for v in w[3:15])
+            e = shapes.setdefault(key, {"shape": dict(zip(SHAPE_COLS, key)), "t": {}})
+            e["t"].setdefault(w[2], []).append(float(w[16]) * 1e-3)
+    out = list(shapes.values())
+    for e in out:
+        e["t"] = {p: statistics.median(v) for p, v in e["t"].items()}
+    if not out:
+        raise SystemExit(f"perfmodel.py: no pass lines in {', '.join(paths)} (the output of bench_ops --job?)")
+    return out
+
+
+def rates_for(rates, s, g, B):
+    """The measured passes of stage s (perfgeom stage) for a rank with geometry g at batch B: the shape of
+    the same layer (C, M, r, s, pooling, LCN) whose B x output tile is nearest, and the factor that scales
+    its times to this rank (its B x tile area over the measured one). None when no shape matches."""
+    best = None
+    work = B * pg.area(g["y_tile"])
+    for e in rates:
+        sh = e["shape"]
+        if (sh["C"], sh["M"], sh["r"], sh["s"], sh["q"], sh["t"], sh["n"]) != (s["C"], s["M"], s["r"], s["s"], s["q"],
+                                                                               s["t"], s["n"]):
+            continue
+        d = abs(math.log(work / (sh["B"] * sh["Ho"] * sh["Wo"])))
+        if best is None or d < best[0]:
+            best = (d, e)
+    if best is None:
+        return None
+    sh = best[1]["shape"]
+    return best[1]["t"], work / (sh["B"] * sh["Ho"] * sh["Wo"])
+
+
+def rates_compute(rates, st, g, k, B):
+    """Compute seconds of stage k's RICA step from the measured passes, and each stage's encode time (for
+    the overlap); None when a stage's shape is not in the rates."""
+    found = [rates_for(rates, s, gg, B) for s, gg in zip(st[:k + 1], g[:k + 1])]
+    if any(f is None for f in found):
+        return None
+    t = 0.0
+    for j, (times, scale) in enumerate(found):
+        for p in (RICA_PASSES if j == k else FWD_PASSES):
+            if p == "lcn_fwd" and not st[j]["n"]:
+                continue
+            if p not in times:
+                raise SystemExit(f"perfmodel.py: --rates: stage {j + 1}'s shape has no {p} line")
+            t += times[p] * scale
+    return t, [times["lf_encode"] * scale for times, scale in found]
+
+
+def step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib=None, oversub=1.0, rates=None):
     """Components of one RICA step of stage k (0-based) on rank (py, px). calib: the CPU rates of this
     machine (compute, I/O, and skew: seconds a blocking exchange or all-reduce waits for the last rank
     to arrive); without it, the GPU roofline and no skew."""
@@ -179,6 +255,18 @@ def step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib=None, oversub=1.0
         t_io = calib["io_per_float"] * B * pg.area(g[0]["x_tile"]) * st[0]["C"] * oversub
         pass_time = [f / calib["rate"] * oversub for f in lf]
     else:      # GPU roofline
+        t_comp = None
+    measured = rates_compute(rates, st, g, k, B) if rates else None
+    if measured:  # per-shape rates: the measured passes of each stage's shape
+        t_comp, enc = measured
+        t_comp *= oversub if calib else 1.0
+        pass_time = [t * (oversub if calib else 1.0) for t in enc]
+        if not calib:
+            t_io = 0.0
+    elif rates is not None and calib:
+        raise SystemExit(f"perfmodel.py: --rates: no measured shape for stage {k + 1} (or an earlier one) of "
+                         f"{layout.get('name')}: run bench_ops --job on this job")
+    elif not calib:
         nw = [pg.lf_weights(s, gg) for s, gg in zip(st, g)]
         s_k = st[k]
         wbytes = 4 * (sum(nw[:k]) + 7 * nw[k])                  # weights read / gradients updated by the passes
@@ -206,7 +294,7 @@ def step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib=None, oversub=1.0
     t_ar = (allreduce_time(net, R, nbytes) * (oversub if calib else 1.0) + (skew * oversub if R > 1 else 0.0)) * ntensors
     total = t_comp + t_io + t_halo + t_ar
     return {"compute": t_comp, "io": t_io, "halo": t_halo, "allreduce": t_ar, "step": total, "hidden": t_hidden,
-            "halo_latency": t_lat,
+            "halo_latency": t_lat, "rates": bool(measured),
             "flops": flops, "halo_bytes_metric": pg.metric_halo_bytes(st, k, Py, Px, py, px, B),
             "halo_bytes_legacy": pg.metric_halo_bytes(st, k, Py, Px, py, px, B, legacy=True)}
 
@@ -221,18 +309,18 @@ def ranks_to_model(Py, Px):
     return [(a, b) for a in ys for b in xs]
 
 
-def step_time(layout, k, Py, Px, R, hw, net, calib=None, oversub=1.0):
+def step_time(layout, k, Py, Px, R, hw, net, calib=None, oversub=1.0, rates=None):
     st = pg.stage_geometry(layout)
     fy, fx = pg.largest_grid(st)
     if Py > fy or Px > fx:
         return None
     worst = None
     for py, px in ranks_to_model(Py, Px):
-        r = step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib, oversub)
+        r = step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib, oversub, rates)
         r["rank"] = (py, px)
         if worst is None or r["step"] > worst["step"]:
             worst = r
-    worst["rank0"] = step_rank(layout, st, k, Py, Px, 0, 0, R, hw, net, calib, oversub)
+    worst["rank0"] = step_rank(layout, st, k, Py, Px, 0, 0, R, hw, net, calib, oversub, rates)
     return worst
 
 
@@ -244,7 +332,7 @@ def run_layout(job, run):
     return lay
 
 
-def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
+def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False, rates=None):
     runs = json.load(open(os.path.join(weak_dir, "summary.json")))
     base = next(r for r in runs if r["ranks"] == 1)
     lay1 = run_layout(job, base)
@@ -259,7 +347,7 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
     # all-reduce time minus the model's (from bench_halo's all-reduce table), per all-reduce
     cal_skew = next((r for r in runs if r["replicas"] > 1 and r["ranks"] <= r["cores"]), None)
     if cal_skew:
-        m = step_time(run_layout(job, cal_skew), 0, 1, 1, cal_skew["replicas"], None, net, calib, 1.0)
+        m = step_time(run_layout(job, cal_skew), 0, 1, 1, cal_skew["replicas"], None, net, calib, 1.0, rates)
         ntensors = 1 if lay1["stages"][0]["tied"] else 2
         calib["skew"] = max(0.0, (cal_skew["allreduce_s"] - m["allreduce"]) / ntensors)
         calib["skew_run"] = cal_skew["name"]
@@ -267,7 +355,7 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
     for r in runs:
         lay = run_layout(job, r)
         over = max(1.0, r["ranks"] / r["cores"])
-        m = step_time(lay, 0, r["rows"], r["cols"], r["replicas"], None, net, calib, over)
+        m = step_time(lay, 0, r["rows"], r["cols"], r["replicas"], None, net, calib, over, rates)
         out.append({"run": r["name"], "ranks": r["ranks"], "grid": f"{r['rows']}x{r['cols']}", "R": r["replicas"],
                     "over": r["ranks"] > r["cores"], "load": r["load_before"], "measured": r, "model": m,
                     "bytes_ok": abs(m["rank0"]["halo_bytes_metric"] - r["halo_bytes_per_step"]) < 0.5 or
@@ -276,8 +364,13 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
                     "err": m["step"] / r["step_s"] - 1})
     if not quiet:
         print(f"# validation: model vs measured weak-scaling runs ({weak_dir}); network: {net['name']}")
-        print(f"# compute calibrated on the 1-rank run: {calib['rate'] / 1e9:.3f} GFLOP/s per rank (local-filter "
-              f"FLOPs / compute time), I/O {calib['io_per_float'] * 1e9:.3f} ns per input float")
+        if rates:
+            print(f"# compute from per-shape rates (--rates: bench_ops --job), not calibrated on these runs (the 1-rank "
+                  f"run's own rate would be {calib['rate'] / 1e9:.3f} GFLOP/s); I/O calibrated on the 1-rank run: "
+                  f"{calib['io_per_float'] * 1e9:.3f} ns per input float")
+        else:
+            print(f"# compute calibrated on the 1-rank run: {calib['rate'] / 1e9:.3f} GFLOP/s per rank (local-filter "
+                  f"FLOPs / compute time), I/O {calib['io_per_float'] * 1e9:.3f} ns per input float")
         if calib.get("skew_run"):
             print(f"# arrival skew at a blocking exchange or all-reduce: {calib['skew'] * 1e3:.3f} ms, calibrated on "
                   f"{calib['skew_run']} (its all-reduce time minus the model's, per all-reduce)")
@@ -298,7 +391,7 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False):
         if any(v["bytes_ok"] and v["bytes_legacy"] for v in out):
             print("# bytes old: equal to the engine's count before commit b51e385 (a scatter-add counted as its "
                   "gather's sends): runs made by an older build")
-        cal = {base["name"], calib.get("skew_run")}
+        cal = {calib.get("skew_run")} | (set() if rates else {base["name"]})
         val = [v for v in out if v["run"] not in cal]
         real = [v for v in val if not v["over"]]
         if val:
@@ -388,7 +481,7 @@ def weak_layout(lay, pref, Py, Px):
     return dict(lay, height=H, width=W, rows=Py, cols=Px)
 
 
-def series(lay, hw, net, pref):
+def series(lay, hw, net, pref, rates=None):
     """Weak scaling: each GPU's share fixed at the job's share on pref x pref GPUs (weak_layout); the
     grid grows 1x1 .. 8x8 with the maps, then two ways to 1024 GPUs: the grid keeps growing (to
     32x32) or replicas of the 8x8 grid (R = 2 .. 16)."""
@@ -403,7 +496,7 @@ def series(lay, hw, net, pref):
                 st = pg.stage_geometry(L)
             except ValueError:
                 continue
-            comps = [step_time(L, k, Py, Px, R, hw, net) for k in range(len(st))]
+            comps = [step_time(L, k, Py, Px, R, hw, net, rates=rates) for k in range(len(st))]
             if any(c is None for c in comps):
                 continue
             w = [s["steps"] for s in L["stages"]]
@@ -422,7 +515,7 @@ def series(lay, hw, net, pref):
     return pts
 
 
-def strong(lay, hw, net):
+def strong(lay, hw, net, rates=None):
     """The job itself (its own input) on grids 1x1 .. 8x8 and then replicas of 8x8: the fixed-size
     model-parallel case (Coates et al. ran 64 GPUs), where tiles get small and halos grow."""
     pts = []
@@ -433,7 +526,7 @@ def strong(lay, hw, net):
     for Py, Px, R in grids:
         L = dict(lay, rows=Py, cols=Px, replicas=R)
         st = pg.stage_geometry(L)
-        comps = [step_time(L, k, Py, Px, R, hw, net) for k in range(len(st))]
+        comps = [step_time(L, k, Py, Px, R, hw, net, rates=rates) for k in range(len(st))]
         if any(c is None for c in comps):
             continue
         w = [s["steps"] for s in L["stages"]]
@@ -594,23 +687,30 @@ def gpu_hw(args):
     return hw
 
 
-def rica_medians(rows, k):
+def rica_medians(rows, k, minus_halo=False):
     """Stage k's (0-based) RICA progress intervals of a metrics.jsonl, the first dropped (warm-up): the
-    medians of step, halo wait, I/O wait, and measured = step - I/O wait - all-reduce. None without any."""
+    medians of step, halo wait, I/O wait, and measured = step - I/O wait - all-reduce (- halo wait with
+    minus_halo: the compute). None without any."""
     iv = [r for r in rows if r.get("phase") == "rica" and r.get("stage") == k + 1][1:]
     if not iv:
         return None
     med = {key: statistics.median(r[key] for r in iv) for key in ("step_s", "halo_wait_s", "io_wait_s")}
-    med["measured"] = statistics.median(r["step_s"] - r["io_wait_s"] - r["allreduce_s"] for r in iv)
+    med["measured"] = statistics.median(r["step_s"] - r["io_wait_s"] - r["allreduce_s"] -
+                                        (r["halo_wait_s"] if minus_halo else 0.0) for r in iv)
     return med
 
 
-def gpu_validate(args):
-    """Each training run on one GPU (1x1 grid, one replica): per stage, the median over the progress
-    intervals after the first of (step - I/O wait) and of the halo wait, against the model's compute +
-    halo for the same layout. I/O is left out on both sides: the model assumes the reader's prefetch
-    hides it, and these runs generate synthetic images on the host inside the step."""
-    hw = gpu_hw(args)
+def stage_runs(runs, minus_halo=False):
+    """(name, layout, k, medians) for every stage k of every run that has RICA intervals (rica_medians)."""
+    for name, lay, rows in runs:
+        for k in range(len(lay["stages"])):
+            med = rica_medians(rows, k, minus_halo)
+            if med:
+                yield name, lay, k, med
+
+
+def read_runs(args):
+    """The --run NAME=JOB.ini,DIR[,HxW] of gpu and cpu: (name, layout on a 1x1 grid, metrics.jsonl rows)."""
     runs = []
     for spec in args.get("runs", []):
         name, rest = spec.split("=", 1)
@@ -621,6 +721,16 @@ def gpu_validate(args):
             lay.update(height=int(h), width=int(w))
         rows = [json.loads(line) for line in open(os.path.join(parts[1], "metrics.jsonl"))]
         runs.append((name, lay, rows))
+    return runs
+
+
+def gpu_validate(args):
+    """Each training run on one GPU (1x1 grid, one replica): per stage, the median over the progress
+    intervals after the first of (step - I/O wait) and of the halo wait, against the model's compute +
+    halo for the same layout. I/O is left out on both sides: the model assumes the reader's prefetch
+    hides it, and these runs generate synthetic images on the host inside the step."""
+    hw = gpu_hw(args)
+    runs = read_runs(args)
     cal = args.get("calibrate")
     if cal:  # f from one run: its local-filter FLOPs over its measured step - I/O wait, all stages together
         name, lay, rows = next((r for r in runs if r[0] == cal), (None, None, None))
@@ -636,29 +746,143 @@ def gpu_validate(args):
         hw["flop_frac"] = fl / tm / hw["peak_flops"]
         print(f"# f calibrated on {cal}: {fl / tm / 1e12:.2f} TFLOP/s of local-filter work = f {hw['flop_frac']:.3f}")
     print(f"# GPU validation on {hw['name']}; f = {hw['flop_frac']:.3f}; HBM fraction g = {hw['mem_frac']} (assumed)")
+    rates = args.get("rates")
+    if rates:
+        return gpu_validate_rates(runs, hw, cal, rates)
     fmt = "%-12s %5s %9s %9s %9s %7s %9s %9s %9s %9s"
     print("#" + fmt % ("run", "stage", "FLOP", "measured", "model", "error", "halo", "model", "io_wait", "step"))
     print("#" + fmt % ("", "", "G", "ms", "ms", "%", "ms", "ms", "ms", "ms"))
     errs = []
-    for name, lay, rows in runs:
-        st = pg.stage_geometry(lay)
-        for k in range(len(st)):
-            med = rica_medians(rows, k)
-            if not med:
-                continue
-            meas, halo, io, step = med["measured"], med["halo_wait_s"], med["io_wait_s"], med["step_s"]
-            m = step_time(lay, k, 1, 1, 1, hw, NETS["ndr"])
-            model = m["compute"] + m["halo"]
-            err = model / meas - 1
-            if name != cal:
-                errs.append(err)
-            print(" " + fmt % (name, k + 1, f"{m['flops'] / 1e9:.1f}", f"{meas * 1e3:.2f}", f"{model * 1e3:.2f}",
-                               f"{100 * err:+.1f}", f"{halo * 1e3:.3f}", f"{m['halo'] * 1e3:.3f}", f"{io * 1e3:.2f}",
-                               f"{step * 1e3:.2f}"))
+    for name, lay, k, med in stage_runs(runs):
+        meas, halo, io, step = med["measured"], med["halo_wait_s"], med["io_wait_s"], med["step_s"]
+        m = step_time(lay, k, 1, 1, 1, hw, NETS["ndr"])
+        model = m["compute"] + m["halo"]
+        err = model / meas - 1
+        if name != cal:
+            errs.append(err)
+        print(" " + fmt % (name, k + 1, f"{m['flops'] / 1e9:.1f}", f"{meas * 1e3:.2f}", f"{model * 1e3:.2f}",
+                           f"{100 * err:+.1f}", f"{halo * 1e3:.3f}", f"{m['halo'] * 1e3:.3f}", f"{io * 1e3:.2f}",
+                           f"{step * 1e3:.2f}"))
     if errs:
         print(f"# largest |error|: {100 * max(abs(e) for e in errs):.1f}% over {len(errs)} stage runs"
               f"{' not used for calibration' if cal else ''} (measured = step - I/O wait; model = compute + halo)")
     return errs
+
+
+def print_two_models(rows, what, cal):
+    """The table of `gpu --rates` and `cpu`: per run and stage, measured against the single-rate model and the
+    per-shape-rate model. rows: (name, stage, GFLOP, measured, single, per-shape or None, extra columns)."""
+    fmt = "%-12s %5s %9s %9s %9s %7s %9s %7s %9s %9s %9s"
+    print("#" + fmt % ("run", "stage", "FLOP", "measured", "1-rate", "error", "shapes", "error", "halo", "io_wait", "step"))
+    print("#" + fmt % ("", "", "G", "ms", "ms", "%", "ms", "%", "ms", "ms", "ms"))
+    e1, e2 = [], []
+    for name, k, gf, meas, one, shp, halo, io, step in rows:
+        err1 = one / meas - 1
+        err2 = shp / meas - 1 if shp is not None else None
+        if name != cal:
+            e1.append(err1)
+        if err2 is not None:
+            e2.append(err2)
+        print(" " + fmt % (name, k, f"{gf:.3f}", f"{meas * 1e3:.3f}", f"{one * 1e3:.3f}", f"{100 * err1:+.1f}",
+                           "-" if shp is None else f"{shp * 1e3:.3f}", "-" if err2 is None else f"{100 * err2:+.1f}",
+                           f"{halo * 1e3:.3f}", f"{io * 1e3:.2f}", f"{step * 1e3:.2f}"))
+    if e1:
+        print(f"# single rate: largest |error| {100 * max(abs(e) for e in e1):.1f}%, mean |error| "
+              f"{100 * sum(abs(e) for e in e1) / len(e1):.1f}% over {len(e1)} stage runs"
+              f"{' not used for calibration' if cal else ''}")
+    if e2:
+        print(f"# per-shape rates (nothing calibrated on these runs): largest |error| {100 * max(abs(e) for e in e2):.1f}%, "
+              f"mean |error| {100 * sum(abs(e) for e in e2) / len(e2):.1f}% over {len(e2)} stage runs ({what})")
+    return e1, e2
+
+
+def gpu_validate_rates(runs, hw, cal, rates):
+    """gpu --rates: the single-rate model (f as above) and the per-shape-rate model side by side."""
+    rows = []
+    for name, lay, k, med in stage_runs(runs):
+        one = step_time(lay, k, 1, 1, 1, hw, NETS["ndr"])
+        shp = step_time(lay, k, 1, 1, 1, hw, NETS["ndr"], rates=rates)
+        rows.append((name, k + 1, one["flops"] / 1e9, med["measured"], one["compute"] + one["halo"],
+                     shp["compute"] + shp["halo"] if shp["rates"] else None, med["halo_wait_s"], med["io_wait_s"],
+                     med["step_s"]))
+    e1, e2 = print_two_models(rows, "measured = step - I/O wait; model = compute + halo", cal)
+    return e2 or e1
+
+
+def cpu_validate(args):
+    """One-rank training runs on this machine (1x1 grid, one replica): per stage, the median over the
+    progress intervals after the first of the compute time (step - I/O wait - halo wait - all-reduce; on one
+    rank the halo wait is the windows' local copies) against FLOPs / one rate (--rate GFLOP/s, or
+    calibrated on the run NAME with --calibrate, as `validate` calibrates on its 1-rank run) and against
+    the sum of the stage's passes measured by bench_ops --job (--rates), nothing calibrated on the runs."""
+    rates = args.get("rates")
+    runs = read_runs(args)
+
+    def flops(lay, k):
+        st = pg.stage_geometry(lay)
+        g = pg.rank_geometry(st, 1, 1, 0, 0)
+        lf = [lay["batch"] * pg.lf_flops(s, gg) for s, gg in zip(st, g)]
+        return sum(lf[:k]) + 5 * lf[k]
+
+    cal = args.get("calibrate")
+    if cal:
+        mine = [(lay, k, med) for name, lay, k, med in stage_runs(runs, minus_halo=True) if name == cal]
+        if not mine:
+            raise SystemExit(f"perfmodel.py cpu: --calibrate {cal}: no --run of that name (with RICA intervals)")
+        rate = sum(flops(lay, k) for lay, k, _ in mine) / sum(med["measured"] for _, _, med in mine)
+        print(f"# single rate calibrated on {cal}: {rate / 1e9:.3f} GFLOP/s of local-filter work")
+    elif args.get("rate"):
+        rate = args["rate"] * 1e9
+        print(f"# single rate given: {rate / 1e9:.3f} GFLOP/s of local-filter work")
+    else:
+        raise SystemExit("perfmodel.py cpu: give the single rate: --calibrate NAME or --rate GFLOPS")
+    rows = []
+    for name, lay, k, med in stage_runs(runs, minus_halo=True):
+        st = pg.stage_geometry(lay)
+        shp = rates_compute(rates, st, pg.rank_geometry(st, 1, 1, 0, 0), k, lay["batch"]) if rates else None
+        rows.append((name, k + 1, flops(lay, k) / 1e9, med["measured"], flops(lay, k) / rate,
+                     shp[0] if shp else None, med["halo_wait_s"], med["io_wait_s"], med["step_s"]))
+    print("# measured = compute = step - I/O wait - halo wait - all-reduce (medians over the progress intervals after "
+          "the first); 1-rate = local-filter FLOPs / the single rate; shapes = the stage's passes from --rates")
+    e1, e2 = print_two_models(rows, "measured = step - I/O - halo - all-reduce; model = compute", cal)
+    return {"single": e1, "shapes": e2, "calibrate": cal,
+            "rows": [{"run": r[0], "stage": r[1], "measured": r[3], "single": r[4], "shapes": r[5]} for r in rows]}
+
+
+def cpu_rounds(paths):
+    """cpu-rounds JSON ..: the `cpu --json` files of several rounds (bench/rates_cpu.sh --repeat): per run and
+    stage, the median measured compute and the median and worst error of both models over the rounds."""
+    rounds = [json.load(open(p))["cpu_errors"] for p in paths]
+    keys = []
+    for rd in rounds:
+        for r in rd["rows"]:
+            if (r["run"], r["stage"]) not in keys:
+                keys.append((r["run"], r["stage"]))
+    print(f"# {len(rounds)} rounds (each: bench_ops --job, then the training, job after job); per run and stage the "
+          "median over the rounds; errors = model / measured - 1")
+    fmt = "%-12s %5s %6s %9s %9s %9s %9s %9s"
+    print("#" + fmt % ("run", "stage", "rounds", "measured", "1-rate", "1-rate", "shapes", "shapes"))
+    print("#" + fmt % ("", "", "", "ms (med)", "err med%", "|err|max%", "err med%", "|err|max%"))
+    cal = {rd.get("calibrate") for rd in rounds}
+    w1, w2 = [], []
+    for key in keys:
+        rs = [r for rd in rounds for r in rd["rows"] if (r["run"], r["stage"]) == key]
+        e1 = [r["single"] / r["measured"] - 1 for r in rs]
+        e2 = [r["shapes"] / r["measured"] - 1 for r in rs if r["shapes"] is not None]
+        if key[0] not in cal:
+            w1.append(abs(statistics.median(e1)))
+        if e2:
+            w2.append(abs(statistics.median(e2)))
+        print(" " + fmt % (key[0], key[1], len(rs), f"{1e3 * statistics.median(r['measured'] for r in rs):.3f}",
+                           f"{100 * statistics.median(e1):+.1f}", f"{100 * max(abs(e) for e in e1):.1f}",
+                           f"{100 * statistics.median(e2):+.1f}" if e2 else "-",
+                           f"{100 * max(abs(e) for e in e2):.1f}" if e2 else "-"))
+    if w1:
+        print(f"# single rate (calibrated on {', '.join(sorted(c for c in cal if c))}): largest |median error| "
+              f"{100 * max(w1):.1f}% over {len(w1)} stages of the other runs")
+    if w2:
+        print(f"# per-shape rates (nothing calibrated on the runs): largest |median error| {100 * max(w2):.1f}% over "
+              f"{len(w2)} stages")
 
 
 def predict(args):
@@ -674,20 +898,25 @@ def predict(args):
             if netname not in NETS:
                 raise SystemExit(f"perfmodel.py: --net {netname}: one of {', '.join(NETS)}")
             net = NETS[netname]
-            pts = series(lay, hw, net, pref)
+            pts = series(lay, hw, net, pref, args.get("rates"))
             all_pts[name][netname] = pts
             print_series(name, lay, pts, hw, net, pref)
+            if args.get("rates"):
+                used = [c["rates"] for p in pts for c in p["stages"]]
+                print(f"# compute from per-shape rates (--rates) in {sum(used)} of {len(used)} stage steps; the others "
+                      "(no measured shape of that layer): the roofline")
             b = crossover_batch(pts)
             if b:
                 print(f"# replicas: the all-reduce equals the compute at a per-replica batch of about "
                       f"{lay['batch'] * b:.0f} (now {lay['batch']})")
-        print_strong(name, lay, strong(lay, hw, NETS["ndr"]), hw)
+        print_strong(name, lay, strong(lay, hw, NETS["ndr"], args.get("rates")), hw)
     if args.get("plot"):
         for name, lay in lays.items():
             b = args.get("batch") or lay["batch"]
             all_pts[name]["batch"] = b
             big = dict(lay, batch=16 * b)  # the per-replica batch that hides the all-reduce
-            all_pts[name]["big"] = {"batch": 16 * b, "pts": series(big, hw, NETS["ndr"], share_grid(big, hw) or 1)}
+            all_pts[name]["big"] = {"batch": 16 * b, "pts": series(big, hw, NETS["ndr"], share_grid(big, hw) or 1,
+                                                                   args.get("rates"))}
         plot(all_pts, args["plot"], hw)
     return all_pts
 
@@ -725,6 +954,10 @@ def parse(argv):
             a["calibrate"] = v
         elif k == "--run":
             a.setdefault("runs", []).append(v)
+        elif k == "--rates":
+            a.setdefault("rates_logs", []).append(v)
+        elif k == "--rate":
+            a["rate"] = float(v)
         else:
             raise SystemExit(f"perfmodel.py: unknown argument {k}\n{__doc__}")
         i += 2
@@ -732,9 +965,24 @@ def parse(argv):
 
 
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in ("fit", "validate", "predict", "all", "gpu"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("fit", "validate", "predict", "all", "gpu", "cpu", "cpu-rounds"):
         raise SystemExit(__doc__)
+    if sys.argv[1] == "cpu-rounds":
+        if len(sys.argv) < 3:
+            raise SystemExit("perfmodel.py cpu-rounds JSON ..: the --json files of `perfmodel.py cpu` rounds")
+        cpu_rounds(sys.argv[2:])
+        return
     cmd, a = sys.argv[1], parse(sys.argv[1:])
+    a["rates"] = read_rates(a["rates_logs"]) if a.get("rates_logs") else None
+    if cmd == "cpu":
+        if not a.get("runs") or not a["rates"]:
+            raise SystemExit("perfmodel.py cpu: give --run NAME=JOB.ini,DIR[,HxW] (one-rank runs) and --rates LOG "
+                             "(bench_ops --job)")
+        errs = cpu_validate(a)
+        if a.get("json"):
+            with open(a["json"], "w") as f:
+                json.dump({"cpu_errors": errs}, f)
+        return
     if cmd == "gpu":
         if not a.get("runs"):
             raise SystemExit("perfmodel.py gpu: give --run NAME=JOB.ini,DIR[,HxW] (a one-GPU training run's out_dir)")
@@ -769,7 +1017,7 @@ def main():
             raise SystemExit("perfmodel.py: validate needs --weak DIR (from bench/weak_scaling.sh), once per round")
         report["validation"] = []
         for d in a["weak"]:
-            out, calib = validate(d, report["shm"], quiet=len(a["weak"]) > 1)
+            out, calib = validate(d, report["shm"], quiet=len(a["weak"]) > 1, rates=a.get("rates"))
             report["validation"].append({"dir": d, "calib": calib, "runs": [
                 {"run": v["run"], "err": v["err"], "bytes_ok": v["bytes_ok"], "over": v["over"],
                  "measured_ms": v["measured"]["step_s"] * 1e3, "model_ms": v["model"]["step"] * 1e3} for v in out]})

@@ -94,6 +94,20 @@ static void largest_grid(const cn_stage *st, int n, int *py, int *px)
     *py = rows, *px = cols;
 }
 
+/* The tile operations' dimensions of a stage for batch B, from its tiles and windows. */
+static void stage_dims(cn_stage *s, int B)
+{
+    const cn_stage_cfg *c = s->cfg;
+    s->lf = (lf_dims){B, rect_rows(s->x_win), rect_cols(s->x_win), s->C,
+                      rect_rows(s->y_tile), rect_cols(s->y_tile), s->M, s->r, s->s};
+    s->pool = (pool_dims){B, s->M, rect_rows(s->y_win), rect_cols(s->y_win),
+                          rect_rows(s->p_tile), rect_cols(s->p_tile), s->q, s->t, (float)c->pool_eps};
+    if (s->n)
+        s->lcn = (lcn_dims){B, s->M, s->Hp, s->Wp, s->p_win.y0, s->p_win.x0, rect_rows(s->p_win),
+                            rect_cols(s->p_win), s->p_tile.y0, s->p_tile.x0, rect_rows(s->p_tile),
+                            rect_cols(s->p_tile), s->n, (float)c->lcn_sigma, (float)c->lcn_eps};
+}
+
 int net_geometry(const cn_job *job, int Py, int Px, int py, int px, cn_stage st[CN_MAX_STAGES])
 {
     memset(st, 0, CN_MAX_STAGES * sizeof *st);
@@ -113,6 +127,7 @@ int net_geometry(const cn_job *job, int Py, int Px, int py, int px, cn_stage st[
         s->y_win = y_window(&c, py, px);
         if (s->n)
             s->p_win = p_window(&c, py, px);
+        stage_dims(s, job->batch);
     }
     return CN_OK;
 }
@@ -227,14 +242,7 @@ int net_create(cn_net *net, const cn_job *job, const cn_grid *grid)
             if (dev_gpu())
                 halo_plan_set_mem(s->p_plan, dev_halo_mem());
         }
-        s->lf = (lf_dims){B, rect_rows(s->x_win), rect_cols(s->x_win), s->C,
-                          rect_rows(s->y_tile), rect_cols(s->y_tile), s->M, s->r, s->s};
-        s->pool = (pool_dims){B, s->M, rect_rows(s->y_win), rect_cols(s->y_win),
-                              rect_rows(s->p_tile), rect_cols(s->p_tile), s->q, s->t, (float)c->pool_eps};
-        if (s->n)
-            s->lcn = (lcn_dims){B, s->M, s->Hp, s->Wp, s->p_win.y0, s->p_win.x0, rect_rows(s->p_win),
-                                rect_cols(s->p_win), s->p_tile.y0, s->p_tile.x0, rect_rows(s->p_tile),
-                                rect_cols(s->p_tile), s->n, (float)c->lcn_sigma, (float)c->lcn_eps};
+        stage_dims(s, B);
 
         /* parameters */
         size_t inner = (size_t)s->M * s->r * s->r * s->C;

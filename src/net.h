@@ -83,8 +83,9 @@ void net_destroy(cn_net *net);
 /* Total parameters of the network (global, all ranks) and on this rank. */
 size_t net_param_count_global(const cn_job *job);
 /* The geometry net_create gives grid rank (py, px) of a Py x Px grid, without allocating anything:
- * for every stage the global sizes (H..Wp, n) and this rank's tiles and windows (x_tile..p_win;
- * p_win only with LCN); every other field of st[k] is zero. For sizing a run (cotsnet info --params).
+ * for every stage the global sizes (H..Wp, n), this rank's tiles and windows (x_tile..p_win;
+ * p_win only with LCN) and the dimensions of its tile operations (lf, pool, lcn; batch job->batch), as
+ * net_create sets them; every other field of st[k] is zero. For sizing a run (cotsnet info --params).
  * Returns 0, or CN_EINVAL with one line in cn_last_error() when the grid is too fine for some map. */
 int net_geometry(const cn_job *job, int Py, int Px, int py, int px, cn_stage st[CN_MAX_STAGES]);
 
@@ -93,6 +94,14 @@ int net_geometry(const cn_job *job, int Py, int Px, int py, int px, cn_stage st[
 typedef struct {
     float lr, wd;
 } cn_fused_sgd;
+
+/* The regions of the output tile in which the stage's filter forward is computed, in order: with
+ * overlap, the interior (outputs whose field lies in this rank's own x tile) in blocks of rows, computed
+ * while the halo moves (*ninterior of them), then the border; without overlap or interior, the whole
+ * tile (*ninterior = 0). Returns how many. For bench/jobpass.h, which times the forward as the engine
+ * runs it. */
+#define CN_LF_REGIONS 12
+int stage_lf_regions(const cn_stage *s, int overlap, cn_region out[CN_LF_REGIONS], int *ninterior);
 
 /* Stage k (0-based) forward on its input tile x [B, x_tile, C]: fills xw, y, yw, p, pw, out. */
 void stage_forward(cn_net *net, int k, const float *x, int B);

@@ -53,23 +53,41 @@ static cn_region lf_interior(const cn_stage *s)
     return rg;
 }
 
+int stage_lf_regions(const cn_stage *s, int overlap, cn_region out[CN_LF_REGIONS], int *ninterior)
+{
+    cn_region in = overlap ? lf_interior(s) : (cn_region){0, 0, 0, 0};
+    int Ho = s->lf.Ho, Wo = s->lf.Wo, n = 0;
+    *ninterior = 0;
+    if (in.i1 <= in.i0) {
+        out[0] = region_all(Ho, Wo);
+        return 1;
+    }
+    /* interior in blocks of rows, giving MPI a chance to move the halo between blocks */
+    int rows = in.i1 - in.i0, blk = rows < 4 ? 1 : rows / 4;
+    for (int i = in.i0; i < in.i1; i += blk)
+        out[n++] = (cn_region){i, CN_MIN(i + blk, in.i1), in.j0, in.j1};
+    *ninterior = n;
+    /* the border: rows above and below the interior, columns left and right of it */
+    cn_region border[4] = {{0, in.i0, 0, Wo}, {in.i1, Ho, 0, Wo}, {in.i0, in.i1, 0, in.j0}, {in.i0, in.i1, in.j1, Wo}};
+    for (int b = 0; b < 4; b++)
+        if (border[b].i1 > border[b].i0 && border[b].j1 > border[b].j0)
+            out[n++] = border[b];
+    return n;
+}
+
 static void lf_forward_overlapped(cn_net *net, cn_stage *s, const float *x, int B)
 {
     lf_dims d = s->lf;
     d.B = B;
     halo_gather_begin(s->x_plan, x, s->xw, B);
-    cn_region in = net->job->overlap ? lf_interior(s) : (cn_region){0, 0, 0, 0};
+    cn_region rg[CN_LF_REGIONS];
+    int nin, n = stage_lf_regions(s, net->job->overlap, rg, &nin);
     int done = 0;
     double ti = cn_now();
-    if (in.i1 > in.i0) {
-        /* interior in blocks of rows, giving MPI a chance to move the halo between blocks */
-        int rows = in.i1 - in.i0, blk = rows < 4 ? 1 : rows / 4;
-        for (int i = in.i0; i < in.i1; i += blk) {
-            cn_region part = {i, CN_MIN(i + blk, in.i1), in.j0, in.j1};
-            k_lf_forward(&d, s->xw, s->w.w, s->y, part);
-            if (!done)
-                done = halo_test(s->x_plan);
-        }
+    for (int i = 0; i < nin; i++) {
+        k_lf_forward(&d, s->xw, s->w.w, s->y, rg[i]);
+        if (!done)
+            done = halo_test(s->x_plan);
     }
     double t0 = cn_now();
     cn_time.overlap_hidden += t0 - ti;
@@ -77,16 +95,8 @@ static void lf_forward_overlapped(cn_net *net, cn_stage *s, const float *x, int 
     cn_time.halo_wait += cn_now() - t0;
     cn_time.overlap_wait += cn_now() - t0;
     cn_time.halo_bytes += (double)halo_bytes_sent(s->x_plan, B);
-    int Ho = d.Ho, Wo = d.Wo;
-    if (in.i1 <= in.i0) {
-        k_lf_forward(&d, s->xw, s->w.w, s->y, region_all(Ho, Wo));
-        return;
-    }
-    /* the border: rows above and below the interior, columns left and right of it */
-    cn_region border[4] = {{0, in.i0, 0, Wo}, {in.i1, Ho, 0, Wo}, {in.i0, in.i1, 0, in.j0}, {in.i0, in.i1, in.j1, Wo}};
-    for (int b = 0; b < 4; b++)
-        if (border[b].i1 > border[b].i0 && border[b].j1 > border[b].j0)
-            k_lf_forward(&d, s->xw, s->w.w, s->y, border[b]);
+    for (int i = nin; i < n; i++)
+        k_lf_forward(&d, s->xw, s->w.w, s->y, rg[i]);
 }
 
 void stage_forward(cn_net *net, int k, const float *x, int B)

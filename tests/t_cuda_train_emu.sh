@@ -57,11 +57,15 @@ FLAGS := -g -Wall -Wextra -Wno-unknown-pragmas -fopenmp -Icuda/emu/include -I. -
 CUO := \$(patsubst cuda/%.cu,$out/cu_%.o,$cu)
 CO := \$(patsubst %.c,$out/%.o,$c)
 LIBS := $(pkg-config --libs $pkgs) -lpng -lz -lm -lstdc++ -lpthread -ldl
-all: $out/cotsnet $out/bench_halo $out/lib/libnccl.so.2
+all: $out/cotsnet $out/bench_halo $out/bench_cuda $out/lib/libnccl.so.2
 $out/cotsnet: \$(CUO) \$(CO) $out/emu.o
 	$CC -fopenmp -rdynamic -o \$@ \$^ \$(LIBS)
 $out/bench_halo: $out/bench/bench_halo.o \$(CUO) \$(filter-out $out/src/main.o,\$(CO)) $out/emu.o
 	$CC -fopenmp -rdynamic -o \$@ \$^ \$(LIBS)
+$out/bench_cuda: $out/bench_cuda_emu.o \$(CUO) \$(filter-out $out/src/main.o,\$(CO)) $out/emu.o
+	$CC -fopenmp -rdynamic -o \$@ \$^ \$(LIBS)
+$out/bench_cuda_emu.o: bench/bench_cuda.c
+	$CC -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O0 \$(FLAGS) $(pkg-config --cflags $pkgs) -DCN_HAVE_CUDA=1 -DCN_CUDA_EMU=1 -c \$< -o \$@
 $out/lib/libnccl.so.2: cuda/emu/nccl_emu.c
 	@mkdir -p $out/lib
 	$CC -std=c11 -D_POSIX_C_SOURCE=200809L -g -Wall -Wextra -fPIC -shared -Icuda/emu/include $(pkg-config --cflags ompi-c) \$< -o \$@
@@ -182,4 +186,20 @@ if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [ "$n" -eq 1 ] && grep -q "no GPU on rank
     echo "ok cuda_bench_halo_no_gpu"
 else
     echo "FAIL cuda_bench_halo_no_gpu: rc $rc, $n error lines: $(head -c 600 "$tmp/bh_n.err")"
+fi
+
+# bench_cuda --job on the (emulated) GPU: every pass of both stages of dist.ini on the slowest rank of
+# a 2x2 grid checked against the reference (the GPU backend of bench/jobpass.h: uploads, the CUDA
+# kernels, the residual's sums read back, the optimizer), and the same shapes as bench_ops --job
+timeout 120 "$out/bench_cuda" --job $JOB --grid 2x2 --reps 1 >"$tmp/bj.log" 2>&1
+rc=$?
+"$BUILD/bench/bench_ops" --job $JOB --grid 2x2 --reps 1 >"$tmp/bj_cpu.log" 2>&1
+rows=$(grep -c '^pass ' "$tmp/bj.log"); bad=$(grep '^pass ' "$tmp/bj.log" | awk '$16 ~ /!/ || $16 == "-"' | wc -l)
+shapes_gpu=$(grep '^pass ' "$tmp/bj.log" | awk '{print $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15}')
+shapes_cpu=$(grep '^pass ' "$tmp/bj_cpu.log" | awk '{print $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15}')
+if [ $rc -eq 0 ] && [ "$rows" -eq 20 ] && [ "$bad" -eq 0 ] && [ "$shapes_gpu" = "$shapes_cpu" ]; then
+    echo "ok cuda_bench_job ($rows passes checked; $(grep -m1 'lf_grad_dec' "$tmp/bj.log" | tr -s ' '))"
+else
+    echo "FAIL cuda_bench_job: rc $rc, $rows pass lines, $bad unchecked or failed, shapes equal to bench_ops: \
+$([ "$shapes_gpu" = "$shapes_cpu" ] && echo yes || echo no): $(tail -4 "$tmp/bj.log")"
 fi
