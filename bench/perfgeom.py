@@ -222,6 +222,7 @@ def read_job(path, sets=()):
     lay = {"name": get("run", "name", "cotsnet", str), "height": get("data", "height"), "width": get("data", "width"),
            "channels": get("data", "channels"), "batch": get("data", "batch", 32), "classes": get("data", "classes", 10),
            "rows": get("grid", "rows", 1), "cols": get("grid", "cols", 1), "replicas": get("grid", "replicas", 1),
+           "average_every": get("grid", "average_every", 1),
            "overlap": get("grid", "overlap", "yes", str) in ("yes", "true", "1", "on"), "stages": []}
     k = 1
     while cp.has_section(f"stage{k}"):

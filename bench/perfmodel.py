@@ -3,8 +3,11 @@
 
     perfmodel.py fit      --halo FILE [--halo FILE ..] [--allreduce FILE ..]     machine constants (shm)
     perfmodel.py validate --weak DIR [--weak DIR ..] [--halo ..] [--allreduce ..] model vs measured runs
+                          [--weak-job JOB] [--calib-from DIR [--calib-job JOB]]: the runs' job (default
+                          bench/jobs/weak.ini); the rates and skew from another round's runs
     perfmodel.py predict  [--job le2012=JOB.ini] [--net ndr|hdr] [--flop-frac F] [--mem-frac F]
-                          [--batch B] [--plot FILE]                            1 to 1024 H100s
+                          [--batch B] [--average-every K] [--plot FILE]        1 to 1024 H100s
+                          (--average-every K: replicas average parameters every K steps, grid.average_every)
     perfmodel.py all      --weak DIR --halo .. --allreduce .. [--plot FILE]    the three, in order
     perfmodel.py gpu      --bench BENCH_CUDA_LOG --run NAME=JOB.ini,DIR[,HxW] .. [--calibrate NAME]
                           model vs training runs on one GPU, with the ceilings measured by bench_cuda and
@@ -291,7 +294,10 @@ def step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib=None, oversub=1.0
         t_halo += t
     nbytes = 4 * pg.lf_weights(st[k], g[k])
     ntensors = 1 if st[k]["tied"] else 2
-    t_ar = (allreduce_time(net, R, nbytes) * (oversub if calib else 1.0) + (skew * oversub if R > 1 else 0.0)) * ntensors
+    # grid.average_every = k: the replicas average the parameters (not the gradients) every k steps
+    # instead of every step; the optimizer state only at checkpoints and phase ends (left out)
+    t_ar = (allreduce_time(net, R, nbytes) * (oversub if calib else 1.0) + (skew * oversub if R > 1 else 0.0)) \
+        * ntensors / max(1, layout.get("average_every", 1))
     total = t_comp + t_io + t_halo + t_ar
     return {"compute": t_comp, "io": t_io, "halo": t_halo, "allreduce": t_ar, "step": total, "hidden": t_hidden,
             "halo_latency": t_lat, "rates": bool(measured),
@@ -332,10 +338,14 @@ def run_layout(job, run):
     return lay
 
 
-def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False, rates=None):
+def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False, rates=None, calib_dir=None, calib_job=None):
+    """calib_dir (and its job calib_job): take the 1-rank rates and the skew from that round's runs instead
+    of this one's (e.g. a grid.average_every = 4 round predicted from an every-step round)."""
     runs = json.load(open(os.path.join(weak_dir, "summary.json")))
-    base = next(r for r in runs if r["ranks"] == 1)
-    lay1 = run_layout(job, base)
+    cal_runs = json.load(open(os.path.join(calib_dir, "summary.json"))) if calib_dir else runs
+    cjob = calib_job or job
+    base = next(r for r in cal_runs if r["ranks"] == 1)
+    lay1 = run_layout(cjob, base)
     st1 = pg.stage_geometry(lay1)
     B = lay1["batch"]
     g1 = pg.rank_geometry(st1, 1, 1, 0, 0)
@@ -345,12 +355,12 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False, rates=None):
              "io_per_float": base["io_wait_s"] / (B * pg.area(g1[0]["x_tile"]) * st1[0]["C"]), "skew": 0.0}
     # the arrival skew at a blocking collective: on the 2-replica run (not oversubscribed), its measured
     # all-reduce time minus the model's (from bench_halo's all-reduce table), per all-reduce
-    cal_skew = next((r for r in runs if r["replicas"] > 1 and r["ranks"] <= r["cores"]), None)
+    cal_skew = next((r for r in cal_runs if r["replicas"] > 1 and r["ranks"] <= r["cores"]), None)
     if cal_skew:
-        m = step_time(run_layout(job, cal_skew), 0, 1, 1, cal_skew["replicas"], None, net, calib, 1.0, rates)
+        m = step_time(run_layout(cjob, cal_skew), 0, 1, 1, cal_skew["replicas"], None, net, calib, 1.0, rates)
         ntensors = 1 if lay1["stages"][0]["tied"] else 2
         calib["skew"] = max(0.0, (cal_skew["allreduce_s"] - m["allreduce"]) / ntensors)
-        calib["skew_run"] = cal_skew["name"]
+        calib["skew_run"] = cal_skew["name"] + (f" of {calib_dir}" if calib_dir else "")
     out = []
     for r in runs:
         lay = run_layout(job, r)
@@ -552,6 +562,9 @@ def limiter(p):
 def print_series(name, lay, pts, hw, net, pref):
     print(f"\n# {name}: {lay['name']}: {lay['height']}x{lay['width']}x{lay['channels']} input, "
           f"{len(lay['stages'])} stages, {pg.param_count(lay):.3g} parameters, batch {lay['batch']} per replica")
+    if lay.get("average_every", 1) > 1:
+        print(f"# replicas average their parameters every {lay['average_every']} steps (grid.average_every): "
+              "the all-reduce term is divided by it")
     print(f"# per-GPU share: the job's share on {pref}x{pref} GPUs (the smallest square grid whose memory fits), "
           f"the maps grown with the grid (perfmodel.weak_layout); "
           f"{hw['name']}, FP32 {hw['peak_flops'] / 1e12:.1f} TFLOP/s x {hw['flop_frac']:.3f}"
@@ -892,6 +905,8 @@ def predict(args):
     for name, lay in lays.items():
         if args.get("batch"):
             lay = dict(lay, batch=args["batch"])
+        if args.get("average_every"):
+            lay = dict(lay, average_every=args["average_every"])
         pref = share_grid(lay, hw) or 1
         all_pts[name] = {}
         for netname in args.get("nets", ["ndr", "hdr"]):
@@ -942,6 +957,10 @@ def parse(argv):
             a[k[2:].replace("-", "_")] = float(v)
         elif k == "--batch":
             a["batch"] = int(v)
+        elif k in ("--weak-job", "--calib-from", "--calib-job"):
+            a[k[2:].replace("-", "_")] = v
+        elif k == "--average-every":
+            a["average_every"] = int(v)
         elif k == "--plot":
             a["plot"] = v
         elif k == "--cores":
@@ -1017,7 +1036,8 @@ def main():
             raise SystemExit("perfmodel.py: validate needs --weak DIR (from bench/weak_scaling.sh), once per round")
         report["validation"] = []
         for d in a["weak"]:
-            out, calib = validate(d, report["shm"], quiet=len(a["weak"]) > 1, rates=a.get("rates"))
+            out, calib = validate(d, report["shm"], a.get("weak_job", "bench/jobs/weak.ini"), quiet=len(a["weak"]) > 1,
+                                  rates=a.get("rates"), calib_dir=a.get("calib_from"), calib_job=a.get("calib_job"))
             report["validation"].append({"dir": d, "calib": calib, "runs": [
                 {"run": v["run"], "err": v["err"], "bytes_ok": v["bytes_ok"], "over": v["over"],
                  "measured_ms": v["measured"]["step_s"] * 1e3, "model_ms": v["model"]["step"] * 1e3} for v in out]})
