@@ -3,6 +3,8 @@
 # plans) predicts the engine's halo traffic to the byte. tests/jobs/dist.ini (two stages, LCN, uneven
 # tiles, halos two tiles wide on 3x3) trains 2 reconstruction-ICA steps per stage on grids 1x2, 2x2 and
 # 3x3; every metrics line's halo_bytes_per_step (rank 0) must equal perfgeom.metric_halo_bytes.
+# perfmodel_average_every: the model's all-reduce term under grid.average_every = 4 is a quarter of
+# every step's, nothing else moves, one replica has none.
 BIN=${COTSNET_BIN:-bin/cotsnet}
 JOB=tests/jobs/dist.ini
 PY=/usr/bin/python3
@@ -53,4 +55,22 @@ if bad:
 print(f"ok {name}")
 EOF
 done
+# grid.average_every = k in the model: the all-reduce term of a replicated step is divided by k (read
+# from the job file as the engine reads it), nothing else changes, and one replica has no all-reduce
+$PY - <<'PYEOF'
+import sys
+sys.path.insert(0, "bench")
+import perfgeom as pg, perfmodel as pm
+hw = pm.gpu_hw({})
+lay = pg.read_job("tests/jobs/dist.ini")
+a = pm.step_time(dict(lay, average_every=1), 0, 1, 2, 4, hw, pm.NETS["ndr"])
+b = pm.step_time(dict(lay, average_every=4), 0, 1, 2, 4, hw, pm.NETS["ndr"])
+c = pm.step_time(dict(lay, average_every=4), 0, 1, 2, 1, hw, pm.NETS["ndr"])
+ok = (a["allreduce"] > 0 and abs(b["allreduce"] * 4 - a["allreduce"]) <= 1e-12 * a["allreduce"] + 1e-18
+      and abs(a["compute"] - b["compute"]) < 1e-15 and abs(a["halo"] - b["halo"]) < 1e-15 and c["allreduce"] == 0
+      and lay.get("average_every") == 1)
+print(f"ok perfmodel_average_every (all-reduce {a['allreduce'] * 1e6:.2f} us -> {b['allreduce'] * 1e6:.2f} us at k = 4)"
+      if ok else f"FAIL perfmodel_average_every: k=1 {a}, k=4 {b}, R=1 {c}")
+PYEOF
+[ $? -eq 0 ] || status=1
 exit $status
