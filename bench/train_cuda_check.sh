@@ -14,6 +14,8 @@
 #   gpu_train_1x2, gpu_train_2x2   2 and 4 ranks (grids 1x2, 2x2) against the ONE-rank CPU run;
 #   gpu_resume_replicas            2 replicas of 1x1 resuming from the CPU checkpoint at step 6,
 #                                  against the CPU backend doing the same;
+#   gpu_train_average_R2           2 replicas of 1x1 with grid.average_every = 3 (parameters averaged
+#                                  on the device every 3 steps), against the CPU backend;
 #   gpu_eval_1x2                   `cotsnet eval` of the GPU checkpoint on 2 ranks: the CPU's accuracy.
 # (NCCL refuses two ranks on one GPU: the NCCL paths get test_nccl's one-rank check only.)
 # Also prints the samples/s of the runs (tiny job: launch-bound, not a benchmark).
@@ -86,5 +88,13 @@ if trainmp "$tmp/gpuR" 2 1 1 --set grid.replicas=2 --set run.backend=cuda --resu
     cuda_compare gpu_resume_replicas 4 "$tmp/cpuR" "$tmp/gpuR"
 else
     echo "FAIL gpu_resume_replicas: the run failed: $(tail -5 "$tmp/gpuR.log")"
+fi
+# grid.average_every = 3: the replicas average their parameters on the GPU every 3 steps
+a="--set grid.replicas=2 --set grid.average_every=3"
+trainmp "$tmp/cpuA" 2 1 1 $a || echo "FAIL gpu_cpu_reference_average: $(tail -3 "$tmp/cpuA.log")"
+if trainmp "$tmp/gpuA" 2 1 1 $a --set run.backend=cuda; then
+    cuda_compare gpu_train_average_R2 6 "$tmp/cpuA" "$tmp/gpuA"
+else
+    echo "FAIL gpu_train_average_R2: the run failed: $(tail -5 "$tmp/gpuA.log")"
 fi
 cuda_eval_compare gpu_eval_1x2 "$tmp/gpu/ckpt/ckpt-00000012.h5" "$BIN" "$BIN"
