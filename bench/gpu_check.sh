@@ -60,6 +60,8 @@ prepare() {
     mkdir -p "$DEV/bin" "$DEV/lib" "$DEV/lib-cotsnet"
     # shellcheck disable=SC2086
     cp $bins "$DEV/bin/"
+    # host debug info off (the carry is at most 64 MiB); the device code keeps its -lineinfo for ncu
+    strip --strip-debug "$DEV"/bin/* || exit 1
     # libraries the GPU machine may lack: all but libc, libm, libstdc++, libgcc_s and CUDA's own; those
     # only cotsnet needs (MPI, HDF5 and theirs) apart, on the library path of its steps alone, so that
     # Debian's copies never shadow the GPU machine's own for its Python
