@@ -7,8 +7,9 @@
 #                            so k = 5 must equal k = 1 within 1e-5 (loss lines and final checkpoint);
 #   avg_local_steps_differ   with 3 steps per phase, k = 3 must NOT equal k = 1 (it takes local steps);
 #   avg_grid_1x2             k = 3 on 2 replicas of 1x2 (4 ranks) equals 2 replicas of 1x1 (1e-5);
-#   avg_resume               resumed from the checkpoint at step 6 (k = 4: a forced average with the
-#                            state), the k = 4 run ends bit-identical to the uninterrupted one;
+#   avg_resume               resumed from the checkpoint at step 4 (k = 3, inside a phase of 5 steps: a
+#                            forced average with the state), the run ends bit-identical to the
+#                            uninterrupted one;
 #   avg_fused                optimizer.fused with 2 replicas and k = 3 runs (plain SGD: momentum 0) and
 #                            equals the unfused SGD with momentum 0 bit for bit.
 set -u
@@ -49,14 +50,16 @@ else
     echo "FAIL avg_grid_1x2: the run failed: $(tail -3 "$tmp/g2.log")"
 fi
 
-if train "$tmp/k4" 2 1 --set grid.average_every=4 &&
-    train "$tmp/r4" 2 1 --set grid.average_every=4 --resume "$tmp/k4/ckpt/ckpt-00000006.h5" &&
-    grep -q "resuming from .*ckpt-00000006.h5 at step 6" "$tmp/r4.log"; then
-    la=$(losses "$tmp/k4.log" | tail -n +7); lb=$(losses "$tmp/r4.log")
+# phases of 5, 5, 3, 3 steps, k = 3, a checkpoint every 4 steps: the one at step 4 falls inside stage 1's
+# phase with a local step pending; resumed from it, the run must end as the uninterrupted one did
+long="--set stage1.steps=5 --set stage2.steps=5 --set grid.average_every=3 --set checkpoint.every=4 --set checkpoint.keep=9"
+if train "$tmp/k4" 2 1 $long && train "$tmp/r4" 2 1 $long --resume "$tmp/k4/ckpt/ckpt-00000004.h5" &&
+    grep -q "resuming from .*ckpt-00000004.h5 at step 4" "$tmp/r4.log"; then
+    la=$(losses "$tmp/k4.log" | tail -n +5); lb=$(losses "$tmp/r4.log")
     if [ -n "$lb" ] && [ "$la" = "$lb" ]; then
         $PY tests/oracle/ckpt_check.py same "$(last "$tmp/k4")" "$(last "$tmp/r4")" avg_resume
     else
-        echo "FAIL avg_resume: the loss lines after step 6 differ: $(echo "$lb" | head -2)"
+        echo "FAIL avg_resume: the loss lines after step 4 differ: $(echo "$lb" | head -2)"
     fi
 else
     echo "FAIL avg_resume: a run failed: $(tail -3 "$tmp/k4.log") $(tail -3 "$tmp/r4.log")"
