@@ -79,7 +79,7 @@ static const key_def KEYS[] = {
     {"optimizer", "lr", T_FLOAT, J(lr), 0, 0, "0.01", 0, 1e6, NULL, "base learning rate"},
     {"optimizer", "momentum", T_FLOAT, J(momentum), 0, 0, "0.9", 0, 0.999999, NULL, "SGD momentum mu"},
     {"optimizer", "weight_decay", T_FLOAT, J(weight_decay), 0, 0, "0", 0, 1e6, NULL, "weight decay wd (added to the gradient)"},
-    {"optimizer", "fused", T_BOOL, J(fused), 0, 0, "no", 0, 0, NULL, "plain SGD applied inside the filters' backward pass, no gradient buffer (GPU: 4 bytes per filter weight); needs type = sgd, momentum = 0, replicas = 1"},
+    {"optimizer", "fused", T_BOOL, J(fused), 0, 0, "no", 0, 0, NULL, "plain SGD applied inside the filters' backward pass, no gradient buffer (GPU: 4 bytes per filter weight); needs type = sgd, momentum = 0, and replicas = 1 or grid.average_every > 1"},
     {"optimizer", "adagrad_eps", T_FLOAT, J(adagrad_eps), 0, 0, "1e-8", 1e-20, 1, NULL, "AdaGrad eps"},
     {"optimizer", "schedule", T_ENUM, J(schedule), 0, 0, "constant", 0, 0, "constant|cosine|step", "learning-rate schedule within each phase"},
     {"optimizer", "warmup", T_INT, J(warmup), 0, 0, "0", 0, 1e9, NULL, "steps of linear warm-up at the start of each phase"},
@@ -358,7 +358,8 @@ static int validate(parse_ctx *c)
                 return -1;
             }
     }
-    /* The fused update is plain SGD on the whole gradient of one replica. */
+    /* The fused update is plain SGD on the whole gradient of one replica (replicas that average parameters,
+     * not gradients, each apply their own). */
     if (job->fused && (job->optimizer != OPT_SGD || job->momentum != 0 || (job->replicas > 1 && job->average_every == 1))) {
         if (!c->quiet && !c->failed++)
             fprintf(stderr, "cotsnet: error: %s: [optimizer] fused: %s\n", c->file,
