@@ -710,6 +710,12 @@ static void SFX(lf_pack_xt)(const lf_dims *d, const float *x, float *xt, int Bp,
     }
 }
 
+#ifndef LF_FWD_P
+#define LF_FWD_P 128 /* forward, small C: floats of field rows per kout call (whole rows, at least one) */
+#endif
+#ifndef LF_FWD_BAND
+#define LF_FWD_BAND (256 * 1024) /* forward, small C: a band of xt larger than this (bytes): chunk by chunk */
+#endif
 static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg)
 {
     const int B = d->B, M = d->M, C = d->C, r = d->r, s = d->s, Wo = d->Wo, Wx = d->Wx;
@@ -718,36 +724,62 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
     const ptrdiff_t yb = (ptrdiff_t)d->Ho * Wo * M;
     const int rows = rg.i1 - rg.i0, cols = rg.j1 - rg.j0;
     const ptrdiff_t nloc = (ptrdiff_t)rows * cols;
-    SFX(lf_runplan) plan; /* vectors over images: whole, chunks narrow enough for all maps in one block */
-    SFX(lf_plan_run)(&plan, Bp, SFX(lf_nv_t)(M));
     float *xt = SFX(lf_talloc)((size_t)d->Hx * Wx * C * Bp);
+    /* When the band of xt that a row of locations reads (r input rows, all images) would not stay in L2
+     * (at b128 32x32x3 r18: 0.9 MB; a location's field alone is 0.5 MB), the chunk of images is the
+     * outermost loop, so that the chunk's slice of xt stays in L2 while every location reads it.
+     * Otherwise the locations are, each location's sums staying in L1. */
+    const double band = (double)r * ((rg.j1 - 1) * s + r - rg.j0 * s) * C * Bp * sizeof *xt;
+    const int chunk_outer = band > LF_FWD_BAND;
+    /* Vectors over images in chunks narrow enough for all maps in one block (lf_nv_t); chunk by chunk at
+     * least two 64-byte lines of images (AVX2: 4 vectors, blocks of 3 maps), which then read whole lines
+     * of xt from L2 (3-vector chunks straddle lines: 1.5 lines each). */
+    SFX(lf_runplan) plan;
+    SFX(lf_plan_run)(&plan, Bp, chunk_outer ? CN_MIN(KOUT_NVW, CN_MAX(SFX(lf_nv_t)(M), 32 / VL)) : SFX(lf_nv_t)(M));
+    const int nko = chunk_outer ? plan.nch : 1, nki = plan.nch / nko;
+    /* Chunk by chunk, per location and chunk the field rows go in groups of at most LF_FWD_P floats (at
+     * least one row), as even as possible: one group's slice of xt stays in L1 while every map block
+     * reads it. The sums: yt[l][m][b] for every location (then transposed into y), or one location's at
+     * a time (ct, per thread). */
+    const int rpg = CN_MAX(1, LF_FWD_P / L), ngr = chunk_outer ? (r + rpg - 1) / rpg : 1;
+    float *yt = chunk_outer ? SFX(lf_talloc)((size_t)nloc * M * Bp) : NULL;
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
         SFX(lf_pack_xt)(d, x, xt, Bp, rg.i0 * s, (rg.i1 - 1) * s + r, rg.j0 * s, (rg.j1 - 1) * s + r);
-        float *ct = SFX(lf_talloc)((size_t)M * Bp);
         ptrdiff_t *aoff = cn_alloc((size_t)r, sizeof *aoff), *boff = cn_alloc((size_t)r, sizeof *boff);
         for (int ry = 0; ry < r; ry++)
             aoff[ry] = (ptrdiff_t)ry * L;
+        float *ctt = chunk_outer ? NULL : SFX(lf_talloc)((size_t)M * Bp);
+        for (int ko = 0; ko < nko; ko++) {
 #pragma omp for schedule(static)
-        for (ptrdiff_t l = 0; l < nloc; l++) {
-            const int i = rg.i0 + (int)(l / cols), j = rg.j0 + (int)(l % cols);
-            const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
-            for (int ry = 0; ry < r; ry++)
-                boff[ry] = ((ptrdiff_t)(i * s + ry) * Wx + (ptrdiff_t)j * s) * C * Bp;
-            memset(ct, 0, (size_t)M * Bp * sizeof *ct);
-            for (int k = 0; k < plan.nch; k++) {
-                const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
-                const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
-                SFX(kout_rows)(M, nv, 0, r, aoff, boff, L, w + loc * M * K, K, 1, xt + b0, Bp, 0, VL, ct + b0, Bp);
+            for (ptrdiff_t l = 0; l < nloc; l++) {
+                const int i = rg.i0 + (int)(l / cols), j = rg.j0 + (int)(l % cols);
+                const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
+                float *ct = chunk_outer ? yt + l * M * Bp : ctt;
+                if (ko == 0)
+                    memset(ct, 0, (size_t)M * Bp * sizeof *ct);
+                for (int k = ko * nki; k < (ko + 1) * nki; k++) {
+                    const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
+                    const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
+                    for (int ry = 0; ry < r; ry++)
+                        boff[ry] = ((ptrdiff_t)(i * s + ry) * Wx + (ptrdiff_t)j * s) * C * Bp + b0;
+                    for (int g = 0; g < ngr; g++) {
+                        const int r0 = SFX(lf_blk0)(r, ngr, g);
+                        SFX(kout_rows)(M, nv, 0, SFX(lf_blk)(r, ngr, g), aoff + r0, boff + r0, L, w + loc * M * K, K,
+                                       1, xt, Bp, 0, VL, ct + b0, Bp);
+                    }
+                }
+                if (ko == nko - 1) /* every chunk done */
+                    SFX(lf_tr)(ct, Bp, y + loc * M, yb, B, M, 0);
             }
-            SFX(lf_tr)(ct, Bp, y + loc * M, yb, B, M, 0);
         }
-        free(ct);
+        free(ctt);
         cn_free(aoff);
         cn_free(boff);
     }
     free(xt);
+    free(yt);
 }
 
 /* Input rows (or columns) [n0, n1) in groups of at most gmax consecutive ones that the same output rows
