@@ -694,6 +694,19 @@ static int SFX(lf_nv_t)(int rows)
     return KOUT_NV;
 }
 
+/* Like lf_nv_t, but when the rows would not fit one wide block: the most vectors (at most KOUT_NV) for
+ * which they fit one block (AVX2: 6 rows x 2 vectors), so that each vector loaded serves every row. */
+static int SFX(lf_nv_one)(int rows)
+{
+    const int nv = SFX(lf_nv_t)(rows);
+    if (nv > KOUT_NV)
+        return nv;
+    for (int v = KOUT_NV; v >= 1; v--)
+        if (rows <= KOUT_MR(v))
+            return v;
+    return KOUT_NV;
+}
+
 /* xt for input rows [u0, u1) and columns [v0, v1); call inside a parallel region (orphaned omp for). */
 static void SFX(lf_pack_xt)(const lf_dims *d, const float *x, float *xt, int Bp, int u0, int u1, int v0, int v1)
 {
@@ -815,10 +828,11 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
     const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s, v1 = (rg.j1 - 1) * s + r;
     const int cov = (r + s - 1) / s;
     /* Pixels in blocks of h rows x g columns that the same fields cover: one kout block does a block's
-     * h*g*C channels, every vector of dyt loaded once for h*g*C FMAs. g*C <= 4 (C = 1: up to s pixels of a
-     * row, at most 2 when rows pair up; C = 3: one pixel); h = 2 rows only at C = 1 (a split block:
-     * the second row's weights one field row, L floats, after the first's). */
-    const int G = C == 1 ? 2 : CN_MAX(1, 4 / C), H = C == 1 ? 2 : 1;
+     * h*g*C channels, every vector of dyt loaded once for h*g*C FMAs. C = 1: up to 2 pixels of a row;
+     * C = 3: up to 2 pixels (6 rows: AVX2 6 x 2 vectors, 8 loads per 12 FMAs and one line of dyt, where
+     * one pixel's 3 x 4 read two lines of dyt from L2 for 12 FMAs); otherwise g*C <= 4. h = 2 rows only
+     * at C = 1 (a split block: the second row's weights one field row, L floats, after the first's). */
+    const int G = C == 1 || C == 3 ? 2 : CN_MAX(1, 4 / C), H = C == 1 ? 2 : 1;
     int *gv = cn_alloc((size_t)(v1 - v0 + 1), sizeof *gv), *gu = cn_alloc((size_t)(u1 - u0 + 1), sizeof *gu);
     const int ng = SFX(lf_groups)(v0, v1, G, r, s, rg.j0, rg.j1, gv);
     const int nh = SFX(lf_groups)(u0, u1, H, r, s, rg.i0, rg.i1, gu);
@@ -877,7 +891,8 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
                     }
                 float *ct = rt + (ptrdiff_t)(v - v0) * h * C * Bp;
                 SFX(lf_runplan) plan;
-                SFX(lf_plan_run)(&plan, Bp, h > 1 ? CN_MIN(KOUT_NV, SFX(lf_nv_t)(gc)) : SFX(lf_nv_t)(gc));
+                SFX(lf_plan_run)(&plan, Bp,
+                                 h > 1 ? CN_MIN(KOUT_NV, SFX(lf_nv_t)(gc)) : g > 1 ? SFX(lf_nv_one)(gc) : SFX(lf_nv_t)(gc));
                 memset(ct, 0, (size_t)gc * Bp * sizeof *ct);
                 for (int k = 0; k < plan.nch; k++) {
                     const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
