@@ -707,18 +707,20 @@ static int SFX(lf_nv_one)(int rows)
     return KOUT_NV;
 }
 
-/* xt for input rows [u0, u1) and columns [v0, v1); call inside a parallel region (orphaned omp for). */
-static void SFX(lf_pack_xt)(const lf_dims *d, const float *x, float *xt, int Bp, int u0, int u1, int v0, int v1)
+/* xt for input rows [u0, u1) and columns [v0, v1), images [b0, b0 + Bp) (those past B zero) at stride Bp;
+ * call inside a parallel region (orphaned omp for). */
+static void SFX(lf_pack_xt)(const lf_dims *d, const float *x, float *xt, int b0, int Bp, int u0, int u1, int v0,
+                            int v1)
 {
-    const int B = d->B, C = d->C;
+    const int nb = CN_MIN(d->B - b0, Bp), C = d->C;
     const ptrdiff_t xb = (ptrdiff_t)d->Hx * d->Wx * C, xrow = (ptrdiff_t)d->Wx * C;
     const int n = (v1 - v0) * C;
 #pragma omp for schedule(static)
     for (int u = u0; u < u1; u++) {
         float *t = xt + ((ptrdiff_t)u * d->Wx + v0) * C * Bp;
-        SFX(lf_tr)(x + u * xrow + (ptrdiff_t)v0 * C, xb, t, Bp, n, B, 0);
+        SFX(lf_tr)(x + b0 * xb + u * xrow + (ptrdiff_t)v0 * C, xb, t, Bp, n, nb, 0);
         for (int q = 0; q < n; q++)
-            for (int b = B; b < Bp; b++)
+            for (int b = nb; b < Bp; b++)
                 t[(ptrdiff_t)q * Bp + b] = 0.0f;
     }
 }
@@ -737,12 +739,11 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
     const ptrdiff_t yb = (ptrdiff_t)d->Ho * Wo * M;
     const int rows = rg.i1 - rg.i0, cols = rg.j1 - rg.j0;
     const ptrdiff_t nloc = (ptrdiff_t)rows * cols;
-    float *xt = SFX(lf_talloc)((size_t)d->Hx * Wx * C * Bp);
     /* When the band of xt that a row of locations reads (r input rows, all images) would not stay in L2
      * (at b128 32x32x3 r18: 0.9 MB; a location's field alone is 0.5 MB), the chunk of images is the
      * outermost loop, so that the chunk's slice of xt stays in L2 while every location reads it.
      * Otherwise the locations are, each location's sums staying in L1. */
-    const double band = (double)r * ((rg.j1 - 1) * s + r - rg.j0 * s) * C * Bp * sizeof *xt;
+    const double band = (double)r * ((rg.j1 - 1) * s + r - rg.j0 * s) * C * Bp * sizeof(float);
     const int chunk_outer = band > LF_FWD_BAND;
     /* Vectors over images in chunks narrow enough for all maps in one block (lf_nv_t); chunk by chunk at
      * least two 64-byte lines of images (AVX2: 4 vectors, blocks of 3 maps), which then read whole lines
@@ -756,15 +757,23 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
      * a time (ct, per thread). */
     const int rpg = CN_MAX(1, LF_FWD_P / L), ngr = chunk_outer ? (r + rpg - 1) / rpg : 1;
     float *yt = chunk_outer ? SFX(lf_talloc)((size_t)nloc * M * Bp) : NULL;
+    /* chunk by chunk, xt holds only the chunk's images (Bc of them, freshly copied: in L2 when read) */
+    const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s, v1 = (rg.j1 - 1) * s + r;
+    const int Bc = chunk_outer ? SFX(lf_blk)(plan.nvec, plan.nch, 0) * VL : Bp;
+    float *xt = SFX(lf_talloc)((size_t)d->Hx * Wx * C * Bc);
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
-        SFX(lf_pack_xt)(d, x, xt, Bp, rg.i0 * s, (rg.i1 - 1) * s + r, rg.j0 * s, (rg.j1 - 1) * s + r);
+        if (!chunk_outer)
+            SFX(lf_pack_xt)(d, x, xt, 0, Bp, u0, u1, v0, v1);
         ptrdiff_t *aoff = cn_alloc((size_t)r, sizeof *aoff), *boff = cn_alloc((size_t)r, sizeof *boff);
         for (int ry = 0; ry < r; ry++)
             aoff[ry] = (ptrdiff_t)ry * L;
         float *ctt = chunk_outer ? NULL : SFX(lf_talloc)((size_t)M * Bp);
         for (int ko = 0; ko < nko; ko++) {
+            if (chunk_outer)
+                SFX(lf_pack_xt)(d, x, xt, SFX(lf_blk0)(plan.nvec, plan.nch, ko) * VL,
+                                SFX(lf_blk)(plan.nvec, plan.nch, ko) * VL, u0, u1, v0, v1);
 #pragma omp for schedule(static)
             for (ptrdiff_t l = 0; l < nloc; l++) {
                 const int i = rg.i0 + (int)(l / cols), j = rg.j0 + (int)(l % cols);
@@ -775,12 +784,13 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
                 for (int k = ko * nki; k < (ko + 1) * nki; k++) {
                     const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
                     const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
+                    const int xs = chunk_outer ? nv * VL : Bp, xo = chunk_outer ? 0 : b0; /* in xt */
                     for (int ry = 0; ry < r; ry++)
-                        boff[ry] = ((ptrdiff_t)(i * s + ry) * Wx + (ptrdiff_t)j * s) * C * Bp + b0;
+                        boff[ry] = ((ptrdiff_t)(i * s + ry) * Wx + (ptrdiff_t)j * s) * C * xs + xo;
                     for (int g = 0; g < ngr; g++) {
                         const int r0 = SFX(lf_blk0)(r, ngr, g);
                         SFX(kout_rows)(M, nv, 0, SFX(lf_blk)(r, ngr, g), aoff + r0, boff + r0, L, w + loc * M * K, K,
-                                       1, xt, Bp, 0, VL, ct + b0, Bp);
+                                       1, xt, xs, 0, VL, ct + b0, Bp);
                     }
                 }
                 if (ko == nko - 1) /* every chunk done */
