@@ -425,8 +425,10 @@ static inline ptrdiff_t SFX(lf_odd_lines)(ptrdiff_t n)
 
 #if defined(__GNUC__)
 #define LF_PREFETCHW(p) __builtin_prefetch(p, 1, 3)
+#define LF_PREFETCH(p) __builtin_prefetch(p, 0, 3)
 #else
 #define LF_PREFETCHW(p) ((void)(p))
+#define LF_PREFETCH(p) ((void)(p))
 #endif
 
 /* n floats, 64-byte aligned, not cleared; free() them */
@@ -480,6 +482,7 @@ static void SFX(lf_tr)(const float *src, ptrdiff_t ss, float *dst, ptrdiff_t ds,
                       X(11, 1) X(12, 1)
 #define KMAP_LIST(X) KMAP_LIST1(X) X(1, 2) X(2, 2) X(3, 2) X(4, 2) X(5, 2) X(6, 2)
 #define KMAP_KB(nmv) (12 / (nmv))
+#define KMAP_PF 8 /* images ahead whose x is prefetched (b128 32x32x3 r18: 2.13 -> 1.93 ms, b64 40x40x1: 5 % less) */
 LF_INLINE void SFX(kmap_core)(const int kb, const int nmv, int B, const float *x, ptrdiff_t xs, const float *dy,
                               int M, float *dw, ptrdiff_t K)
 {
@@ -490,6 +493,10 @@ LF_INLINE void SFX(kmap_core)(const int kb, const int nmv, int B, const float *x
     for (int b = 0; b < B; b++) {
         const vf d0 = V_LOAD(dy + (ptrdiff_t)b * M), d1 = nmv > 1 ? V_LOAD(dy + (ptrdiff_t)b * M + VL) : d0;
         const float *xp = x + b * xs;
+        if (b + KMAP_PF < B) { /* the lines of x that image b + KMAP_PF will read (ahead of the hardware's) */
+            LF_PREFETCH(xp + KMAP_PF * xs);
+            LF_PREFETCH(xp + KMAP_PF * xs + kb - 1);
+        }
 #pragma GCC unroll 12
         for (int q = 0; q < kb; q++) {
             const vf xv = V_BCAST(xp + q);
