@@ -677,9 +677,10 @@ static void SFX(lf_bwd_data_gather)(const lf_dims *d, const float *w, const floa
  *     xt[((u*Wx + v)*C + c)*Bp + b] = x[b, u, v, c]        dyt[(loc*M + m)*Bp + b] = dy[b, i, j, m]
  * so that every vector runs over images and none is partial:
  *   forward        kout: rows = maps (broadcast w), vectors over images, segments = field rows, p = k;
- *                  the [M, Bp] result is then written into y
+ *                  the [M, Bp] result is then written into y. When a band of xt is larger than L2,
+ *                  chunk by chunk of images instead, xt holding only the chunk's images (lf_fwd_t)
  *   backward data  per block of h input rows x g pixels covered by the same fields (C = 1: up to 2 x 2;
- *                  C = 3: one pixel), kout: rows = the block's h*g*C channels (broadcast w), vectors
+ *                  C = 3: up to 2 pixels), kout: rows = the block's h*g*C channels (broadcast w), vectors
  *                  over images, segments = the fields that cover the block, p = m; the results of a
  *                  whole group of rows are then added into dx
  * The copies into and out of this layout go through 8 x 8 transposes (lf_tr), eight images at a time
