@@ -425,8 +425,10 @@ static inline ptrdiff_t SFX(lf_odd_lines)(ptrdiff_t n)
 
 #if defined(__GNUC__)
 #define LF_PREFETCHW(p) __builtin_prefetch(p, 1, 3)
+#define LF_PREFETCH(p) __builtin_prefetch(p, 0, 3)
 #else
 #define LF_PREFETCHW(p) ((void)(p))
+#define LF_PREFETCH(p) ((void)(p))
 #endif
 
 /* n floats, 64-byte aligned, not cleared; free() them */
@@ -480,6 +482,7 @@ static void SFX(lf_tr)(const float *src, ptrdiff_t ss, float *dst, ptrdiff_t ds,
                       X(11, 1) X(12, 1)
 #define KMAP_LIST(X) KMAP_LIST1(X) X(1, 2) X(2, 2) X(3, 2) X(4, 2) X(5, 2) X(6, 2)
 #define KMAP_KB(nmv) (12 / (nmv))
+#define KMAP_PF 8 /* images ahead whose x is prefetched (b128 32x32x3 r18: 2.13 -> 1.93 ms, b64 40x40x1: 5 % less) */
 LF_INLINE void SFX(kmap_core)(const int kb, const int nmv, int B, const float *x, ptrdiff_t xs, const float *dy,
                               int M, float *dw, ptrdiff_t K)
 {
@@ -490,6 +493,10 @@ LF_INLINE void SFX(kmap_core)(const int kb, const int nmv, int B, const float *x
     for (int b = 0; b < B; b++) {
         const vf d0 = V_LOAD(dy + (ptrdiff_t)b * M), d1 = nmv > 1 ? V_LOAD(dy + (ptrdiff_t)b * M + VL) : d0;
         const float *xp = x + b * xs;
+        if (b + KMAP_PF < B) { /* the lines of x that image b + KMAP_PF will read (ahead of the hardware's) */
+            LF_PREFETCH(xp + KMAP_PF * xs);
+            LF_PREFETCH(xp + KMAP_PF * xs + kb - 1);
+        }
 #pragma GCC unroll 12
         for (int q = 0; q < kb; q++) {
             const vf xv = V_BCAST(xp + q);
@@ -670,9 +677,10 @@ static void SFX(lf_bwd_data_gather)(const lf_dims *d, const float *w, const floa
  *     xt[((u*Wx + v)*C + c)*Bp + b] = x[b, u, v, c]        dyt[(loc*M + m)*Bp + b] = dy[b, i, j, m]
  * so that every vector runs over images and none is partial:
  *   forward        kout: rows = maps (broadcast w), vectors over images, segments = field rows, p = k;
- *                  the [M, Bp] result is then written into y
+ *                  the [M, Bp] result is then written into y. When a band of xt is larger than L2,
+ *                  chunk by chunk of images instead, xt holding only the chunk's images (lf_fwd_t)
  *   backward data  per block of h input rows x g pixels covered by the same fields (C = 1: up to 2 x 2;
- *                  C = 3: one pixel), kout: rows = the block's h*g*C channels (broadcast w), vectors
+ *                  C = 3: up to 2 pixels), kout: rows = the block's h*g*C channels (broadcast w), vectors
  *                  over images, segments = the fields that cover the block, p = m; the results of a
  *                  whole group of rows are then added into dx
  * The copies into and out of this layout go through 8 x 8 transposes (lf_tr), eight images at a time
@@ -694,22 +702,43 @@ static int SFX(lf_nv_t)(int rows)
     return KOUT_NV;
 }
 
-/* xt for input rows [u0, u1) and columns [v0, v1); call inside a parallel region (orphaned omp for). */
-static void SFX(lf_pack_xt)(const lf_dims *d, const float *x, float *xt, int Bp, int u0, int u1, int v0, int v1)
+/* Like lf_nv_t, but when the rows would not fit one wide block: the most vectors (at most KOUT_NV) for
+ * which they fit one block (AVX2: 6 rows x 2 vectors), so that each vector loaded serves every row. */
+static int SFX(lf_nv_one)(int rows)
 {
-    const int B = d->B, C = d->C;
+    const int nv = SFX(lf_nv_t)(rows);
+    if (nv > KOUT_NV)
+        return nv;
+    for (int v = KOUT_NV; v >= 1; v--)
+        if (rows <= KOUT_MR(v))
+            return v;
+    return KOUT_NV;
+}
+
+/* xt for input rows [u0, u1) and columns [v0, v1), images [b0, b0 + Bp) (those past B zero) at stride Bp;
+ * call inside a parallel region (orphaned omp for). */
+static void SFX(lf_pack_xt)(const lf_dims *d, const float *x, float *xt, int b0, int Bp, int u0, int u1, int v0,
+                            int v1)
+{
+    const int nb = CN_MIN(d->B - b0, Bp), C = d->C;
     const ptrdiff_t xb = (ptrdiff_t)d->Hx * d->Wx * C, xrow = (ptrdiff_t)d->Wx * C;
     const int n = (v1 - v0) * C;
 #pragma omp for schedule(static)
     for (int u = u0; u < u1; u++) {
         float *t = xt + ((ptrdiff_t)u * d->Wx + v0) * C * Bp;
-        SFX(lf_tr)(x + u * xrow + (ptrdiff_t)v0 * C, xb, t, Bp, n, B, 0);
+        SFX(lf_tr)(x + b0 * xb + u * xrow + (ptrdiff_t)v0 * C, xb, t, Bp, n, nb, 0);
         for (int q = 0; q < n; q++)
-            for (int b = B; b < Bp; b++)
+            for (int b = nb; b < Bp; b++)
                 t[(ptrdiff_t)q * Bp + b] = 0.0f;
     }
 }
 
+#ifndef LF_FWD_P
+#define LF_FWD_P 128 /* forward, small C: floats of field rows per kout call (whole rows, at least one) */
+#endif
+#ifndef LF_FWD_BAND
+#define LF_FWD_BAND (256 * 1024) /* forward, small C: a band of xt larger than this (bytes): chunk by chunk */
+#endif
 static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg)
 {
     const int B = d->B, M = d->M, C = d->C, r = d->r, s = d->s, Wo = d->Wo, Wx = d->Wx;
@@ -718,36 +747,70 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
     const ptrdiff_t yb = (ptrdiff_t)d->Ho * Wo * M;
     const int rows = rg.i1 - rg.i0, cols = rg.j1 - rg.j0;
     const ptrdiff_t nloc = (ptrdiff_t)rows * cols;
-    SFX(lf_runplan) plan; /* vectors over images: whole, chunks narrow enough for all maps in one block */
-    SFX(lf_plan_run)(&plan, Bp, SFX(lf_nv_t)(M));
-    float *xt = SFX(lf_talloc)((size_t)d->Hx * Wx * C * Bp);
+    /* When the band of xt that a row of locations reads (r input rows, all images) would not stay in L2
+     * (at b128 32x32x3 r18: 0.9 MB; a location's field alone is 0.5 MB), the chunk of images is the
+     * outermost loop, so that the chunk's slice of xt stays in L2 while every location reads it.
+     * Otherwise the locations are, each location's sums staying in L1. */
+    const double band = (double)r * ((rg.j1 - 1) * s + r - rg.j0 * s) * C * Bp * sizeof(float);
+    const int chunk_outer = band > LF_FWD_BAND;
+    /* Vectors over images in chunks narrow enough for all maps in one block (lf_nv_t); chunk by chunk at
+     * least two 64-byte lines of images (AVX2: 4 vectors, blocks of 3 maps), which then read whole lines
+     * of xt from L2 (3-vector chunks straddle lines: 1.5 lines each). */
+    SFX(lf_runplan) plan;
+    SFX(lf_plan_run)(&plan, Bp, chunk_outer ? CN_MIN(KOUT_NVW, CN_MAX(SFX(lf_nv_t)(M), 32 / VL)) : SFX(lf_nv_t)(M));
+    const int nko = chunk_outer ? plan.nch : 1, nki = plan.nch / nko;
+    /* Chunk by chunk, per location and chunk the field rows go in groups of at most LF_FWD_P floats (at
+     * least one row), as even as possible: one group's slice of xt stays in L1 while every map block
+     * reads it. The sums: yt[l][m][b] for every location (then transposed into y), or one location's at
+     * a time (ct, per thread). */
+    const int rpg = CN_MAX(1, LF_FWD_P / L), ngr = chunk_outer ? (r + rpg - 1) / rpg : 1;
+    float *yt = chunk_outer ? SFX(lf_talloc)((size_t)nloc * M * Bp) : NULL;
+    /* chunk by chunk, xt holds only the chunk's images (Bc of them, freshly copied: in L2 when read) */
+    const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s, v1 = (rg.j1 - 1) * s + r;
+    const int Bc = chunk_outer ? SFX(lf_blk)(plan.nvec, plan.nch, 0) * VL : Bp;
+    float *xt = SFX(lf_talloc)((size_t)d->Hx * Wx * C * Bc);
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
-        SFX(lf_pack_xt)(d, x, xt, Bp, rg.i0 * s, (rg.i1 - 1) * s + r, rg.j0 * s, (rg.j1 - 1) * s + r);
-        float *ct = SFX(lf_talloc)((size_t)M * Bp);
+        if (!chunk_outer)
+            SFX(lf_pack_xt)(d, x, xt, 0, Bp, u0, u1, v0, v1);
         ptrdiff_t *aoff = cn_alloc((size_t)r, sizeof *aoff), *boff = cn_alloc((size_t)r, sizeof *boff);
         for (int ry = 0; ry < r; ry++)
             aoff[ry] = (ptrdiff_t)ry * L;
+        float *ctt = chunk_outer ? NULL : SFX(lf_talloc)((size_t)M * Bp);
+        for (int ko = 0; ko < nko; ko++) {
+            if (chunk_outer)
+                SFX(lf_pack_xt)(d, x, xt, SFX(lf_blk0)(plan.nvec, plan.nch, ko) * VL,
+                                SFX(lf_blk)(plan.nvec, plan.nch, ko) * VL, u0, u1, v0, v1);
 #pragma omp for schedule(static)
-        for (ptrdiff_t l = 0; l < nloc; l++) {
-            const int i = rg.i0 + (int)(l / cols), j = rg.j0 + (int)(l % cols);
-            const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
-            for (int ry = 0; ry < r; ry++)
-                boff[ry] = ((ptrdiff_t)(i * s + ry) * Wx + (ptrdiff_t)j * s) * C * Bp;
-            memset(ct, 0, (size_t)M * Bp * sizeof *ct);
-            for (int k = 0; k < plan.nch; k++) {
-                const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
-                const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
-                SFX(kout_rows)(M, nv, 0, r, aoff, boff, L, w + loc * M * K, K, 1, xt + b0, Bp, 0, VL, ct + b0, Bp);
+            for (ptrdiff_t l = 0; l < nloc; l++) {
+                const int i = rg.i0 + (int)(l / cols), j = rg.j0 + (int)(l % cols);
+                const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
+                float *ct = chunk_outer ? yt + l * M * Bp : ctt;
+                if (ko == 0)
+                    memset(ct, 0, (size_t)M * Bp * sizeof *ct);
+                for (int k = ko * nki; k < (ko + 1) * nki; k++) {
+                    const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
+                    const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
+                    const int xs = chunk_outer ? nv * VL : Bp, xo = chunk_outer ? 0 : b0; /* in xt */
+                    for (int ry = 0; ry < r; ry++)
+                        boff[ry] = ((ptrdiff_t)(i * s + ry) * Wx + (ptrdiff_t)j * s) * C * xs + xo;
+                    for (int g = 0; g < ngr; g++) {
+                        const int r0 = SFX(lf_blk0)(r, ngr, g);
+                        SFX(kout_rows)(M, nv, 0, SFX(lf_blk)(r, ngr, g), aoff + r0, boff + r0, L, w + loc * M * K, K,
+                                       1, xt, xs, 0, VL, ct + b0, Bp);
+                    }
+                }
+                if (ko == nko - 1) /* every chunk done */
+                    SFX(lf_tr)(ct, Bp, y + loc * M, yb, B, M, 0);
             }
-            SFX(lf_tr)(ct, Bp, y + loc * M, yb, B, M, 0);
         }
-        free(ct);
+        free(ctt);
         cn_free(aoff);
         cn_free(boff);
     }
     free(xt);
+    free(yt);
 }
 
 /* Input rows (or columns) [n0, n1) in groups of at most gmax consecutive ones that the same output rows
@@ -783,10 +846,11 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
     const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s, v1 = (rg.j1 - 1) * s + r;
     const int cov = (r + s - 1) / s;
     /* Pixels in blocks of h rows x g columns that the same fields cover: one kout block does a block's
-     * h*g*C channels, every vector of dyt loaded once for h*g*C FMAs. g*C <= 4 (C = 1: up to s pixels of a
-     * row, at most 2 when rows pair up; C = 3: one pixel); h = 2 rows only at C = 1 (a split block:
-     * the second row's weights one field row, L floats, after the first's). */
-    const int G = C == 1 ? 2 : CN_MAX(1, 4 / C), H = C == 1 ? 2 : 1;
+     * h*g*C channels, every vector of dyt loaded once for h*g*C FMAs. C = 1: up to 2 pixels of a row;
+     * C = 3: up to 2 pixels (6 rows: AVX2 6 x 2 vectors, 8 loads per 12 FMAs and one line of dyt, where
+     * one pixel's 3 x 4 read two lines of dyt from L2 for 12 FMAs); otherwise g*C <= 4. h = 2 rows only
+     * at C = 1 (a split block: the second row's weights one field row, L floats, after the first's). */
+    const int G = C == 1 || C == 3 ? 2 : CN_MAX(1, 4 / C), H = C == 1 ? 2 : 1;
     int *gv = cn_alloc((size_t)(v1 - v0 + 1), sizeof *gv), *gu = cn_alloc((size_t)(u1 - u0 + 1), sizeof *gu);
     const int ng = SFX(lf_groups)(v0, v1, G, r, s, rg.j0, rg.j1, gv);
     const int nh = SFX(lf_groups)(u0, u1, H, r, s, rg.i0, rg.i1, gu);
@@ -845,7 +909,8 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
                     }
                 float *ct = rt + (ptrdiff_t)(v - v0) * h * C * Bp;
                 SFX(lf_runplan) plan;
-                SFX(lf_plan_run)(&plan, Bp, h > 1 ? CN_MIN(KOUT_NV, SFX(lf_nv_t)(gc)) : SFX(lf_nv_t)(gc));
+                SFX(lf_plan_run)(&plan, Bp,
+                                 h > 1 ? CN_MIN(KOUT_NV, SFX(lf_nv_t)(gc)) : g > 1 ? SFX(lf_nv_one)(gc) : SFX(lf_nv_t)(gc));
                 memset(ct, 0, (size_t)gc * Bp * sizeof *ct);
                 for (int k = 0; k < plan.nch; k++) {
                     const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);

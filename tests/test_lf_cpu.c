@@ -51,6 +51,8 @@ static const lfc_case cases[] = {
                                                        an 8 x 8 transpose and an edge); 8 x 8 transposes with edges */
     {11, 12, 10, 3, 16, 4, 2, 0, 0, {1, 4, 0, 3}},  /* C = 3, M = 16: over 2 (AVX2) or 1 (AVX-512) vectors of maps */
     {40, 11, 11, 3, 8, 5, 3, 0, 0, {0, 0, 0, 0}},   /* C = 3, M = 8, runs of 15: pieces of 8 + 7; B = 40 */
+    {61, 12, 48, 3, 8, 12, 4, 0, 0, {0, 1, 2, 9}},  /* C = 3, B = 61: forward's band of xt over 256 KB (12 rows x
+                                                       36 columns x 3 x 64 images): chunk by chunk (AVX2: 4 + 4) */
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
