@@ -23,7 +23,6 @@ train() { # dir np cols [args]: 2 replicas of a 1 x cols grid, loss lines every 
         >"$d.log" 2>&1
 }
 last() { ls "$1"/ckpt/ckpt-*.h5 | tail -1; }
-losses() { grep -E "^(rica|head|finetune) +stage" "$1" | awk '{print $1, $2, $3, $4, $5, $6, $7}'; }
 
 one="--set stage1.steps=1 --set stage2.steps=1 --set train.head_steps=1 --set train.finetune_steps=1"
 if train "$tmp/a1" 2 1 $one && train "$tmp/a5" 2 1 $one --set grid.average_every=5; then

@@ -24,7 +24,6 @@ train() {
         --set checkpoint.every=6 --set train.eval_batches=3 --set optimizer.momentum=0 --set run.log_every=1 "$@" \
         >"$d.log" 2>&1
 }
-losses() { grep -E "^(rica|head|finetune) +stage" "$1" | awk '{print $1, $2, $3, $4, $5, $6, $7}'; }
 
 # same_params NAME A B: /stage*/filters, /stage*/decoder, /head/weights and /head/bias bit-identical
 same_params() {
