@@ -18,10 +18,15 @@
  * Halo exchanges (the local copies of a 1x1 grid included), I/O and the loss sums over the grid are
  * not timed here: the model has them apart. Every pass is first checked against the reference on a
  * 2 x 3 region of its output tile (LCN: the whole tile; the optimizer: its first 2^20 values). Times:
- * the stage's passes run in order as a step runs them, a synchronisation between two; the median over
- * at least 5 such sequences and 0.2 s (jp_time). One line per stage and pass:
- *   pass STAGE NAME B Hx Wx C Ho Wo M r s q t n CHECK MS GFLOP
- * (Hx Wx: the input window; Ho Wo: the output tile; GFLOP: local-filter work, 0 for the others).
+ * the stage's passes run in order as a step runs them, a synchronisation between two, at least 5 such
+ * sequences and 0.2 s (jp_time). One line per stage and pass:
+ *   pass STAGE NAME B Hx Wx C Ho Wo M r s q t n CHECK MS GFLOP ALONE
+ * (Hx Wx: the input window; Ho Wo: the output tile; GFLOP: local-filter work, 0 for the others; ALONE:
+ * the median of the pass's own times, ms; MS: its share of the median whole sequence, ALONE scaled so
+ * that the stage's passes sum to that median). The two differ where other processes share the core: a
+ * pass much shorter than the scheduler's time slice is rarely preempted, so its median leaves out the
+ * time the core spends elsewhere, while a sequence's median keeps it, as the training's step time does
+ * (on this 2-core machine at load 6: 3.0 against 7.2 ms per step; bench/PERFMODEL.md).
  *
  * Header-only: each bench is one file (the Makefile builds bench/bench_*.c); the backend (host or GPU
  * memory, the _cpu or _cuda twins) comes as a jp_backend. */
@@ -397,22 +402,24 @@ static int jp_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Median seconds of each pass of the stage on the whole tile (ms[p], 0 for the passes it has not): the
- * passes run in the engine's order, as one step runs them (each pass finds the caches as the one before
- * left them), a synchronisation between two passes; the sequence repeated at least reps times and 0.2 s
- * (at most 256 times), after one warm-up sequence. */
-static void jp_time(jp_stage *c, int reps, double ms[JP_NPASS])
+/* The stage's passes on the whole tile, timed as one step runs them: in the engine's order (each pass
+ * finds the caches as the one before left them), a synchronisation between two; the sequence repeated
+ * at least reps times and 0.2 s (at most 256 times), after one warm-up sequence. alone[p]: the median of
+ * pass p's own times; ms[p]: alone[p] x (median of the sequences' totals / sum of the alone[p]), its
+ * share of a median step (ms, 0 for the passes the stage has not). */
+static void jp_time(jp_stage *c, int reps, double ms[JP_NPASS], double alone[JP_NPASS])
 {
     cn_region rg = region_all(c->lf.Ho, c->lf.Wo), prg = region_all(c->pd.Hp, c->pd.Wp);
     const jp_backend *be = c->be;
     enum { MAXSEQ = 256 };
-    double *t = cn_alloc((size_t)JP_NPASS * MAXSEQ, sizeof *t);
+    double *t = cn_alloc((size_t)(JP_NPASS + 1) * MAXSEQ, sizeof *t), *seq_total = t + JP_NPASS * MAXSEQ;
     int n = 0;
     double start = 0;
     for (int seq = -1; n < MAXSEQ && (n < reps || cn_now() - start < 0.2); seq++) {
         if (seq == 0)
             start = cn_now();
         be->sync();
+        double s0 = cn_now();
         for (int p = 0; p < JP_NPASS; p++) {
             if (p == JP_LCN_FWD && !c->s->n)
                 continue;
@@ -422,12 +429,20 @@ static void jp_time(jp_stage *c, int reps, double ms[JP_NPASS])
             if (seq >= 0)
                 t[p * MAXSEQ + n] = cn_now() - a;
         }
+        if (seq >= 0)
+            seq_total[n] = cn_now() - s0;
         n += seq >= 0;
     }
-    for (int p = 0; p < JP_NPASS; p++) {
+    double sum = 0;
+    for (int p = 0; p <= JP_NPASS; p++) {
         double *v = t + p * MAXSEQ;
         qsort(v, (size_t)n, sizeof *v, jp_cmp);
-        ms[p] = 1e3 * (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
+        double med = 1e3 * (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
+        if (p < JP_NPASS)
+            sum += alone[p] = med;
+        else
+            for (int q = 0; q < JP_NPASS; q++)
+                ms[q] = sum > 0 ? alone[q] * med / sum : 0;
     }
     cn_free(t);
 }
@@ -449,19 +464,20 @@ static int jp_main(const jp_backend *be, const jp_args *a, const char *prog, dou
     printf("# input %dx%dx%d; %s", job.height, job.width, job.channels, a->nsets ? "overrides:" : "no overrides");
     for (int i = 0; i < a->nsets; i++)
         printf(" %s", a->sets[i]);
-    printf("\n# time: the stage's passes in the engine's order, a synchronisation between two; median over >= %d "
-           "sequences (>= 0.2 s); check: relative error vs the reference on a 2 x 3 region (LCN: whole tile)\n", reps);
-    printf("#%-4s %-2s %-12s %4s %5s %5s %4s %5s %5s %4s %3s %2s %2s %2s %2s %8s %10s %9s\n", "", "st", "pass", "B", "Hx",
-           "Wx", "C", "Ho", "Wo", "M", "r", "s", "q", "t", "n", "check", "ms", "GFLOP");
+    printf("\n# time: the stage's passes in the engine's order, a synchronisation between two, >= %d sequences (>= 0.2 s); "
+           "alone: the pass's median; ms: its share of the median sequence (alone scaled so that the stage's passes "
+           "sum to it); check: relative error vs the reference on a 2 x 3 region (LCN: whole tile)\n", reps);
+    printf("#%-4s %-2s %-12s %4s %5s %5s %4s %5s %5s %4s %3s %2s %2s %2s %2s %8s %10s %9s %10s\n", "", "st", "pass", "B",
+           "Hx", "Wx", "C", "Ho", "Wo", "M", "r", "s", "q", "t", "n", "check", "ms", "GFLOP", "alone");
     int bad = 0;
-    double fwd_before = 0; /* the forward passes of the stages before this one, ms */
+    double fwd_before = 0, fwd_before_alone = 0; /* the forward passes of the stages before this one, ms */
     for (int k = 0; k < job.nstages; k++) {
         jp_stage c;
         jp_stage_init(&c, be, &job, &st[k], B);
-        double ms[JP_NPASS] = {0}, err[JP_NPASS];
+        double ms[JP_NPASS] = {0}, alone[JP_NPASS] = {0}, err[JP_NPASS];
         for (int p = 0; p < JP_NPASS; p++)
             err[p] = p == JP_LCN_FWD && !st[k].n ? -1 : jp_check(&c, p);
-        jp_time(&c, reps, ms);
+        jp_time(&c, reps, ms, alone);
         for (int p = 0; p < JP_NPASS; p++) {
             if (p == JP_LCN_FWD && !st[k].n)
                 continue;
@@ -471,17 +487,22 @@ static int jp_main(const jp_backend *be, const jp_args *a, const char *prog, dou
                 bad += err[p] > tol;
             }
             int lf = p == JP_ENCODE || p == JP_DECODE || p == JP_ERROR || p == JP_GRAD_ENC || p == JP_GRAD_DEC;
-            printf("pass %2d %-12s %4d %5d %5d %4d %5d %5d %4d %3d %2d %2d %2d %2d %8s %10.4f %9.4g\n", k + 1,
+            printf("pass %2d %-12s %4d %5d %5d %4d %5d %5d %4d %3d %2d %2d %2d %2d %8s %10.4f %9.4g %10.4f\n", k + 1,
                    jp_pass_name[p], B, c.lf.Hx, c.lf.Wx, c.lf.C, c.lf.Ho, c.lf.Wo, c.lf.M, c.lf.r, c.lf.s, c.pd.q, c.pd.t,
-                   st[k].n, chk, ms[p], lf ? jp_lf_flops(&c.lf) * 1e-9 : 0.0);
+                   st[k].n, chk, ms[p], lf ? jp_lf_flops(&c.lf) * 1e-9 : 0.0, alone[p]);
             fflush(stdout);
         }
         double fwd = ms[JP_ENCODE] + ms[JP_POOL_FWD] + ms[JP_LCN_FWD], rica = fwd_before - ms[JP_LCN_FWD];
-        for (int p = 0; p < JP_NPASS; p++)
+        double fwd_alone = alone[JP_ENCODE] + alone[JP_POOL_FWD] + alone[JP_LCN_FWD];
+        double rica_alone = fwd_before_alone - alone[JP_LCN_FWD];
+        for (int p = 0; p < JP_NPASS; p++) {
             rica += ms[p];
-        printf("# stage %d: forward %.4f ms; RICA step %.4f ms (its passes, and the forward of the stages before)\n",
-               k + 1, fwd, rica);
+            rica_alone += alone[p];
+        }
+        printf("# stage %d: forward %.4f ms; RICA step %.4f ms (its passes, and the forward of the stages before); "
+               "alone %.4f ms\n", k + 1, fwd, rica, rica_alone);
         fwd_before += fwd;
+        fwd_before_alone += fwd_alone;
         jp_stage_free(&c);
     }
     if (bad)

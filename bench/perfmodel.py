@@ -185,15 +185,17 @@ SHAPE_COLS = ("B", "Hx", "Wx", "C", "Ho", "Wo", "M", "r", "s", "q", "t", "n")
 def read_rates(paths):
     """The `pass` lines of bench_ops/bench_cuda --job logs: a list of shapes, each {"shape": dict of
     SHAPE_COLS, "t": {pass: seconds}}; a shape measured more than once (several logs): the median of its
-    times. A failed check ("!") stops: its times do not count."""
+    times. The time is the MS column (the pass's share of the median whole step; a log older than the ALONE
+    column has 18 fields, and its MS is the pass's own median). A failed check ("!") stops: its times do
+    not count."""
     shapes = {}
     for path in paths:
         for n, line in enumerate(open(path), 1):
             w = line.split()
             if not w or w[0] != "pass":
                 continue
-            if len(w) != 18:
-                raise SystemExit(f"perfmodel.py: {path}:{n}: a pass line has {len(w)} fields, not 18 (bench_ops --job?)")
+            if len(w) not in (18, 19):
+                raise SystemExit(f"perfmodel.py: {path}:{n}: a pass line has {len(w)} fields, not 19 (bench_ops --job?)")
             if w[15].endswith("!"):
                 raise SystemExit(f"perfmodel.py: {path}:{n}: stage {w[1]} {w[2]} failed its check ({w[15]})")
             key = tuple(int(v) for v in w[3:15])

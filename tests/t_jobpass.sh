@@ -3,7 +3,9 @@
 # stages, LCN, stride 2, a separate decoder):
 #   jobpass_shapes: on a 2x2 grid, 20 pass lines (10 per stage), every check a number within 1e-5 (the
 #       host optimizer is the reference itself: "-"), rank (0,0), and each stage's input window and
-#       output tile those of `cotsnet info --params --grid 2x2` (the engine's net_geometry);
+#       output tile those of `cotsnet info --params --grid 2x2` (the engine's net_geometry); 19 fields,
+#       and in each stage one factor from every pass's own median (alone) to its share of the median
+#       sequence (ms);
 #   jobpass_bad_grid: a grid too fine for the maps: one error line, non-zero exit, no pass line;
 #   perfmodel_rates: a one-rank training of the job, then `perfmodel.py cpu --rates` with the 1x1 log:
 #       its per-shape model of each stage equals the log's own "RICA step" sum (the passes composed as
@@ -29,15 +31,19 @@ rc=$?
 rows=$(grep -c '^pass ' "$tmp/b22.log")
 checked=$(awk '$1 == "pass" && $16 ~ /^[0-9][0-9.e+-]*$/ && $16 + 0 <= 1e-5' "$tmp/b22.log" | wc -l)
 unchecked=$(awk '$1 == "pass" && $16 == "-"' "$tmp/b22.log" | awk '$3 == "optim"' | wc -l)
+# ms = alone x (one factor per stage: the median sequence over the sum of the passes' own medians)
+scaled=$(awk '$1 == "pass" {if (NF != 19) bad++; else if ($19 > 0.002) {r = $17 / $19; if (!($2 in lo) || r < lo[$2]) lo[$2] = r;
+                if (!($2 in hi) || r > hi[$2]) hi[$2] = r}}
+              END {for (k in lo) if (hi[k] > lo[k] * 1.05 + 0.002 || lo[k] <= 0) bad++; print bad ? "DIFF" : "OK"}' "$tmp/b22.log")
 "$BIN" info --params $JOB --grid 2x2 >"$tmp/info" 2>&1
 want=$(grep -E 'x tile .*window' "$tmp/info" | sed -E 's/.*window ([0-9]+)x([0-9]+); y tile ([0-9]+)x([0-9]+).*/\1 \2 \3 \4/')
 got=$(awk '$1 == "pass" && $3 == "lf_encode" {print $5, $6, $8, $9}' "$tmp/b22.log")
 if [ $rc -eq 0 ] && [ "$rows" -eq 20 ] && [ "$checked" -eq 18 ] && [ "$unchecked" -eq 2 ] &&
     grep -q 'grid rank (0,0)' "$tmp/b22.log" && grep -q 'grid rank 0 (row 0, column 0)' "$tmp/info" &&
-    [ -n "$want" ] && [ "$want" = "$got" ]; then
+    [ -n "$want" ] && [ "$want" = "$got" ] && [ "$scaled" = OK ]; then
     echo "ok jobpass_shapes (windows and tiles: $(echo "$got" | tr '\n' ';'))"
 else
-    echo "FAIL jobpass_shapes: rc $rc, $rows pass lines, $checked checked ok, $unchecked optim unchecked;" \
+    echo "FAIL jobpass_shapes: rc $rc, $rows pass lines, $checked checked ok, $unchecked optim unchecked, ms/alone $scaled;" \
         "bench: $(echo "$got" | tr '\n' ';') info: $(echo "$want" | tr '\n' ';')"
     sed 's/^/   /' "$tmp/b22.log" | tail -n 5
 fi
@@ -91,7 +97,7 @@ rc1=$?
 "$PY" bench/perfmodel.py cpu --rate 10 --rates "$tmp/short.log" --run dist=$JOB,"$tmp/run" >"$tmp/short.out" 2>&1
 rc2=$?
 if grep -q '3e-02!' "$tmp/bang.log" && [ $rc1 -ne 0 ] && grep -q 'failed its check' "$tmp/bang.out" &&
-    [ $rc2 -ne 0 ] && grep -q 'not 18' "$tmp/short.out"; then
+    [ $rc2 -ne 0 ] && grep -q 'not 19' "$tmp/short.out"; then
     echo "ok perfmodel_rates_refuses"
 else
     echo "FAIL perfmodel_rates_refuses: rc $rc1, $rc2: $(tail -1 "$tmp/bang.out") / $(tail -1 "$tmp/short.out")"
