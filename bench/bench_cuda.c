@@ -145,8 +145,15 @@ static const shape shapes[] = {
 };
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
 #define NSETS 4
-enum { OP_FWD, OP_BWD_DATA, OP_BWD_FILTER, OP_FUSED, NOPS };
-static const char *op_name[NOPS] = {"lf_forward", "lf_backward_data", "lf_backward_filter", "lf_bwd_fused_sgd"};
+/* Ours (cuda/lf.cu), then the batched-GEMM route (cuda/lf_gemm.cu): unfold x once (the forward and the
+ * backward filter share it, as autograd keeps it), the three cuBLAS products, the fold of dx. */
+enum {
+    OP_FWD, OP_BWD_DATA, OP_BWD_FILTER, OP_FUSED,
+    OP_B_UNFOLD, OP_B_FWD, OP_B_BWD_DATA, OP_B_FOLD, OP_B_BWD_FILTER, NOPS
+};
+static const char *op_name[NOPS] = {"lf_forward", "lf_backward_data", "lf_backward_filter", "lf_bwd_fused_sgd",
+                                    "bmm_unfold", "bmm_forward", "bmm_backward_data", "bmm_fold",
+                                    "bmm_backward_filter"};
 
 typedef struct {
     lf_dims d;
@@ -154,6 +161,8 @@ typedef struct {
     float *hx, *hw, *hgy;                     /* host copies of set 0 */
     float *x[NSETS], *w[NSETS], *gy[NSETS];  /* device inputs */
     float *y, *dx, *dw;                       /* device outputs */
+    float *xu, *dxu;                          /* the GEMM route's unfolded patches and their gradient */
+    double bmm_err[NOPS];                     /* the GEMM route's relative error against ours, per op */
 } ctx;
 
 static void fill(float *a, size_t n, unsigned long long seed, float scale)
@@ -190,13 +199,14 @@ static void ctx_init(ctx *c, const shape *s)
     cn_free(tx), cn_free(tw), cn_free(tg);
     c->y = cuda_malloc(c->ny * 4), c->dx = cuda_malloc(c->nx * 4), c->dw = cuda_malloc(c->nw * 4);
     cuda_memset(c->y, 0, c->ny * 4, 0), cuda_memset(c->dx, 0, c->nx * 4, 0), cuda_memset(c->dw, 0, c->nw * 4, 0);
+    c->xu = cuda_malloc(lf_unfold_count(&c->d) * 4), c->dxu = cuda_malloc(lf_unfold_count(&c->d) * 4);
 }
 
 static void ctx_free(ctx *c)
 {
     for (int k = 0; k < NSETS; k++)
         cuda_free(c->x[k]), cuda_free(c->w[k]), cuda_free(c->gy[k]);
-    cuda_free(c->y), cuda_free(c->dx), cuda_free(c->dw);
+    cuda_free(c->y), cuda_free(c->dx), cuda_free(c->dw), cuda_free(c->xu), cuda_free(c->dxu);
     cn_free(c->hx), cn_free(c->hw), cn_free(c->hgy);
 }
 
@@ -206,9 +216,46 @@ static void run_op(ctx *c, int op, int set, cn_region rg)
     case OP_FWD: MUST(lf_forward_cuda(&c->d, c->x[set], c->w[set], c->y, rg, 0)); break;
     case OP_BWD_DATA: MUST(lf_backward_data_cuda(&c->d, c->w[set], c->gy[set], c->dx, rg, 0)); break;
     case OP_BWD_FILTER: MUST(lf_backward_filter_cuda(&c->d, c->x[set], c->gy[set], c->dw, rg, 0)); break;
-    default: /* a tiny step, so that the filters barely move over the runs */
+    case OP_FUSED: /* a tiny step, so that the filters barely move over the runs */
         MUST(lf_backward_fused_sgd_cuda(&c->d, c->x[set], c->w[set], c->gy[set], c->dx, NULL, NULL, 1e-7f, 0.0f, rg, 0));
+        break;
+    case OP_B_UNFOLD: MUST(lf_unfold_cuda(&c->d, c->x[set], c->xu, 0)); break;
+    case OP_B_FWD: MUST(lf_gemm_forward_cuda(&c->d, c->xu, c->w[set], c->y, 0)); break;
+    case OP_B_BWD_DATA: MUST(lf_gemm_backward_data_cuda(&c->d, c->w[set], c->gy[set], c->dxu, 0)); break;
+    case OP_B_FOLD: MUST(lf_fold_cuda(&c->d, c->dxu, c->dx, 0)); break;
+    default: MUST(lf_gemm_backward_filter_cuda(&c->d, c->xu, c->gy[set], c->dw, 0)); break;
     }
+}
+
+/* The GEMM route on the whole tile against our kernels (which validate() holds to the reference):
+ * c->bmm_err[op] for the route's ops (unfold through the forward, fold through backward data). */
+static void validate_bmm(ctx *c)
+{
+    cn_region all = region_all(c->d.Ho, c->d.Wo);
+    size_t n[3] = {c->ny, c->nx, c->nw};
+    float *out[3] = {c->y, c->dx, c->dw}, *ours[3];
+    for (int p = 0; p < 3; p++) {
+        cuda_memset(c->y, 0, c->ny * 4, 0), cuda_memset(c->dx, 0, c->nx * 4, 0), cuda_memset(c->dw, 0, c->nw * 4, 0);
+        run_op(c, p == 0 ? OP_FWD : p == 1 ? OP_BWD_DATA : OP_BWD_FILTER, 0, all);
+        cuda_sync(0);
+        ours[p] = cn_alloc(n[p], 4);
+        cuda_download(ours[p], out[p], n[p] * 4);
+    }
+    cuda_memset(c->y, 0, c->ny * 4, 0), cuda_memset(c->dx, 0, c->nx * 4, 0), cuda_memset(c->dw, 0, c->nw * 4, 0);
+    for (int op = OP_B_UNFOLD; op < NOPS; op++)
+        run_op(c, op, 0, all);
+    cuda_sync(0);
+    double err[3];
+    for (int p = 0; p < 3; p++) {
+        float *got = cn_alloc(n[p], 4);
+        cuda_download(got, out[p], n[p] * 4);
+        err[p] = jp_relerr(got, ours[p], n[p]);
+        cn_free(got), cn_free(ours[p]);
+    }
+    c->bmm_err[OP_B_UNFOLD] = c->bmm_err[OP_B_FWD] = err[0];
+    c->bmm_err[OP_B_BWD_DATA] = c->bmm_err[OP_B_FOLD] = err[1];
+    c->bmm_err[OP_B_BWD_FILTER] = err[2];
+    cuda_memset(c->dx, 0, c->nx * 4, 0), cuda_memset(c->dw, 0, c->nw * 4, 0);
 }
 
 /* Flops (2 per multiply-add) and compulsory bytes (each input read once, each output written once,
@@ -216,12 +263,17 @@ static void run_op(ctx *c, int op, int set, cn_region rg)
 static void op_cost(const ctx *c, int op, double *flops, double *bytes)
 {
     const double X = 4.0 * c->nx, W = 4.0 * c->nw, Y = 4.0 * c->ny;
-    const double lf = 2.0 * (double)c->ny * c->d.r * c->d.r * c->d.C;
+    const double lf = 2.0 * (double)c->ny * c->d.r * c->d.r * c->d.C, XU = 4.0 * lf_unfold_count(&c->d);
     switch (op) {
     case OP_FWD: *flops = lf, *bytes = X + W + Y; break;        /* read x, w; write y */
     case OP_BWD_DATA: *flops = lf, *bytes = W + Y + 2 * X; break; /* read w, dy; read and write dx */
     case OP_BWD_FILTER: *flops = lf, *bytes = X + Y + 2 * W; break; /* read x, dy; read and write dw */
-    default: *flops = 2 * lf, *bytes = 3 * X + 2 * Y + 3 * W; break; /* both, w updated in place */
+    case OP_FUSED: *flops = 2 * lf, *bytes = 3 * X + 2 * Y + 3 * W; break; /* both, w updated in place */
+    case OP_B_UNFOLD: *flops = 0, *bytes = X + XU; break;          /* read x, write the patches */
+    case OP_B_FWD: *flops = lf, *bytes = XU + W + Y; break;
+    case OP_B_BWD_DATA: *flops = lf, *bytes = W + Y + XU; break;  /* write the patches' gradient */
+    case OP_B_FOLD: *flops = 0, *bytes = XU + 2 * X; break;       /* read it; read and write dx */
+    default: *flops = lf, *bytes = XU + Y + 2 * W; break;
     }
 }
 
@@ -255,6 +307,8 @@ static double validate(ctx *c, int op)
         cuda_sync(0);
         cuda_download(got, c->dw, c->nw * 4);
         err = jp_relerr(got, ref, c->nw);
+    } else if (op >= OP_B_UNFOLD) {
+        return c->bmm_err[op];
     } else { /* fused with lr = 1: w_new - w_old must equal -dw */
         ref = cn_alloc(c->nw, 4), got = cn_alloc(c->nw, 4);
         MUST(lf_backward_filter_ref(&c->d, c->hx, c->hgy, ref, rg));
@@ -382,8 +436,9 @@ static int table_main(int argc, char **argv)
     for (int k = 0; k < NSHAPES; k++) {
         ctx c;
         ctx_init(&c, &shapes[k]);
-        double sum_ms = 0, sum_flops = 0, sum_bytes = 0, sum_torch = 0, worst = 0;
+        double sum_ms = 0, sum_flops = 0, sum_bytes = 0, sum_torch = 0, worst = 0, bmm_ms = 0, bmm_gemm_ms = 0;
         int ntorch = 0;
+        validate_bmm(&c);
         for (int op = 0; op < NOPS; op++) {
             double err = validate(&c, op), tol = op == OP_FUSED ? 1e-4 : 1e-5;
             int ok = err <= tol;
@@ -407,6 +462,11 @@ static int table_main(int argc, char **argv)
                 if (p)
                     sum_torch += p->ms, ntorch++;
             }
+            if (op >= OP_B_UNFOLD) { /* the GEMM route's step: all five; its products alone */
+                bmm_ms += ms;
+                if (op != OP_B_UNFOLD && op != OP_B_FOLD)
+                    bmm_gemm_ms += ms;
+            }
         }
         { /* forward + both backward passes: the sums of the three rows above */
             double rate = sum_flops / (sum_ms * 1e-3) / 1e9, traffic = sum_bytes / (sum_ms * 1e-3) / 1e9;
@@ -419,6 +479,9 @@ static int table_main(int argc, char **argv)
             printf("  %-18s %-10s %9.4f %9.0f %8.0f %6.1f %6.1f %6.1f %9s %7s %4s %.0e\n", "lf_fwd+bwd", shapes[k].key,
                    sum_ms, rate, traffic, 100.0 * rate / peak, 100.0 * traffic / bw, 100.0 * bound_ms / sum_ms, tp,
                    ratio, worst <= 1e-5 ? "ok" : "FAIL", worst);
+            printf("# %s: the batched-GEMM route (unfold, 3 cuBLAS products, fold) %.4f ms = %.2fx lf_fwd+bwd; its "
+                   "products alone %.4f ms = %.2fx\n", shapes[k].key, bmm_ms, bmm_ms / sum_ms, bmm_gemm_ms,
+                   bmm_gemm_ms / sum_ms);
         }
         ctx_free(&c);
     }

@@ -81,6 +81,20 @@ int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, float *w, const
                                const float *x2, const float *dy2, float lr, float wd, cn_region rg,
                                cudaStream_t stream);
 
+/* ---- the local filter as batched GEMM (cuda/lf_gemm.cu): cuBLAS's route, which bench_cuda measures
+ * against the kernels above (docs/CUDA.md "The batched-GEMM route"); not used in training. Whole tile
+ * only. xu: the unfolded patches [Ho*Wo][B][K] (K = r*r*C, k = (dy, dx, c) as in w), lf_unfold_count
+ * floats; y, dy, w, dx in the layouts of lf_forward_ref.                                             */
+size_t lf_unfold_count(const lf_dims *d);
+int lf_unfold_cuda(const lf_dims *d, const float *x, float *xu, cudaStream_t stream);  /* xu = patches of x */
+int lf_fold_cuda(const lf_dims *d, const float *xu, float *dx, cudaStream_t stream);   /* dx += sum over fields */
+int lf_gemm_forward_cuda(const lf_dims *d, const float *xu, const float *w, float *y,  /* y = (whole tile) */
+                         cudaStream_t stream);
+int lf_gemm_backward_data_cuda(const lf_dims *d, const float *w, const float *dy, float *dxu, /* dxu = */
+                               cudaStream_t stream);
+int lf_gemm_backward_filter_cuda(const lf_dims *d, const float *xu, const float *dy, float *dw, /* dw += */
+                                 cudaStream_t stream);
+
 /* ---- L2 pooling (cuda/pool.cu) -------------------------------------------------------------------- */
 int pool_forward_cuda(const pool_dims *d, const float *y, float *p, cn_region rg, cudaStream_t stream);
 int pool_backward_cuda(const pool_dims *d, const float *y, const float *p, const float *dp, float *dy,

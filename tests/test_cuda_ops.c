@@ -10,6 +10,7 @@
  *  - backward ops ADD: outputs start from random values; what the reference leaves unchanged must stay
  *    unchanged bit for bit, and ||gpu - ref|| / ||ref - start|| <= 1e-5 (the error of the added part);
  *  - the local filter kernels run twice and must give the same bits (no atomics, fixed order);
+ *  - the batched-GEMM route (cuda/lf_gemm.cu: unfold, cuBLAS, fold) gives the same three passes;
  *  - bad dimensions are refused (CN_EINVAL) without launching or touching memory (runs without a GPU
  *    too: the checks are on the host).
  * One line per check ("ok cuda_lf_forward", ...), naming the first failing case on failure. Without a
@@ -34,12 +35,12 @@
 #define TOL 1e-5 /* normwise relative error, float32 */
 
 enum {
-    C_LF_FWD, C_LF_BWD_DATA, C_LF_BWD_FILTER, C_LF_FUSED, C_LF_DETERMINISTIC, C_POOL_FWD, C_POOL_BWD,
+    C_LF_FWD, C_LF_BWD_DATA, C_LF_BWD_FILTER, C_LF_FUSED, C_LF_DETERMINISTIC, C_LF_GEMM, C_POOL_FWD, C_POOL_BWD,
     C_LCN_FWD, C_LCN_BWD, C_HEAD_LOGITS, C_HEAD_XENT, C_HEAD_BWD, C_SGD, C_ADAGRAD, C_HALO_PACK,
     C_HALO_UNPACK, C_GLUE, NCHECK
 };
 static const char *check_name[NCHECK] = {
-    "lf_forward", "lf_backward_data", "lf_backward_filter", "lf_backward_fused_sgd", "lf_deterministic",
+    "lf_forward", "lf_backward_data", "lf_backward_filter", "lf_backward_fused_sgd", "lf_deterministic", "lf_gemm",
     "pool_forward", "pool_backward", "lcn_forward", "lcn_backward", "head_logits", "head_softmax_xent",
     "head_backward", "sgd_momentum", "adagrad", "halo_pack", "halo_unpack", "glue"};
 
@@ -293,6 +294,49 @@ static void lf_twice(const lf_dims *d, cn_region rg, const char *cs, const float
     cuda_free(dxp), cuda_free(dwp), cuda_free(dgy);
 }
 
+/* The batched-GEMM route (cuda/lf_gemm.cu), whole tile: unfold, then each pass against the reference;
+ * backward data through the unfolded gradient and the fold. */
+static void lf_gemm_one(const lf_dims *d, const char *cs, const float *x, const float *w, const float *gy)
+{
+    cn_region all = region_all(d->Ho, d->Wo);
+    size_t nx = (size_t)d->B * d->Hx * d->Wx * d->C, ny = (size_t)d->B * d->Ho * d->Wo * d->M;
+    size_t nw = lf_filter_count(d), nu = lf_unfold_count(d);
+    float *dxp = dput(x, nx * 4), *dwp = dput(w, nw * 4), *dgy = dput(gy, ny * 4);
+    float *pu = hpoison(nu), *xu = dput(pu, (nu ? nu : 1) * 4), *dxu = dput(pu, (nu ? nu : 1) * 4);
+    if (lf_unfold_cuda(d, dxp, xu, 0) != CN_OK)
+        note(C_LF_GEMM, cs, "unfold refused: %s", cn_last_error());
+
+    float *ref = hpoison(ny), *p = hpoison(ny), *dout = dput(p, ny * 4);
+    lf_forward_ref(d, x, w, ref, all);
+    if (lf_gemm_forward_cuda(d, xu, dwp, dout, 0) != CN_OK)
+        note(C_LF_GEMM, cs, "forward refused: %s", cn_last_error());
+    float *got = dget(dout, ny);
+    cmp_over(C_LF_GEMM, cs, got, ref, ny);
+    free(ref), free(p), free(got), cuda_free(dout);
+
+    float *wstart = tu_randn(nw, 0.5);
+    ref = hcopy(wstart, nw);
+    lf_backward_filter_ref(d, x, gy, ref, all);
+    dout = dput(wstart, nw * 4);
+    if (lf_gemm_backward_filter_cuda(d, xu, dgy, dout, 0) != CN_OK)
+        note(C_LF_GEMM, cs, "backward filter refused: %s", cn_last_error());
+    got = dget(dout, nw);
+    cmp_add(C_LF_GEMM, cs, got, ref, wstart, nw);
+    free(ref), free(got), free(wstart), cuda_free(dout);
+
+    float *start = tu_randn(nx, 0.5);
+    ref = hcopy(start, nx);
+    lf_backward_data_ref(d, w, gy, ref, all);
+    dout = dput(start, nx * 4);
+    if (lf_gemm_backward_data_cuda(d, dwp, dgy, dxu, 0) != CN_OK || lf_fold_cuda(d, dxu, dout, 0) != CN_OK)
+        note(C_LF_GEMM, cs, "backward data refused: %s", cn_last_error());
+    got = dget(dout, nx);
+    cmp_add(C_LF_GEMM, cs, got, ref, start, nx);
+    free(ref), free(got), free(start), cuda_free(dout);
+    free(pu), cuda_free(xu), cuda_free(dxu);
+    cuda_free(dxp), cuda_free(dwp), cuda_free(dgy);
+}
+
 static void test_lf(void)
 {
     for (size_t n = 0; n < sizeof lf_cases / sizeof lf_cases[0]; n++) {
@@ -315,6 +359,7 @@ static void test_lf(void)
         snprintf(cs, sizeof cs, "%s (empty region)", c->name);
         lf_one(&d, empty, cs, x, w, gy);
         lf_twice(&d, part, c->name, x, w, gy);
+        lf_gemm_one(&d, c->name, x, w, gy);
         free(x), free(w), free(gy);
     }
 }
@@ -638,6 +683,11 @@ static void test_refusals(void)
     REFUSE(lf_backward_fused_sgd_cuda(&ok, buf, buf, buf, NULL, buf, NULL, 0.1f, 0.0f, region_all(1, 1), 0));
     REFUSE(lf_forward_cuda(&ok, buf, buf, buf, outside, 0));
     REFUSE(lf_forward_cuda(&ok, NULL, buf, buf, region_all(1, 1), 0));
+    REFUSE(lf_unfold_cuda(&bad, buf, buf, 0));
+    REFUSE(lf_fold_cuda(&ok, buf, NULL, 0));
+    REFUSE(lf_gemm_forward_cuda(&bad, buf, buf, buf, 0));
+    REFUSE(lf_gemm_backward_data_cuda(&bad, buf, buf, buf, 0));
+    REFUSE(lf_gemm_backward_filter_cuda(&ok, buf, NULL, buf, 0));
     pool_dims pd = {1, 1, 3, 3, 2, 2, 2, 2, 1e-3f}; /* 2 x 2 outputs of window 2, stride 2 need 4 x 4 */
     REFUSE(pool_forward_cuda(&pd, buf, buf, region_all(2, 2), 0));
     REFUSE(pool_backward_cuda(&pd, buf, buf, buf, buf, region_all(2, 2), 0));
