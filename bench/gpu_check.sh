@@ -16,7 +16,7 @@
 # is left, a step with under 10 s left is reported as not run, so the results always come back.
 # Steps (each step's log in the results; the summary says ok / FAILED / TIMEOUT / SKIPPED per step):
 #   nvidia-smi            the card, driver, memory, clocks;
-#   test_cuda_ops         every kernel against the CPU reference, both local-filter tile schemes;
+#   test_cuda_ops         every kernel against the CPU reference, and the batched-GEMM route;
 #   sanitizer_*           the same under compute-sanitizer memcheck, racecheck, synccheck and initcheck,
 #                         the four at once in the background while the steps below that need no quiet
 #                         GPU run (each with a time limit; a time-out is reported, never a pass);
@@ -31,7 +31,8 @@
 #                         with each instruction set it has;
 #   bench_halo_1x2_cpu    bench_halo over MPI from host memory (the baseline of the GPU's MPI path);
 #   peers_cuda, bench_cuda  (after the sanitizers end: a quiet GPU) PyTorch on bench_cuda's shapes, then
-#                         bench_cuda: our kernels against the measured ceilings and PyTorch;
+#                         bench_cuda: our kernels against the measured ceilings, PyTorch and the
+#                         cuBLAS batched-GEMM route (cuda/lf_gemm.cu);
 #   ncu_*                 Nsight Compute's sections on one full-size launch of each local-filter kernel;
 #   bench_cuda_job        bench_cuda --job for jobs/le2012.ini and the Coates share below (1x1 grid,
 #                         batch 32): every stage's passes on the jobs' own shapes, for perfmodel.py
