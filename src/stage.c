@@ -79,7 +79,9 @@ static void lf_forward_overlapped(cn_net *net, cn_stage *s, const float *x, int 
 {
     lf_dims d = s->lf;
     d.B = B;
+    double tb = cn_now(); /* posting the exchange (packing, the local copy) is halo time too, not compute */
     halo_gather_begin(s->x_plan, x, s->xw, B);
+    cn_time.halo_wait += cn_now() - tb;
     cn_region rg[CN_LF_REGIONS];
     int nin, n = stage_lf_regions(s, net->job->overlap, rg, &nin);
     int done = 0;
