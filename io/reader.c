@@ -1,16 +1,18 @@
 /* reader.c: batches of a rank's input window from shards (hyperslab reads), in seeded order, with an
  * optional read-ahead thread.
  *
- * The one design choice to know: with prefetch, the reader thread alone calls HDF5 (opening shards
- * lazily, reading, and closing them before it exits), each call under cn_h5_lock(); the caller's thread
- * only copies finished batches out of a ring of slots. Without prefetch the caller's thread does it all. */
+ * The one design choice to know: with prefetch, the read-ahead thread of src/ahead.c (the ring the
+ * synthetic generator uses too) reads batch after batch through read_batch: while it runs it alone calls
+ * HDF5 for this reader (opening shards lazily and reading), each call under cn_h5_lock(); the caller's
+ * thread only copies finished batches out of the ring, and closes the shards in reader_close() once the
+ * thread has stopped. Without prefetch the caller's thread does it all. The ring's position of a batch is
+ * its step index, epoch * steps + step. */
 #include "io/reader.h"
 
-#include <pthread.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "io/h5check.h"
+#include "src/ahead.h"
 #include "src/common.h"
 #include "src/rng.h"
 
@@ -21,15 +23,6 @@ typedef struct {
     hid_t file, dset, space; /* H5I_INVALID_HID while closed */
     int64_t used;            /* tick of the last read, for closing the least recently used */
 } shard_handle;
-
-typedef struct {
-    float *images; /* [B, rows, cols, C] */
-    int *labels;   /* [B] */
-    int count;     /* real samples */
-    int rc;        /* CN_OK or the read's error */
-    char err[512]; /* its message (cn_last_error is per thread) */
-    cn_cursor at;  /* the batch it holds */
-} batch_slot;
 
 struct cn_reader {
     const cn_shard_set *set;
@@ -42,18 +35,9 @@ struct cn_reader {
     int64_t tick;
     hid_t memspace;       /* [rows, cols, C] */
     uint8_t *scratch;     /* [rows, cols, C] for uint8 shards */
-    cn_cursor next;       /* the batch reader_next returns next */
-    double wait_s, read_s;
-
-    /* read-ahead: a ring of depth slots; the thread fills slots[(take + filled) % depth] */
-    int depth;
-    batch_slot *slots;
-    int take, filled;
-    cn_cursor fill;       /* the batch the thread reads next */
-    int stop, running, exited;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    uint64_t next;        /* step index (epoch * steps + step) of the batch reader_next returns next */
+    double wait_s, read_s; /* read_s: without prefetch (the ring counts its own) */
+    cn_ahead *ahead;      /* the read-ahead thread (prefetch > 0), or NULL */
 };
 
 int64_t data_order(uint64_t seed, int64_t epoch, int64_t n, int64_t pos)
@@ -79,13 +63,9 @@ int64_t data_order(uint64_t seed, int64_t epoch, int64_t n, int64_t pos)
     return (int64_t)x;
 }
 
-static cn_cursor advance(const cn_reader *r, cn_cursor c)
+static cn_cursor cursor_of(const cn_reader *r, uint64_t step_index)
 {
-    if (++c.step >= r->steps) {
-        c.step = 0;
-        c.epoch++;
-    }
-    return c;
+    return (cn_cursor){(int64_t)(step_index / (uint64_t)r->steps), (int64_t)(step_index % (uint64_t)r->steps)};
 }
 
 int64_t reader_sample_at(const cn_reader *r, cn_cursor c, int i)
@@ -97,7 +77,8 @@ int64_t reader_sample_at(const cn_reader *r, cn_cursor c, int i)
     return r->o.shuffle ? data_order(r->o.seed, c.epoch, r->set->n, p) : p;
 }
 
-/* --- HDF5 side: only the reading thread runs these, each under cn_h5_lock() --- */
+/* --- HDF5 side: only the reading thread runs these (the caller's, or the read-ahead's while it runs), each
+ * under cn_h5_lock(): HDF5 itself keeps no state per thread in Debian's build (not thread-safe) --- */
 
 static void close_handle(cn_reader *r, int k)
 {
@@ -189,8 +170,11 @@ static int read_rect(cn_reader *r, int64_t index, float *dst)
     return CN_OK;
 }
 
-static int read_batch(cn_reader *r, cn_cursor c, float *images, int *labels, int *count)
+/* The batch at step index pos (a cn_fill_fn): returns its real samples, or the error of a shard read. */
+static int read_batch(void *ctx, uint64_t pos, float *images, int *labels)
 {
+    cn_reader *r = ctx;
+    cn_cursor c = cursor_of(r, pos);
     int n = 0;
     for (int i = 0; i < r->o.batch; i++) {
         float *dst = images + (size_t)i * r->sample_floats;
@@ -207,69 +191,7 @@ static int read_batch(cn_reader *r, cn_cursor c, float *images, int *labels, int
             labels[i] = r->set->labels[idx];
         n++;
     }
-    *count = n;
-    return CN_OK;
-}
-
-/* --- the read-ahead thread --- */
-
-static void *reader_thread(void *arg)
-{
-    cn_reader *r = arg;
-    pthread_mutex_lock(&r->mu);
-    for (;;) {
-        while (!r->stop && r->filled == r->depth)
-            pthread_cond_wait(&r->cv, &r->mu);
-        if (r->stop)
-            break;
-        batch_slot *s = &r->slots[(r->take + r->filled) % r->depth];
-        cn_cursor c = r->fill;
-        pthread_mutex_unlock(&r->mu);
-        double t0 = cn_now();
-        int rc = read_batch(r, c, s->images, s->labels, &s->count);
-        if (rc != CN_OK)
-            snprintf(s->err, sizeof s->err, "%s", cn_last_error());
-        double dt = cn_now() - t0;
-        pthread_mutex_lock(&r->mu);
-        s->rc = rc;
-        s->at = c;
-        r->read_s += dt;
-        r->fill = advance(r, c);
-        r->filled++;
-        pthread_cond_broadcast(&r->cv);
-        if (rc != CN_OK)
-            break; /* the caller gets the error when it reaches this slot */
-    }
-    pthread_mutex_unlock(&r->mu);
-    close_all(r); /* this thread opened them: it closes them */
-    pthread_mutex_lock(&r->mu);
-    r->exited = 1;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-    return NULL;
-}
-
-static void thread_start(cn_reader *r)
-{
-    r->take = r->filled = 0;
-    r->stop = r->exited = 0;
-    r->fill = r->next;
-    if (pthread_create(&r->thread, NULL, reader_thread, r) != 0)
-        cn_fatal("pthread_create for the data reader failed");
-    r->running = 1;
-}
-
-static void thread_stop(cn_reader *r)
-{
-    if (!r->running)
-        return;
-    pthread_mutex_lock(&r->mu);
-    r->stop = 1;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-    if (pthread_join(r->thread, NULL) != 0)
-        cn_fatal("pthread_join for the data reader failed");
-    r->running = 0;
+    return n;
 }
 
 /* --- public --- */
@@ -316,17 +238,8 @@ int reader_open(cn_reader **out, const cn_shard_set *set, const cn_reader_opts *
     r->memspace = H5_CHECK(H5Screate_simple(3, mdims, NULL));
     cn_h5_unlock();
 
-    r->depth = opts->prefetch;
-    if (r->depth > 0) {
-        r->slots = cn_alloc((size_t)r->depth, sizeof *r->slots);
-        for (int k = 0; k < r->depth; k++) {
-            r->slots[k].images = cn_alloc(sample * (size_t)opts->batch, sizeof(float));
-            r->slots[k].labels = cn_alloc((size_t)opts->batch, sizeof(int));
-        }
-        if (pthread_mutex_init(&r->mu, NULL) != 0 || pthread_cond_init(&r->cv, NULL) != 0)
-            cn_fatal("cannot create the data reader's lock");
-        thread_start(r);
-    }
+    if (opts->prefetch > 0)
+        r->ahead = ahead_open(read_batch, r, sample * (size_t)opts->batch, opts->batch, 0, 1, opts->prefetch);
     *out = r;
     return CN_OK;
 }
@@ -334,45 +247,22 @@ int reader_open(cn_reader **out, const cn_shard_set *set, const cn_reader_opts *
 int reader_next(cn_reader *r, float *images, int *labels, int *count)
 {
     double t0 = cn_now();
-    int n = 0, rc = CN_OK;
-    if (r->depth == 0) {
-        double t1 = cn_now();
-        rc = read_batch(r, r->next, images, labels, &n);
-        r->read_s += cn_now() - t1;
-        if (rc == CN_OK)
-            r->next = advance(r, r->next);
+    int n;
+    if (r->ahead) {
+        n = ahead_next(r->ahead, images, labels, NULL); /* an error stays: every later call reports it */
     } else {
-        pthread_mutex_lock(&r->mu);
-        while (r->filled == 0 && !r->exited)
-            pthread_cond_wait(&r->cv, &r->mu);
-        batch_slot *s = r->filled > 0 ? &r->slots[r->take] : NULL;
-        pthread_mutex_unlock(&r->mu);
-        if (!s) {
-            rc = cn_set_error("reader: the read-ahead thread stopped");
-        } else if (s->rc != CN_OK) {
-            rc = s->rc; /* keep the slot: every later call reports the same error */
-            cn_set_error("%s", s->err);
-        } else {
-            if (s->at.epoch != r->next.epoch || s->at.step != r->next.step)
-                cn_fatal("reader: read-ahead out of order (internal error)");
-            memcpy(images, s->images, r->sample_floats * (size_t)r->o.batch * sizeof *images);
-            memcpy(labels, s->labels, (size_t)r->o.batch * sizeof *labels);
-            n = s->count;
-            pthread_mutex_lock(&r->mu);
-            r->take = (r->take + 1) % r->depth;
-            r->filled--;
-            pthread_cond_broadcast(&r->cv);
-            pthread_mutex_unlock(&r->mu);
-            r->next = advance(r, r->next);
-        }
+        n = read_batch(r, r->next, images, labels);
+        r->read_s += cn_now() - t0;
     }
+    if (n >= 0)
+        r->next++;
     if (count)
-        *count = n;
+        *count = n < 0 ? 0 : n;
     r->wait_s += cn_now() - t0;
-    return rc;
+    return n < 0 ? n : CN_OK;
 }
 
-cn_cursor reader_cursor(const cn_reader *r) { return r->next; }
+cn_cursor reader_cursor(const cn_reader *r) { return cursor_of(r, r->next); }
 
 int64_t reader_steps_per_epoch(const cn_reader *r) { return r->steps; }
 
@@ -382,18 +272,13 @@ int reader_seek(cn_reader *r, cn_cursor c)
         return cn_set_error("reader: cursor (epoch %lld, step %lld) outside this data set's %lld steps per epoch "
                             "(a different data set, batch or replica count than the saved run?)",
                             (long long)c.epoch, (long long)c.step, (long long)r->steps);
-    thread_stop(r);
-    r->next = c;
-    if (r->depth > 0)
-        thread_start(r);
+    r->next = (uint64_t)c.epoch * (uint64_t)r->steps + (uint64_t)c.step;
+    if (r->ahead)
+        ahead_seek(r->ahead, r->next);
     return CN_OK;
 }
 
-uint64_t reader_tell(const cn_reader *r)
-{
-    return ((uint64_t)r->next.epoch * (uint64_t)r->steps + (uint64_t)r->next.step) * (uint64_t)r->o.batch *
-           (uint64_t)r->o.replicas;
-}
+uint64_t reader_tell(const cn_reader *r) { return r->next * (uint64_t)r->o.batch * (uint64_t)r->o.replicas; }
 
 int reader_seek_samples(cn_reader *r, uint64_t consumed)
 {
@@ -402,14 +287,12 @@ int reader_seek_samples(cn_reader *r, uint64_t consumed)
         return cn_set_error("reader: cursor %llu is not a multiple of the global batch %llu (batch %d x %d "
                             "replicas): a different batch or replica count than the saved run?",
                             (unsigned long long)consumed, (unsigned long long)global, r->o.batch, r->o.replicas);
-    uint64_t steps = consumed / global;
-    cn_cursor c = {(int64_t)(steps / (uint64_t)r->steps), (int64_t)(steps % (uint64_t)r->steps)};
-    return reader_seek(r, c);
+    return reader_seek(r, cursor_of(r, consumed / global));
 }
 
 int reader_read_sample(cn_reader *r, int64_t index, float *out)
 {
-    if (r->depth > 0)
+    if (r->ahead)
         return cn_set_error("reader_read_sample: only for a reader without prefetch");
     if (index < 0 || index >= r->set->n)
         return cn_set_error("reader_read_sample: index %lld outside [0, %lld)", (long long)index,
@@ -419,31 +302,14 @@ int reader_read_sample(cn_reader *r, int64_t index, float *out)
 
 double reader_wait_seconds(const cn_reader *r) { return r->wait_s; }
 
-double reader_read_seconds(cn_reader *r)
-{
-    if (r->depth == 0)
-        return r->read_s;
-    pthread_mutex_lock(&r->mu);
-    double s = r->read_s;
-    pthread_mutex_unlock(&r->mu);
-    return s;
-}
+double reader_read_seconds(cn_reader *r) { return r->ahead ? ahead_fill_seconds(r->ahead) : r->read_s; }
 
 void reader_close(cn_reader *r)
 {
     if (!r)
         return;
-    if (r->depth > 0) {
-        thread_stop(r);
-        pthread_cond_destroy(&r->cv);
-        pthread_mutex_destroy(&r->mu);
-        for (int k = 0; k < r->depth; k++) {
-            cn_free(r->slots[k].images);
-            cn_free(r->slots[k].labels);
-        }
-        cn_free(r->slots);
-    }
-    close_all(r); /* nothing left open when a thread ran: it closed its own */
+    ahead_close(r->ahead); /* the thread has stopped: its shards are closed here */
+    close_all(r);
     cn_h5_lock();
     cn_h5_close(&r->memspace);
     cn_h5_unlock();

@@ -16,10 +16,12 @@
  * The cursor (epoch, step) names the next batch reader_next() returns. Saved in a checkpoint and given to
  * reader_seek(), it makes a resumed run read exactly what the uninterrupted run would have read.
  *
- * Prefetch: with opts.prefetch = D > 0 a reader thread reads up to D batches ahead. Debian's parallel HDF5
- * is not thread-safe: after reader_open() returns, that thread is the only one of this reader that calls
- * HDF5, and it holds cn_h5_lock() (io/h5check.h) around every call, so any other code calling HDF5 while the
- * reader is open (checkpoints, a second reader) must take that lock as the io/ functions do.
+ * Prefetch: with opts.prefetch = D > 0 a reader thread (the ring of src/ahead.h) reads up to D batches
+ * ahead; a read that fails comes out of reader_next() at its own step, and again at every later call until
+ * a seek. Debian's parallel HDF5 is not thread-safe: after reader_open() returns, that thread is the only
+ * one of this reader that calls HDF5 until reader_close() stops it, and it holds cn_h5_lock()
+ * (io/h5check.h) around every call, so any other code calling HDF5 while the reader is open (checkpoints, a
+ * second reader) must take that lock as the io/ functions do.
  * reader_wait_seconds() is the time the caller spent blocked in reader_next() (I/O not hidden by the
  * prefetch). */
 #ifndef CN_READER_H

@@ -3,10 +3,14 @@
  * A ring of `depth` slots; slots [head, head + filled) hold finished batches, oldest first. The thread
  * fills slot (head + filled) mod depth outside the lock (the consumer never reads a slot that is not
  * finished, and the thread never writes one that is), then publishes it. A seek bumps `gen`: a batch
- * begun before it is dropped when it ends. One consumer thread calls next, seek and close. */
+ * begun before it is dropped when it ends. A failed fill is published like a batch, with its message
+ * (cn_last_error is per thread), and sets `failed`: the thread then waits for a seek or the close, and the
+ * consumer keeps the failed slot, so every later ahead_next gives the same error. One consumer thread
+ * calls next, seek and close. */
 #include "src/ahead.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "src/common.h"
@@ -14,7 +18,8 @@
 typedef struct {
     float *x;
     int *labels;
-    int count;
+    int count;     /* real samples, or the fill's (negative) error */
+    char err[512]; /* the error's line */
 } slot;
 
 struct cn_ahead {
@@ -27,9 +32,10 @@ struct cn_ahead {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t data, space;
-    int head, filled, stop;
+    int head, filled, failed, stop;
     uint64_t next_pos; /* position of the batch the thread fills next */
     uint64_t gen;
+    double fill_s;     /* seconds in fill */
 };
 
 #define PT_CHECK(call)                                                                    \
@@ -44,17 +50,23 @@ static void *run(void *arg)
     cn_ahead *a = arg;
     PT_CHECK(pthread_mutex_lock(&a->mu));
     for (;;) {
-        while (!a->stop && a->filled == a->depth)
+        while (!a->stop && (a->filled == a->depth || a->failed))
             PT_CHECK(pthread_cond_wait(&a->space, &a->mu));
         if (a->stop)
             break;
         int i = (a->head + a->filled) % a->depth;
         uint64_t pos = a->next_pos, gen = a->gen;
         PT_CHECK(pthread_mutex_unlock(&a->mu));
+        double t0 = cn_now();
         int count = a->fill(a->ctx, pos, a->s[i].x, a->s[i].labels);
+        if (count < 0)
+            snprintf(a->s[i].err, sizeof a->s[i].err, "%s", cn_last_error());
+        double dt = cn_now() - t0;
         PT_CHECK(pthread_mutex_lock(&a->mu));
+        a->fill_s += dt;
         if (gen == a->gen) { /* no seek meanwhile: publish it */
             a->s[i].count = count;
+            a->failed = count < 0;
             a->filled++;
             a->next_pos = pos + a->stride;
             PT_CHECK(pthread_cond_signal(&a->data));
@@ -87,9 +99,14 @@ int ahead_next(cn_ahead *a, float *x, int *labels, double *wait)
     double t0 = cn_now();
     while (a->filled == 0)
         PT_CHECK(pthread_cond_wait(&a->data, &a->mu));
-    *wait += cn_now() - t0;
+    if (wait)
+        *wait += cn_now() - t0;
     const slot *s = &a->s[a->head];
     PT_CHECK(pthread_mutex_unlock(&a->mu));
+    if (s->count < 0) { /* kept in the ring: the thread is waiting for a seek */
+        cn_set_error("%s", s->err);
+        return s->count;
+    }
     /* the slot stays counted as filled while it is copied: the thread cannot reuse it */
     memcpy(x, s->x, a->nx * sizeof *x);
     memcpy(labels, s->labels, (size_t)a->B * sizeof *labels);
@@ -106,10 +123,18 @@ void ahead_seek(cn_ahead *a, uint64_t pos)
 {
     PT_CHECK(pthread_mutex_lock(&a->mu));
     a->gen++;
-    a->head = 0, a->filled = 0;
+    a->head = 0, a->filled = 0, a->failed = 0;
     a->next_pos = pos;
     PT_CHECK(pthread_cond_signal(&a->space));
     PT_CHECK(pthread_mutex_unlock(&a->mu));
+}
+
+double ahead_fill_seconds(cn_ahead *a)
+{
+    PT_CHECK(pthread_mutex_lock(&a->mu));
+    double s = a->fill_s;
+    PT_CHECK(pthread_mutex_unlock(&a->mu));
+    return s;
 }
 
 void ahead_close(cn_ahead *a)

@@ -1,8 +1,8 @@
 #!/bin/sh
 # t_shard.sh: `cotsnet data` end to end, its shards checked from outside with /usr/bin/python3 + h5py:
 # the documented datasets, types, chunks and attributes (docs/DATA.md), normalization statistics
-# recomputed in numpy, Fashion-MNIST pixels equal to the idx files, the exit codes, and the help text
-# quoted in docs/DATA.md.
+# recomputed in numpy, Fashion-MNIST pixels equal to the idx files, the exit codes, the help text
+# quoted in docs/DATA.md, and a training run stopped by a corrupted shard (with and without read-ahead).
 # When the cotsnet binary does not dispatch `data` yet, the same command is run through
 # build/tests/test_shard (which links io/cmd_data.c) and the binary check is reported as skipped.
 BIN=${COTSNET_BIN:-bin/cotsnet}
@@ -46,6 +46,39 @@ fm=/usr/share/datasets/fashion-mnist
 if [ -f "$fm/train-images-idx3-ubyte.gz" ]; then
     $DATA fashion-mnist --out "$tmp/fm" --n 300 --test-n 50 --quiet ||
         { echo "FAIL shard_cli_fmnist: exit status $?"; exit 1; }
+fi
+
+# A shard that fails to read mid-run (bad chunk checksums in train-001.h5, which validation does not read):
+# training stops with status 1 and one line naming the file and sample, the same line whether the reader
+# thread read it ahead (prefetch, the default) or the step read it.
+if [ -x "$BIN" ]; then
+    $DATA synthetic --out "$tmp/bad" --n 64 --test-n 8 --size 16x14x2 --classes 3 --shard-size 20 --quiet
+    $PY - "$tmp/bad/train-001.h5" <<'PYEOF'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    d = f["images"].id
+    chunks = [(d.get_chunk_info(i).byte_offset, d.get_chunk_info(i).size) for i in range(d.get_num_chunks())]
+with open(sys.argv[1], "r+b") as g:
+    for off, size in chunks:
+        g.seek(off + size // 2)
+        b = g.read(1)
+        g.seek(off + size // 2)
+        g.write(bytes([b[0] ^ 0xFF]))
+PYEOF
+    for pf in yes no; do
+        timeout 120 "$BIN" train tests/jobs/ckpt.ini --set run.out_dir="$tmp/run_$pf" --set data.prefetch=$pf \
+            --set data.train="$tmp/bad/train-*.h5" --set data.test="$tmp/bad/test-*.h5" >"$tmp/log_$pf" 2>"$tmp/err_$pf"
+        echo $? >"$tmp/rc_$pf"
+    done
+    if [ "$(cat "$tmp/rc_yes")" -eq 1 ] && [ "$(wc -l <"$tmp/err_yes")" -eq 1 ] &&
+        grep -q "train-001.h5: cannot read sample" "$tmp/err_yes" && cmp -s "$tmp/err_yes" "$tmp/err_no" &&
+        [ "$(cat "$tmp/rc_no")" -eq 1 ]; then
+        echo "ok shard_train_bad_chunk_exit1"
+    else
+        echo "FAIL shard_train_bad_chunk_exit1: status $(cat "$tmp/rc_yes")/$(cat "$tmp/rc_no") (prefetch yes/no), stderr: $(head -c 300 "$tmp/err_yes") / $(head -c 300 "$tmp/err_no")"
+    fi
+else
+    echo "skip shard_train_bad_chunk_exit1: no $BIN"
 fi
 
 $PY - "$tmp" "$fm" <<'EOF'

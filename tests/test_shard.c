@@ -7,7 +7,8 @@
  * and the `data` command's options.
  *
  * `test_shard data ARGS...` runs the `data` command itself (tests/t_shard.sh uses it when the cotsnet
- * binary does not dispatch `data`). */
+ * binary does not dispatch `data`); `test_shard reader` runs only the reader's tests (order, cursor, read
+ * errors, with and without read-ahead: tests/t_ahead_tsan.sh runs them under ThreadSanitizer). */
 #include <hdf5.h>
 #include <png.h>
 #include <stdio.h>
@@ -323,6 +324,68 @@ static void test_order(void)
         reader_close(rb);
     }
     tu_check("cursor_restore_same_batches", bad == 0, "a restored cursor does not give the same next batches");
+    shard_set_free(&set);
+}
+
+/* Flip a byte in the middle of sample k's chunk of /images: its fletcher32 checksum fails when it is read,
+ * while shard_set_open (which reads no image) still accepts the file. */
+static int corrupt_sample(const char *path, int k)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), d = H5Dopen2(f, "images", H5P_DEFAULT);
+    hsize_t at[4] = {(hsize_t)k, 0, 0, 0}, size = 0;
+    haddr_t addr = 0;
+    unsigned mask = 0;
+    herr_t rc = H5Dget_chunk_info_by_coord(d, at, &mask, &addr, &size);
+    H5Dclose(d);
+    H5Fclose(f);
+    FILE *fp = fopen(path, "r+b");
+    long off = (long)(addr + size / 2);
+    int c = rc < 0 || !fp || fseek(fp, off, SEEK_SET) ? EOF : fgetc(fp);
+    if (c == EOF || fseek(fp, off, SEEK_SET) || fputc(c ^ 0xff, fp) == EOF) {
+        if (fp)
+            fclose(fp);
+        return -1;
+    }
+    return fclose(fp);
+}
+
+/* A shard that fails to read mid-stream (a bad chunk checksum), with and without read-ahead: the batches
+ * before it, then an error with one line naming the file and the sample, at the step it belongs to and at
+ * every later call (the read-ahead thread met it long before); a seek goes on past it; close returns. */
+static void test_read_error(void)
+{
+    write_index_shard(tpath("rd-000.h5"), 12, 0, 2, 2, 5);
+    write_index_shard(tpath("rd-001.h5"), 12, 12, 2, 2, 5);
+    cn_shard_set set;
+    if (corrupt_sample(tpath("rd-001.h5"), 5) != 0 || shard_set_open(&set, tpath("rd-*.h5"), 0) != CN_OK) {
+        tu_fail("read_error_setup", "cannot corrupt or open the shards: %s", cn_last_error());
+        return;
+    }
+    int bad = 0, got[2][16], lab[16];
+    char line[2][512];
+    for (int pf = 0; pf <= 1; pf++) {
+        cn_reader *rd;
+        cn_reader_opts o = {{0, 2, 0, 2}, 2, 1, 0, 1, 0, pf ? 3 : 0}; /* file order: sample 17 is at step 8 */
+        reader_open(&rd, &set, &o);
+        bad += read_indices(rd, 8, 2, got[pf], lab) != 0;
+        float img[8];
+        int count = -1, rc = reader_next(rd, img, lab, &count), first = rc;
+        snprintf(line[pf], sizeof line[pf], "%s", cn_last_error());
+        bad += rc >= 0 || count != 0 || !strstr(line[pf], "rd-001.h5") || !strstr(line[pf], "sample 5") ||
+               strchr(line[pf], '\n');
+        rc = reader_next(rd, img, lab, &count); /* again: the same error, the cursor still at step 8 */
+        bad += rc != first || strcmp(cn_last_error(), line[pf]) || reader_cursor(rd).step != 8;
+        int after[4];
+        bad += reader_seek(rd, (cn_cursor){0, 9}) != CN_OK || read_indices(rd, 2, 2, after, lab) != 0 ||
+               after[0] != 18 || after[3] != 21;
+        bad += reader_seek(rd, (cn_cursor){0, 8}) != CN_OK || reader_next(rd, img, lab, &count) != first;
+        reader_close(rd); /* its thread waits for a seek after the error */
+    }
+    for (int i = 0; i < 16; i++)
+        bad += got[0][i] != i || got[1][i] != i;
+    printf("   (read_error: %s)\n", line[1]);
+    tu_check("read_error_mid_stream", bad == 0 && !strcmp(line[0], line[1]),
+             "a bad chunk must end the stream at its own step with one line, the same with and without read-ahead");
     shard_set_free(&set);
 }
 
@@ -890,13 +953,18 @@ int main(int argc, char **argv)
         return 1;
     }
     double t0 = cn_now();
-    test_tiles();
+    int all = argc < 2 || strcmp(argv[1], "reader") != 0;
+    if (all)
+        test_tiles();
     test_order();
-    test_bad_shards();
-    test_synthetic();
-    test_png();
-    test_cmd();
-    test_fmnist();
+    test_read_error();
+    if (all) {
+        test_bad_shards();
+        test_synthetic();
+        test_png();
+        test_cmd();
+        test_fmnist();
+    }
     printf("   (test_shard: %.2f s)\n", cn_now() - t0);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
