@@ -126,8 +126,9 @@ static int open_handle(cn_reader *r, int k)
         cn_h5_close(&h->space);
         cn_h5_close(&h->dset);
         cn_h5_close(&h->file);
-        return cn_set_error("%s: cannot reopen /images as validated (%s; was the shard changed?)", path,
-                            why[0] ? why : "shape differs");
+        cn_set_error("%s: cannot reopen /images as validated (%s; was the shard changed?)", path,
+                     why[0] ? why : "shape differs");
+        return CN_EIO;
     }
     r->nopen++;
     return CN_OK;
@@ -153,8 +154,9 @@ static int read_rect(cn_reader *r, int64_t index, float *dst)
             H5Dread(h->dset, mtype, r->memspace, h->space, H5P_DEFAULT, buf) < 0) {
             char why[256];
             cn_h5_error_text(why, sizeof why);
-            rc = cn_set_error("%s: cannot read sample %lld (%s; the file may be corrupted: make it again)", sf->path,
-                              (long long)local, why[0] ? why : "unknown HDF5 error");
+            cn_set_error("%s: cannot read sample %lld (%s; the file may be corrupted: make it again)", sf->path,
+                         (long long)local, why[0] ? why : "unknown HDF5 error");
+            rc = CN_EIO;
         }
     }
     cn_h5_unlock();
