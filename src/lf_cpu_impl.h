@@ -68,14 +68,6 @@
 #define LF_INLINE static inline
 #endif
 
-#if defined(__GNUC__)
-#define LF_PREFETCHW(p) __builtin_prefetch(p, 1, 3)
-#define LF_PREFETCH(p) __builtin_prefetch(p, 0, 3)
-#else
-#define LF_PREFETCHW(p) ((void)(p))
-#define LF_PREFETCH(p) ((void)(p))
-#endif
-
 /* ---- dot products (forward) --------------------------------------------------------------------------
  * y[b*yb + m*ym] (=, or += when acc) sum over runs (nseg of them) of x[b*xb + seg*xseg + q] * w[m*wm + seg*L + q],
  * q < L, for b < bb, m < mb; L = nfull*VL + tail. */
@@ -158,14 +150,11 @@ static const SFX(kdot_fn) SFX(kdot_tab)[2][KDOT_MB + 1][KDOT_BB + 1] = {
  * aoff/boff NULL: one segment at offset 0. Mode 1: the last vector starts at `last` (shifted back,
  * inside the run) and only its top nlive lanes count: it is loaded whole (every lane is inside the run)
  * and its other lanes are zeroed once, in the accumulators, before they are added into c. Mode 2: the
- * last vector's first nlive lanes only, masked loads and stores (a run shorter than VL).
- * pf (with boff): while a segment is computed, the lines of bm that the next one reads at the same p
- * are prefetched (the small-C passes, whose segments sit far apart in bm, often in L3: b32 64x64x3
- * forward 1.1x, backward data 1.03 to 1.05x). */
+ * last vector's first nlive lanes only, masked loads and stores (a run shorter than VL). */
 LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, const int split, int nblk, int nseg,
                               const ptrdiff_t *aoff, const ptrdiff_t *boff, int np, const float *a, ptrdiff_t ai,
                               ptrdiff_t ap, const float *bm, ptrdiff_t bp, ptrdiff_t last, int nlive, float *c,
-                              ptrdiff_t ci, ptrdiff_t ai2, ptrdiff_t ci2, int pf)
+                              ptrdiff_t ci, ptrdiff_t ai2, ptrdiff_t ci2)
 {
     /* split: rows i >= mr/2 sit ai2 (in a) and ci2 (in c) after the first half's: i*ai becomes
      * ai2 + (i - mr/2)*ai (one block, mode 0) */
@@ -183,14 +172,7 @@ LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, const 
         for (int g = 0; g < nseg; g++) {
             const float *ag = aoff ? a + aoff[g] : a;
             const float *bg = boff ? bm + boff[g] : bm;
-            const int pfn = pf && boff && g + 1 < nseg;
-            const float *bn = pfn ? bm + boff[g + 1] : bm;
             for (int p = 0; p < np; p++) {
-                if (pfn) {
-                    LF_PREFETCH(bn + p * bp);
-                    if (nv > 2)
-                        LF_PREFETCH(bn + p * bp + off[nv - 1]);
-                }
                 vf bv[KOUT_NVW];
 #pragma GCC unroll 16
                 for (int v = 0; v < nv; v++)
@@ -227,12 +209,12 @@ LF_INLINE void SFX(kout_core)(const int mr, const int nv, const int mode, const 
 
 #define KOUT_ARGS                                                                                       \
     int nblk, int nseg, const ptrdiff_t *aoff, const ptrdiff_t *boff, int np, const float *a, ptrdiff_t ai, \
-        ptrdiff_t ap, const float *bm, ptrdiff_t bp, ptrdiff_t last, int nlive, float *c, ptrdiff_t ci, int pf
+        ptrdiff_t ap, const float *bm, ptrdiff_t bp, ptrdiff_t last, int nlive, float *c, ptrdiff_t ci
 typedef void (*SFX(kout_fn))(KOUT_ARGS);
 #define KOUT_DEF1(mr, nv, mode)                                                                          \
     static void SFX(kout_##mr##_##nv##_##mode)(KOUT_ARGS)                                                \
     {                                                                                                    \
-        SFX(kout_core)(mr, nv, mode, 0, nblk, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci, 0, 0, pf); \
+        SFX(kout_core)(mr, nv, mode, 0, nblk, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci, 0, 0); \
     }
 #define KOUT_DEF(mr, nv) KOUT_DEF1(mr, nv, 0) KOUT_DEF1(mr, nv, 1)
 KOUT_LIST(KOUT_DEF)
@@ -266,12 +248,12 @@ static const SFX(kout_fn) SFX(kout_tab)[3][KOUT_NVW + 1][KOUT_MRMAX + 1] = {
  * one block, mode 0, nv <= KOUT_NV. [nv][hr] */
 #define KOUTS_ARGS                                                                                      \
     int nseg, const ptrdiff_t *aoff, const ptrdiff_t *boff, int np, const float *a, ptrdiff_t ai, ptrdiff_t ap, \
-        const float *bm, ptrdiff_t bp, float *c, ptrdiff_t ci, ptrdiff_t ai2, ptrdiff_t ci2, int pf
+        const float *bm, ptrdiff_t bp, float *c, ptrdiff_t ci, ptrdiff_t ai2, ptrdiff_t ci2
 typedef void (*SFX(kouts_fn))(KOUTS_ARGS);
 #define KOUTS_DEF(hr, nv)                                                                                 \
     static void SFX(kouts_##hr##_##nv)(KOUTS_ARGS)                                                        \
     {                                                                                                     \
-        SFX(kout_core)(2 * hr, nv, 0, 1, 1, nseg, aoff, boff, np, a, ai, ap, bm, bp, 0, VL, c, ci, ai2, ci2, pf); \
+        SFX(kout_core)(2 * hr, nv, 0, 1, 1, nseg, aoff, boff, np, a, ai, ap, bm, bp, 0, VL, c, ci, ai2, ci2);   \
     }
 #if KOUT_NV >= 4
 #define KOUTS_LIST(X) X(1, 1) X(2, 1) X(1, 2) X(2, 2) X(1, 3) X(2, 3) X(1, 4) X(2, 4)
@@ -291,17 +273,17 @@ static const SFX(kouts_fn) SFX(kouts_tab)[KOUT_NV + 1][3] = {
  * KOUT_NV, which exists in mode 0 only): at most two kernel calls. */
 static void SFX(kout_rows)(int n, int nv, int mode, int nseg, const ptrdiff_t *aoff, const ptrdiff_t *boff, int np,
                            const float *a, ptrdiff_t ai, ptrdiff_t ap, const float *bm, ptrdiff_t bp,
-                           ptrdiff_t last, int nlive, float *c, ptrdiff_t ci, int pf)
+                           ptrdiff_t last, int nlive, float *c, ptrdiff_t ci)
 {
     const int mrmax = nv > KOUT_NV ? KOUT_MRW(nv) : KOUT_MR(nv);
     const int nb = (n + mrmax - 1) / mrmax, q = n / nb, big = n % nb; /* big blocks of q+1, then q */
     if (big) {
-        SFX(kout_tab)[mode][nv][q + 1](big, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci, pf);
+        SFX(kout_tab)[mode][nv][q + 1](big, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci);
         a += (ptrdiff_t)big * (q + 1) * ai;
         c += (ptrdiff_t)big * (q + 1) * ci;
     }
     if (nb > big)
-        SFX(kout_tab)[mode][nv][q](nb - big, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci, pf);
+        SFX(kout_tab)[mode][nv][q](nb - big, nseg, aoff, boff, np, a, ai, ap, bm, bp, last, nlive, c, ci);
 }
 
 /* ---- plans -------------------------------------------------------------------------------------- */
@@ -442,6 +424,13 @@ static inline ptrdiff_t SFX(lf_odd_lines)(ptrdiff_t n)
     return (S / 16) % 2 == 0 ? S + 16 : S;
 }
 
+#if defined(__GNUC__)
+#define LF_PREFETCHW(p) __builtin_prefetch(p, 1, 3)
+#define LF_PREFETCH(p) __builtin_prefetch(p, 0, 3)
+#else
+#define LF_PREFETCHW(p) ((void)(p))
+#define LF_PREFETCH(p) ((void)(p))
+#endif
 
 /* n floats, 64-byte aligned, not cleared; free() them */
 static float *SFX(lf_talloc)(size_t n)
@@ -618,7 +607,7 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
                         const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
                         const int mode = k == plan.nch - 1 ? plan.mode_last : 0;
                         SFX(kout_rows)(M, nv, mode, 1, NULL, NULL, B, dyp, 1, M, xr + c0, pack ? Sp : S, plan.last,
-                                       plan.nlive, dwr + c0, K, 0);
+                                       plan.nlive, dwr + c0, K);
                     }
             }
         }
@@ -673,7 +662,7 @@ static void SFX(lf_bwd_data_gather)(const lf_dims *d, const float *w, const floa
                     const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
                     const int mode = k == plan.nch - 1 ? plan.mode_last : 0;
                     SFX(kout_rows)(B, nv, mode, nseg, aoff, boff, M, dy, yb, 1, w + c0, K, plan.last, plan.nlive,
-                                   dxp + c0, xb, 0);
+                                   dxp + c0, xb);
                 }
             }
         cn_free(aoff);
@@ -810,7 +799,7 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
                     for (int g = 0; g < ngr; g++) {
                         const int r0 = SFX(lf_blk0)(r, ngr, g);
                         SFX(kout_rows)(M, nv, 0, SFX(lf_blk)(r, ngr, g), aoff + r0, boff + r0, L, w + loc * M * K, K,
-                                       1, xt, xs, 0, VL, ct + b0, Bp, !chunk_outer);
+                                       1, xt, xs, 0, VL, ct + b0, Bp);
                     }
                 }
                 if (ko == nko - 1) /* every chunk done */
@@ -929,9 +918,9 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
                     const int b0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
                     if (h > 1) /* rows (row, pixel): pixel pc of row rr at w + rr*L + pc, rt + (pc*h + rr)*Bp */
                         SFX(kouts_tab)[nv][g](nseg, aoff, boff, M, w, 1, K, dyt + b0, Bp, ct + b0, (ptrdiff_t)h * Bp, L,
-                                              Bp, 1);
+                                              Bp);
                     else
-                        SFX(kout_rows)(gc, nv, 0, nseg, aoff, boff, M, w, 1, K, dyt + b0, Bp, 0, VL, ct + b0, Bp, 1);
+                        SFX(kout_rows)(gc, nv, 0, nseg, aoff, boff, M, w, 1, K, dyt + b0, Bp, 0, VL, ct + b0, Bp);
                 }
             }
         }
