@@ -1,6 +1,8 @@
 /* bench_ops.c: microbenchmark of the CPU operations of one stage, against the machine's ceilings and peers.
  *
- *   bench_ops [--quick] [--peers FILE] [--no-ref]     the table (every metric is defined in bench/README.md)
+ *   bench_ops [--quick] [--peers FILE] [--no-ref] [--shape KEY] [--op PREFIX]
+ *       the table (every metric is defined in bench/README.md); --shape: only the shapes whose key contains
+ *       KEY, --op: only the ops whose name starts with PREFIX (to compare builds of one kernel quickly)
  *   bench_ops --shapes [--quick]                      the shape table, for bench/peers.py
  *   bench_ops --job JOB.ini [--grid PYxPX] [--batch B] [--set section.key=value ..] [--reps N]
  *       the passes of a training step of every stage of a job on its slowest rank's tiles, one line per
@@ -457,6 +459,8 @@ static void print_lf_bound(const shape *sh, int nsh, double lf_s[][3], const dou
            "x / x");
     char key[64];
     for (int i = 0; i < nsh && i < 16; i++) {
+        if (lf_s[i][0] <= 0 || lf_s[i][1] <= 0 || lf_s[i][2] <= 0) /* not all run (--op) */
+            continue;
         shape_key(&sh[i], key, sizeof key);
         const double ideal = lf_fl[i] / (peak * 1e9); /* one pass at the FMA peak, s */
         const double ours = lf_s[i][0] + lf_s[i][1] + lf_s[i][2];
@@ -485,7 +489,7 @@ static void print_lf_bound(const shape *sh, int nsh, double lf_s[][3], const dou
 int main(int argc, char **argv)
 {
     int quick = 0, list = 0, no_ref = 0;
-    const char *peers = NULL;
+    const char *peers = NULL, *only_shape = NULL, *only_op = NULL;
     jp_args job = {0};
     for (int k = 1; k < argc; k++) {
         int used = jp_parse(&job, argc, argv, k);
@@ -501,8 +505,13 @@ int main(int argc, char **argv)
             no_ref = 1;
         else if (!strcmp(argv[k], "--peers") && k + 1 < argc)
             peers = argv[++k];
+        else if (!strcmp(argv[k], "--shape") && k + 1 < argc)
+            only_shape = argv[++k];
+        else if (!strcmp(argv[k], "--op") && k + 1 < argc)
+            only_op = argv[++k];
         else {
-            fprintf(stderr, "usage: bench_ops [--quick] [--peers FILE] [--no-ref] | --shapes [--quick] | --job JOB.ini "
+            fprintf(stderr, "usage: bench_ops [--quick] [--peers FILE] [--no-ref] [--shape KEY] [--op PREFIX] | --shapes "
+                            "[--quick] | --job JOB.ini "
                             "[--grid PYxPX] [--batch B] [--set section.key=value ..] [--reps N]\n");
             return 2;
         }
@@ -513,10 +522,28 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_ops: --grid, --batch, --set and --reps go with --job\n");
         return 2;
     }
-    const shape *sh = quick ? shapes_quick : shapes_full;
-    const int nsh = quick ? (int)(sizeof shapes_quick / sizeof shapes_quick[0])
-                          : (int)(sizeof shapes_full / sizeof shapes_full[0]);
+    const shape *all = quick ? shapes_quick : shapes_full;
+    const int nall = quick ? (int)(sizeof shapes_quick / sizeof shapes_quick[0])
+                           : (int)(sizeof shapes_full / sizeof shapes_full[0]);
     char key[64];
+    shape sh[16]; /* the shapes that --shape selects */
+    int nsh = 0;
+    for (int i = 0; i < nall && nsh < 16; i++) {
+        shape_key(&all[i], key, sizeof key);
+        if (!only_shape || strstr(key, only_shape))
+            sh[nsh++] = all[i];
+    }
+    if (!nsh) {
+        fprintf(stderr, "bench_ops: no shape's key contains '%s' (bench_ops --shapes lists them)\n", only_shape);
+        return 2;
+    }
+    int nop = 0;
+    for (int k = 0; k < NOPS; k++)
+        nop += !only_op || !strncmp(ops[k].name, only_op, strlen(only_op));
+    if (!nop) {
+        fprintf(stderr, "bench_ops: no op's name starts with '%s'\n", only_op);
+        return 2;
+    }
     if (list) {
         printf("# key B H W C M r s q t n pool_eps lcn_sigma lcn_eps\n");
         for (int i = 0; i < nsh; i++) {
@@ -568,6 +595,8 @@ int main(int argc, char **argv)
         ctx_init(&c, &sh[i]);
         shape_key(&sh[i], key, sizeof key);
         for (int k = 0; k < NOPS; k++) {
+            if (only_op && strncmp(ops[k].name, only_op, strlen(only_op)))
+                continue;
             double err = check_op(&c, k);
             char chk[16];
             if (err < 0)
@@ -613,6 +642,8 @@ int main(int argc, char **argv)
         printf(" %12s", "samples/s");
     printf("\n");
     for (int i = 0; i < nsh && i < 16; i++) {
+        if (step_us[i] <= 0) /* not run (--op) */
+            continue;
         shape_key(&sh[i], key, sizeof key);
         printf(" %-33s %12.0f", key, sh[i].B / step_us[i]);
         for (int q = 0; q < npeers; q++) {

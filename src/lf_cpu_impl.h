@@ -395,7 +395,8 @@ static void SFX(lf_fwd_nhwc)(const lf_dims *d, const float *x, const float *w, f
  *    x is broadcast from xt in place (no per-location copy, no idle lane) and each block of up to 12
  *    floats of a field row is added into dw through an 8 x 8 transpose.
  *  - The filter rows of the next run (dw, read and written once per location; after a location's last
- *    run, the next location's first) are prefetched while the current run is computed.
+ *    run, the next location's first) are prefetched while the current run is computed (not over maps,
+ *    kmap: slower there).
  * Each dw element's sum runs over the images in order and is then added once: the result does not
  * depend on the thread count (threads split the locations). */
 
@@ -591,7 +592,7 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
                 const float *xr = pack ? xp : xl + g * xtu;
                 float *dwr = dw + loc * M * K + (ptrdiff_t)g * Lr;
                 const float *pn = g + 1 < nrun ? dwr + Lr : dwn; /* the next run's filter rows */
-                if (pn)
+                if (pn && !bymaps) /* over maps: slower with it (b32 64x64x3 1.03-1.05x without) */
                     for (int m = 0; m < M; m++)
                         for (int q = 0; q < Lr + 15; q += 16)
                             LF_PREFETCHW(pn + m * K + CN_MIN(q, Lr - 1));
