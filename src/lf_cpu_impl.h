@@ -323,6 +323,20 @@ static void SFX(lf_plan_run)(SFX(lf_runplan) *p, int L, int nvmax)
 /* Should a job of this many multiply-adds be spread over threads? */
 static inline int SFX(lf_par)(double fmas) { return fmas > 2e5; }
 
+/* Units of consecutive locations of a row (small-C forward and backward filter): into how many a row of
+ * cols locations is cut, as evenly as possible: at most nlmax locations a unit, and enough units (about
+ * 4 a thread) for every thread. */
+static int SFX(lf_units)(int rows, int cols, int nlmax)
+{
+#ifdef _OPENMP
+    const int nthr = omp_get_max_threads();
+#else
+    const int nthr = 1;
+#endif
+    const int ncb = CN_MAX((cols + nlmax - 1) / nlmax, (4 * nthr + rows - 1) / rows);
+    return CN_MAX(1, CN_MIN(cols, ncb));
+}
+
 /* Does a vector along a pixel's C channels keep at least 3/4 of its lanes busy? If not (C = 1, 3 with
  * AVX2), the passes use the images-innermost layout below. */
 static int SFX(lf_gather_ok)(int C)
@@ -393,7 +407,9 @@ static void SFX(lf_fwd_nhwc)(const lf_dims *d, const float *x, const float *w, f
  *    image (xp, stride Sp, padded the same way).
  *  - Except with few channels and M = VL or 2 VL maps (kmap, below): then the vectors run over the maps,
  *    x is broadcast from xt in place (no per-location copy, no idle lane) and each block of up to 12
- *    floats of a field row is added into dw through an 8 x 8 transpose.
+ *    floats of a field row is added into dw through an 8 x 8 transpose. The locations then go in units
+ *    of a few consecutive ones of a row (their dyt at most 16 KB), field row by field row: the unit's
+ *    locations read the same rows of xt one after the other.
  *  - The filter rows of the next run (dw, read and written once per location; after a location's last
  *    run, the next location's first) are prefetched while the current run is computed.
  * Each dw element's sum runs over the images in order and is then added once: the result does not
@@ -430,6 +446,16 @@ static inline ptrdiff_t SFX(lf_odd_lines)(ptrdiff_t n)
 #define LF_PREFETCHW(p) ((void)(p))
 #define LF_PREFETCH(p) ((void)(p))
 #endif
+
+/* Prefetch (for writing) rows p + m*K, m < M, of n floats each; p NULL: nothing. Always inlined: GCC
+ * deems a function that only prefetches free of effects and drops calls to it. */
+LF_INLINE void SFX(lf_prefetch_rows)(const float *p, int M, ptrdiff_t K, int n)
+{
+    if (p)
+        for (int m = 0; m < M; m++)
+            for (int q = 0; q < n + 15; q += 16)
+                LF_PREFETCHW(p + m * K + CN_MIN(q, n - 1));
+}
 
 /* n floats, 64-byte aligned, not cleared; free() them */
 static float *SFX(lf_talloc)(size_t n)
@@ -558,6 +584,7 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
     SFX(lf_runplan) plan;
     SFX(lf_plan_run)(&plan, Lr, KOUT_NV);
     const int nkb = bymaps ? (Lr + KMAP_KB(nmv) - 1) / KMAP_KB(nmv) : 0;
+    const int ncb = SFX(lf_units)(rows, cols, CN_MAX(1, 4096 / (B * M))), nunit = rows * ncb; /* over maps */
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
@@ -573,34 +600,54 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
                 SFX(lf_copy_run)(dyt + (l * B + b) * M, dy + b * yb + loc * M, M);
             }
         float *xp = pack ? cn_alloc((size_t)B * (size_t)Sp, sizeof *xp) : NULL;
+        if (bymaps) {
+            /* over maps: unit by unit of consecutive locations of a row, field row by field row, the unit's
+             * locations in turn: they read the same B rows of xt, which stay in L1 across the unit, and the
+             * unit's dyt (at most 16 KB) stays in L1 or L2 across its field rows. (Location by location,
+             * each field, 10 x 64 rows of 1 or 2 lines at b64 40x40x1, 64 KB, came back from L2 for every
+             * location.) */
 #pragma omp for schedule(static)
-        for (ptrdiff_t l = 0; l < nloc; l++) {
-            const int i = rg.i0 + (int)(l / cols), j = rg.j0 + (int)(l % cols);
-            const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
-            /* the next location's filters, prefetched (harmless if another thread owns it) */
-            const float *dwn = l + 1 < nloc ? dw + ((ptrdiff_t)(rg.i0 + (int)((l + 1) / cols)) * Wo + rg.j0 +
-                                                    (int)((l + 1) % cols)) * M * K
-                                            : NULL;
-            const float *dyp = dyt + l * B * M;
-            const float *xl = xt + (i * s - u0) * xtu + (ptrdiff_t)(j * s - v0) * C;
-            if (pack) /* row by row: each row of all images is one stretch of xt */
-                for (int ry = 0; ry < r; ry++)
-                    for (int b = 0; b < B; b++)
-                        SFX(lf_copy_run)(xp + b * Sp + ry * L, xl + ry * xtu + b * S, L);
-            for (int g = 0; g < nrun; g++) {
-                const float *xr = pack ? xp : xl + g * xtu;
-                float *dwr = dw + loc * M * K + (ptrdiff_t)g * Lr;
-                const float *pn = g + 1 < nrun ? dwr + Lr : dwn; /* the next run's filter rows */
-                if (pn)
-                    for (int m = 0; m < M; m++)
-                        for (int q = 0; q < Lr + 15; q += 16)
-                            LF_PREFETCHW(pn + m * K + CN_MIN(q, Lr - 1));
-                if (bymaps) /* the run in pieces of at most KMAP_KB(nmv) floats, as even as possible */
-                    for (int k = 0; k < nkb; k++) {
-                        const int q0 = SFX(lf_blk0)(Lr, nkb, k);
-                        SFX(kmap_tab)[nmv][SFX(lf_blk)(Lr, nkb, k)](B, xr + q0, S, dyp, M, dwr + q0, K);
+            for (int un = 0; un < nunit; un++) {
+                const int i = rg.i0 + un / ncb, ja = rg.j0 + SFX(lf_blk0)(cols, ncb, un % ncb);
+                const int nl = SFX(lf_blk)(cols, ncb, un % ncb);
+                for (int g = 0; g < r; g++)
+                    for (int j = ja; j < ja + nl; j++) {
+                        const ptrdiff_t loc = (ptrdiff_t)i * Wo + j, l = (ptrdiff_t)(i - rg.i0) * cols + j - rg.j0;
+                        const float *xr = xt + (i * s - u0 + g) * xtu + (ptrdiff_t)(j * s - v0) * C;
+                        float *dwr = dw + loc * M * K + (ptrdiff_t)g * L;
+                        /* the next call's filter rows (the next location's, or the unit's first of the next
+                         * field row) when a row takes several pieces: with one piece (b64 40x40x1), its cost is
+                         * larger than its gain (1.08x -> 1.03x there) */
+                        if (nkb > 1)
+                            SFX(lf_prefetch_rows)(j + 1 < ja + nl ? dwr + M * K
+                                                  : g + 1 < r   ? dw + ((ptrdiff_t)i * Wo + ja) * M * K + (g + 1) * L
+                                                                : NULL,
+                                                  M, K, L);
+                        for (int k = 0; k < nkb; k++) { /* the row in pieces of at most KMAP_KB(nmv) floats */
+                            const int q0 = SFX(lf_blk0)(L, nkb, k);
+                            SFX(kmap_tab)[nmv][SFX(lf_blk)(L, nkb, k)](B, xr + q0, S, dyt + l * B * M, M, dwr + q0, K);
+                        }
                     }
-                else
+            }
+        } else { /* along runs */
+#pragma omp for schedule(static)
+            for (ptrdiff_t l = 0; l < nloc; l++) {
+                const int i = rg.i0 + (int)(l / cols), j = rg.j0 + (int)(l % cols);
+                const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
+                /* the next location's filters, prefetched (harmless if another thread owns it) */
+                const float *dwn = l + 1 < nloc ? dw + ((ptrdiff_t)(rg.i0 + (int)((l + 1) / cols)) * Wo + rg.j0 +
+                                                        (int)((l + 1) % cols)) * M * K
+                                                : NULL;
+                const float *dyp = dyt + l * B * M;
+                const float *xl = xt + (i * s - u0) * xtu + (ptrdiff_t)(j * s - v0) * C;
+                if (pack) /* row by row: each row of all images is one stretch of xt */
+                    for (int ry = 0; ry < r; ry++)
+                        for (int b = 0; b < B; b++)
+                            SFX(lf_copy_run)(xp + b * Sp + ry * L, xl + ry * xtu + b * S, L);
+                for (int g = 0; g < nrun; g++) {
+                    const float *xr = pack ? xp : xl + g * xtu;
+                    float *dwr = dw + loc * M * K + (ptrdiff_t)g * Lr;
+                    SFX(lf_prefetch_rows)(g + 1 < nrun ? dwr + Lr : dwn, M, K, Lr); /* the next run's filter rows */
                     for (int k = 0; k < plan.nch; k++) {
                         const int nv = SFX(lf_blk)(plan.nvec, plan.nch, k);
                         const int c0 = SFX(lf_blk0)(plan.nvec, plan.nch, k) * VL;
@@ -608,6 +655,7 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
                         SFX(kout_rows)(M, nv, mode, 1, NULL, NULL, B, dyp, 1, M, xr + c0, pack ? Sp : S, plan.last,
                                        plan.nlive, dwr + c0, K);
                     }
+                }
             }
         }
         cn_free(xp);
@@ -768,12 +816,7 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
      * line an image apart, all in one L1 set: that was a fifth of forward's time there). */
     const int rpg = CN_MAX(1, LF_FWD_P / L), ngr = chunk_outer ? (r + rpg - 1) / rpg : 1;
     float *yt = chunk_outer ? SFX(lf_talloc)((size_t)nloc * M * Bp) : NULL;
-#ifdef _OPENMP
-    const int nthr = omp_get_max_threads();
-#else
-    const int nthr = 1;
-#endif
-    const int ncb = CN_MAX(1, CN_MIN(cols, (4 * nthr + rows - 1) / rows)), nunit = rows * ncb;
+    const int ncb = SFX(lf_units)(rows, cols, cols), nunit = rows * ncb;
     /* chunk by chunk, xt holds only the chunk's images (Bc of them, freshly copied: in L2 when read) */
     const int u0 = rg.i0 * s, u1 = (rg.i1 - 1) * s + r, v0 = rg.j0 * s, v1 = (rg.j1 - 1) * s + r;
     const int Bc = chunk_outer ? SFX(lf_blk)(plan.nvec, plan.nch, 0) * VL : Bp;
