@@ -408,8 +408,8 @@ static void SFX(lf_fwd_nhwc)(const lf_dims *d, const float *x, const float *w, f
  *  - Except with few channels and M = VL or 2 VL maps (kmap, below): then the vectors run over the maps,
  *    x is broadcast from xt in place (no per-location copy, no idle lane) and each block of up to 12
  *    floats of a field row is added into dw through an 8 x 8 transpose. The locations then go in units
- *    of a few consecutive ones of a row (their dyt at most 16 KB), field row by field row: the unit's
- *    locations read the same rows of xt one after the other.
+ *    of a few consecutive ones of a row, field row by field row: the unit's locations read the same rows
+ *    of xt one after the other, and the unit's dy is copied (at most 16 KB, not dyt) just before.
  *  - The filter rows of the next run (dw, read and written once per location; after a location's last
  *    run, the next location's first) are prefetched while the current run is computed.
  * Each dw element's sum runs over the images in order and is then added once: the result does not
@@ -573,10 +573,11 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
     const ptrdiff_t n = (ptrdiff_t)((rg.j1 - 1) * s + r - v0) * C; /* floats of an input row in use */
     const ptrdiff_t S = SFX(lf_odd_lines)(n), xtu = (ptrdiff_t)B * S; /* image stride, one row of all */
     float *xt = SFX(lf_talloc)((size_t)(u1 - u0) * (size_t)xtu); /* every float read is written first */
-    float *dyt = SFX(lf_talloc)((size_t)nloc * B * M); /* [l][b][m]: each location's dy contiguous */
     /* vectors over maps (kmap), or along runs: a field row, or the whole field copied per location when a
      * row's vectors would keep fewer than 3/4 of their lanes busy */
     const int nmv = M / VL, bymaps = VL > 1 && !SFX(lf_gather_ok)(C) && M % VL == 0 && nmv <= 2;
+    /* [l][b][m]: each location's dy contiguous (over maps: a unit's, per thread) */
+    float *dyt = bymaps ? NULL : SFX(lf_talloc)((size_t)nloc * B * M);
     const int pack = !bymaps && 4 * L < 3 * ((L + VL - 1) / VL) * VL;
     const int nrun = pack ? 1 : r;
     const int Lr = pack ? (int)K : L;
@@ -593,26 +594,33 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
             for (int b = 0; b < B; b++)
                 memcpy(xt + (u - u0) * xtu + b * S, x + b * xb + u * xrow + (ptrdiff_t)v0 * C,
                        (size_t)n * sizeof *xt);
+        if (!bymaps) {
 #pragma omp for schedule(static)
-        for (int b = 0; b < B; b++)
-            for (ptrdiff_t l = 0; l < nloc; l++) {
-                const ptrdiff_t loc = (ptrdiff_t)(rg.i0 + (int)(l / cols)) * Wo + rg.j0 + (int)(l % cols);
-                SFX(lf_copy_run)(dyt + (l * B + b) * M, dy + b * yb + loc * M, M);
-            }
+            for (int b = 0; b < B; b++)
+                for (ptrdiff_t l = 0; l < nloc; l++) {
+                    const ptrdiff_t loc = (ptrdiff_t)(rg.i0 + (int)(l / cols)) * Wo + rg.j0 + (int)(l % cols);
+                    SFX(lf_copy_run)(dyt + (l * B + b) * M, dy + b * yb + loc * M, M);
+                }
+        }
         float *xp = pack ? cn_alloc((size_t)B * (size_t)Sp, sizeof *xp) : NULL;
         if (bymaps) {
             /* over maps: unit by unit of consecutive locations of a row, field row by field row, the unit's
              * locations in turn: they read the same B rows of xt, which stay in L1 across the unit, and the
-             * unit's dyt (at most 16 KB) stays in L1 or L2 across its field rows. (Location by location,
-             * each field, 10 x 64 rows of 1 or 2 lines at b64 40x40x1, 64 KB, came back from L2 for every
-             * location.) */
+             * unit's dy, copied just before into dyu[l][b][m] (at most 16 KB, per thread), stays in L1
+             * across its field rows. (Location by location, each field, 10 x 64 rows of 1 or 2 lines at b64
+             * 40x40x1, 64 KB, came back from L2 for every location.) */
+            float *dyu = SFX(lf_talloc)((size_t)SFX(lf_blk)(cols, ncb, 0) * B * M);
 #pragma omp for schedule(static)
             for (int un = 0; un < nunit; un++) {
                 const int i = rg.i0 + un / ncb, ja = rg.j0 + SFX(lf_blk0)(cols, ncb, un % ncb);
                 const int nl = SFX(lf_blk)(cols, ncb, un % ncb);
+                const float *dyun = dy + ((ptrdiff_t)i * Wo + ja) * M; /* per image, nl*M contiguous floats */
+                for (int b = 0; b < B; b++)
+                    for (int jl = 0; jl < nl; jl++)
+                        SFX(lf_copy_run)(dyu + ((ptrdiff_t)jl * B + b) * M, dyun + b * yb + jl * M, M);
                 for (int g = 0; g < r; g++)
                     for (int j = ja; j < ja + nl; j++) {
-                        const ptrdiff_t loc = (ptrdiff_t)i * Wo + j, l = (ptrdiff_t)(i - rg.i0) * cols + j - rg.j0;
+                        const ptrdiff_t loc = (ptrdiff_t)i * Wo + j;
                         const float *xr = xt + (i * s - u0 + g) * xtu + (ptrdiff_t)(j * s - v0) * C;
                         float *dwr = dw + loc * M * K + (ptrdiff_t)g * L;
                         /* the next call's filter rows (the next location's, or the unit's first of the next
@@ -620,15 +628,17 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
                          * larger than its gain (1.08x -> 1.03x there) */
                         if (nkb > 1)
                             SFX(lf_prefetch_rows)(j + 1 < ja + nl ? dwr + M * K
-                                                  : g + 1 < r   ? dw + ((ptrdiff_t)i * Wo + ja) * M * K + (g + 1) * L
-                                                                : NULL,
+                                                  : g + 1 < r ? dw + ((ptrdiff_t)i * Wo + ja) * M * K + (g + 1) * L
+                                                              : NULL,
                                                   M, K, L);
                         for (int k = 0; k < nkb; k++) { /* the row in pieces of at most KMAP_KB(nmv) floats */
                             const int q0 = SFX(lf_blk0)(L, nkb, k);
-                            SFX(kmap_tab)[nmv][SFX(lf_blk)(L, nkb, k)](B, xr + q0, S, dyt + l * B * M, M, dwr + q0, K);
+                            SFX(kmap_tab)[nmv][SFX(lf_blk)(L, nkb, k)](B, xr + q0, S, dyu + (j - ja) * B * M, M, dwr + q0,
+                                                                       K);
                         }
                     }
             }
+            free(dyu);
         } else { /* along runs */
 #pragma omp for schedule(static)
             for (ptrdiff_t l = 0; l < nloc; l++) {
