@@ -528,8 +528,10 @@ static void SFX(lf_tr)(const float *src, ptrdiff_t ss, float *dst, ptrdiff_t ds,
 #define KMAP_LIST(X) KMAP_LIST1(X) X(1, 2) X(2, 2) X(3, 2) X(4, 2) X(5, 2) X(6, 2)
 #define KMAP_KB(nmv) (12 / (nmv))
 #define KMAP_PF 8 /* images ahead whose x is prefetched (b128 32x32x3 r18: 2.13 -> 1.93 ms, b64 40x40x1: 5 % less) */
-LF_INLINE void SFX(kmap_core)(const int kb, const int nmv, int B, const float *x, ptrdiff_t xs, const float *dy,
-                              int M, float *dw, ptrdiff_t K)
+/* pf: prefetch x KMAP_PF images ahead (the caller's choice: not when x's lines are in L1 anyway, where the
+ * loop's 4 instructions more per image cost more than they bring) */
+LF_INLINE void SFX(kmap_core)(const int kb, const int nmv, const int pf, int B, const float *x, ptrdiff_t xs,
+                              const float *dy, int M, float *dw, ptrdiff_t K)
 {
     vf acc[12];
 #pragma GCC unroll 12
@@ -538,7 +540,7 @@ LF_INLINE void SFX(kmap_core)(const int kb, const int nmv, int B, const float *x
     for (int b = 0; b < B; b++) {
         const vf d0 = V_LOAD(dy + (ptrdiff_t)b * M), d1 = nmv > 1 ? V_LOAD(dy + (ptrdiff_t)b * M + VL) : d0;
         const float *xp = x + b * xs;
-        if (b + KMAP_PF < B) { /* the lines of x that image b + KMAP_PF will read (ahead of the hardware's) */
+        if (pf && b + KMAP_PF < B) { /* the lines of x that image b + KMAP_PF will read (ahead of the hardware's) */
             LF_PREFETCH(xp + KMAP_PF * xs);
             LF_PREFETCH(xp + KMAP_PF * xs + kb - 1);
         }
@@ -569,12 +571,13 @@ LF_INLINE void SFX(kmap_core)(const int kb, const int nmv, int B, const float *x
 #define KMAP_ARGS int B, const float *x, ptrdiff_t xs, const float *dy, int M, float *dw, ptrdiff_t K
 typedef void (*SFX(kmap_fn))(KMAP_ARGS);
 #define KMAP_DEF(kb, nmv)                                                                                 \
-    static void SFX(kmap_##kb##_##nmv)(KMAP_ARGS) { SFX(kmap_core)(kb, nmv, B, x, xs, dy, M, dw, K); }
+    static void SFX(kmap_##kb##_##nmv)(KMAP_ARGS) { SFX(kmap_core)(kb, nmv, 0, B, x, xs, dy, M, dw, K); }     \
+    static void SFX(kmap_##kb##_##nmv##_p)(KMAP_ARGS) { SFX(kmap_core)(kb, nmv, 1, B, x, xs, dy, M, dw, K); }
 KMAP_LIST(KMAP_DEF)
 #undef KMAP_DEF
 /* [nmv][kb] */
-static const SFX(kmap_fn) SFX(kmap_tab)[3][13] = {
-#define KMAP_TAB(kb, nmv) [nmv][kb] = SFX(kmap_##kb##_##nmv),
+static const SFX(kmap_fn) SFX(kmap_tab)[2][3][13] = {
+#define KMAP_TAB(kb, nmv) [0][nmv][kb] = SFX(kmap_##kb##_##nmv), [1][nmv][kb] = SFX(kmap_##kb##_##nmv##_p),
     KMAP_LIST(KMAP_TAB)
 #undef KMAP_TAB
 };
@@ -605,6 +608,10 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
     SFX(lf_plan_run)(&plan, Lr, KOUT_NV);
     const int nkb = bymaps ? (Lr + KMAP_KB(nmv) - 1) / KMAP_KB(nmv) : 0;
     const int ncb = SFX(lf_units)(rows, cols, CN_MAX(1, 4096 / (B * M))), nunit = rows * ncb; /* over maps */
+    /* over maps, x prefetched ahead unless a unit's window of a field row (B rows of its locations' span)
+     * stays in L1 (24 KB): b64 40x40x1 (6 KB) 1.04x and b32 64x64x3 (21 KB) 1.06x without, b128 32x32x3
+     * r18 (36 KB) 0.96x */
+    const int kpf = (double)B * ((SFX(lf_blk)(cols, ncb, 0) - 1) * s * C + L) * sizeof(float) > 24 * 1024;
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
@@ -652,8 +659,8 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
                                                   M, K, L);
                         for (int k = 0; k < nkb; k++) { /* the row in pieces of at most KMAP_KB(nmv) floats */
                             const int q0 = SFX(lf_blk0)(L, nkb, k);
-                            SFX(kmap_tab)[nmv][SFX(lf_blk)(L, nkb, k)](B, xr + q0, S, dyu + (j - ja) * B * M, M, dwr + q0,
-                                                                       K);
+                            SFX(kmap_tab)[kpf][nmv][SFX(lf_blk)(L, nkb, k)](B, xr + q0, S, dyu + (j - ja) * B * M, M,
+                                                                            dwr + q0, K);
                         }
                     }
             }
