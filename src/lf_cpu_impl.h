@@ -575,7 +575,7 @@ typedef void (*SFX(kmap_fn))(KMAP_ARGS);
     static void SFX(kmap_##kb##_##nmv##_p)(KMAP_ARGS) { SFX(kmap_core)(kb, nmv, 1, B, x, xs, dy, M, dw, K); }
 KMAP_LIST(KMAP_DEF)
 #undef KMAP_DEF
-/* [nmv][kb] */
+/* [pf][nmv][kb] */
 static const SFX(kmap_fn) SFX(kmap_tab)[2][3][13] = {
 #define KMAP_TAB(kb, nmv) [0][nmv][kb] = SFX(kmap_##kb##_##nmv), [1][nmv][kb] = SFX(kmap_##kb##_##nmv##_p),
     KMAP_LIST(KMAP_TAB)
@@ -609,8 +609,8 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
     const int nkb = bymaps ? (Lr + KMAP_KB(nmv) - 1) / KMAP_KB(nmv) : 0;
     const int ncb = SFX(lf_units)(rows, cols, CN_MAX(1, 4096 / (B * M))), nunit = rows * ncb; /* over maps */
     /* over maps, x prefetched ahead unless a unit's window of a field row (B rows of its locations' span)
-     * stays in L1 (24 KB): b64 40x40x1 (6 KB) 1.04x and b32 64x64x3 (21 KB) 1.06x without, b128 32x32x3
-     * r18 (36 KB) 0.96x */
+     * stays in L1 (24 KB). Without the prefetch: b64 40x40x1 (6 KB) 1.04x, b32 64x64x3 (21 KB) 1.06x,
+     * b128 32x32x3 r18 (36 KB) 0.96x */
     const int kpf = (double)B * ((SFX(lf_blk)(cols, ncb, 0) - 1) * s * C + L) * sizeof(float) > 24 * 1024;
     const double fmas = (double)nloc * B * M * (double)K;
 #pragma omp parallel if (SFX(lf_par)(fmas))
