@@ -53,6 +53,9 @@ static const lfc_case cases[] = {
     {40, 11, 11, 3, 8, 5, 3, 0, 0, {0, 0, 0, 0}},   /* C = 3, M = 8, runs of 15: pieces of 8 + 7; B = 40 */
     {61, 12, 48, 3, 8, 12, 4, 0, 0, {0, 1, 2, 9}},  /* C = 3, B = 61: forward's band of xt over 256 KB (12 rows x
                                                        36 columns x 3 x 64 images): chunk by chunk (AVX2: 4 + 4) */
+    {150, 24, 24, 3, 8, 12, 2, 0, 0, {0, 0, 0, 0}}, /* C = 3, M = 8, B = 150: backward filter over maps in units of
+                                                       3 + 2 + 2 locations whose window of a field row (150 x 48
+                                                       floats) is over 24 KB: x prefetched ahead (AVX2) */
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
