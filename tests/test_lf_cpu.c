@@ -56,20 +56,6 @@ static const lfc_case cases[] = {
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
-static uint32_t f2u(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-static float u2f(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-#define POISON 0x7fa5a5a5u /* a quiet NaN no arithmetic produces */
-
 static lf_dims case_dims(const lfc_case *c)
 {
     lf_dims d = {c->B, c->Hx, c->Wx, c->C, c->Ho, c->Wo, c->M, c->r, c->s};
@@ -129,7 +115,7 @@ static void check_untouched(const char *name, const float *a, const float *ref, 
 {
     size_t bad = 0, first = 0;
     for (size_t k = 0; k < n; k++)
-        if (!sel[k] && f2u(a[k]) != f2u(ref[k]))
+        if (!sel[k] && tu_f2u(a[k]) != tu_f2u(ref[k]))
             if (bad++ == 0)
                 first = k;
     if (bad)
@@ -169,12 +155,12 @@ static void run_case(int ci, const char *isa, int nthreads)
                 memset(wsel + ((size_t)i * d.Wo + j) * d.M * K, 1, d.M * K);
 
     /* forward */
-    for (size_t k = 0; k < ny; k++)
-        y0[k] = y1[k] = u2f(POISON);
+    tu_poison(y0, ny);
+    tu_poison(y1, ny);
     int rc0 = lf_forward_ref(&d, x, w, y0, rg), rc1 = lf_forward_cpu(&d, x, w, y1, rg);
     size_t unwritten = 0;
     for (size_t k = 0; k < ny; k++)
-        unwritten += ysel[k] && f2u(y1[k]) == POISON;
+        unwritten += ysel[k] && tu_f2u(y1[k]) == TU_POISON;
     snprintf(name, sizeof name, "fwd_%s", tag);
     if (rc0 || rc1)
         tu_fail(name, "returned %d (reference %d): %s", rc1, rc0, cn_last_error());
@@ -235,6 +221,7 @@ static void check_bad_args(void)
 {
     const lf_dims good = {2, 7, 6, 3, 3, 2, 4, 3, 2};
     float x[2 * 7 * 6 * 3], w[3 * 2 * 4 * 27], y[2 * 3 * 2 * 4];
+    const size_t nx = sizeof x / sizeof x[0], nw = sizeof w / sizeof w[0], ny = sizeof y / sizeof y[0];
     struct {
         const char *what;
         lf_dims d;
@@ -254,12 +241,9 @@ static void check_bad_args(void)
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         float *xa = bad[k].null_arg ? NULL : x;
-        for (size_t q = 0; q < sizeof y / sizeof y[0]; q++)
-            y[q] = u2f(POISON);
-        for (size_t q = 0; q < sizeof x / sizeof x[0]; q++)
-            x[q] = u2f(POISON);
-        for (size_t q = 0; q < sizeof w / sizeof w[0]; q++)
-            w[q] = u2f(POISON);
+        tu_poison(y, ny);
+        tu_poison(x, nx);
+        tu_poison(w, nw);
         int r[6];
         r[0] = lf_forward_ref(&bad[k].d, xa, w, y, bad[k].rg);
         r[1] = lf_forward_cpu(&bad[k].d, xa, w, y, bad[k].rg);
@@ -267,13 +251,7 @@ static void check_bad_args(void)
         r[3] = lf_backward_data_cpu(&bad[k].d, w, y, xa, bad[k].rg);
         r[4] = lf_backward_filter_ref(&bad[k].d, xa, y, w, bad[k].rg);
         r[5] = lf_backward_filter_cpu(&bad[k].d, xa, y, w, bad[k].rg);
-        int touched = 0;
-        for (size_t q = 0; q < sizeof y / sizeof y[0]; q++)
-            touched |= f2u(y[q]) != POISON;
-        for (size_t q = 0; q < sizeof x / sizeof x[0]; q++)
-            touched |= f2u(x[q]) != POISON;
-        for (size_t q = 0; q < sizeof w / sizeof w[0]; q++)
-            touched |= f2u(w[q]) != POISON;
+        int touched = tu_poison_count(y, ny) != ny || tu_poison_count(x, nx) != nx || tu_poison_count(w, nw) != nw;
         char name[96];
         snprintf(name, sizeof name, "bad_args_%s", bad[k].what);
         int same = r[0] == r[1] && r[2] == r[3] && r[4] == r[5];
@@ -285,15 +263,11 @@ static void check_bad_args(void)
             tu_ok(name);
     }
     /* an empty region is fine and writes nothing */
-    for (size_t q = 0; q < sizeof y / sizeof y[0]; q++)
-        y[q] = u2f(POISON);
-    tu_fill(x, sizeof x / sizeof x[0], 1.0);
-    tu_fill(w, sizeof w / sizeof w[0], 1.0);
+    tu_poison(y, ny);
+    tu_fill(x, nx, 1.0);
+    tu_fill(w, nw, 1.0);
     int rc = lf_forward_cpu(&good, x, w, y, (cn_region){1, 1, 0, 2});
-    int touched = 0;
-    for (size_t q = 0; q < sizeof y / sizeof y[0]; q++)
-        touched |= f2u(y[q]) != POISON;
-    tu_check("empty_region", rc == CN_OK && !touched, "empty region failed or wrote");
+    tu_check("empty_region", rc == CN_OK && tu_poison_count(y, ny) == ny, "empty region failed or wrote");
 }
 
 /* COTSNET_CPU_ISA in the environment, read at the first call, picks the set (in a child process). */
