@@ -124,6 +124,32 @@ static void check_untouched(const char *name, const float *a, const float *ref, 
         tu_ok(name);
 }
 
+/* A backward pass (data: in = w, out = dx; filter: in = x, out = dw) of the fast code against the
+ * reference: onto zero, then onto a prefill (it adds), the prefill untouched where sel is clear. */
+typedef int (*lf_bwd_fn)(const lf_dims *d, const float *in, const float *dy, float *out, cn_region rg);
+static void check_backward(const char *what, const char *tag, lf_bwd_fn ref, lf_bwd_fn fast, const lf_dims *d,
+                           const float *in, const float *g, cn_region rg, const unsigned char *sel, size_t n)
+{
+    char name[160];
+    float *o0 = calloc(n, sizeof *o0), *o1 = calloc(n, sizeof *o1), *base = malloc(n * sizeof *base);
+    int rc0 = ref(d, in, g, o0, rg), rc1 = fast(d, in, g, o1, rg);
+    snprintf(name, sizeof name, "bwd_%s_%s", what, tag);
+    if (rc0 || rc1)
+        tu_fail(name, "returned %d (reference %d): %s", rc1, rc0, cn_last_error());
+    else
+        check_close(name, o1, o0, NULL, n);
+    tu_fill(o0, n, 1.0);
+    memcpy(o1, o0, n * sizeof *o1);
+    memcpy(base, o0, n * sizeof *base);
+    ref(d, in, g, o0, rg);
+    fast(d, in, g, o1, rg);
+    snprintf(name, sizeof name, "bwd_%s_adds_%s", what, tag);
+    check_close(name, o1, o0, NULL, n);
+    snprintf(name, sizeof name, "bwd_%s_untouched_%s", what, tag);
+    check_untouched(name, o1, base, sel, n);
+    free(o0), free(o1), free(base);
+}
+
 static void run_case(int ci, const char *isa, int nthreads)
 {
     const lfc_case *c = &cases[ci];
@@ -171,48 +197,10 @@ static void run_case(int ci, const char *isa, int nthreads)
     snprintf(name, sizeof name, "fwd_untouched_%s", tag);
     check_untouched(name, y1, y0, ysel, ny);
 
-    /* backward data: onto zero, then onto a prefill */
-    float *dx0 = calloc(nx, sizeof *dx0), *dx1 = calloc(nx, sizeof *dx1);
-    rc0 = lf_backward_data_ref(&d, w, g, dx0, rg);
-    rc1 = lf_backward_data_cpu(&d, w, g, dx1, rg);
-    snprintf(name, sizeof name, "bwd_data_%s", tag);
-    if (rc0 || rc1)
-        tu_fail(name, "returned %d (reference %d): %s", rc1, rc0, cn_last_error());
-    else
-        check_close(name, dx1, dx0, NULL, nx);
-    tu_fill(dx0, nx, 1.0);
-    memcpy(dx1, dx0, nx * sizeof *dx1);
-    float *base = malloc(nx * sizeof *base);
-    memcpy(base, dx0, nx * sizeof *base);
-    lf_backward_data_ref(&d, w, g, dx0, rg);
-    lf_backward_data_cpu(&d, w, g, dx1, rg);
-    snprintf(name, sizeof name, "bwd_data_adds_%s", tag);
-    check_close(name, dx1, dx0, NULL, nx);
-    snprintf(name, sizeof name, "bwd_data_untouched_%s", tag);
-    check_untouched(name, dx1, base, xsel, nx);
-
-    /* backward filter: onto zero, then onto a prefill */
-    float *dw0 = calloc(nw, sizeof *dw0), *dw1 = calloc(nw, sizeof *dw1);
-    rc0 = lf_backward_filter_ref(&d, x, g, dw0, rg);
-    rc1 = lf_backward_filter_cpu(&d, x, g, dw1, rg);
-    snprintf(name, sizeof name, "bwd_filter_%s", tag);
-    if (rc0 || rc1)
-        tu_fail(name, "returned %d (reference %d): %s", rc1, rc0, cn_last_error());
-    else
-        check_close(name, dw1, dw0, NULL, nw);
-    float *wbase = malloc(nw * sizeof *wbase);
-    tu_fill(dw0, nw, 1.0);
-    memcpy(dw1, dw0, nw * sizeof *dw1);
-    memcpy(wbase, dw0, nw * sizeof *wbase);
-    lf_backward_filter_ref(&d, x, g, dw0, rg);
-    lf_backward_filter_cpu(&d, x, g, dw1, rg);
-    snprintf(name, sizeof name, "bwd_filter_adds_%s", tag);
-    check_close(name, dw1, dw0, NULL, nw);
-    snprintf(name, sizeof name, "bwd_filter_untouched_%s", tag);
-    check_untouched(name, dw1, wbase, wsel, nw);
+    check_backward("data", tag, lf_backward_data_ref, lf_backward_data_cpu, &d, w, g, rg, xsel, nx);
+    check_backward("filter", tag, lf_backward_filter_ref, lf_backward_filter_cpu, &d, x, g, rg, wsel, nw);
 
     free(x), free(w), free(g), free(y0), free(y1), free(ysel), free(xsel), free(wsel);
-    free(dx0), free(dx1), free(base), free(dw0), free(dw1), free(wbase);
     omp_set_num_threads(1);
 }
 
