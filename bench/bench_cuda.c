@@ -280,38 +280,25 @@ static void op_cost(const ctx *c, int op, double *flops, double *bytes)
 /* Each pass on a 2 x 3 region against the reference; returns the relative error. */
 static double validate(ctx *c, int op)
 {
-    cn_region rg = {0, CN_MIN(2, c->d.Ho), 0, CN_MIN(3, c->d.Wo)};
-    double err = 0;
-    float *got = NULL, *ref = NULL;
-    if (op == OP_FWD) {
-        ref = cn_alloc(c->ny, 4), got = cn_alloc(c->ny, 4);
-        cuda_memset(c->y, 0, c->ny * 4, 0);
-        MUST(lf_forward_ref(&c->d, c->hx, c->hw, ref, rg));
-        run_op(c, op, 0, rg);
-        cuda_sync(0);
-        cuda_download(got, c->y, c->ny * 4);
-        err = jp_relerr(got, ref, c->ny);
-    } else if (op == OP_BWD_DATA) {
-        ref = cn_alloc(c->nx, 4), got = cn_alloc(c->nx, 4);
-        cuda_memset(c->dx, 0, c->nx * 4, 0);
-        MUST(lf_backward_data_ref(&c->d, c->hw, c->hgy, ref, rg));
-        run_op(c, op, 0, rg);
-        cuda_sync(0);
-        cuda_download(got, c->dx, c->nx * 4);
-        err = jp_relerr(got, ref, c->nx);
-    } else if (op == OP_BWD_FILTER) {
-        ref = cn_alloc(c->nw, 4), got = cn_alloc(c->nw, 4);
-        cuda_memset(c->dw, 0, c->nw * 4, 0);
-        MUST(lf_backward_filter_ref(&c->d, c->hx, c->hgy, ref, rg));
-        run_op(c, op, 0, rg);
-        cuda_sync(0);
-        cuda_download(got, c->dw, c->nw * 4);
-        err = jp_relerr(got, ref, c->nw);
-    } else if (op >= OP_B_UNFOLD) {
+    if (op >= OP_B_UNFOLD) /* the GEMM route: validate_bmm, against ours on the whole tile */
         return c->bmm_err[op];
-    } else { /* fused with lr = 1: w_new - w_old must equal -dw */
-        ref = cn_alloc(c->nw, 4), got = cn_alloc(c->nw, 4);
+    cn_region rg = {0, CN_MIN(2, c->d.Ho), 0, CN_MIN(3, c->d.Wo)};
+    /* what the pass writes: y, dx, or dw (fused: the new filters, w - dw with lr = 1) */
+    size_t n = op == OP_FWD ? c->ny : op == OP_BWD_DATA ? c->nx : c->nw;
+    float *ref = cn_alloc(n, 4), *got = cn_alloc(n, 4);
+    if (op == OP_FWD)
+        MUST(lf_forward_ref(&c->d, c->hx, c->hw, ref, rg));
+    else if (op == OP_BWD_DATA)
+        MUST(lf_backward_data_ref(&c->d, c->hw, c->hgy, ref, rg));
+    else
         MUST(lf_backward_filter_ref(&c->d, c->hx, c->hgy, ref, rg));
+    if (op != OP_FUSED) {
+        float *out = op == OP_FWD ? c->y : op == OP_BWD_DATA ? c->dx : c->dw;
+        cuda_memset(out, 0, n * 4, 0);
+        run_op(c, op, 0, rg);
+        cuda_sync(0);
+        cuda_download(got, out, n * 4);
+    } else { /* w_new - w_old must equal -dw */
         float *wd = cuda_malloc(c->nw * 4);
         cuda_upload(wd, c->hw, c->nw * 4);
         cuda_memset(c->dx, 0, c->nx * 4, 0);
@@ -320,9 +307,9 @@ static double validate(ctx *c, int op)
         cuda_download(got, wd, c->nw * 4);
         for (size_t i = 0; i < c->nw; i++)
             got[i] = c->hw[i] - got[i]; /* = dw, up to the rounding of w - dw */
-        err = jp_relerr(got, ref, c->nw);
         cuda_free(wd);
     }
+    double err = jp_relerr(got, ref, n);
     cn_free(got), cn_free(ref);
     cuda_memset(c->dx, 0, c->nx * 4, 0), cuda_memset(c->dw, 0, c->nw * 4, 0);
     return err;

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench/buildinfo.h"
 #include "bench/peak.h"
 #include "mpi/grid.h"
 #include "mpi/halo.h"
@@ -247,19 +248,6 @@ static void default_grid(int n, int *py, int *px)
     *px = n / *py;
 }
 
-static void print_build(const char *what)
-{
-    const char *bi = cn_build_info();
-    printf("# %s: ", what);
-    for (const char *q = bi; *q; q++) {
-        putchar(*q);
-        if (*q == '\n' && q[1])
-            printf("#   ");
-    }
-    if (bi[0] && bi[strlen(bi) - 1] != '\n')
-        putchar('\n');
-}
-
 static double loadavg1(void)
 {
     double l = -1;
@@ -282,7 +270,7 @@ static int bench_allreduce(const int *sizes, int nsizes, double min_time, int wa
     }
     double *scratch = cn_alloc((size_t)world, sizeof(double));
     if (g.world_rank == 0) {
-        print_build("bench_halo --allreduce");
+        bench_print_build("bench_halo --allreduce");
         printf("# replicas' gradient mean (replicas_mean_float, MPI_Allreduce + scale) over %d ranks; host memory and MPI\n"
                "# load average %.2f on %ld cores; time = median over operations (each after a barrier) of the slowest rank\n"
                "# algbw = bytes / time; busbw = algbw * 2 (R-1) / R (nccl-tests: what a ring moves per rank)\n",
@@ -407,7 +395,7 @@ int main(int argc, char **argv)
                                      : "mpi host-staged from GPU (one rank: device-to-device self copy only)";
     double *scratch = cn_alloc((size_t)world, sizeof(double));
     if (g.world_rank == 0) {
-        print_build("bench_halo");
+        bench_print_build("bench_halo");
         printf("# halo exchange (mpi/halo.h), path: %s\n", path);
         printf("# %d ranks, grid %dx%d, %d channels, batch %d, float32; load average %.2f on %ld cores\n", world,
                Py, Px, C, B, loadavg1(), sysconf(_SC_NPROCESSORS_ONLN));

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/buildinfo.h"
 #include "bench/jobpass.h"
 #include "bench/peak.h"
 #include "src/common.h"
@@ -559,16 +560,7 @@ int main(int argc, char **argv)
     char model[128];
     cpu_model(model, sizeof model);
     const int nth = omp_get_max_threads();
-    /* the build, every line commented */
-    const char *bi = cn_build_info();
-    printf("# bench_ops: ");
-    for (const char *q = bi; *q; q++) {
-        putchar(*q);
-        if (*q == '\n' && q[1])
-            printf("#   ");
-    }
-    if (bi[0] && bi[strlen(bi) - 1] != '\n')
-        putchar('\n');
+    bench_print_build("bench_ops");
     printf("# machine: %s, %ld cores online, %d OpenMP threads; local filter ISA: %s\n", model,
            sysconf(_SC_NPROCESSORS_ONLN), nth, lf_cpu_isa());
     const char *pisa;

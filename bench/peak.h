@@ -20,18 +20,21 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+/* The timed loop of one vector width: NACC independent chains acc[k] = acc[k] * b + c (one FMA each),
+ * iters times, from seed (VEC: the vector type, SET1 and FMADD its intrinsics; UNROLL: "GCC unroll NACC"). */
+#define PEAK_CHAINS(VEC, NACC, SET1, FMADD, UNROLL)                                                         \
+    VEC acc[NACC];                                                                                         \
+    const VEC b = SET1(0.9999999f), c = SET1(1e-7f);                                                       \
+    for (int k = 0; k < NACC; k++)                                                                         \
+        acc[k] = SET1(seed + (float)k);                                                                    \
+    for (long it = 0; it < iters; it++) {                                                                  \
+        _Pragma(UNROLL) for (int k = 0; k < NACC; k++) acc[k] = FMADD(acc[k], b, c);                      \
+    }
+
 #define PEAK_ACC 12 /* 12 chains: 2 FMA pipes x 4-5 cycles of latency, with room */
 __attribute__((target("avx2,fma"))) static float peak_loop_avx2(long iters, float seed)
 {
-    __m256 acc[PEAK_ACC];
-    const __m256 b = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f);
-    for (int k = 0; k < PEAK_ACC; k++)
-        acc[k] = _mm256_set1_ps(seed + (float)k);
-    for (long it = 0; it < iters; it++) {
-#pragma GCC unroll 12
-        for (int k = 0; k < PEAK_ACC; k++)
-            acc[k] = _mm256_fmadd_ps(acc[k], b, c);
-    }
+    PEAK_CHAINS(__m256, PEAK_ACC, _mm256_set1_ps, _mm256_fmadd_ps, "GCC unroll 12")
     float out[8], s = 0;
     for (int k = 0; k < PEAK_ACC; k++) {
         _mm256_storeu_ps(out, acc[k]);
@@ -43,15 +46,7 @@ __attribute__((target("avx2,fma"))) static float peak_loop_avx2(long iters, floa
 #define PEAK_ACC512 24
 __attribute__((target("avx512f"))) static float peak_loop_avx512(long iters, float seed)
 {
-    __m512 acc[PEAK_ACC512];
-    const __m512 b = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
-    for (int k = 0; k < PEAK_ACC512; k++)
-        acc[k] = _mm512_set1_ps(seed + (float)k);
-    for (long it = 0; it < iters; it++) {
-#pragma GCC unroll 24
-        for (int k = 0; k < PEAK_ACC512; k++)
-            acc[k] = _mm512_fmadd_ps(acc[k], b, c);
-    }
+    PEAK_CHAINS(__m512, PEAK_ACC512, _mm512_set1_ps, _mm512_fmadd_ps, "GCC unroll 24")
     float s = 0;
     for (int k = 0; k < PEAK_ACC512; k++)
         s += _mm512_reduce_add_ps(acc[k]);

@@ -21,14 +21,12 @@
 #include <math.h>
 
 #include "src/common.h"
+#include "src/lcn_geom.h"
 
 
 /* The geometry of a call (global coordinates), shared by all samples. */
 typedef struct {
-    int hy, hx;             /* half-widths clamped to the map */
-    int ty0, ty1, tx0, tx1; /* tile T */
-    int ry0, ry1, rx0, rx1; /* R = T grown by h, clipped */
-    int ny0, ny1, nx0, nx1; /* N = T grown by 2h, clipped: the inputs read */
+    lcn_rects r;            /* T, R, N (src/lcn_geom.h) */
     int fy0, fx0;           /* frame origin: T grown by 3h, clipped to the map grown by h */
     size_t fh, fw;          /* frame size */
     double *ey, *ex;        /* e(a), a in [-hy, hy] (index a + hy), and e(c) */
@@ -39,40 +37,31 @@ typedef struct {
 /* Per-thread arrays, each fh x fw doubles on the frame, zero where not written. */
 enum { A_XS, A_H1, A_MU, A_Q, A_H2, A_RINV, A_W2, A_H3, A_DQ, A_W1, A_H4, A_DXS, A_N };
 
-static void frame_init(lcn_frame *f, const lcn_dims *d)
+/* The rectangles, checked (lcn_rects_init), the frame and the Gaussian's tables. */
+static int frame_init(lcn_frame *f, const lcn_dims *d, const void *a, const void *b, const void *c)
 {
-    int h = (d->n - 1) / 2;
-    f->hy = CN_MIN(h, d->H - 1);
-    f->hx = CN_MIN(h, d->W - 1);
-    f->ty0 = d->ty0, f->ty1 = d->ty0 + d->th;
-    f->tx0 = d->tx0, f->tx1 = d->tx0 + d->tw;
-    f->ry0 = CN_MAX(f->ty0 - f->hy, 0), f->ry1 = CN_MIN(f->ty1 + f->hy, d->H);
-    f->rx0 = CN_MAX(f->tx0 - f->hx, 0), f->rx1 = CN_MIN(f->tx1 + f->hx, d->W);
-    f->ny0 = CN_MAX(f->ty0 - 2 * f->hy, 0), f->ny1 = CN_MIN(f->ty1 + 2 * f->hy, d->H);
-    f->nx0 = CN_MAX(f->tx0 - 2 * f->hx, 0), f->nx1 = CN_MIN(f->tx1 + 2 * f->hx, d->W);
+    if (lcn_rects_init(&f->r, d, a, b, c) != CN_OK)
+        return CN_EINVAL;
+    const lcn_rects *r = &f->r;
     /* the passes read at most h beyond the map, so a huge n (h up to the map size) costs no more than that */
-    f->fy0 = CN_MAX(f->ty0 - 3 * f->hy, -f->hy);
-    f->fx0 = CN_MAX(f->tx0 - 3 * f->hx, -f->hx);
-    f->fh = (size_t)(CN_MIN(f->ty1 + 3 * f->hy, d->H + f->hy) - f->fy0);
-    f->fw = (size_t)(CN_MIN(f->tx1 + 3 * f->hx, d->W + f->hx) - f->fx0);
-    f->ey = cn_alloc((size_t)(2 * f->hy + 1) + (size_t)(2 * f->hx + 1) + f->fh + f->fw, sizeof(double));
-    f->ex = f->ey + 2 * f->hy + 1;
-    f->zr = f->ex + 2 * f->hx + 1;
+    f->fy0 = CN_MAX(r->ty0 - 3 * r->hy, -r->hy);
+    f->fx0 = CN_MAX(r->tx0 - 3 * r->hx, -r->hx);
+    f->fh = (size_t)(CN_MIN(r->ty1 + 3 * r->hy, d->H + r->hy) - f->fy0);
+    f->fw = (size_t)(CN_MIN(r->tx1 + 3 * r->hx, d->W + r->hx) - f->fx0);
+    f->ey = cn_alloc((size_t)(2 * r->hy + 1) + (size_t)(2 * r->hx + 1) + f->fh + f->fw, sizeof(double));
+    f->ex = f->ey + 2 * r->hy + 1;
+    f->zr = f->ex + 2 * r->hx + 1;
     f->zc = f->zr + f->fh;
-    double s2 = 2.0 * (double)d->sigma * (double)d->sigma;
-    for (int a = -f->hy; a <= f->hy; a++)
-        f->ey[a + f->hy] = exp(-(double)a * a / s2);
-    for (int c = -f->hx; c <= f->hx; c++)
-        f->ex[c + f->hx] = exp(-(double)c * c / s2);
-    for (int i = f->ny0; i < f->ny1; i++)
-        f->zr[i - f->fy0] = lcn_edge_sum(f->ey, f->hy, i, d->H);
-    for (int j = f->nx0; j < f->nx1; j++)
-        f->zc[j - f->fx0] = lcn_edge_sum(f->ex, f->hx, j, d->W);
+    lcn_gauss(f->ey, r->hy, d->sigma);
+    lcn_gauss(f->ex, r->hx, d->sigma);
+    lcn_edge_sums(f->zr + (r->ny0 - f->fy0), f->ey, r->hy, r->ny0, r->ny1, d->H);
+    lcn_edge_sums(f->zc + (r->nx0 - f->fx0), f->ex, r->hx, r->nx0, r->nx1, d->W);
     f->zinv = cn_alloc(f->fh * f->fw, sizeof(double));
-    for (int i = f->ny0; i < f->ny1; i++)
-        for (int j = f->nx0; j < f->nx1; j++)
+    for (int i = r->ny0; i < r->ny1; i++)
+        for (int j = r->nx0; j < r->nx1; j++)
             f->zinv[(size_t)(i - f->fy0) * f->fw + (size_t)(j - f->fx0)] =
                 1.0 / ((double)d->M * f->zr[i - f->fy0] * f->zc[j - f->fx0]);
+    return CN_OK;
 }
 
 /* Frame offset of global (i, j). */
@@ -115,7 +104,7 @@ static inline __attribute__((always_inline)) void row_pass(const lcn_frame *f, d
                                                           int i0, int i1, int j0, int j1)
 {
     for (int i = i0; i < i1; i++)
-        window_sum(dst + fat(f, i, j0), src + fat(f, i, j0 - f->hx), 1, f->ex, 2 * f->hx + 1, j1 - j0);
+        window_sum(dst + fat(f, i, j0), src + fat(f, i, j0 - f->r.hx), 1, f->ex, 2 * f->r.hx + 1, j1 - j0);
 }
 
 /* Column pass: dst[i, j] = sum_{a=-h..h} e[a + h] src[i + a, j], then times 1 / Z(i, j) when div. */
@@ -126,7 +115,7 @@ static inline __attribute__((always_inline)) void col_pass(const lcn_frame *f, d
     const int n = j1 - j0;
     for (int i = i0; i < i1; i++) {
         double *o = dst + fat(f, i, j0);
-        window_sum(o, src + fat(f, i - f->hy, j0), f->fw, f->ey, 2 * f->hy + 1, n);
+        window_sum(o, src + fat(f, i - f->r.hy, j0), f->fw, f->ey, 2 * f->r.hy + 1, n);
         if (div) {
             const double *zi = f->zinv + fat(f, i, j0);
 #pragma omp simd
@@ -134,12 +123,6 @@ static inline __attribute__((always_inline)) void col_pass(const lcn_frame *f, d
                 o[j] *= zi[j];
         }
     }
-}
-
-/* x[b, i, j, 0..M) for global (i, j), from the sample's window. */
-static inline const float *xat(const lcn_dims *d, const float *xb, int i, int j)
-{
-    return xb + ((size_t)(i - d->wy0) * (size_t)d->ww + (size_t)(j - d->wx0)) * (size_t)d->M;
 }
 
 /* Sums over the M maps of one pixel, in four interleaved partial sums (lane k mod 4, combined as
@@ -219,29 +202,29 @@ static inline __attribute__((always_inline)) void forward_sample(const lcn_frame
                                                                 double *const *A, const float *xb)
 {
     const int M = d->M;
-    for (int u = f->ny0; u < f->ny1; u++) {
-        double *xs = A[A_XS] + fat(f, u, f->nx0);
-        for (int w = f->nx0; w < f->nx1; w++) {
-            const float *px = xat(d, xb, u, w);
-            xs[w - f->nx0] = sum_x(px, M);
+    for (int u = f->r.ny0; u < f->r.ny1; u++) {
+        double *xs = A[A_XS] + fat(f, u, f->r.nx0);
+        for (int w = f->r.nx0; w < f->r.nx1; w++) {
+            const float *px = lcn_xat(d, xb, u, w);
+            xs[w - f->r.nx0] = sum_x(px, M);
         }
     }
-    row_pass(f, A[A_H1], A[A_XS], f->ny0, f->ny1, f->rx0, f->rx1);
-    col_pass(f, A[A_MU], A[A_H1], f->ry0, f->ry1, f->rx0, f->rx1, 1);
-    for (int p = f->ry0; p < f->ry1; p++) {
-        const double *mu = A[A_MU] + fat(f, p, f->rx0);
-        double *q = A[A_Q] + fat(f, p, f->rx0);
-        for (int l = f->rx0; l < f->rx1; l++) {
-            const float *px = xat(d, xb, p, l);
-            const double m0 = mu[l - f->rx0];
-            q[l - f->rx0] = sum_sq(px, m0, M);
+    row_pass(f, A[A_H1], A[A_XS], f->r.ny0, f->r.ny1, f->r.rx0, f->r.rx1);
+    col_pass(f, A[A_MU], A[A_H1], f->r.ry0, f->r.ry1, f->r.rx0, f->r.rx1, 1);
+    for (int p = f->r.ry0; p < f->r.ry1; p++) {
+        const double *mu = A[A_MU] + fat(f, p, f->r.rx0);
+        double *q = A[A_Q] + fat(f, p, f->r.rx0);
+        for (int l = f->r.rx0; l < f->r.rx1; l++) {
+            const float *px = lcn_xat(d, xb, p, l);
+            const double m0 = mu[l - f->r.rx0];
+            q[l - f->r.rx0] = sum_sq(px, m0, M);
         }
     }
-    row_pass(f, A[A_H2], A[A_Q], f->ry0, f->ry1, f->tx0, f->tx1);
-    col_pass(f, A[A_RINV], A[A_H2], f->ty0, f->ty1, f->tx0, f->tx1, 1);
+    row_pass(f, A[A_H2], A[A_Q], f->r.ry0, f->r.ry1, f->r.tx0, f->r.tx1);
+    col_pass(f, A[A_RINV], A[A_H2], f->r.ty0, f->r.ty1, f->r.tx0, f->r.tx1, 1);
     const double eps = (double)d->eps;
-    for (int i = f->ty0; i < f->ty1; i++) {
-        double *r = A[A_RINV] + fat(f, i, f->tx0);
+    for (int i = f->r.ty0; i < f->r.ty1; i++) {
+        double *r = A[A_RINV] + fat(f, i, f->r.tx0);
 #pragma omp simd
         for (int j = 0; j < d->tw; j++)
             r[j] = 1.0 / sqrt(eps + r[j]);
@@ -254,11 +237,11 @@ CN_CPU_CLONES static void forward_out(const lcn_frame *f, const lcn_dims *d, dou
 {
     const int M = d->M;
     forward_sample(f, d, A, xb);
-    for (int i = f->ty0; i < f->ty1; i++)
-        for (int j = f->tx0; j < f->tx1; j++) {
+    for (int i = f->r.ty0; i < f->r.ty1; i++)
+        for (int j = f->r.tx0; j < f->r.tx1; j++) {
             const double mu = A[A_MU][fat(f, i, j)], r = A[A_RINV][fat(f, i, j)];
-            const float *px = xat(d, xb, i, j);
-            float *po = ob + ((size_t)(i - f->ty0) * (size_t)d->tw + (size_t)(j - f->tx0)) * (size_t)M;
+            const float *px = lcn_xat(d, xb, i, j);
+            float *po = ob + ((size_t)(i - f->r.ty0) * (size_t)d->tw + (size_t)(j - f->r.tx0)) * (size_t)M;
 #pragma omp simd
             for (int k = 0; k < M; k++)
                 po[k] = (float)(((double)px[k] - mu) * r);
@@ -274,39 +257,6 @@ static double *arrays_alloc(const lcn_frame *f, double **A)
     return block;
 }
 
-static int lcn_cpu_args(const lcn_dims *d, const void *a, const void *b, const void *c)
-{
-    if (lcn_check(d) != CN_OK)
-        return CN_EINVAL;
-    if (!a || !b || !c)
-        return cn_set_error("lcn: NULL array");
-    return CN_OK;
-}
-
-int lcn_forward_cpu(const lcn_dims *d, const float *x, float *out)
-{
-    if (lcn_cpu_args(d, x, out, out) != CN_OK)
-        return CN_EINVAL;
-    lcn_frame f;
-    frame_init(&f, d);
-    const int M = d->M;
-    const size_t xstride = (size_t)d->wh * (size_t)d->ww * (size_t)M;
-    const size_t ostride = (size_t)d->th * (size_t)d->tw * (size_t)M;
-#pragma omp parallel
-    {
-        double *A[A_N];
-        double *block = arrays_alloc(&f, A);
-#pragma omp for schedule(static)
-        for (int b = 0; b < d->B; b++) {
-            forward_out(&f, d, A, x + (size_t)b * xstride, out + (size_t)b * ostride);
-        }
-        cn_free(block);
-    }
-    cn_free(f.ey);
-    cn_free(f.zinv);
-    return CN_OK;
-}
-
 /* Back-propagation of one sample, the steps of lcn_backward_ref with its names (w2 = dJ/ds2 / Z on T,
  * dq on R, w1 = dJ/dmu / Z on R, dxs on N), each window sum as a row pass and a column pass. */
 CN_CPU_CLONES static void backward_sample(const lcn_frame *f, const lcn_dims *d, double *const *A, const float *xb,
@@ -314,42 +264,42 @@ CN_CPU_CLONES static void backward_sample(const lcn_frame *f, const lcn_dims *d,
 {
     const int M = d->M;
     forward_sample(f, d, A, xb);
-    for (int i = f->ty0; i < f->ty1; i++)
-        for (int j = f->tx0; j < f->tx1; j++) {
+    for (int i = f->r.ty0; i < f->r.ty1; i++)
+        for (int j = f->r.tx0; j < f->r.tx1; j++) {
             const size_t fi = fat(f, i, j);
             const double mu = A[A_MU][fi], r = A[A_RINV][fi];
-            const float *px = xat(d, xb, i, j);
-            const float *pg = gb + ((size_t)(i - f->ty0) * (size_t)d->tw + (size_t)(j - f->tx0)) * (size_t)M;
+            const float *px = lcn_xat(d, xb, i, j);
+            const float *pg = gb + ((size_t)(i - f->r.ty0) * (size_t)d->tw + (size_t)(j - f->r.tx0)) * (size_t)M;
             const double s = sum_dot(px, mu, pg, M);
             A[A_W2][fi] = -0.5 * r * r * r * s * f->zinv[fi];
         }
-    row_pass(f, A[A_H3], A[A_W2], f->ty0, f->ty1, f->rx0, f->rx1);
-    col_pass(f, A[A_DQ], A[A_H3], f->ry0, f->ry1, f->rx0, f->rx1, 0);
-    for (int p = f->ry0; p < f->ry1; p++)
-        for (int l = f->rx0; l < f->rx1; l++) {
+    row_pass(f, A[A_H3], A[A_W2], f->r.ty0, f->r.ty1, f->r.rx0, f->r.rx1);
+    col_pass(f, A[A_DQ], A[A_H3], f->r.ry0, f->r.ry1, f->r.rx0, f->r.rx1, 0);
+    for (int p = f->r.ry0; p < f->r.ry1; p++)
+        for (int l = f->r.rx0; l < f->r.rx1; l++) {
             const size_t fi = fat(f, p, l);
             const double mu = A[A_MU][fi], dq2 = 2.0 * A[A_DQ][fi];
-            const float *px = xat(d, xb, p, l);
-            const int in_t = p >= f->ty0 && p < f->ty1 && l >= f->tx0 && l < f->tx1;
+            const float *px = lcn_xat(d, xb, p, l);
+            const int in_t = p >= f->r.ty0 && p < f->r.ty1 && l >= f->r.tx0 && l < f->r.tx1;
             const float *pg =
-                in_t ? gb + ((size_t)(p - f->ty0) * (size_t)d->tw + (size_t)(l - f->tx0)) * (size_t)M : NULL;
+                in_t ? gb + ((size_t)(p - f->r.ty0) * (size_t)d->tw + (size_t)(l - f->r.tx0)) * (size_t)M : NULL;
             const double s = sum_lin(px, mu, dq2, pg, in_t ? A[A_RINV][fi] : 0.0, M);
             A[A_W1][fi] = -s * f->zinv[fi];
         }
-    row_pass(f, A[A_H4], A[A_W1], f->ry0, f->ry1, f->nx0, f->nx1);
-    col_pass(f, A[A_DXS], A[A_H4], f->ny0, f->ny1, f->nx0, f->nx1, 0);
+    row_pass(f, A[A_H4], A[A_W1], f->r.ry0, f->r.ry1, f->r.nx0, f->r.nx1);
+    col_pass(f, A[A_DXS], A[A_H4], f->r.ny0, f->r.ny1, f->r.nx0, f->r.nx1, 0);
     /* dx += dxs (every input read) + 2 v dq (R) + dout rinv (T), one float addition per element */
-    for (int u = f->ny0; u < f->ny1; u++)
-        for (int w = f->nx0; w < f->nx1; w++) {
+    for (int u = f->r.ny0; u < f->r.ny1; u++)
+        for (int w = f->r.nx0; w < f->r.nx1; w++) {
             const size_t fi = fat(f, u, w);
             const double base = A[A_DXS][fi];
-            const float *px = xat(d, xb, u, w);
+            const float *px = lcn_xat(d, xb, u, w);
             float *pd = dxb + (px - xb);
-            const int in_r = u >= f->ry0 && u < f->ry1 && w >= f->rx0 && w < f->rx1;
-            const int in_t = u >= f->ty0 && u < f->ty1 && w >= f->tx0 && w < f->tx1;
+            const int in_r = u >= f->r.ry0 && u < f->r.ry1 && w >= f->r.rx0 && w < f->r.rx1;
+            const int in_t = u >= f->r.ty0 && u < f->r.ty1 && w >= f->r.tx0 && w < f->r.tx1;
             if (in_t) {
                 const double mu = A[A_MU][fi], dq2 = 2.0 * A[A_DQ][fi], r = A[A_RINV][fi];
-                const float *pg = gb + ((size_t)(u - f->ty0) * (size_t)d->tw + (size_t)(w - f->tx0)) * (size_t)M;
+                const float *pg = gb + ((size_t)(u - f->r.ty0) * (size_t)d->tw + (size_t)(w - f->r.tx0)) * (size_t)M;
 #pragma omp simd
                 for (int k = 0; k < M; k++)
                     pd[k] += (float)(base + ((double)px[k] - mu) * dq2 + (double)pg[k] * r);
@@ -366,25 +316,36 @@ CN_CPU_CLONES static void backward_sample(const lcn_frame *f, const lcn_dims *d,
         }
 }
 
-int lcn_backward_cpu(const lcn_dims *d, const float *x, const float *dout, float *dx)
+/* Every sample, in parallel, each thread on its own frame arrays: the forward pass (y = out) or the
+ * backward pass (y = dx). */
+static int lcn_cpu_run(const lcn_dims *d, const float *x, const float *dout, float *y, int backward)
 {
-    if (lcn_cpu_args(d, x, dout, dx) != CN_OK)
-        return CN_EINVAL;
     lcn_frame f;
-    frame_init(&f, d);
-    const size_t xstride = (size_t)d->wh * (size_t)d->ww * (size_t)d->M;
-    const size_t ostride = (size_t)d->th * (size_t)d->tw * (size_t)d->M;
+    if (frame_init(&f, d, x, backward ? dout : y, y) != CN_OK)
+        return CN_EINVAL;
+    const size_t xstride = f.r.xstride, ostride = f.r.ostride;
 #pragma omp parallel
     {
         double *A[A_N];
         double *block = arrays_alloc(&f, A);
 #pragma omp for schedule(static)
-        for (int b = 0; b < d->B; b++)
-            backward_sample(&f, d, A, x + (size_t)b * xstride, dout + (size_t)b * ostride,
-                            dx + (size_t)b * xstride);
+        for (int b = 0; b < d->B; b++) {
+            if (backward)
+                backward_sample(&f, d, A, x + (size_t)b * xstride, dout + (size_t)b * ostride,
+                                y + (size_t)b * xstride);
+            else
+                forward_out(&f, d, A, x + (size_t)b * xstride, y + (size_t)b * ostride);
+        }
         cn_free(block);
     }
     cn_free(f.ey);
     cn_free(f.zinv);
     return CN_OK;
+}
+
+int lcn_forward_cpu(const lcn_dims *d, const float *x, float *out) { return lcn_cpu_run(d, x, NULL, out, 0); }
+
+int lcn_backward_cpu(const lcn_dims *d, const float *x, const float *dout, float *dx)
+{
+    return lcn_cpu_run(d, x, dout, dx, 1);
 }

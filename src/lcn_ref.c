@@ -14,13 +14,11 @@
 #include <math.h>
 
 #include "src/common.h"
+#include "src/lcn_geom.h"
 
 /* Everything a pass needs about the geometry, in global coordinates. */
 typedef struct {
-    int hy, hx;              /* half-widths clamped to the map: min(h, H-1), min(h, W-1) */
-    int ty1, tx1;            /* tile end (exclusive) */
-    int ry0, ry1, rx0, rx1;  /* R = tile grown by h, clipped */
-    int ny0, ny1, nx0, nx1;  /* tile grown by 2h, clipped: the inputs read */
+    lcn_rects r;             /* T, R, N (src/lcn_geom.h) */
     int rh, rw;              /* R's size */
     double *ey, *ex;         /* e(a) for a in [-hy, hy] and [-hx, hx], indexed a + hy / c + hx */
     double *zr, *zc;         /* zrow over R's rows, zcol over R's columns (Z = M * zr * zc) */
@@ -88,55 +86,53 @@ double lcn_edge_sum(const double *e, int h, int i, int n)
     return z;
 }
 
-static void geo_init(lcn_geo *g, const lcn_dims *d)
+/* The rectangles, checked (lcn_rects_init), and the scratch block. */
+static int geo_init(lcn_geo *g, const lcn_dims *d, const void *a, const void *b, const void *c)
 {
-    int h = (d->n - 1) / 2;
-    g->hy = CN_MIN(h, d->H - 1);
-    g->hx = CN_MIN(h, d->W - 1);
-    g->ty1 = d->ty0 + d->th;
-    g->tx1 = d->tx0 + d->tw;
-    g->ry0 = CN_MAX(d->ty0 - g->hy, 0);
-    g->ry1 = CN_MIN(g->ty1 + g->hy, d->H);
-    g->rx0 = CN_MAX(d->tx0 - g->hx, 0);
-    g->rx1 = CN_MIN(g->tx1 + g->hx, d->W);
-    g->ny0 = CN_MAX(d->ty0 - 2 * g->hy, 0);
-    g->ny1 = CN_MIN(g->ty1 + 2 * g->hy, d->H);
-    g->nx0 = CN_MAX(d->tx0 - 2 * g->hx, 0);
-    g->nx1 = CN_MIN(g->tx1 + 2 * g->hx, d->W);
-    g->rh = g->ry1 - g->ry0;
-    g->rw = g->rx1 - g->rx0;
-    size_t win = (size_t)d->wh * (size_t)d->ww, r = (size_t)g->rh * (size_t)g->rw;
+    int rc = lcn_rects_init(&g->r, d, a, b, c);
+    if (rc != CN_OK)
+        return rc;
+    const lcn_rects *r = &g->r;
+    g->rh = r->ry1 - r->ry0;
+    g->rw = r->rx1 - r->rx0;
+    size_t win = (size_t)d->wh * (size_t)d->ww, rs = (size_t)g->rh * (size_t)g->rw;
     size_t t = (size_t)d->th * (size_t)d->tw;
-    size_t ne = (size_t)(2 * g->hy + 1) + (size_t)(2 * g->hx + 1);
-    size_t total = ne + (size_t)g->rh + (size_t)g->rw + 2 * win + 4 * r + 2 * t;
+    size_t ne = (size_t)(2 * r->hy + 1) + (size_t)(2 * r->hx + 1);
+    size_t total = ne + (size_t)g->rh + (size_t)g->rw + 2 * win + 4 * rs + 2 * t;
     double *p = g->block = cn_alloc(total, sizeof(double));
-    g->ey = p; p += 2 * g->hy + 1;
-    g->ex = p; p += 2 * g->hx + 1;
+    g->ey = p; p += 2 * r->hy + 1;
+    g->ex = p; p += 2 * r->hx + 1;
     g->zr = p; p += g->rh;
     g->zc = p; p += g->rw;
     g->xs = p; p += win;
     g->dxs = p; p += win;
-    g->mu = p; p += r;
-    g->q = p; p += r;
-    g->dq = p; p += r;
-    g->w1 = p; p += r;
+    g->mu = p; p += rs;
+    g->q = p; p += rs;
+    g->dq = p; p += rs;
+    g->w1 = p; p += rs;
     g->rinv = p; p += t;
     g->w2 = p;
-    double s2 = 2.0 * (double)d->sigma * (double)d->sigma;
-    for (int a = -g->hy; a <= g->hy; a++)
-        g->ey[a + g->hy] = exp(-(double)a * a / s2);
-    for (int c = -g->hx; c <= g->hx; c++)
-        g->ex[c + g->hx] = exp(-(double)c * c / s2);
-    for (int i = g->ry0; i < g->ry1; i++)
-        g->zr[i - g->ry0] = lcn_edge_sum(g->ey, g->hy, i, d->H);
-    for (int j = g->rx0; j < g->rx1; j++)
-        g->zc[j - g->rx0] = lcn_edge_sum(g->ex, g->hx, j, d->W);
+    lcn_gauss(g->ey, r->hy, d->sigma);
+    lcn_gauss(g->ex, r->hx, d->sigma);
+    lcn_edge_sums(g->zr, g->ey, r->hy, r->ry0, r->ry1, d->H);
+    lcn_edge_sums(g->zc, g->ex, r->hx, r->rx0, r->rx1, d->W);
+    return CN_OK;
+}
+
+/* Offset of global (i, j) in an array on the tile, and in one on R. */
+static inline size_t t_at(const lcn_dims *d, int i, int j)
+{
+    return (size_t)(i - d->ty0) * (size_t)d->tw + (size_t)(j - d->tx0);
+}
+static inline size_t r_at(const lcn_geo *g, int i, int j)
+{
+    return (size_t)(i - g->r.ry0) * (size_t)g->rw + (size_t)(j - g->r.rx0);
 }
 
 /* Z(i, j) for (i, j) in R. */
 static inline double geo_z(const lcn_geo *g, const lcn_dims *d, int i, int j)
 {
-    return (double)d->M * g->zr[i - g->ry0] * g->zc[j - g->rx0];
+    return (double)d->M * g->zr[i - g->r.ry0] * g->zc[j - g->r.rx0];
 }
 
 /* sum_{(a,c) in N(i,j)} g(a,c) * f[i+a, j+c], f given on rows [fy0, ...) and columns [fx0, fx0 + fw). */
@@ -144,39 +140,33 @@ static double gauss_sum(const lcn_geo *g, const lcn_dims *d, const double *f, in
                         int j)
 {
     double s = 0;
-    for (int a = CN_MAX(-g->hy, -i); a <= CN_MIN(g->hy, d->H - 1 - i); a++) {
+    for (int a = CN_MAX(-g->r.hy, -i); a <= CN_MIN(g->r.hy, d->H - 1 - i); a++) {
         double ra = 0;
         const double *row = f + (size_t)(i + a - fy0) * (size_t)fw;
-        for (int c = CN_MAX(-g->hx, -j); c <= CN_MIN(g->hx, d->W - 1 - j); c++)
-            ra += g->ex[c + g->hx] * row[j + c - fx0];
-        s += g->ey[a + g->hy] * ra;
+        for (int c = CN_MAX(-g->r.hx, -j); c <= CN_MIN(g->r.hx, d->W - 1 - j); c++)
+            ra += g->ex[c + g->r.hx] * row[j + c - fx0];
+        s += g->ey[a + g->r.hy] * ra;
     }
     return s;
-}
-
-/* x[b, i, j, 0..M) for global (i, j), from the window. */
-static inline const float *xat(const lcn_dims *d, const float *xb, int i, int j)
-{
-    return xb + ((size_t)(i - d->wy0) * (size_t)d->ww + (size_t)(j - d->wx0)) * (size_t)d->M;
 }
 
 /* The forward quantities of sample b: xs (on the inputs read), mu and q (on R), rinv (on the tile). */
 static void forward_sample(lcn_geo *g, const lcn_dims *d, const float *xb)
 {
     int M = d->M;
-    for (int u = g->ny0; u < g->ny1; u++)
-        for (int w = g->nx0; w < g->nx1; w++) {
-            const float *px = xat(d, xb, u, w);
+    for (int u = g->r.ny0; u < g->r.ny1; u++)
+        for (int w = g->r.nx0; w < g->r.nx1; w++) {
+            const float *px = lcn_xat(d, xb, u, w);
             double s = 0;
             for (int k = 0; k < M; k++)
                 s += px[k];
             g->xs[(size_t)(u - d->wy0) * (size_t)d->ww + (size_t)(w - d->wx0)] = s;
         }
-    for (int p = g->ry0; p < g->ry1; p++)
-        for (int l = g->rx0; l < g->rx1; l++) {
-            size_t ir = (size_t)(p - g->ry0) * (size_t)g->rw + (size_t)(l - g->rx0);
+    for (int p = g->r.ry0; p < g->r.ry1; p++)
+        for (int l = g->r.rx0; l < g->r.rx1; l++) {
+            size_t ir = r_at(g, p, l);
             double mu = gauss_sum(g, d, g->xs, d->wy0, d->wx0, d->ww, p, l) / geo_z(g, d, p, l);
-            const float *px = xat(d, xb, p, l);
+            const float *px = lcn_xat(d, xb, p, l);
             double q = 0;
             for (int k = 0; k < M; k++) {
                 double v = (double)px[k] - mu;
@@ -185,48 +175,27 @@ static void forward_sample(lcn_geo *g, const lcn_dims *d, const float *xb)
             g->mu[ir] = mu;
             g->q[ir] = q;
         }
-    for (int i = d->ty0; i < g->ty1; i++)
-        for (int j = d->tx0; j < g->tx1; j++) {
-            double s2 = gauss_sum(g, d, g->q, g->ry0, g->rx0, g->rw, i, j) / geo_z(g, d, i, j);
-            g->rinv[(size_t)(i - d->ty0) * (size_t)d->tw + (size_t)(j - d->tx0)] =
+    for (int i = d->ty0; i < g->r.ty1; i++)
+        for (int j = d->tx0; j < g->r.tx1; j++) {
+            double s2 = gauss_sum(g, d, g->q, g->r.ry0, g->r.rx0, g->rw, i, j) / geo_z(g, d, i, j);
+            g->rinv[t_at(d, i, j)] =
                 1.0 / sqrt((double)d->eps + s2);
         }
 }
 
-static int check_ptrs(const lcn_dims *d, const void *a, const void *b, const void *c)
+/* One sample's output: out = (x - mu) rinv on the tile. */
+static void forward_out(lcn_geo *g, const lcn_dims *d, const float *xb, float *ob)
 {
-    int rc = lcn_check(d);
-    if (rc != CN_OK)
-        return rc;
-    if (!a || !b || !c)
-        return cn_set_error("lcn: NULL array");
-    return CN_OK;
-}
-
-int lcn_forward_ref(const lcn_dims *d, const float *x, float *out)
-{
-    int rc = check_ptrs(d, x, out, out);
-    if (rc != CN_OK)
-        return rc;
-    lcn_geo g;
-    geo_init(&g, d);
-    size_t M = (size_t)d->M, xstride = (size_t)d->wh * (size_t)d->ww * M;
-    size_t ostride = (size_t)d->th * (size_t)d->tw * M;
-    for (int b = 0; b < d->B; b++) {
-        const float *xb = x + (size_t)b * xstride;
-        float *ob = out + (size_t)b * ostride;
-        forward_sample(&g, d, xb);
-        for (int i = d->ty0; i < g.ty1; i++)
-            for (int j = d->tx0; j < g.tx1; j++) {
-                size_t it = (size_t)(i - d->ty0) * (size_t)d->tw + (size_t)(j - d->tx0);
-                double mu = g.mu[(size_t)(i - g.ry0) * (size_t)g.rw + (size_t)(j - g.rx0)];
-                const float *px = xat(d, xb, i, j);
-                for (size_t k = 0; k < M; k++)
-                    ob[it * M + k] = (float)(((double)px[k] - mu) * g.rinv[it]);
-            }
-    }
-    cn_free(g.block);
-    return CN_OK;
+    size_t M = (size_t)d->M;
+    forward_sample(g, d, xb);
+    for (int i = d->ty0; i < g->r.ty1; i++)
+        for (int j = d->tx0; j < g->r.tx1; j++) {
+            size_t it = t_at(d, i, j);
+            double mu = g->mu[r_at(g, i, j)], r = g->rinv[it];
+            const float *px = lcn_xat(d, xb, i, j);
+            for (size_t k = 0; k < M; k++)
+                ob[it * M + k] = (float)(((double)px[k] - mu) * r);
+        }
 }
 
 /* Back-propagation, per sample, in the order of MODEL.md: out -> (v, s2), s2 -> q -> v, v -> (x, mu),
@@ -237,93 +206,104 @@ int lcn_forward_ref(const lcn_dims *d, const float *x, float *out)
  *   dv   += 2 v dq                               (R)
  *   dx   += dv;  dmu = -sum_k dv                 (R)
  *   dx   += sum_{(p,l) in R near (u,w)} g dmu(p,l) / Z(p,l)   (every map, inputs read)        */
-int lcn_backward_ref(const lcn_dims *d, const float *x, const float *dout, float *dx)
+static void backward_sample(lcn_geo *g, const lcn_dims *d, const float *xb, const float *gb, float *dxb)
 {
-    int rc = check_ptrs(d, x, dout, dx);
+    int M = d->M;
+    forward_sample(g, d, xb);
+    /* ds2 / Z on the tile */
+    for (int i = d->ty0; i < g->r.ty1; i++)
+        for (int j = d->tx0; j < g->r.tx1; j++) {
+            size_t it = t_at(d, i, j);
+            double mu = g->mu[r_at(g, i, j)];
+            const float *px = lcn_xat(d, xb, i, j);
+            double s = 0;
+            for (int k = 0; k < M; k++)
+                s += (double)gb[it * (size_t)M + (size_t)k] * ((double)px[k] - mu);
+            double r = g->rinv[it];
+            g->w2[it] = -0.5 * r * r * r * s / geo_z(g, d, i, j);
+        }
+    /* dq on R: the tile outputs whose s2 window holds (p, l) (g is symmetric) */
+    for (int p = g->r.ry0; p < g->r.ry1; p++)
+        for (int l = g->r.rx0; l < g->r.rx1; l++) {
+            double s = 0;
+            for (int i = CN_MAX(d->ty0, p - g->r.hy); i <= CN_MIN(g->r.ty1 - 1, p + g->r.hy); i++) {
+                double ra = 0;
+                for (int j = CN_MAX(d->tx0, l - g->r.hx); j <= CN_MIN(g->r.tx1 - 1, l + g->r.hx); j++)
+                    ra += g->ex[j - l + g->r.hx] * g->w2[t_at(d, i, j)];
+                s += g->ey[i - p + g->r.hy] * ra;
+            }
+            g->dq[r_at(g, p, l)] = s;
+        }
+    /* dmu / Z on R, from dv = (direct) + 2 v dq */
+    for (int p = g->r.ry0; p < g->r.ry1; p++)
+        for (int l = g->r.rx0; l < g->r.rx1; l++) {
+            size_t ir = r_at(g, p, l);
+            int in_tile = p >= d->ty0 && p < g->r.ty1 && l >= d->tx0 && l < g->r.tx1;
+            size_t it = in_tile ? t_at(d, p, l) : 0;
+            const float *px = lcn_xat(d, xb, p, l);
+            double s = 0;
+            for (int k = 0; k < M; k++) {
+                double dv = 2.0 * ((double)px[k] - g->mu[ir]) * g->dq[ir];
+                if (in_tile)
+                    dv += (double)gb[it * (size_t)M + (size_t)k] * g->rinv[it];
+                s += dv;
+            }
+            g->w1[ir] = -s / geo_z(g, d, p, l);
+        }
+    /* through mu to every input read: dxs(u, w) = sum over R positions whose window holds (u, w) */
+    for (int u = g->r.ny0; u < g->r.ny1; u++)
+        for (int w = g->r.nx0; w < g->r.nx1; w++) {
+            double s = 0;
+            for (int p = CN_MAX(g->r.ry0, u - g->r.hy); p <= CN_MIN(g->r.ry1 - 1, u + g->r.hy); p++) {
+                double ra = 0;
+                for (int l = CN_MAX(g->r.rx0, w - g->r.hx); l <= CN_MIN(g->r.rx1 - 1, w + g->r.hx); l++)
+                    ra += g->ex[l - w + g->r.hx] * g->w1[r_at(g, p, l)];
+                s += g->ey[p - u + g->r.hy] * ra;
+            }
+            g->dxs[(size_t)(u - d->wy0) * (size_t)d->ww + (size_t)(w - d->wx0)] = s;
+        }
+    /* dx += dxs + dv, one float addition per element */
+    for (int u = g->r.ny0; u < g->r.ny1; u++)
+        for (int w = g->r.nx0; w < g->r.nx1; w++) {
+            double base = g->dxs[(size_t)(u - d->wy0) * (size_t)d->ww + (size_t)(w - d->wx0)];
+            int in_r = u >= g->r.ry0 && u < g->r.ry1 && w >= g->r.rx0 && w < g->r.rx1;
+            int in_tile = u >= d->ty0 && u < g->r.ty1 && w >= d->tx0 && w < g->r.tx1;
+            size_t ir = in_r ? r_at(g, u, w) : 0;
+            size_t it = in_tile ? t_at(d, u, w) : 0;
+            const float *px = lcn_xat(d, xb, u, w);
+            float *pd = dxb + (px - xb);
+            for (int k = 0; k < M; k++) {
+                double t = base;
+                if (in_r)
+                    t += 2.0 * ((double)px[k] - g->mu[ir]) * g->dq[ir];
+                if (in_tile)
+                    t += (double)gb[it * (size_t)M + (size_t)k] * g->rinv[it];
+                pd[k] += (float)t;
+            }
+        }
+}
+
+/* Every sample in turn: the forward pass (y = out) or the backward pass (y = dx). */
+static int ref_run(const lcn_dims *d, const float *x, const float *dout, float *y, int backward)
+{
+    lcn_geo g;
+    int rc = geo_init(&g, d, x, backward ? dout : y, y);
     if (rc != CN_OK)
         return rc;
-    lcn_geo g;
-    geo_init(&g, d);
-    int M = d->M;
-    size_t xstride = (size_t)d->wh * (size_t)d->ww * (size_t)M;
-    size_t ostride = (size_t)d->th * (size_t)d->tw * (size_t)M;
     for (int b = 0; b < d->B; b++) {
-        const float *xb = x + (size_t)b * xstride;
-        const float *gb = dout + (size_t)b * ostride;
-        float *dxb = dx + (size_t)b * xstride;
-        forward_sample(&g, d, xb);
-        /* ds2 / Z on the tile */
-        for (int i = d->ty0; i < g.ty1; i++)
-            for (int j = d->tx0; j < g.tx1; j++) {
-                size_t it = (size_t)(i - d->ty0) * (size_t)d->tw + (size_t)(j - d->tx0);
-                double mu = g.mu[(size_t)(i - g.ry0) * (size_t)g.rw + (size_t)(j - g.rx0)];
-                const float *px = xat(d, xb, i, j);
-                double s = 0;
-                for (int k = 0; k < M; k++)
-                    s += (double)gb[it * (size_t)M + (size_t)k] * ((double)px[k] - mu);
-                double r = g.rinv[it];
-                g.w2[it] = -0.5 * r * r * r * s / geo_z(&g, d, i, j);
-            }
-        /* dq on R: the tile outputs whose s2 window holds (p, l) (g is symmetric) */
-        for (int p = g.ry0; p < g.ry1; p++)
-            for (int l = g.rx0; l < g.rx1; l++) {
-                double s = 0;
-                for (int i = CN_MAX(d->ty0, p - g.hy); i <= CN_MIN(g.ty1 - 1, p + g.hy); i++) {
-                    double ra = 0;
-                    for (int j = CN_MAX(d->tx0, l - g.hx); j <= CN_MIN(g.tx1 - 1, l + g.hx); j++)
-                        ra += g.ex[j - l + g.hx] * g.w2[(size_t)(i - d->ty0) * (size_t)d->tw + (size_t)(j - d->tx0)];
-                    s += g.ey[i - p + g.hy] * ra;
-                }
-                g.dq[(size_t)(p - g.ry0) * (size_t)g.rw + (size_t)(l - g.rx0)] = s;
-            }
-        /* dmu / Z on R, from dv = (direct) + 2 v dq */
-        for (int p = g.ry0; p < g.ry1; p++)
-            for (int l = g.rx0; l < g.rx1; l++) {
-                size_t ir = (size_t)(p - g.ry0) * (size_t)g.rw + (size_t)(l - g.rx0);
-                int in_tile = p >= d->ty0 && p < g.ty1 && l >= d->tx0 && l < g.tx1;
-                size_t it = in_tile ? (size_t)(p - d->ty0) * (size_t)d->tw + (size_t)(l - d->tx0) : 0;
-                const float *px = xat(d, xb, p, l);
-                double s = 0;
-                for (int k = 0; k < M; k++) {
-                    double dv = 2.0 * ((double)px[k] - g.mu[ir]) * g.dq[ir];
-                    if (in_tile)
-                        dv += (double)gb[it * (size_t)M + (size_t)k] * g.rinv[it];
-                    s += dv;
-                }
-                g.w1[ir] = -s / geo_z(&g, d, p, l);
-            }
-        /* through mu to every input read: dxs(u, w) = sum over R positions whose window holds (u, w) */
-        for (int u = g.ny0; u < g.ny1; u++)
-            for (int w = g.nx0; w < g.nx1; w++) {
-                double s = 0;
-                for (int p = CN_MAX(g.ry0, u - g.hy); p <= CN_MIN(g.ry1 - 1, u + g.hy); p++) {
-                    double ra = 0;
-                    for (int l = CN_MAX(g.rx0, w - g.hx); l <= CN_MIN(g.rx1 - 1, w + g.hx); l++)
-                        ra += g.ex[l - w + g.hx] * g.w1[(size_t)(p - g.ry0) * (size_t)g.rw + (size_t)(l - g.rx0)];
-                    s += g.ey[p - u + g.hy] * ra;
-                }
-                g.dxs[(size_t)(u - d->wy0) * (size_t)d->ww + (size_t)(w - d->wx0)] = s;
-            }
-        /* dx += dxs + dv, one float addition per element */
-        for (int u = g.ny0; u < g.ny1; u++)
-            for (int w = g.nx0; w < g.nx1; w++) {
-                double base = g.dxs[(size_t)(u - d->wy0) * (size_t)d->ww + (size_t)(w - d->wx0)];
-                int in_r = u >= g.ry0 && u < g.ry1 && w >= g.rx0 && w < g.rx1;
-                int in_tile = u >= d->ty0 && u < g.ty1 && w >= d->tx0 && w < g.tx1;
-                size_t ir = in_r ? (size_t)(u - g.ry0) * (size_t)g.rw + (size_t)(w - g.rx0) : 0;
-                size_t it = in_tile ? (size_t)(u - d->ty0) * (size_t)d->tw + (size_t)(w - d->tx0) : 0;
-                const float *px = xat(d, xb, u, w);
-                float *pd = dxb + (px - xb);
-                for (int k = 0; k < M; k++) {
-                    double t = base;
-                    if (in_r)
-                        t += 2.0 * ((double)px[k] - g.mu[ir]) * g.dq[ir];
-                    if (in_tile)
-                        t += (double)gb[it * (size_t)M + (size_t)k] * g.rinv[it];
-                    pd[k] += (float)t;
-                }
-            }
+        if (backward)
+            backward_sample(&g, d, x + (size_t)b * g.r.xstride, dout + (size_t)b * g.r.ostride,
+                            y + (size_t)b * g.r.xstride);
+        else
+            forward_out(&g, d, x + (size_t)b * g.r.xstride, y + (size_t)b * g.r.ostride);
     }
     cn_free(g.block);
     return CN_OK;
+}
+
+int lcn_forward_ref(const lcn_dims *d, const float *x, float *out) { return ref_run(d, x, NULL, out, 0); }
+
+int lcn_backward_ref(const lcn_dims *d, const float *x, const float *dout, float *dx)
+{
+    return ref_run(d, x, dout, dx, 1);
 }

@@ -35,18 +35,12 @@
 # without MPI). The emulator runs work synchronously, so a missing stream synchronization before the
 # host reads a pinned buffer would not show here.
 set -u
-BUILD=${COTSNET_BUILD:-build}
-BIN=${COTSNET_BIN:-bin/cotsnet}
-PY=/usr/bin/python3
 CXX=${CXX:-g++}
 CC=${CC:-gcc}
-JOB=tests/jobs/dist.ini
 command -v "$CXX" >/dev/null 2>&1 || { echo "skip cuda_train_emu: no C++ compiler ($CXX)"; exit 0; }
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-MPIRUN="mpirun --oversubscribe --bind-to none"
+. tests/dist_env.sh # BUILD BIN PY JOB MPIRUN tmp, one thread per rank
 out="$BUILD/cuda_emu_train"
 mkdir -p "$out" || exit 1
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 # the roofline (CUDA events) has no emulator; NCCL is cuda/emu/nccl_emu.c, loaded from $out/lib
 cu=$(ls cuda/*.cu | grep -v -e cuda/roofline.cu | tr '\n' ' ')
@@ -152,17 +146,24 @@ else
     echo "FAIL cuda_train_average_R2: the run failed: $(tail -3 "$tmp/gpuA.log")"
 fi
 
-# no GPU: one clear line, non-zero exit, nothing trained, no crash
-COTSNET_EMU_NO_GPU=1 timeout 60 $MPIRUN -np 2 "$EMU" train $JOB --set grid.rows=1 --set grid.cols=2 \
-    --set run.backend=cuda --set run.out_dir="$tmp/nogpu" >"$tmp/n.out" 2>"$tmp/n.err"
-rc=$?
-n=$(grep -c "cotsnet: error" "$tmp/n.err")
-if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [ "$n" -eq 1 ] && grep -q "run.backend = cuda: no GPU on rank 0" "$tmp/n.err" &&
-    ! grep -q "step" "$tmp/n.out"; then
-    echo "ok cuda_no_gpu"
-else
-    echo "FAIL cuda_no_gpu: rc $rc, $n error lines: $(head -c 600 "$tmp/n.err")"
-fi
+# no_gpu NAME ERRORS WANT NOT PROGRAM ARGS...: PROGRAM on 2 ranks without a device (COTSNET_EMU_NO_GPU=1)
+# exits non-zero (not by the time-out) with one stderr line matching ERRORS, a line matching WANT, and
+# no output line matching NOT: one clear line, nothing done, no crash.
+no_gpu() {
+    name=$1 errs=$2 want=$3 not=$4
+    shift 4
+    COTSNET_EMU_NO_GPU=1 timeout 60 $MPIRUN -np 2 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    rc=$?
+    n=$(grep -c "$errs" "$tmp/$name.err")
+    if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [ "$n" -eq 1 ] && grep -q "$want" "$tmp/$name.err" &&
+        ! grep -q "$not" "$tmp/$name.out"; then
+        echo "ok $name"
+    else
+        echo "FAIL $name: rc $rc, $n error lines: $(head -c 600 "$tmp/$name.err")"
+    fi
+}
+no_gpu cuda_no_gpu "cotsnet: error" "run.backend = cuda: no GPU on rank 0" "step" "$EMU" train $JOB \
+    --set grid.rows=1 --set grid.cols=2 --set run.backend=cuda --set run.out_dir="$tmp/nogpu"
 
 # bench_halo on the (emulated) GPU: both halo paths checked and timed, grid 1x2, halos 2 and 9 (> tile)
 for hp in mpi nccl; do
@@ -177,16 +178,8 @@ for hp in mpi nccl; do
         echo "FAIL cuda_bench_halo_$hp: rc $rc, $oks of $rows rows ok: $(tail -4 "$tmp/bh_$hp.log")"
     fi
 done
-COTSNET_EMU_NO_GPU=1 timeout 60 $MPIRUN -np 2 "$out/bench_halo" --grid 1x2 --tile 8 --halo 2 --backend cuda \
-    >"$tmp/bh_n.out" 2>"$tmp/bh_n.err"
-rc=$?
-n=$(grep -c "error" "$tmp/bh_n.err")
-if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [ "$n" -eq 1 ] && grep -q "no GPU on rank 0" "$tmp/bh_n.err" &&
-    ! grep -q "^ *1x2 " "$tmp/bh_n.out"; then
-    echo "ok cuda_bench_halo_no_gpu"
-else
-    echo "FAIL cuda_bench_halo_no_gpu: rc $rc, $n error lines: $(head -c 600 "$tmp/bh_n.err")"
-fi
+no_gpu cuda_bench_halo_no_gpu "error" "no GPU on rank 0" "^ *1x2 " "$out/bench_halo" --grid 1x2 --tile 8 \
+    --halo 2 --backend cuda
 
 # bench_cuda --job on the (emulated) GPU: every pass of both stages of dist.ini on the slowest rank of
 # a 2x2 grid checked against the reference (the GPU backend of bench/jobpass.h: uploads, the CUDA

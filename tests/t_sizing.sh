@@ -2,18 +2,12 @@
 # t_sizing.sh: `cotsnet info --params` (src/sizing.c) counts what the engine allocates: tests/mpi_sizing.c
 # on grids 1x1, 1x2, 2x2, 2x3 and 3x3 of tests/jobs/dist.ini (halos reaching two tiles away, LCN, a
 # separate decoder, uneven tiles), then the command itself when bin/cotsnet dispatches it.
-BUILD=${COTSNET_BUILD:-build}
-BIN=${COTSNET_BIN:-bin/cotsnet}
+. tests/dist_env.sh # BUILD BIN JOB MPIRUN tmp mpi_prog, one thread per rank
 EXE="$BUILD/tests/mpi_sizing"
-JOB=tests/jobs/dist.ini
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1
 if [ ! -x "$EXE" ]; then
     echo "FAIL t_sizing: $EXE not built"
     exit 1
 fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 status=0
 
 # 1x1 runs without a launcher; the others under mpirun
@@ -22,14 +16,7 @@ cat "$tmp/out"
 if command -v mpirun >/dev/null 2>&1; then
     for g in "1 2" "2 2" "2 3" "3 3"; do
         set -- $g
-        timeout -k 5 60 mpirun --oversubscribe -np $(($1 * $2)) "$EXE" "$1" "$2" "$JOB" >"$tmp/out" 2>"$tmp/err"
-        rc=$?
-        cat "$tmp/out"
-        if [ "$rc" -ne 0 ]; then
-            status=1
-            grep -q '^FAIL ' "$tmp/out" || echo "FAIL sizing_$1x$2: exited with status $rc"
-            sed 's/^/   /' "$tmp/err" | head -n 10
-        fi
+        mpi_prog "sizing_$1x$2" $(($1 * $2)) "$EXE" "$1" "$2" "$JOB" || status=1
     done
 else
     echo "skip sizing_mpi: mpirun not found"

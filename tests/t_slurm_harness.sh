@@ -6,30 +6,9 @@
 # (#SBATCH --signal=B:USR1@120 under --time=2). Stops every daemon at the end, even on failure.
 # Skips only when the Slurm packages are not installed (make deps installs them).
 repo=$(cd "$(dirname "$0")/.." && pwd)
-. "$repo/tests/slurm/lib.sh"
-if ! slurm_have; then
-    echo "skip slurm_harness: $SLURM_WHY"
-    exit 0
-fi
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1
+. "$repo/tests/slurm/test_env.sh" # slurm_test_setup, ok, fail, show, slurm_test_down
+slurm_test_setup slurm_harness t-slurm
 export COTSNET_SIGNAL_HOLD=${COTSNET_SIGNAL_HOLD:-2} # the fake program needs no start-up time
-
-tmp=$(mktemp -d /tmp/cotsnet-t-slurm.XXXXXX) || exit 1
-chmod 755 "$tmp"  # munged wants its socket's directories searchable by all
-fails=0
-cleanup() {
-    slurm_down "$tmp/slurm"
-    if [ "$fails" -eq 0 ]; then rm -rf "$tmp"; else echo "(kept $tmp: slurm/log, work/runs)"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-t_start=$(date +%s)
-
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
-# show FILE: the file, indented, after a FAIL line
-show() { [ -f "$1" ] && sed 's/^/    /' "$1" | tail -n 40; }
 
 if ! slurm_up "$tmp/slurm"; then
     fail slurm_up "$SLURM_WHY"
@@ -161,18 +140,5 @@ if [ -n "$timer_id" ]; then
 fi
 
 # --- stop: no daemon, no job process left
-slurm_down "$tmp/slurm"
-unset SLURM_CONF COTSNET_SLURM_DIR
-left=
-for f in munged slurmctld slurmd; do [ -e "$tmp/slurm/pid/$f.pid" ] && left="$left $f.pid"; done
-for e in /proc/[0-9]*/environ; do
-    [ "$e" = "/proc/$$/environ" ] && continue
-    tr '\0' '\n' 2>/dev/null <"$e" | grep -qx "COTSNET_SLURM_INSTANCE=$tmp/slurm" && left="$left ${e%/environ}"
-    tr '\0' '\n' 2>/dev/null <"$e" | grep -qx "SLURM_CONF=$tmp/slurm/slurm.conf" && left="$left ${e%/environ}"
-done
-if [ -z "$left" ]; then
-    ok "slurm_down (nothing left; test took $(( $(date +%s) - t_start )) s)"
-else
-    fail slurm_down "left behind:$left"
-fi
+slurm_test_down slurm_down
 [ "$fails" -eq 0 ]

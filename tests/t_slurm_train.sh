@@ -12,11 +12,8 @@
 # Stops every daemon it started, even on failure. Skips when Slurm cannot run here (packages missing,
 # not root, the daemons do not start: tests/t_slurm_harness.sh says why).
 repo=$(cd "$(dirname "$0")/.." && pwd)
-. "$repo/tests/slurm/lib.sh"
-if ! slurm_have; then
-    echo "skip slurm_train: $SLURM_WHY"
-    exit 0
-fi
+. "$repo/tests/slurm/test_env.sh" # slurm_test_setup, ok, fail, show, slurm_test_down
+slurm_test_setup slurm_train t-strain
 if ! command -v mpirun >/dev/null 2>&1; then
     echo "skip slurm_train: no mpirun"
     exit 0
@@ -29,8 +26,6 @@ if [ ! -x "$BIN" ]; then
 fi
 JOB=$repo/tests/jobs/slurm.ini
 train="$repo/slurm/train.sh"
-export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1
 # Inside the allocation (8 CPUs declared) mpirun does not know that the machine has fewer cores, and
 # its ranks would spin while they wait: 4 spinning ranks on 2 shared cores run ~50x slower.
 export OMPI_MCA_mpi_yield_when_idle=1
@@ -45,22 +40,6 @@ LONG="--set stage1.steps=400 --set stage2.steps=400 --set train.head_steps=400 -
       --set checkpoint.every=100 --set run.log_every=20"
 final=$(printf "ckpt/ckpt-%08d.h5" "$total")
 
-tmp=$(mktemp -d /tmp/cotsnet-t-strain.XXXXXX) || exit 1
-chmod 755 "$tmp" # munged wants its socket's directories searchable by all
-fails=0
-refpid=
-cleanup() {
-    [ -n "$refpid" ] && kill "$refpid" 2>/dev/null
-    slurm_down "$tmp/slurm"
-    if [ "$fails" -eq 0 ]; then rm -rf "$tmp"; else echo "(kept $tmp: slurm/log, work/runs, work/*)"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-t_start=$(date +%s)
-
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
-show() { [ -f "$1" ] && sed 's/^/    /' "$1" | tail -n 30; }
 # same NAME A B: every dataset (and the training cursor) of checkpoints A and B bit-identical
 same() {
     if /usr/bin/python3 -c "import h5py" 2>/dev/null; then
@@ -95,6 +74,7 @@ cd "$work" || exit 1
 timeout 150 mpirun --oversubscribe --bind-to none -np 4 "$BIN" train "$JOB" --set run.out_dir="$work/ref" $LONG \
     >"$work/ref.log" 2>&1 &
 refpid=$!
+kill_at_exit=$refpid
 # The basic job, and the long one to signal while it steps (8 CPUs: both run at once).
 basic=$(sbatch --parsable -J basic "$train" "$JOB" --set run.out_dir="$work/basic")
 resume=$(sbatch --parsable -J resume "$train" "$JOB" --set run.out_dir="$work/resume" $LONG)
@@ -180,7 +160,7 @@ check_resumed() {
 # The reference first (its checkpoint is needed by both checks)
 wait "$refpid"
 rc=$?
-refpid=
+kill_at_exit=
 if [ "$rc" -ne 0 ] || [ ! -f "$work/ref/$final" ]; then
     fail slurm_train_reference "mpirun -np 4 straight: exit $rc"
     show "$work/ref.log"
@@ -189,16 +169,5 @@ check_resumed slurm_train_resume "$resume" "runs/resume-$resume.out" "$work/resu
 [ -n "$early" ] && check_resumed slurm_train_signal_at_start "$early" "runs/early-$early.out" "$work/early"
 
 # --- stop: no daemon left
-slurm_down "$tmp/slurm"
-left=
-for f in munged slurmctld slurmd; do [ -e "$tmp/slurm/pid/$f.pid" ] && left="$left $f.pid"; done
-for e in /proc/[0-9]*/environ; do
-    [ "$e" = "/proc/$$/environ" ] && continue
-    tr '\0' '\n' 2>/dev/null <"$e" | grep -qx "COTSNET_SLURM_INSTANCE=$tmp/slurm" && left="$left ${e%/environ}"
-done
-if [ -z "$left" ]; then
-    ok "slurm_train_down (nothing left; test took $(($(date +%s) - t_start)) s)"
-else
-    fail slurm_train_down "left behind:$left"
-fi
+slurm_test_down slurm_train_down
 [ "$fails" -eq 0 ]

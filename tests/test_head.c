@@ -33,16 +33,6 @@ static const head_case cases[] = {
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
-static const char *dump_dir;
-
-static float *grid_rand(size_t n, double scale)
-{
-    float *a = malloc((n ? n : 1) * sizeof *a);
-    for (size_t i = 0; i < n; i++)
-        a[i] = (float)(nearbyint(tu_rand() * scale * 4096.0) / 4096.0);
-    return a;
-}
-
 /* Full logits z = f w + bias. */
 static int logits(const head_dims *d, const float *f, const float *w, const float *bias, float *z)
 {
@@ -86,11 +76,8 @@ static void fd_grad(const head_dims *d, float *f, float *w, float *bias, const i
 
 static void dumpf(const head_case *c, const char *what, const void *a, const char *dtype, int d0, int d1)
 {
-    char path[1024];
     int shape[2] = {d0, d1};
-    snprintf(path, sizeof path, "%s/head_%s_%s.npy", dump_dir, c->name, what);
-    if (tu_write_npy(path, a, dtype, shape, d1 > 0 ? 2 : 1) != 0)
-        tu_fail("dump", "cannot write %s", path);
+    tu_dump(a, dtype, shape, d1 > 0 ? 2 : 1, "head_%s_%s", c->name, what);
 }
 
 static void check_grad(const char *what, const head_case *c, const float *analytic, const float *fd, size_t n)
@@ -106,7 +93,7 @@ static void run_case(const head_case *c)
     char name[128];
     head_dims d = {c->B, c->K, c->F};
     size_t B = (size_t)c->B, K = (size_t)c->K, F = (size_t)c->F;
-    float *f = grid_rand(B * F, 1.0), *w = grid_rand(F * K, 0.5), *bias = grid_rand(K, 0.5);
+    float *f = tu_grid_rand(B * F, 1.0), *w = tu_grid_rand(F * K, 0.5), *bias = tu_grid_rand(K, 0.5);
     int *labels = malloc(B * sizeof *labels);
     for (size_t b = 0; b < B; b++)
         labels[b] = (int)((tu_rand() + 1) * 0.5 * c->K) % c->K;
@@ -141,7 +128,7 @@ static void run_case(const head_case *c)
     for (size_t e = 0; e < B * K; e++)
         zsplit[e] = z1[e] + z2[e] + bias[e % K];
 
-    if (dump_dir) {
+    if (tu_dump_dir) {
         double lf = loss;
         float loss32 = (float)lf;
         dumpf(c, "f", f, "<f4", c->B, c->F); dumpf(c, "w", w, "<f4", c->F, c->K);
@@ -299,16 +286,12 @@ static void test_bad_args(void)
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--dump") == 0)
-        dump_dir = argv[2];
-    else if (argc != 1) {
-        fprintf(stderr, "usage: test_head [--dump DIR]\n");
+    if (tu_dump_args(argc, argv, "test_head"))
         return 2;
-    }
     tu_seed(23);
     for (int i = 0; i < NCASES; i++)
         run_case(&cases[i]);
-    if (dump_dir)
+    if (tu_dump_dir)
         return tu_exit();
     test_stable();
     test_bad_args();

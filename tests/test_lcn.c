@@ -38,8 +38,6 @@ static const lcn_case cases[] = {
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
-static const char *dump_dir;
-
 static lcn_dims whole_dims(const lcn_case *c)
 {
     lcn_dims d = {c->B, c->M, c->H, c->W, 0, 0, c->H, c->W, 0, 0, c->H, c->W, c->n, c->sigma, c->eps};
@@ -47,15 +45,6 @@ static lcn_dims whole_dims(const lcn_case *c)
 }
 
 static size_t map_count(const lcn_case *c) { return (size_t)c->B * c->H * c->W * c->M; }
-
-/* Inputs on a 2^-12 grid in [-1, 1]. */
-static float *grid_rand(size_t n)
-{
-    float *a = malloc(n * sizeof *a);
-    for (size_t i = 0; i < n; i++)
-        a[i] = (float)(nearbyint(tu_rand() * 4096.0) / 4096.0);
-    return a;
-}
 
 static double objective(const lcn_dims *d, const float *x, const float *dout, float *out, size_t n)
 {
@@ -69,11 +58,8 @@ static double objective(const lcn_dims *d, const float *x, const float *dout, fl
 
 static void dump(const lcn_case *c, const char *what, const float *a)
 {
-    char path[1024];
     int shape[4] = {c->B, c->H, c->W, c->M};
-    snprintf(path, sizeof path, "%s/lcn_%s_%s.npy", dump_dir, c->name, what);
-    if (tu_write_npy(path, a, "<f4", shape, 4) != 0)
-        tu_fail("dump", "cannot write %s", path);
+    tu_dump(a, "<f4", shape, 4, "lcn_%s_%s", c->name, what);
 }
 
 /* Copy rows [y0, y0+h) cols [x0, x0+w) of a [B, H, W, M] map into a [B, h, w, M] block, or back with add. */
@@ -243,7 +229,7 @@ static void run_case(const lcn_case *c)
     char name[160];
     size_t n = map_count(c);
     lcn_dims d = whole_dims(c);
-    float *x = grid_rand(n), *dout = tu_randn(n, 1.0), *out = malloc(n * sizeof *out);
+    float *x = tu_grid_rand(n, 1.0), *dout = tu_randn(n, 1.0), *out = malloc(n * sizeof *out);
     float *dx = calloc(n, sizeof *dx), *out_t = malloc(n * sizeof *out_t), *dx_t = malloc(n * sizeof *dx_t);
     int rc = lcn_forward_ref(&d, x, out);
     if (rc == CN_OK)
@@ -254,15 +240,12 @@ static void run_case(const lcn_case *c)
         goto done;
     }
     int trc = tiled(c, x, dout, out_t, dx_t, 2, 3, 0);
-    if (dump_dir) {
+    if (tu_dump_dir) {
         dump(c, "x", x); dump(c, "dout", dout); dump(c, "out", out); dump(c, "dx", dx);
         dump(c, "out_tiles", out_t); dump(c, "dx_tiles", dx_t);
-        char path[1024];
         float par[3] = {(float)c->n, c->sigma, c->eps};
         int three = 3;
-        snprintf(path, sizeof path, "%s/lcn_%s_par.npy", dump_dir, c->name);
-        if (tu_write_npy(path, par, "<f4", &three, 1) != 0)
-            tu_fail("dump", "cannot write %s", path);
+        tu_dump(par, "<f4", &three, 1, "lcn_%s_par", c->name);
         goto done;
     }
 
@@ -355,19 +338,13 @@ static void test_bad_args(void)
 #undef BAD
     for (int t = 0; t < nb; t++) {
         char name[96];
-        memset(out, 0x7f, sizeof out);
-        memset(dx, 0x7f, sizeof dx);
+        tu_poison(out, NB);
+        tu_poison(dx, NB);
         cn_set_error("%s", "");
         int r1 = lcn_forward_ref(&bad[t].d, bad[t].x, out);
         int r2 = lcn_backward_ref(&bad[t].d, bad[t].x, dout, dx);
         int r3 = lcn_check(&bad[t].d);
-        int untouched = 1;
-        for (int i = 0; i < NB; i++) {
-            uint32_t a, b;
-            memcpy(&a, &out[i], 4);
-            memcpy(&b, &dx[i], 4);
-            untouched &= a == 0x7f7f7f7fu && b == 0x7f7f7f7fu;
-        }
+        int untouched = tu_poison_count(out, NB) == NB && tu_poison_count(dx, NB) == NB;
         snprintf(name, sizeof name, "lcn_bad_%s", bad[t].what);
         if (r1 == CN_EINVAL && r2 == CN_EINVAL && (r3 == CN_EINVAL || !bad[t].x) && untouched &&
             strcmp(cn_last_error(), "no error recorded") != 0)
@@ -376,26 +353,20 @@ static void test_bad_args(void)
             tu_fail(name, "rc %d/%d/%d, outputs %s", r1, r2, r3, untouched ? "untouched" : "WRITTEN");
     }
     /* the same buffers with good arguments are written: the poison check can see a write */
-    memset(out, 0x7f, sizeof out);
+    tu_poison(out, NB);
     int rc = lcn_forward_ref(&good, x, out);
-    int written = 0;
-    for (int i = 0; i < NB; i++)
-        written += fabsf(out[i]) < 1e30f;
-    tu_check("lcn_good_args_write", rc == CN_OK && written == NB, "valid call did not write every output");
+    tu_check("lcn_good_args_write", rc == CN_OK && tu_poison_count(out, NB) == 0,
+             "valid call did not write every output");
 }
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--dump") == 0)
-        dump_dir = argv[2];
-    else if (argc != 1) {
-        fprintf(stderr, "usage: test_lcn [--dump DIR]\n");
+    if (tu_dump_args(argc, argv, "test_lcn"))
         return 2;
-    }
     tu_seed(11);
     for (int i = 0; i < NCASES; i++)
         run_case(&cases[i]);
-    if (dump_dir)
+    if (tu_dump_dir)
         return tu_exit();
     test_n1_closed_form();
     test_window();

@@ -40,8 +40,6 @@ static const lf_case cases[] = {
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
-static const char *dump_dir;
-
 static lf_dims case_dims(const lf_case *c)
 {
     lf_dims d = {c->B, c->H, c->W, c->C, c->Ho, c->Wo, c->M, c->r, c->s};
@@ -84,14 +82,6 @@ static double loss_d(const lf_dims *d, const double *x, const double *w, const d
     return L;
 }
 
-static double *to_double(const float *a, size_t n)
-{
-    double *o = malloc(n * sizeof *o);
-    for (size_t i = 0; i < n; i++)
-        o[i] = a[i];
-    return o;
-}
-
 /* dL/dv for every entry of v (x or w), by central differences of loss_d. */
 static void fd_grad(const lf_dims *d, double *x, double *w, const double *R, double *v, size_t n, double *g)
 {
@@ -108,48 +98,17 @@ static void fd_grad(const lf_dims *d, double *x, double *w, const double *R, dou
     free(y);
 }
 
-static void close_d(const char *name, const float *a, const double *ref, size_t n, double tol, int rc)
-{
-    double *ad = to_double(a, n);
-    double e = tu_relerr_d(ad, ref, n);
-    free(ad);
-    printf("# %s: relative error %.2e (tolerance %.0e)\n", name, e, tol);
-    if (rc != CN_OK)
-        tu_fail(name, "kernel refused: %s", cn_last_error());
-    else if (e <= tol)
-        tu_ok(name);
-    else
-        tu_fail(name, "relative error %.3e > tolerance %.1e", e, tol);
-}
-
-static void same_bits(const char *name, const float *a, const float *b, size_t n, int rc)
-{
-    size_t diff = 0;
-    for (size_t e = 0; e < n; e++)
-        diff += memcmp(&a[e], &b[e], sizeof *a) != 0;
-    if (rc == CN_OK && diff == 0)
-        tu_ok(name);
-    else
-        tu_fail(name, "%zu of %zu values differ (rc %d)", diff, n, rc);
-}
-
 /* Every array of a case, as .npy for the oracle: meta = [r, s], x, w, gy (= R), y, dx, dw. */
 static void dump_case(const lf_case *c, const lf_dims *d, const float *const arr[6])
 {
-    char path[1024];
     int sx[4] = {d->B, d->Hx, d->Wx, d->C}, sy[4] = {d->B, d->Ho, d->Wo, d->M};
     int sw[6] = {d->Ho, d->Wo, d->M, d->r, d->r, d->C}, two = 2, meta[2] = {d->r, d->s};
     static const char *what[6] = {"x", "w", "gy", "y", "dx", "dw"};
     const int *shape[6] = {sx, sw, sy, sy, sx, sw};
     const int nd[6] = {4, 6, 4, 4, 4, 6};
-    snprintf(path, sizeof path, "%s/lf_%s_meta.npy", dump_dir, c->name);
-    int bad = tu_write_npy(path, meta, "<i4", &two, 1) != 0;
-    for (int k = 0; k < 6 && !bad; k++) {
-        snprintf(path, sizeof path, "%s/lf_%s_%s.npy", dump_dir, c->name, what[k]);
-        bad = tu_write_npy(path, arr[k], "<f4", shape[k], nd[k]) != 0;
-    }
-    if (bad)
-        tu_fail("lf_dump", "cannot write %s", path);
+    int bad = tu_dump(meta, "<i4", &two, 1, "lf_%s_meta", c->name);
+    for (int k = 0; k < 6 && !bad; k++)
+        bad = tu_dump(arr[k], "<f4", shape[k], nd[k], "lf_%s_%s", c->name, what[k]);
 }
 
 /* Forward against the double evaluator, gradients against finite differences (or, with --dump, the
@@ -166,7 +125,7 @@ static void check_grad(const lf_case *c)
     rc[0] = lf_forward_ref(&d, x, w, y, all);
     rc[1] = lf_backward_data_ref(&d, w, R, dx, all);
     rc[2] = lf_backward_filter_ref(&d, x, R, dw, all);
-    if (dump_dir) {
+    if (tu_dump_dir) {
         const float *arr[6] = {x, w, R, y, dx, dw};
         snprintf(name, sizeof name, "lf_dump_%s", c->name);
         if (rc[0] || rc[1] || rc[2])
@@ -174,17 +133,17 @@ static void check_grad(const lf_case *c)
         else
             dump_case(c, &d, arr);
     } else {
-        double *xd = to_double(x, nx), *wd = to_double(w, nw), *Rd = to_double(R, ny);
+        double *xd = tu_to_double(x, nx), *wd = tu_to_double(w, nw), *Rd = tu_to_double(R, ny);
         double *yd = malloc(ny * sizeof *yd), *gx = malloc(nx * sizeof *gx), *gw = malloc(nw * sizeof *gw);
         lf_forward_d(&d, xd, wd, yd);
         snprintf(name, sizeof name, "lf_forward_%s", c->name);
-        close_d(name, y, yd, ny, LF_FWD_TOL, rc[0]);
+        tu_close_d(name, y, yd, ny, LF_FWD_TOL, rc[0]);
         fd_grad(&d, xd, wd, Rd, xd, nx, gx);
         snprintf(name, sizeof name, "lf_grad_x_fd_%s", c->name);
-        close_d(name, dx, gx, nx, LF_GRAD_TOL, rc[1]);
+        tu_close_d(name, dx, gx, nx, LF_GRAD_TOL, rc[1]);
         fd_grad(&d, xd, wd, Rd, wd, nw, gw);
         snprintf(name, sizeof name, "lf_grad_w_fd_%s", c->name);
-        close_d(name, dw, gw, nw, LF_GRAD_TOL, rc[2]);
+        tu_close_d(name, dw, gw, nw, LF_GRAD_TOL, rc[2]);
         free(xd); free(wd); free(Rd); free(yd); free(gx); free(gw);
     }
     free(x); free(w); free(R); free(y); free(dx); free(dw);
@@ -300,11 +259,11 @@ static void check_threads(const lf_case *c)
     }
     omp_set_num_threads(saved);
     snprintf(name, sizeof name, "lf_threads_forward_%s", c->name);
-    same_bits(name, out[0][0], out[1][0], ny, rc);
+    tu_same_bits(name, out[0][0], out[1][0], ny, rc);
     snprintf(name, sizeof name, "lf_threads_backward_data_%s", c->name);
-    same_bits(name, out[0][1], out[1][1], nx, rc);
+    tu_same_bits(name, out[0][1], out[1][1], nx, rc);
     snprintf(name, sizeof name, "lf_threads_backward_filter_%s", c->name);
-    same_bits(name, out[0][2], out[1][2], nw, rc);
+    tu_same_bits(name, out[0][2], out[1][2], nw, rc);
     for (int t = 0; t < 2; t++)
         for (int k = 0; k < 3; k++)
             free(out[t][k]);
@@ -420,17 +379,13 @@ static void check_bad_args(void)
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--dump") == 0)
-        dump_dir = argv[2];
-    else if (argc != 1) {
-        fprintf(stderr, "usage: test_lf [--dump DIR]\n");
+    if (tu_dump_args(argc, argv, "test_lf"))
         return 2;
-    }
     tu_seed(7);
     for (int i = 0; i < NCASES; i++)
-        if (!dump_dir || !cases[i].Ho) /* the oracle takes whole maps only, from MODEL.md's sizes */
+        if (!tu_dump_dir || !cases[i].Ho) /* the oracle takes whole maps only, from MODEL.md's sizes */
             check_grad(&cases[i]);
-    if (dump_dir)
+    if (tu_dump_dir)
         return tu_exit();
     for (int i = 0; i < NCASES; i++)
         check_regions(&cases[i]);

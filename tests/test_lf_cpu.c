@@ -59,20 +59,6 @@ static const lfc_case cases[] = {
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
-static uint32_t f2u(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-static float u2f(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-#define POISON 0x7fa5a5a5u /* a quiet NaN no arithmetic produces */
-
 static lf_dims case_dims(const lfc_case *c)
 {
     lf_dims d = {c->B, c->Hx, c->Wx, c->C, c->Ho, c->Wo, c->M, c->r, c->s};
@@ -132,13 +118,39 @@ static void check_untouched(const char *name, const float *a, const float *ref, 
 {
     size_t bad = 0, first = 0;
     for (size_t k = 0; k < n; k++)
-        if (!sel[k] && f2u(a[k]) != f2u(ref[k]))
+        if (!sel[k] && tu_f2u(a[k]) != tu_f2u(ref[k]))
             if (bad++ == 0)
                 first = k;
     if (bad)
         tu_fail(name, "%zu elements outside the region changed (first at %zu)", bad, first);
     else
         tu_ok(name);
+}
+
+/* A backward pass (data: in = w, out = dx; filter: in = x, out = dw) of the fast code against the
+ * reference: onto zero, then onto a prefill (it adds), the prefill untouched where sel is clear. */
+typedef int (*lf_bwd_fn)(const lf_dims *d, const float *in, const float *dy, float *out, cn_region rg);
+static void check_backward(const char *what, const char *tag, lf_bwd_fn ref, lf_bwd_fn fast, const lf_dims *d,
+                           const float *in, const float *g, cn_region rg, const unsigned char *sel, size_t n)
+{
+    char name[160];
+    float *o0 = calloc(n, sizeof *o0), *o1 = calloc(n, sizeof *o1), *base = malloc(n * sizeof *base);
+    int rc0 = ref(d, in, g, o0, rg), rc1 = fast(d, in, g, o1, rg);
+    snprintf(name, sizeof name, "bwd_%s_%s", what, tag);
+    if (rc0 || rc1)
+        tu_fail(name, "returned %d (reference %d): %s", rc1, rc0, cn_last_error());
+    else
+        check_close(name, o1, o0, NULL, n);
+    tu_fill(o0, n, 1.0);
+    memcpy(o1, o0, n * sizeof *o1);
+    memcpy(base, o0, n * sizeof *base);
+    ref(d, in, g, o0, rg);
+    fast(d, in, g, o1, rg);
+    snprintf(name, sizeof name, "bwd_%s_adds_%s", what, tag);
+    check_close(name, o1, o0, NULL, n);
+    snprintf(name, sizeof name, "bwd_%s_untouched_%s", what, tag);
+    check_untouched(name, o1, base, sel, n);
+    free(o0), free(o1), free(base);
 }
 
 static void run_case(int ci, const char *isa, int nthreads)
@@ -172,12 +184,12 @@ static void run_case(int ci, const char *isa, int nthreads)
                 memset(wsel + ((size_t)i * d.Wo + j) * d.M * K, 1, d.M * K);
 
     /* forward */
-    for (size_t k = 0; k < ny; k++)
-        y0[k] = y1[k] = u2f(POISON);
+    tu_poison(y0, ny);
+    tu_poison(y1, ny);
     int rc0 = lf_forward_ref(&d, x, w, y0, rg), rc1 = lf_forward_cpu(&d, x, w, y1, rg);
     size_t unwritten = 0;
     for (size_t k = 0; k < ny; k++)
-        unwritten += ysel[k] && f2u(y1[k]) == POISON;
+        unwritten += ysel[k] && tu_f2u(y1[k]) == TU_POISON;
     snprintf(name, sizeof name, "fwd_%s", tag);
     if (rc0 || rc1)
         tu_fail(name, "returned %d (reference %d): %s", rc1, rc0, cn_last_error());
@@ -188,48 +200,10 @@ static void run_case(int ci, const char *isa, int nthreads)
     snprintf(name, sizeof name, "fwd_untouched_%s", tag);
     check_untouched(name, y1, y0, ysel, ny);
 
-    /* backward data: onto zero, then onto a prefill */
-    float *dx0 = calloc(nx, sizeof *dx0), *dx1 = calloc(nx, sizeof *dx1);
-    rc0 = lf_backward_data_ref(&d, w, g, dx0, rg);
-    rc1 = lf_backward_data_cpu(&d, w, g, dx1, rg);
-    snprintf(name, sizeof name, "bwd_data_%s", tag);
-    if (rc0 || rc1)
-        tu_fail(name, "returned %d (reference %d): %s", rc1, rc0, cn_last_error());
-    else
-        check_close(name, dx1, dx0, NULL, nx);
-    tu_fill(dx0, nx, 1.0);
-    memcpy(dx1, dx0, nx * sizeof *dx1);
-    float *base = malloc(nx * sizeof *base);
-    memcpy(base, dx0, nx * sizeof *base);
-    lf_backward_data_ref(&d, w, g, dx0, rg);
-    lf_backward_data_cpu(&d, w, g, dx1, rg);
-    snprintf(name, sizeof name, "bwd_data_adds_%s", tag);
-    check_close(name, dx1, dx0, NULL, nx);
-    snprintf(name, sizeof name, "bwd_data_untouched_%s", tag);
-    check_untouched(name, dx1, base, xsel, nx);
-
-    /* backward filter: onto zero, then onto a prefill */
-    float *dw0 = calloc(nw, sizeof *dw0), *dw1 = calloc(nw, sizeof *dw1);
-    rc0 = lf_backward_filter_ref(&d, x, g, dw0, rg);
-    rc1 = lf_backward_filter_cpu(&d, x, g, dw1, rg);
-    snprintf(name, sizeof name, "bwd_filter_%s", tag);
-    if (rc0 || rc1)
-        tu_fail(name, "returned %d (reference %d): %s", rc1, rc0, cn_last_error());
-    else
-        check_close(name, dw1, dw0, NULL, nw);
-    float *wbase = malloc(nw * sizeof *wbase);
-    tu_fill(dw0, nw, 1.0);
-    memcpy(dw1, dw0, nw * sizeof *dw1);
-    memcpy(wbase, dw0, nw * sizeof *wbase);
-    lf_backward_filter_ref(&d, x, g, dw0, rg);
-    lf_backward_filter_cpu(&d, x, g, dw1, rg);
-    snprintf(name, sizeof name, "bwd_filter_adds_%s", tag);
-    check_close(name, dw1, dw0, NULL, nw);
-    snprintf(name, sizeof name, "bwd_filter_untouched_%s", tag);
-    check_untouched(name, dw1, wbase, wsel, nw);
+    check_backward("data", tag, lf_backward_data_ref, lf_backward_data_cpu, &d, w, g, rg, xsel, nx);
+    check_backward("filter", tag, lf_backward_filter_ref, lf_backward_filter_cpu, &d, x, g, rg, wsel, nw);
 
     free(x), free(w), free(g), free(y0), free(y1), free(ysel), free(xsel), free(wsel);
-    free(dx0), free(dx1), free(base), free(dw0), free(dw1), free(wbase);
     omp_set_num_threads(1);
 }
 
@@ -238,6 +212,7 @@ static void check_bad_args(void)
 {
     const lf_dims good = {2, 7, 6, 3, 3, 2, 4, 3, 2};
     float x[2 * 7 * 6 * 3], w[3 * 2 * 4 * 27], y[2 * 3 * 2 * 4];
+    const size_t nx = sizeof x / sizeof x[0], nw = sizeof w / sizeof w[0], ny = sizeof y / sizeof y[0];
     struct {
         const char *what;
         lf_dims d;
@@ -257,12 +232,9 @@ static void check_bad_args(void)
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         float *xa = bad[k].null_arg ? NULL : x;
-        for (size_t q = 0; q < sizeof y / sizeof y[0]; q++)
-            y[q] = u2f(POISON);
-        for (size_t q = 0; q < sizeof x / sizeof x[0]; q++)
-            x[q] = u2f(POISON);
-        for (size_t q = 0; q < sizeof w / sizeof w[0]; q++)
-            w[q] = u2f(POISON);
+        tu_poison(y, ny);
+        tu_poison(x, nx);
+        tu_poison(w, nw);
         int r[6];
         r[0] = lf_forward_ref(&bad[k].d, xa, w, y, bad[k].rg);
         r[1] = lf_forward_cpu(&bad[k].d, xa, w, y, bad[k].rg);
@@ -270,13 +242,7 @@ static void check_bad_args(void)
         r[3] = lf_backward_data_cpu(&bad[k].d, w, y, xa, bad[k].rg);
         r[4] = lf_backward_filter_ref(&bad[k].d, xa, y, w, bad[k].rg);
         r[5] = lf_backward_filter_cpu(&bad[k].d, xa, y, w, bad[k].rg);
-        int touched = 0;
-        for (size_t q = 0; q < sizeof y / sizeof y[0]; q++)
-            touched |= f2u(y[q]) != POISON;
-        for (size_t q = 0; q < sizeof x / sizeof x[0]; q++)
-            touched |= f2u(x[q]) != POISON;
-        for (size_t q = 0; q < sizeof w / sizeof w[0]; q++)
-            touched |= f2u(w[q]) != POISON;
+        int touched = tu_poison_count(y, ny) != ny || tu_poison_count(x, nx) != nx || tu_poison_count(w, nw) != nw;
         char name[96];
         snprintf(name, sizeof name, "bad_args_%s", bad[k].what);
         int same = r[0] == r[1] && r[2] == r[3] && r[4] == r[5];
@@ -288,15 +254,11 @@ static void check_bad_args(void)
             tu_ok(name);
     }
     /* an empty region is fine and writes nothing */
-    for (size_t q = 0; q < sizeof y / sizeof y[0]; q++)
-        y[q] = u2f(POISON);
-    tu_fill(x, sizeof x / sizeof x[0], 1.0);
-    tu_fill(w, sizeof w / sizeof w[0], 1.0);
+    tu_poison(y, ny);
+    tu_fill(x, nx, 1.0);
+    tu_fill(w, nw, 1.0);
     int rc = lf_forward_cpu(&good, x, w, y, (cn_region){1, 1, 0, 2});
-    int touched = 0;
-    for (size_t q = 0; q < sizeof y / sizeof y[0]; q++)
-        touched |= f2u(y[q]) != POISON;
-    tu_check("empty_region", rc == CN_OK && !touched, "empty region failed or wrote");
+    tu_check("empty_region", rc == CN_OK && tu_poison_count(y, ny) == ny, "empty region failed or wrote");
 }
 
 /* COTSNET_CPU_ISA in the environment, read at the first call, picks the set (in a child process). */

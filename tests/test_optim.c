@@ -13,8 +13,6 @@
 #define OPT_N 1000
 #define OPT_STEPS 5
 
-static const char *dump_dir;
-
 static void test_hand(void)
 {
     /* SGD, lr 0.1, mu 0.9, wd 0.1, w = 1, gradients 0.5, 0.5, -1:
@@ -50,11 +48,8 @@ static void test_hand(void)
 
 static void dump(const char *what, const float *a, int d0, int d1)
 {
-    char path[1024];
     int shape[2] = {d0, d1};
-    snprintf(path, sizeof path, "%s/optim_%s.npy", dump_dir, what);
-    if (tu_write_npy(path, a, "<f4", shape, d1 > 0 ? 2 : 1) != 0)
-        tu_fail("dump", "cannot write %s", path);
+    tu_dump(a, "<f4", shape, d1 > 0 ? 2 : 1, "optim_%s", what);
 }
 
 /* OPT_STEPS steps on OPT_N random weights, float reference vs double recomputation. */
@@ -71,7 +66,7 @@ static void test_random(void)
         sgd_momentum_ref(ws, v, gs + (size_t)s * n, n, lr, mu, wd);
         adagrad_ref(wa, h, gs + (size_t)s * n, n, lr, eps, wd);
     }
-    if (dump_dir) {
+    if (tu_dump_dir) {
         float par[4] = {lr, mu, wd, eps};
         dump("w0", w0, (int)n, 0); dump("g", gs, OPT_STEPS, (int)n); dump("par", par, 4, 0);
         dump("sgd_w", ws, (int)n, 0); dump("sgd_v", v, (int)n, 0);
@@ -128,14 +123,10 @@ static void test_edges(void)
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--dump") == 0)
-        dump_dir = argv[2];
-    else if (argc != 1) {
-        fprintf(stderr, "usage: test_optim [--dump DIR]\n");
+    if (tu_dump_args(argc, argv, "test_optim"))
         return 2;
-    }
     tu_seed(37);
-    if (dump_dir) {
+    if (tu_dump_dir) {
         test_random();
         return tu_exit();
     }

@@ -42,8 +42,6 @@ static const pool_case cases[] = {
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
-static const char *dump_dir;
-
 static pool_dims case_dims(const pool_case *c)
 {
     pool_dims d = {c->B, c->M, c->H, c->W, c->Hp, c->Wp, c->q, c->t, c->eps};
@@ -82,59 +80,17 @@ static double loss_d(const pool_dims *d, const double *y, const double *R, doubl
     return L;
 }
 
-static double *to_double(const float *a, size_t n)
-{
-    double *o = malloc(n * sizeof *o);
-    for (size_t i = 0; i < n; i++)
-        o[i] = a[i];
-    return o;
-}
-
-static void close_d(const char *name, const float *a, const double *ref, size_t n, double tol, int rc)
-{
-    double *ad = to_double(a, n);
-    double e = tu_relerr_d(ad, ref, n);
-    free(ad);
-    printf("# %s: relative error %.2e (tolerance %.0e)\n", name, e, tol);
-    if (rc != CN_OK)
-        tu_fail(name, "kernel refused: %s", cn_last_error());
-    else if (e <= tol)
-        tu_ok(name);
-    else
-        tu_fail(name, "relative error %.3e > tolerance %.1e", e, tol);
-}
-
-static void same_bits(const char *name, const float *a, const float *b, size_t n, int rc)
-{
-    size_t diff = 0;
-    for (size_t e = 0; e < n; e++)
-        diff += memcmp(&a[e], &b[e], sizeof *a) != 0;
-    if (rc == CN_OK && diff == 0)
-        tu_ok(name);
-    else
-        tu_fail(name, "%zu of %zu values differ (rc %d)", diff, n, rc);
-}
-
 /* Every array of a case, as .npy for the oracle: meta = [q, t], eps, y, gp (= R), p, gy. */
 static void dump_case(const pool_case *c, const pool_dims *d, const float *const arr[4])
 {
-    char path[1024];
     int sy[4] = {d->B, d->Hy, d->Wy, d->M}, sp[4] = {d->B, d->Hp, d->Wp, d->M};
     int two = 2, one = 1, meta[2] = {d->q, d->t};
     static const char *what[4] = {"y", "gp", "p", "gy"};
     const int *shape[4] = {sy, sp, sp, sy};
-    snprintf(path, sizeof path, "%s/pool_%s_meta.npy", dump_dir, c->name);
-    int bad = tu_write_npy(path, meta, "<i4", &two, 1) != 0;
-    if (!bad) {
-        snprintf(path, sizeof path, "%s/pool_%s_eps.npy", dump_dir, c->name);
-        bad = tu_write_npy(path, &d->eps, "<f4", &one, 1) != 0;
-    }
-    for (int k = 0; k < 4 && !bad; k++) {
-        snprintf(path, sizeof path, "%s/pool_%s_%s.npy", dump_dir, c->name, what[k]);
-        bad = tu_write_npy(path, arr[k], "<f4", shape[k], 4) != 0;
-    }
-    if (bad)
-        tu_fail("pool_dump", "cannot write %s", path);
+    int bad = tu_dump(meta, "<i4", &two, 1, "pool_%s_meta", c->name) ||
+              tu_dump(&d->eps, "<f4", &one, 1, "pool_%s_eps", c->name);
+    for (int k = 0; k < 4 && !bad; k++)
+        bad = tu_dump(arr[k], "<f4", shape[k], 4, "pool_%s_%s", c->name, what[k]);
 }
 
 /* Forward against the double evaluator, gradient against finite differences (or, with --dump, the
@@ -150,7 +106,7 @@ static void check_grad(const pool_case *c)
     int rc[2];
     rc[0] = pool_forward_ref(&d, y, p, all);
     rc[1] = rc[0] ? rc[0] : pool_backward_ref(&d, y, p, R, gy, all);
-    if (dump_dir) {
+    if (tu_dump_dir) {
         const float *arr[4] = {y, R, p, gy};
         snprintf(name, sizeof name, "pool_dump_%s", c->name);
         if (rc[0] || rc[1])
@@ -158,11 +114,11 @@ static void check_grad(const pool_case *c)
         else
             dump_case(c, &d, arr);
     } else {
-        double *yd = to_double(y, ni), *Rd = to_double(R, no), *pd = malloc(no * sizeof *pd);
+        double *yd = tu_to_double(y, ni), *Rd = tu_to_double(R, no), *pd = malloc(no * sizeof *pd);
         double *g = malloc(ni * sizeof *g);
         pool_forward_d(&d, yd, pd);
         snprintf(name, sizeof name, "pool_forward_%s", c->name);
-        close_d(name, p, pd, no, POOL_FWD_TOL, rc[0]);
+        tu_close_d(name, p, pd, no, POOL_FWD_TOL, rc[0]);
         for (size_t e = 0; e < ni; e++) {
             double v0 = yd[e];
             yd[e] = v0 + POOL_FD_STEP;
@@ -173,7 +129,7 @@ static void check_grad(const pool_case *c)
             g[e] = (lp - lm) / (2 * POOL_FD_STEP);
         }
         snprintf(name, sizeof name, "pool_grad_fd_%s", c->name);
-        close_d(name, gy, g, ni, POOL_GRAD_TOL, rc[1]);
+        tu_close_d(name, gy, g, ni, POOL_GRAD_TOL, rc[1]);
         free(yd); free(Rd); free(pd); free(g);
     }
     free(y); free(R); free(p); free(gy);
@@ -255,9 +211,9 @@ static void check_threads(const pool_case *c)
     }
     omp_set_num_threads(saved);
     snprintf(name, sizeof name, "pool_threads_forward_%s", c->name);
-    same_bits(name, p[0], p[1], no, rc);
+    tu_same_bits(name, p[0], p[1], no, rc);
     snprintf(name, sizeof name, "pool_threads_backward_%s", c->name);
-    same_bits(name, gy[0], gy[1], ni, rc);
+    tu_same_bits(name, gy[0], gy[1], ni, rc);
     for (int t = 0; t < 2; t++) {
         free(p[t]);
         free(gy[t]);
@@ -360,17 +316,13 @@ static void check_bad_args(void)
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--dump") == 0)
-        dump_dir = argv[2];
-    else if (argc != 1) {
-        fprintf(stderr, "usage: test_pool [--dump DIR]\n");
+    if (tu_dump_args(argc, argv, "test_pool"))
         return 2;
-    }
     tu_seed(13);
     for (int i = 0; i < NCASES; i++)
-        if (!dump_dir || !cases[i].Hp) /* the oracle takes whole maps only, from MODEL.md's sizes */
+        if (!tu_dump_dir || !cases[i].Hp) /* the oracle takes whole maps only, from MODEL.md's sizes */
             check_grad(&cases[i]);
-    if (dump_dir)
+    if (tu_dump_dir)
         return tu_exit();
     for (int i = 0; i < NCASES; i++)
         check_regions(&cases[i]);

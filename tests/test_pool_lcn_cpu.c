@@ -24,23 +24,6 @@
 #include "tests/testutil.h"
 
 #define FAST_TOL 1e-5
-#define POISON 0x7fa5a5a5u /* a quiet NaN no arithmetic produces */
-
-static uint32_t f2u(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-static float *poisoned(size_t n)
-{
-    float *a = malloc((n ? n : 1) * sizeof *a);
-    uint32_t p = POISON;
-    for (size_t k = 0; k < n; k++)
-        memcpy(a + k, &p, 4);
-    return a;
-}
-
 /* Compares a (fast) with ref (reference) where sel is set (everywhere when sel is NULL): relative error,
  * no poison left; where sel is clear a must equal untouched bit for bit. */
 static void check(const char *what, const char *tag, const float *a, const float *ref, const float *untouched,
@@ -50,10 +33,10 @@ static void check(const char *what, const char *tag, const float *a, const float
     size_t poison = 0, changed = 0;
     for (size_t k = 0; k < n; k++) {
         if (sel && !sel[k]) {
-            changed += f2u(a[k]) != f2u(untouched[k]);
+            changed += tu_f2u(a[k]) != tu_f2u(untouched[k]);
             continue;
         }
-        poison += f2u(a[k]) == POISON;
+        poison += tu_f2u(a[k]) == TU_POISON;
         double e = (double)a[k] - (double)ref[k];
         num += e * e;
         den += (double)ref[k] * ref[k];
@@ -83,7 +66,7 @@ static void check_same_bits(const char *what, const char *tag, const float *a, c
 {
     size_t diff = 0;
     for (size_t k = 0; k < n; k++)
-        diff += f2u(a[k]) != f2u(b[k]);
+        diff += tu_f2u(a[k]) != tu_f2u(b[k]);
     char name[200];
     snprintf(name, sizeof name, "threads_1_2_%s_%s", what, tag);
     if (diff)
@@ -148,7 +131,7 @@ static void pool_run(const void *cv, const char *tag, float **out, size_t *nout)
                 if (read_by(a, d.q, d.t, rg.i0, rg.i1) && read_by(v, d.q, d.t, rg.j0, rg.j1))
                     memset(ysel + (((size_t)b * d.Hy + a) * d.Wy + v) * d.M, 1, (size_t)d.M);
 
-    float *p0 = poisoned(np), *p1 = poisoned(np), *pois = poisoned(np);
+    float *p0 = tu_poisoned(np), *p1 = tu_poisoned(np), *pois = tu_poisoned(np);
     int rc0 = pool_forward_ref(&d, y, p0, rg), rc1 = pool_forward_cpu(&d, y, p1, rg);
     check_rc("pool_fwd", tag, rc0, rc1);
     check("pool_fwd", tag, p1, p0, pois, psel, np);
@@ -175,6 +158,7 @@ static void pool_bad_args(void)
 {
     const pool_dims good = {2, 3, 7, 6, 3, 2, 3, 2, 0.01f};
     float y[2 * 7 * 6 * 3], p[2 * 3 * 2 * 3];
+    const size_t ny = sizeof y / sizeof y[0], np = sizeof p / sizeof p[0];
     struct {
         const char *what;
         pool_dims d;
@@ -192,21 +176,14 @@ static void pool_bad_args(void)
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         float *ya = bad[k].null_arg ? NULL : y;
-        uint32_t pz = POISON;
-        for (size_t q = 0; q < sizeof y / sizeof y[0]; q++)
-            memcpy(y + q, &pz, 4);
-        for (size_t q = 0; q < sizeof p / sizeof p[0]; q++)
-            memcpy(p + q, &pz, 4);
+        tu_poison(y, ny);
+        tu_poison(p, np);
         int r[4];
         r[0] = pool_forward_ref(&bad[k].d, ya, p, bad[k].rg);
         r[1] = pool_forward_cpu(&bad[k].d, ya, p, bad[k].rg);
         r[2] = pool_backward_ref(&bad[k].d, ya, p, p, y, bad[k].rg);
         r[3] = pool_backward_cpu(&bad[k].d, ya, p, p, y, bad[k].rg);
-        int touched = 0;
-        for (size_t q = 0; q < sizeof y / sizeof y[0]; q++)
-            touched |= f2u(y[q]) != POISON;
-        for (size_t q = 0; q < sizeof p / sizeof p[0]; q++)
-            touched |= f2u(p[q]) != POISON;
+        int touched = tu_poison_count(y, ny) != ny || tu_poison_count(p, np) != np;
         char name[96];
         snprintf(name, sizeof name, "pool_bad_args_%s", bad[k].what);
         int ok = r[0] == r[1] && r[2] == r[3] && r[1] == CN_EINVAL && r[3] == CN_EINVAL && !touched;
@@ -258,7 +235,7 @@ static void lcn_run(const void *cv, const char *tag, float **out, size_t *nout)
         for (int u = ny0; u < ny0 + nh; u++)
             memset(xsel + (((size_t)b * d.wh + (u - d.wy0)) * d.ww + (nx0 - d.wx0)) * d.M, 1, (size_t)nw * d.M);
 
-    float *o0 = poisoned(no), *o1 = poisoned(no);
+    float *o0 = tu_poisoned(no), *o1 = tu_poisoned(no);
     int rc0 = lcn_forward_ref(&d, x, o0), rc1 = lcn_forward_cpu(&d, x, o1);
     check_rc("lcn_fwd", tag, rc0, rc1);
     check("lcn_fwd", tag, o1, o0, o0, NULL, no);
@@ -282,6 +259,7 @@ static void lcn_bad_args(void)
 {
     const lcn_dims good = {2, 3, 6, 5, 0, 0, 6, 5, 0, 0, 6, 5, 3, 1.0f, 0.01f};
     float x[2 * 6 * 5 * 3], o[2 * 6 * 5 * 3];
+    const size_t n = sizeof x / sizeof x[0];
     struct {
         const char *what;
         lcn_dims d;
@@ -295,17 +273,14 @@ static void lcn_bad_args(void)
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         float *xa = bad[k].null_arg ? NULL : x;
-        uint32_t pz = POISON;
-        for (size_t q = 0; q < sizeof x / sizeof x[0]; q++)
-            memcpy(x + q, &pz, 4), memcpy(o + q, &pz, 4);
+        tu_poison(x, n);
+        tu_poison(o, n);
         int r[4];
         r[0] = lcn_forward_ref(&bad[k].d, xa, o);
         r[1] = lcn_forward_cpu(&bad[k].d, xa, o);
         r[2] = lcn_backward_ref(&bad[k].d, xa, o, x);
         r[3] = lcn_backward_cpu(&bad[k].d, xa, o, x);
-        int touched = 0;
-        for (size_t q = 0; q < sizeof x / sizeof x[0]; q++)
-            touched |= f2u(x[q]) != POISON || f2u(o[q]) != POISON;
+        int touched = tu_poison_count(x, n) != n || tu_poison_count(o, n) != n;
         char name[96];
         snprintf(name, sizeof name, "lcn_bad_args_%s", bad[k].what);
         int ok = r[0] == r[1] && r[2] == r[3] && r[1] == CN_EINVAL && r[3] == CN_EINVAL && !touched;

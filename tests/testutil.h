@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/common.h"
+
 static __attribute__((unused)) int tu_failures;
 
 static __attribute__((unused)) void tu_ok(const char *name) { printf("ok %s\n", name); fflush(stdout); }
@@ -61,6 +63,15 @@ static __attribute__((unused)) float *tu_randn(size_t n, double scale)
     return a;
 }
 
+/* Inputs on a 2^-12 grid in [-scale, scale]: sums of few of them are exact in float. */
+static __attribute__((unused)) float *tu_grid_rand(size_t n, double scale)
+{
+    float *a = malloc((n ? n : 1) * sizeof *a);
+    for (size_t i = 0; i < n; i++)
+        a[i] = (float)(nearbyint(tu_rand() * scale * 4096.0) / 4096.0);
+    return a;
+}
+
 /* Normwise relative error ||a - b|| / ||b|| (absolute ||a|| when b is zero). */
 static __attribute__((unused)) double tu_relerr(const float *a, const float *b, size_t n)
 {
@@ -91,6 +102,77 @@ static __attribute__((unused)) void tu_close(const char *name, const float *a, c
         tu_fail(name, "relative error %.3e > tolerance %.1e", e, tol);
 }
 
+static __attribute__((unused)) double *tu_to_double(const float *a, size_t n)
+{
+    double *o = malloc((n ? n : 1) * sizeof *o);
+    for (size_t i = 0; i < n; i++)
+        o[i] = a[i];
+    return o;
+}
+/* Check a float result against a double evaluation: rc (the kernel's) CN_OK and ||a - ref|| / ||ref|| <= tol;
+ * the error is printed as a "#" line either way. */
+static __attribute__((unused)) void tu_close_d(const char *name, const float *a, const double *ref, size_t n,
+                                               double tol, int rc)
+{
+    double *ad = tu_to_double(a, n);
+    double e = tu_relerr_d(ad, ref, n);
+    free(ad);
+    printf("# %s: relative error %.2e (tolerance %.0e)\n", name, e, tol);
+    if (rc != CN_OK)
+        tu_fail(name, "kernel refused: %s", cn_last_error());
+    else if (e <= tol)
+        tu_ok(name);
+    else
+        tu_fail(name, "relative error %.3e > tolerance %.1e", e, tol);
+}
+
+/* The bits of a float, and back. */
+static __attribute__((unused)) uint32_t tu_f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static __attribute__((unused)) float tu_u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+/* Check that a and b are equal bit for bit, and rc (the kernel's) CN_OK. */
+static __attribute__((unused)) void tu_same_bits(const char *name, const float *a, const float *b, size_t n, int rc)
+{
+    size_t diff = 0;
+    for (size_t e = 0; e < n; e++)
+        diff += tu_f2u(a[e]) != tu_f2u(b[e]);
+    if (rc == CN_OK && diff == 0)
+        tu_ok(name);
+    else
+        tu_fail(name, "%zu of %zu values differ (rc %d)", diff, n, rc);
+}
+
+/* Poison: a quiet NaN that no arithmetic produces, in the elements a call must not write (or must). */
+#define TU_POISON 0x7fa5a5a5u
+static __attribute__((unused)) void tu_poison(float *a, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        a[k] = tu_u2f(TU_POISON);
+}
+static __attribute__((unused)) float *tu_poisoned(size_t n)
+{
+    float *a = malloc((n ? n : 1) * sizeof *a);
+    tu_poison(a, n);
+    return a;
+}
+/* How many elements of a still hold the poison. */
+static __attribute__((unused)) size_t tu_poison_count(const float *a, size_t n)
+{
+    size_t c = 0;
+    for (size_t k = 0; k < n; k++)
+        c += tu_f2u(a[k]) == TU_POISON;
+    return c;
+}
+
 /* Write a float32 or int32 array as a .npy file (numpy.load reads it), for the numpy oracle. */
 static __attribute__((unused)) int tu_write_npy(const char *path, const void *data, const char *dtype, const int *shape, int ndim)
 {
@@ -117,6 +199,37 @@ static __attribute__((unused)) int tu_write_npy(const char *path, const void *da
     fputc('\n', f);
     fwrite(data, 4, count, f);
     return fclose(f);
+}
+
+/* --dump DIR: a test writes its arrays for its numpy oracle (tests/oracle/) instead of checking. */
+static __attribute__((unused)) const char *tu_dump_dir; /* NULL without --dump */
+/* Parses "PROG [--dump DIR]" into tu_dump_dir: 0, or 2 (the exit status) after a usage line. */
+static __attribute__((unused)) int tu_dump_args(int argc, char **argv, const char *prog)
+{
+    if (argc == 3 && strcmp(argv[1], "--dump") == 0)
+        tu_dump_dir = argv[2];
+    else if (argc != 1) {
+        fprintf(stderr, "usage: %s [--dump DIR]\n", prog);
+        return 2;
+    }
+    return 0;
+}
+/* Write a (tu_write_npy) as tu_dump_dir/FILE.npy, FILE formatted from fmt: 0, or -1 after a FAIL line. */
+static __attribute__((unused)) int tu_dump(const void *a, const char *dtype, const int *shape, int ndim,
+                                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static __attribute__((unused)) int tu_dump(const void *a, const char *dtype, const int *shape, int ndim,
+                                           const char *fmt, ...)
+{
+    char file[512], path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(file, sizeof file, fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof path, "%s/%s.npy", tu_dump_dir, file);
+    if (tu_write_npy(path, a, dtype, shape, ndim) == 0)
+        return 0;
+    tu_fail("dump", "cannot write %s", path);
+    return -1;
 }
 
 #endif
