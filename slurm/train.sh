@@ -20,8 +20,9 @@
 #   COTSNET_LAUNCHER      mpirun (default) or srun
 #   COTSNET_MPIRUN_ARGS   extra mpirun options (e.g. "--bind-to none"), word-split
 #   COTSNET_SRUN_ARGS     extra srun options, word-split; srun uses --mpi=${COTSNET_SRUN_MPI:-pmix}
-#   COTSNET_SIGNAL_HOLD   seconds after the launch before a signal is passed on (default 10; one
-#                         that comes earlier waits until then): time for every rank to start
+#   COTSNET_SIGNAL_HOLD   at most this many seconds after the launch (default 600), a signal waits
+#                         for every rank to catch it (cotsnet says so by creating $COTSNET_READY_FILE,
+#                         which this script sets); after that it is passed on even without the file
 #   OMP_NUM_THREADS       threads per rank (default 1)
 #
 # Job name (%x in the output file name):
@@ -45,19 +46,19 @@ set -u
 pid=
 got_signal=0
 held=0     # a signal came during the hold: send it when the hold ends
-holding=1  # the ranks were launched less than $hold s ago (or not yet)
-hold=${COTSNET_SIGNAL_HOLD:-10}
+holding=1  # not every rank catches SIGUSR1 yet (or the ranks are not launched yet)
+hold=${COTSNET_SIGNAL_HOLD:-600}
 # The trap comes first, so that no signal finds this shell without it (it would end the job). It runs
 # when Slurm (or scancel --batch) signals this shell: the ranks get SIGUSR1 at once, or, when it
-# comes before the launch or in the $hold s after it, once that hold is over. Before then a rank
-# might not catch SIGUSR1 yet (it would die of it) or mpirun might not have started it (it would
-# drop the signal).
+# comes before every rank catches it, once they all do: cotsnet's rank 0 creates $COTSNET_READY_FILE
+# after a barrier that every rank reaches with its handlers set. Before then a rank could die of the
+# signal, or mpirun might not have started it (it would drop the signal).
 # shellcheck disable=SC2317
 forward() {
     got_signal=1
     if [ "$holding" = 1 ]; then
         held=1
-        echo "train.sh: $(date '+%F %T') got SIG$1; sending SIGUSR1 to the ranks once they have run ${hold} s"
+        echo "train.sh: $(date '+%F %T') got SIG$1; sending SIGUSR1 to the ranks once they all catch it"
     else
         echo "train.sh: $(date '+%F %T') got SIG$1, sending SIGUSR1 to the ranks ($launcher pid $pid)"
         kill -USR1 "$pid" 2>/dev/null
@@ -87,6 +88,13 @@ if [ ! -x "$bin" ]; then
     exit 2
 fi
 case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
+# Where cotsnet's rank 0 says that every rank catches signals: a fresh name for every run, in the
+# working directory (rank 0 may run on another node than this script; a shared file system sees it),
+# else in TMPDIR.
+COTSNET_READY_FILE=$(mktemp "$(pwd)/.cotsnet-ready.XXXXXX" 2>/dev/null || mktemp "${TMPDIR:-/tmp}/cotsnet-ready.XXXXXX") ||
+    { echo "train.sh: cannot create a file in $(pwd) or ${TMPDIR:-/tmp}" >&2; exit 1; }
+rm -f "$COTSNET_READY_FILE"
+export COTSNET_READY_FILE
 
 # In the background: bash runs a trap only once its foreground command has ended, but it
 # interrupts `wait` at once.
@@ -109,13 +117,17 @@ case $launcher in
         ;;
 esac
 pid=$!
-# The hold: a signal now only sets `held` (a trap waits for `sleep 1` to end: fine here).
+# The hold: until the ranks say they catch signals (or have exited, or $hold s), a signal only sets
+# `held` (a trap waits for `sleep` to end: a tenth of a second).
 i=0
-while [ "$i" -lt "$hold" ] && kill -0 "$pid" 2>/dev/null; do
-    sleep 1
+while [ ! -e "$COTSNET_READY_FILE" ] && [ "$i" -lt $((hold * 10)) ] && kill -0 "$pid" 2>/dev/null; do
+    sleep 0.1
     i=$((i + 1))
 done
 holding=0
+[ -e "$COTSNET_READY_FILE" ] || [ "$held" = 0 ] || ! kill -0 "$pid" 2>/dev/null ||
+    echo "train.sh: $(date '+%F %T') the ranks did not say they catch signals within ${hold} s"
+rm -f "$COTSNET_READY_FILE"
 if [ "$held" = 1 ]; then
     echo "train.sh: $(date '+%F %T') sending the held SIGUSR1 to the ranks ($launcher pid $pid)"
     kill -USR1 "$pid" 2>/dev/null
@@ -128,6 +140,7 @@ while :; do
     rc=$?
     [ "$got_signal" = 1 ] || break
 done
+rm -f "$COTSNET_READY_FILE" # had the ranks written it after the hold gave up
 echo "train.sh: $(date '+%F %T') ranks exited with status $rc"
 
 if [ "$rc" -eq 85 ]; then

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <signal.h>
 
@@ -389,12 +390,35 @@ static void teardown(run_ctx *c)
     dev_shutdown();
 }
 
+/* COTSNET_READY_FILE (slurm/train.sh sets it): once every rank catches SIGUSR1 and SIGTERM (each set its
+ * handlers before MPI started; the barrier says all have), rank 0 creates that file, and the launching
+ * script passes a signal on from then on; one sent before would kill a rank that has not caught up. */
+static void say_ready(const cn_grid *grid)
+{
+    const char *path = getenv("COTSNET_READY_FILE");
+    if (!path || !*path)
+        return;
+    world_barrier(grid);
+    if (grid->world_rank != 0)
+        return;
+    FILE *f = fopen(path, "w");
+    int bad = !f;
+    if (f) {
+        bad |= fprintf(f, "%ld\n", (long)getpid()) < 0;
+        bad |= fclose(f) != 0;
+    }
+    if (bad)
+        fprintf(stderr, "cotsnet: warning: cannot write COTSNET_READY_FILE %s (%s): a launching script "
+                        "waiting for it holds signals longer\n", path, strerror(errno));
+}
+
 int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
 {
     run_ctx cc, *c = &cc;
     /* a signal that arrives while the data opens or a checkpoint loads (or, main having called
      * train_catch_signals first, while MPI starts) is honoured at the first step */
     train_catch_signals();
+    say_ready(grid);
     if (setup(c, job, grid, resume)) {
         teardown(c);
         return 1;

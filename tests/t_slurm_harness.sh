@@ -8,7 +8,8 @@
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/tests/slurm/test_env.sh" # slurm_test_setup, ok, fail, show, slurm_test_down
 slurm_test_setup slurm_harness t-slurm
-export COTSNET_SIGNAL_HOLD=${COTSNET_SIGNAL_HOLD:-2} # the fake program needs no start-up time
+# the fake program creates COTSNET_READY_FILE as cotsnet does; the hold's limit is only a fallback
+export COTSNET_SIGNAL_HOLD=${COTSNET_SIGNAL_HOLD:-60}
 
 if ! slurm_up "$tmp/slurm"; then
     fail slurm_up "$SLURM_WHY"

@@ -29,8 +29,9 @@ train="$repo/slurm/train.sh"
 # Inside the allocation (8 CPUs declared) mpirun does not know that the machine has fewer cores, and
 # its ranks would spin while they wait: 4 spinning ranks on 2 shared cores run ~50x slower.
 export OMPI_MCA_mpi_yield_when_idle=1
-# slurm/train.sh holds a signal until the ranks have run this long (default 10 s)
-export COTSNET_SIGNAL_HOLD=1
+# slurm/train.sh holds a signal until cotsnet says that every rank catches it (COTSNET_READY_FILE);
+# the hold's limit (COTSNET_SIGNAL_HOLD) is only a fallback, left at its default
+unset COTSNET_SIGNAL_HOLD
 export COTSNET_BIN="$BIN"
 # The signalled runs: 2400 steps (~7 s here), a checkpoint every 100, a progress line every 20. The
 # signal at the start reaches the ranks 2-3 s after the script starts (scancel's delivery, the hold):
@@ -71,7 +72,7 @@ mkdir -p "$work/runs" || exit 1
 cd "$work" || exit 1
 
 # The reference: the long job straight, with mpirun, beside the Slurm jobs.
-timeout 150 mpirun --oversubscribe --bind-to none -np 4 "$BIN" train "$JOB" --set run.out_dir="$work/ref" $LONG \
+timeout 400 mpirun --oversubscribe --bind-to none -np 4 "$BIN" train "$JOB" --set run.out_dir="$work/ref" $LONG \
     >"$work/ref.log" 2>&1 &
 refpid=$!
 kill_at_exit=$refpid
@@ -93,7 +94,7 @@ fi
 # --- the basic job
 out=runs/basic-$basic.out
 why=
-st=$(slurm_wait_job "$basic" 90) || why="$SLURM_WHY;"
+st=$(slurm_wait_job "$basic" 300) || why="$SLURM_WHY;"
 [ "$st" = COMPLETED ] || why="${why}state $st;"
 [ "$(slurm_job_field "$basic" ExitCode)" = 0:0 ] || why="$why ExitCode $(slurm_job_field "$basic" ExitCode);"
 [ "$(slurm_job_field "$basic" Restarts)" = 0 ] || why="$why Restarts $(slurm_job_field "$basic" Restarts);"
@@ -114,7 +115,7 @@ else
 fi
 
 # --- the signal at the start: sent as soon as the script prints its first line (the ranks are not
-# up yet): train.sh holds it for COTSNET_SIGNAL_HOLD s, then every rank must catch it
+# up yet): train.sh holds it until they all catch it, then every rank must
 early=$(sbatch --parsable -J early "$train" "$JOB" --set run.out_dir="$work/early" $LONG)
 if [ -n "$early" ] && wait_grep "runs/early-$early.out" "^train.sh: .*SLURM_RESTART_COUNT=0" 60; then
     scancel --signal=USR1 --batch "$early" || fail slurm_train_signal_at_start "scancel --signal=USR1 --batch failed"
@@ -126,7 +127,7 @@ fi
 # check_resumed NAME ID OUT: the job stopped at some step N < $total on the signal, checkpointed, was
 # requeued once, resumed from ckpt-N, completed, and its final checkpoint equals the reference's.
 check_resumed() {
-    st=$(slurm_wait_job "$2" 120) || { fail "$1" "$SLURM_WHY"; show "$3"; return; }
+    st=$(slurm_wait_job "$2" 400) || { fail "$1" "$SLURM_WHY"; show "$3"; return; }
     why=
     [ "$st" = COMPLETED ] || why="state $st;"
     [ "$(slurm_job_field "$2" ExitCode)" = 0:0 ] || why="$why ExitCode $(slurm_job_field "$2" ExitCode);"

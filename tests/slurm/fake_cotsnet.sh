@@ -4,7 +4,7 @@
 #
 #   fake_cotsnet.sh train JOB [args...]
 # Keeps its state in $FAKE_STATE (a directory): run.RANK counts this rank's runs.
-#   first run:  writes ready.RANK.1, then waits (at most $FAKE_WAIT s, default 60) for SIGUSR1 or
+#   first run:  writes ready.RANK.1 (rank 0 then $COTSNET_READY_FILE, once all have), then waits (at most $FAKE_WAIT s, default 60) for SIGUSR1 or
 #               SIGTERM; each one appends its name to sig.RANK.1; then it writes ckpt.RANK, waits (10 s
 #               at most) for the ckpt files of all ranks, and exits 85 ("checkpointed, requeue
 #               me"); without a signal it exits 3.
@@ -23,6 +23,17 @@ got=
 trap 'got=USR1; echo USR1 >>"$state/sig.$rank.$n"' USR1
 trap 'got=TERM; echo TERM >>"$state/sig.$rank.$n"' TERM
 : >"$state/ready.$rank.$n"
+size=${OMPI_COMM_WORLD_SIZE:-${SLURM_STEP_NUM_TASKS:-${SLURM_NTASKS:-1}}}
+# slurm/train.sh's hold ends when COTSNET_READY_FILE exists: like cotsnet (a barrier, then rank 0),
+# rank 0 creates it once every rank of this run has its traps set
+if [ -n "${COTSNET_READY_FILE:-}" ] && [ "$rank" = 0 ]; then
+    i=0
+    while [ "$(ls "$state"/ready.*."$n" | wc -l)" -lt "$size" ] && [ "$i" -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    : >"$COTSNET_READY_FILE"
+fi
 
 if [ "$n" -gt 1 ] || [ "${FAKE_FIRST:-}" = exit ]; then
     exit "${FAKE_EXIT:-0}"
@@ -39,7 +50,6 @@ if [ -z "$got" ]; then
 fi
 # Like the real checkpoint, a collective step: leave only once every rank has its signal (else
 # mpirun, seeing the first exit, would SIGTERM the others in the middle of it).
-size=${OMPI_COMM_WORLD_SIZE:-${SLURM_STEP_NUM_TASKS:-${SLURM_NTASKS:-1}}}
 : >"$state/ckpt.$rank"
 i=0
 while [ "$(ls "$state"/ckpt.* | wc -l)" -lt "$size" ] && [ "$i" -lt 100 ]; do
