@@ -402,6 +402,13 @@ static int jp_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The median of v[0..n) seconds (sorted in place), in milliseconds. */
+static double jp_median_ms(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, jp_cmp);
+    return 1e3 * (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
+}
+
 /* The stage's passes on the whole tile, timed as one step runs them: in the engine's order (each pass
  * finds the caches as the one before left them), a synchronisation between two; the sequence repeated
  * at least reps times and 0.2 s (at most 256 times), after one warm-up sequence. alone[p]: the median of
@@ -434,16 +441,11 @@ static void jp_time(jp_stage *c, int reps, double ms[JP_NPASS], double alone[JP_
         n += seq >= 0;
     }
     double sum = 0;
-    for (int p = 0; p <= JP_NPASS; p++) {
-        double *v = t + p * MAXSEQ;
-        qsort(v, (size_t)n, sizeof *v, jp_cmp);
-        double med = 1e3 * (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-        if (p < JP_NPASS)
-            sum += alone[p] = med;
-        else
-            for (int q = 0; q < JP_NPASS; q++)
-                ms[q] = sum > 0 ? alone[q] * med / sum : 0;
-    }
+    for (int p = 0; p < JP_NPASS; p++)
+        sum += alone[p] = jp_median_ms(t + p * MAXSEQ, n);
+    const double step = jp_median_ms(seq_total, n);
+    for (int p = 0; p < JP_NPASS; p++)
+        ms[p] = sum > 0 ? alone[p] * step / sum : 0;
     cn_free(t);
 }
 
