@@ -232,16 +232,18 @@ static void run_op(ctx *c, int op, int set, cn_region rg)
 static void validate_bmm(ctx *c)
 {
     cn_region all = region_all(c->d.Ho, c->d.Wo);
+    /* p: OP_FWD, OP_BWD_DATA, OP_BWD_FILTER, and what each writes */
+    _Static_assert(OP_FWD == 0 && OP_BWD_DATA == 1 && OP_BWD_FILTER == 2, "validate_bmm runs ops 0, 1, 2");
     size_t n[3] = {c->ny, c->nx, c->nw};
     float *out[3] = {c->y, c->dx, c->dw}, *ours[3];
     for (int p = 0; p < 3; p++) {
-        cuda_memset(c->y, 0, c->ny * 4, 0), cuda_memset(c->dx, 0, c->nx * 4, 0), cuda_memset(c->dw, 0, c->nw * 4, 0);
-        run_op(c, p == 0 ? OP_FWD : p == 1 ? OP_BWD_DATA : OP_BWD_FILTER, 0, all);
+        cuda_memset(out[p], 0, n[p] * 4, 0);
+        run_op(c, p, 0, all);
         cuda_sync(0);
         ours[p] = cn_alloc(n[p], 4);
         cuda_download(ours[p], out[p], n[p] * 4);
+        cuda_memset(out[p], 0, n[p] * 4, 0); /* the route adds into dx and dw */
     }
-    cuda_memset(c->y, 0, c->ny * 4, 0), cuda_memset(c->dx, 0, c->nx * 4, 0), cuda_memset(c->dw, 0, c->nw * 4, 0);
     for (int op = OP_B_UNFOLD; op < NOPS; op++)
         run_op(c, op, 0, all);
     cuda_sync(0);
