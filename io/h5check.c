@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static pthread_once_t lock_once = PTHREAD_ONCE_INIT;
@@ -31,12 +32,20 @@ void cn_h5_unlock(void)
         cn_fatal("pthread_mutex_unlock on the HDF5 lock failed");
 }
 
+/* At exit: take the lock and keep it. HDF5 closes itself in its own exit handler, which does not know
+ * the lock; a prefetching reader thread still running (an error ended the job while it read ahead) would
+ * be inside HDF5 then, or enter it: it now finishes the call it is in and waits at its next one. */
+static void hold_at_exit(void) { cn_h5_lock(); }
+
 void cn_h5_quiet(void)
 {
     cn_h5_lock();
     if (!quiet_done) {
         if (H5Eset_auto2(H5E_DEFAULT, NULL, NULL) < 0)
             cn_fatal("H5Eset_auto2(H5E_DEFAULT, NULL, NULL) failed");
+        /* registered after the library's own handler (H5Eset_auto2 has initialised it): runs before it */
+        if (atexit(hold_at_exit) != 0)
+            cn_fatal("atexit for the HDF5 lock failed");
         quiet_done = 1;
     }
     cn_h5_unlock();

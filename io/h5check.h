@@ -12,7 +12,8 @@
  * Debian's parallel HDF5 is not thread-safe (H5_HAVE_THREADSAFE is off). Every io/ function that calls
  * HDF5 holds cn_h5_lock() while it does, so a prefetching reader thread and the main thread never call
  * into HDF5 at the same time. Other code that calls HDF5 directly while a prefetching reader is open
- * must hold the lock too. The lock is recursive. */
+ * must hold the lock too. The lock is recursive. At exit (cn_fatal's included) it is taken for good
+ * before HDF5's own exit handler runs, so that no reader thread is inside HDF5 while the library closes. */
 #ifndef CN_H5CHECK_H
 #define CN_H5CHECK_H
 
