@@ -145,15 +145,22 @@ static const shape shapes[] = {
 };
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
 #define NSETS 4
-/* Ours (cuda/lf.cu), then the batched-GEMM route (cuda/lf_gemm.cu): unfold x once (the forward and the
- * backward filter share it, as autograd keeps it), the three cuBLAS products, the fold of dx. */
+/* Ours (cuda/lf.cu) in its default tile scheme (t32), the same four in the other scheme (t16: fewer
+ * registers, more blocks per SM; docs/CUDA.md "Tile schemes"), then the batched-GEMM route
+ * (cuda/lf_gemm.cu): unfold x once (the forward and the backward filter share it, as autograd keeps it),
+ * the three cuBLAS products, the fold of dx. */
 enum {
     OP_FWD, OP_BWD_DATA, OP_BWD_FILTER, OP_FUSED,
+    OP_T16_FWD, OP_T16_BWD_DATA, OP_T16_BWD_FILTER, OP_T16_FUSED,
     OP_B_UNFOLD, OP_B_FWD, OP_B_BWD_DATA, OP_B_FOLD, OP_B_BWD_FILTER, NOPS
 };
 static const char *op_name[NOPS] = {"lf_forward", "lf_backward_data", "lf_backward_filter", "lf_bwd_fused_sgd",
+                                    "t16_forward", "t16_backward_data", "t16_backward_filter", "t16_bwd_fused_sgd",
                                     "bmm_unfold", "bmm_forward", "bmm_backward_data", "bmm_fold",
                                     "bmm_backward_filter"};
+/* Our ops: the pass (OP_FWD .. OP_FUSED) and the tile scheme of each. */
+static int base_op(int op) { return op >= OP_T16_FWD && op <= OP_T16_FUSED ? op - OP_T16_FWD : op; }
+static int op_tiles(int op) { return op >= OP_T16_FWD && op <= OP_T16_FUSED ? LF_TILES_T16 : LF_TILES_T32; }
 
 typedef struct {
     lf_dims d;
@@ -212,7 +219,8 @@ static void ctx_free(ctx *c)
 
 static void run_op(ctx *c, int op, int set, cn_region rg)
 {
-    switch (op) {
+    MUST(lf_cuda_set_tiles(op_tiles(op)));
+    switch (base_op(op)) {
     case OP_FWD: MUST(lf_forward_cuda(&c->d, c->x[set], c->w[set], c->y, rg, 0)); break;
     case OP_BWD_DATA: MUST(lf_backward_data_cuda(&c->d, c->w[set], c->gy[set], c->dx, rg, 0)); break;
     case OP_BWD_FILTER: MUST(lf_backward_filter_cuda(&c->d, c->x[set], c->gy[set], c->dw, rg, 0)); break;
@@ -266,7 +274,7 @@ static void op_cost(const ctx *c, int op, double *flops, double *bytes)
 {
     const double X = 4.0 * c->nx, W = 4.0 * c->nw, Y = 4.0 * c->ny;
     const double lf = 2.0 * (double)c->ny * c->d.r * c->d.r * c->d.C, XU = 4.0 * lf_unfold_count(&c->d);
-    switch (op) {
+    switch (base_op(op)) {
     case OP_FWD: *flops = lf, *bytes = X + W + Y; break;        /* read x, w; write y */
     case OP_BWD_DATA: *flops = lf, *bytes = W + Y + 2 * X; break; /* read w, dy; read and write dx */
     case OP_BWD_FILTER: *flops = lf, *bytes = X + Y + 2 * W; break; /* read x, dy; read and write dw */
@@ -284,6 +292,8 @@ static double validate(ctx *c, int op)
 {
     if (op >= OP_B_UNFOLD) /* the GEMM route: validate_bmm, against ours on the whole tile */
         return c->bmm_err[op];
+    const int tiles = op_tiles(op);
+    op = base_op(op);
     cn_region rg = {0, CN_MIN(2, c->d.Ho), 0, CN_MIN(3, c->d.Wo)};
     /* what the pass writes: y, dx, or dw (fused: the new filters, w - dw with lr = 1) */
     size_t n = op == OP_FWD ? c->ny : op == OP_BWD_DATA ? c->nx : c->nw;
@@ -297,13 +307,14 @@ static double validate(ctx *c, int op)
     if (op != OP_FUSED) {
         float *out = op == OP_FWD ? c->y : op == OP_BWD_DATA ? c->dx : c->dw;
         cuda_memset(out, 0, n * 4, 0);
-        run_op(c, op, 0, rg);
+        run_op(c, op + (tiles == LF_TILES_T16 ? OP_T16_FWD : 0), 0, rg);
         cuda_sync(0);
         cuda_download(got, out, n * 4);
     } else { /* w_new - w_old must equal -dw */
         float *wd = cuda_malloc(c->nw * 4);
         cuda_upload(wd, c->hw, c->nw * 4);
         cuda_memset(c->dx, 0, c->nx * 4, 0);
+        MUST(lf_cuda_set_tiles(tiles));
         MUST(lf_backward_fused_sgd_cuda(&c->d, c->x[0], wd, c->gy[0], c->dx, NULL, NULL, 1.0f, 0.0f, rg, 0));
         cuda_sync(0);
         cuda_download(got, wd, c->nw * 4);
@@ -383,6 +394,23 @@ static const peer_t *find_peer(const char *op, const char *key)
     return NULL;
 }
 
+/* One row of the table: time, rates, shares of the ceilings and of the roofline bound, the peer (torch_ms
+ * > 0) and the check. */
+static void print_row(const char *op, const char *key, double ms, double flops, double bytes, double peak, double bw,
+                      double torch_ms, int ok, double err)
+{
+    double rate = flops / (ms * 1e-3) / 1e9, traffic = bytes / (ms * 1e-3) / 1e9;
+    double bound_ms = fmax(flops / (peak * 1e9), bytes / (bw * 1e9)) * 1e3;
+    char tp[16] = "-", ratio[16] = "-";
+    if (torch_ms > 0) {
+        snprintf(tp, sizeof tp, "%.4f", torch_ms);
+        snprintf(ratio, sizeof ratio, "%.2f", torch_ms / ms);
+    }
+    printf("  %-19s %-10s %9.4f %9.0f %8.0f %6.1f %6.1f %6.1f %9s %7s %4s %.0e\n", op, key, ms, rate, traffic,
+           100.0 * rate / peak, 100.0 * traffic / bw, 100.0 * bound_ms / ms, tp, ratio, ok ? "ok" : "FAIL", err);
+    fflush(stdout);
+}
+
 static int table_main(int argc, char **argv)
 {
     int reps = 50;
@@ -417,39 +445,32 @@ static int table_main(int argc, char **argv)
                s->B, s->Hx, s->Wx, s->C, s->Ho, s->Wo, s->M, s->r, s->s, s->r * s->r * s->C,
                4.0 * s->Ho * s->Wo * s->M * s->r * s->r * s->C / 1e6);
     }
-    printf("#\n# %-18s %-10s %9s %9s %8s %6s %6s %6s %9s %7s %9s\n", "op", "shape", "time", "rate", "traffic", "fma",
+    printf("#\n# %-19s %-10s %9s %9s %8s %6s %6s %6s %9s %7s %9s\n", "op", "shape", "time", "rate", "traffic", "fma",
            "copy", "roof", "torch", "ratio", "check");
-    printf("# %-18s %-10s %9s %9s %8s %6s %6s %6s %9s %7s %9s\n", "", "", "ms", "GFLOP/s", "GB/s", "%", "%", "%", "ms",
+    printf("# %-19s %-10s %9s %9s %8s %6s %6s %6s %9s %7s %9s\n", "", "", "ms", "GFLOP/s", "GB/s", "%", "%", "%", "ms",
            "torch/us", "relerr");
     int bad = 0;
     for (int k = 0; k < NSHAPES; k++) {
         ctx c;
         ctx_init(&c, &shapes[k]);
-        double sum_ms = 0, sum_flops = 0, sum_bytes = 0, sum_torch = 0, worst = 0, bmm_ms = 0, bmm_gemm_ms = 0;
-        int ntorch = 0;
+        /* per tile scheme: the sums of the three passes of a training step */
+        double sum_ms[2] = {0}, sum_flops[2] = {0}, sum_bytes[2] = {0}, sum_torch[2] = {0}, worst[2] = {0};
+        double bmm_ms = 0, bmm_gemm_ms = 0;
+        int ntorch[2] = {0};
         validate_bmm(&c);
         for (int op = 0; op < NOPS; op++) {
-            double err = validate(&c, op), tol = op == OP_FUSED ? 1e-4 : 1e-5;
+            double err = validate(&c, op), tol = base_op(op) == OP_FUSED ? 1e-4 : 1e-5;
             int ok = err <= tol;
             bad += !ok;
             double ms = time_op(&c, op, reps), flops, bytes;
             op_cost(&c, op, &flops, &bytes);
-            double rate = flops / (ms * 1e-3) / 1e9, traffic = bytes / (ms * 1e-3) / 1e9;
-            double bound_ms = fmax(flops / (peak * 1e9), bytes / (bw * 1e9)) * 1e3;
-            const peer_t *p = find_peer(op_name[op], shapes[k].key);
-            char tp[16] = "-", ratio[16] = "-";
-            if (p) {
-                snprintf(tp, sizeof tp, "%.4f", p->ms);
-                snprintf(ratio, sizeof ratio, "%.2f", p->ms / ms);
-            }
-            printf("  %-18s %-10s %9.4f %9.0f %8.0f %6.1f %6.1f %6.1f %9s %7s %4s %.0e\n", op_name[op], shapes[k].key,
-                   ms, rate, traffic, 100.0 * rate / peak, 100.0 * traffic / bw, 100.0 * bound_ms / ms, tp, ratio,
-                   ok ? "ok" : "FAIL", err);
-            fflush(stdout);
-            if (op <= OP_BWD_FILTER) { /* the training step's three passes */
-                sum_ms += ms, sum_flops += flops, sum_bytes += bytes, worst = fmax(worst, err);
+            const peer_t *p = find_peer(op_name[base_op(op)], shapes[k].key); /* the same work */
+            print_row(op_name[op], shapes[k].key, ms, flops, bytes, peak, bw, p ? p->ms : 0, ok, err);
+            if (op < OP_B_UNFOLD && base_op(op) != OP_FUSED) { /* the training step's three passes */
+                const int t = op_tiles(op) == LF_TILES_T16;
+                sum_ms[t] += ms, sum_flops[t] += flops, sum_bytes[t] += bytes, worst[t] = fmax(worst[t], err);
                 if (p)
-                    sum_torch += p->ms, ntorch++;
+                    sum_torch[t] += p->ms, ntorch[t]++;
             }
             if (op >= OP_B_UNFOLD) { /* the GEMM route's step: all five; its products alone */
                 bmm_ms += ms;
@@ -457,21 +478,17 @@ static int table_main(int argc, char **argv)
                     bmm_gemm_ms += ms;
             }
         }
-        { /* forward + both backward passes: the sums of the three rows above */
-            double rate = sum_flops / (sum_ms * 1e-3) / 1e9, traffic = sum_bytes / (sum_ms * 1e-3) / 1e9;
-            double bound_ms = fmax(sum_flops / (peak * 1e9), sum_bytes / (bw * 1e9)) * 1e3;
-            char tp[16] = "-", ratio[16] = "-";
-            if (ntorch == 3) {
-                snprintf(tp, sizeof tp, "%.4f", sum_torch);
-                snprintf(ratio, sizeof ratio, "%.2f", sum_torch / sum_ms);
-            }
-            printf("  %-18s %-10s %9.4f %9.0f %8.0f %6.1f %6.1f %6.1f %9s %7s %4s %.0e\n", "lf_fwd+bwd", shapes[k].key,
-                   sum_ms, rate, traffic, 100.0 * rate / peak, 100.0 * traffic / bw, 100.0 * bound_ms / sum_ms, tp,
-                   ratio, worst <= 1e-5 ? "ok" : "FAIL", worst);
-            printf("# %s: the batched-GEMM route (unfold, 3 cuBLAS products, fold) %.4f ms = %.2fx lf_fwd+bwd; its "
-                   "products alone %.4f ms = %.2fx\n", shapes[k].key, bmm_ms, bmm_ms / sum_ms, bmm_gemm_ms,
-                   bmm_gemm_ms / sum_ms);
-        }
+        /* forward + both backward passes: the sums of the three rows of each scheme */
+        print_row("lf_fwd+bwd", shapes[k].key, sum_ms[0], sum_flops[0], sum_bytes[0], peak, bw,
+                  ntorch[0] == 3 ? sum_torch[0] : 0, worst[0] <= 1e-5, worst[0]);
+        print_row("t16_fwd+bwd", shapes[k].key, sum_ms[1], sum_flops[1], sum_bytes[1], peak, bw,
+                  ntorch[1] == 3 ? sum_torch[1] : 0, worst[1] <= 1e-5, worst[1]);
+        printf("# %s: tile scheme t16 %.4f ms = %.2fx lf_fwd+bwd (t32)\n", shapes[k].key, sum_ms[1],
+               sum_ms[1] / sum_ms[0]);
+        printf("# %s: the batched-GEMM route (unfold, 3 cuBLAS products, fold) %.4f ms = %.2fx lf_fwd+bwd; its "
+               "products alone %.4f ms = %.2fx\n", shapes[k].key, bmm_ms, bmm_ms / sum_ms[0], bmm_gemm_ms,
+               bmm_gemm_ms / sum_ms[0]);
+        fflush(stdout);
         ctx_free(&c);
     }
     cuda_shutdown();

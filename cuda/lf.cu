@@ -12,6 +12,10 @@
  * Each output element is written by one thread, once, and every sum runs in a fixed order: the results
  * do not change from run to run. The field's offsets inside x (k -> dy * Wx * C + (dx * C + c)) are
  * computed once per chunk into a shared table, so the loads do no division. FP32 with FMA. */
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
 #include "cuda/internal.h"
 #include "cuda/lf_tile.cuh"
 #include "cuda/ops_cuda.h"
@@ -83,7 +87,7 @@ __device__ __forceinline__ void stage_store(float (&tile)[G::TT][W], const float
 /* ---- forward: y[b,i,j,m] = sum_k x[b, field(i,j) + k] w[i,j,m,k] ----------------------------------
  * A[t][row] = x[b0 + row, field + k], B[t][col] = w[m0 + col, k], k = chunk * TT + t. */
 template <class G>
-__global__ void __launch_bounds__(G::NT) lf_fwd_kernel(Geo g, const float *__restrict__ x,
+__global__ void __launch_bounds__(G::NT, G::MINB) lf_fwd_kernel(Geo g, const float *__restrict__ x,
                                                       const float *__restrict__ w, float *__restrict__ y)
 {
     __shared__ Tiles<G> sm;
@@ -143,7 +147,7 @@ __global__ void __launch_bounds__(G::NT) lf_fwd_kernel(Geo g, const float *__res
  * instead. A second pair (x2, gy2; SGD only, else NULL) adds its term to the same dW: the reduction
  * runs over 2B samples, b >= B taken from the second pair (a tied decoder's term, one update). */
 template <class G, bool SGD>
-__global__ void __launch_bounds__(G::NT) lf_bwf_kernel(Geo g, const float *__restrict__ x,
+__global__ void __launch_bounds__(G::NT, G::MINB) lf_bwf_kernel(Geo g, const float *__restrict__ x,
                                                       const float *__restrict__ gy, const float *__restrict__ x2,
                                                       const float *__restrict__ gy2, float *__restrict__ out,
                                                       float lr, float wd)
@@ -221,7 +225,7 @@ __global__ void __launch_bounds__(G::NT) lf_bwf_kernel(Geo g, const float *__res
 /* ---- backward data (gather): dx[b,u,v,c] += sum over covering (i,j) in the region and m of
  *      w[i,j,m,u-i*s,v-j*s,c] * dy[b,i,j,m]. Input positions: [u0, u0 + nu) x [v0, v0 + nv). ------------ */
 template <class G>
-__global__ void __launch_bounds__(G::NT) lf_bwd_kernel(Geo g, int ni, int u0, int v0, int nv,
+__global__ void __launch_bounds__(G::NT, G::MINB) lf_bwd_kernel(Geo g, int ni, int u0, int v0, int nv,
                                                       const float *__restrict__ w,
                                                       const float *__restrict__ gy, float *__restrict__ dx)
 {
@@ -305,10 +309,12 @@ __global__ void __launch_bounds__(G::NT) lf_bwd_kernel(Geo g, int ni, int u0, in
 /* ---- host side ------------------------------------------------------------------------------------- */
 
 /* Checks as the reference does, then the kernels' own limits; fills g. */
-static int prepare(const char *op, const lf_dims *d, cn_region rg, int arrays_given, Geo *g)
+static int prepare(const char *op, const lf_dims *d, cn_region rg, int arrays_given, Geo *g, int *tiles)
 {
     if (lf_check_call(op, d, rg, arrays_given) != CN_OK)
         return CN_EINVAL;
+    if ((*tiles = lf_cuda_tiles()) < 0)
+        return CN_EINVAL; /* lf_cuda_tiles said why */
     const long long lim = 2147483647LL;
     long long xs = (long long)d->Hx * d->Wx * d->C, ys = (long long)d->Ho * d->Wo * d->M;
     long long K = (long long)d->r * d->r * d->C;
@@ -350,17 +356,26 @@ static void launch_bwd(const Geo &g, int ni, const float *w, const float *gy, fl
     CN_LAUNCH(kern, grid, dim3(G::NT), st, g, ni, u0, v0, nv, w, gy, dx);
 }
 
-/* The block tile whose column count fits n columns best. */
-#define CN_LF_DISPATCH(n, launch, ...)                                                                  \
+/* The block tile of scheme F whose column count fits n columns best. */
+#define CN_LF_WIDTH(F, n, launch, ...)                                                                  \
     do {                                                                                                \
         if ((n) <= 4)                                                                                   \
-            launch<Cfg4>(__VA_ARGS__);                                                                  \
+            launch<F::C4>(__VA_ARGS__);                                                                 \
         else if ((n) <= 8)                                                                              \
-            launch<Cfg8>(__VA_ARGS__);                                                                  \
+            launch<F::C8>(__VA_ARGS__);                                                                 \
         else if ((n) <= 16)                                                                             \
-            launch<Cfg16>(__VA_ARGS__);                                                                 \
+            launch<F::C16>(__VA_ARGS__);                                                                \
         else                                                                                            \
-            launch<Cfg32>(__VA_ARGS__);                                                                 \
+            launch<F::C32>(__VA_ARGS__);                                                                \
+    } while (0)
+
+/* ... of the scheme in use (tiles, from lf_cuda_tiles()). */
+#define CN_LF_DISPATCH(tiles, n, launch, ...)                                                           \
+    do {                                                                                                \
+        if ((tiles) == LF_TILES_T16)                                                                    \
+            CN_LF_WIDTH(TilesT16, n, launch, __VA_ARGS__);                                              \
+        else                                                                                            \
+            CN_LF_WIDTH(TilesT32, n, launch, __VA_ARGS__);                                              \
     } while (0)
 
 template <class G>
@@ -376,20 +391,61 @@ static void launch_bwf_sgd(const Geo &g, int ni, const float *x, const float *gy
     launch_bwf<G, true>(g, ni, x, gy, x2, gy2, w, lr, wd, st);
 }
 
+/* The tile scheme: set by lf_cuda_set_tiles (>= 0), else read once from the environment. */
+static std::atomic<int> tiles_set{-1};
+
+static int tiles_from_env()
+{
+    static const int v = [] {
+        const char *e = getenv("COTSNET_CUDA_LF_TILES");
+        if (!e || !*e || !strcmp(e, "t32"))
+            return (int)LF_TILES_T32;
+        return !strcmp(e, "t16") ? (int)LF_TILES_T16 : -1;
+    }();
+    return v;
+}
+
 } // namespace cnlf
 
 using namespace cnlf;
+
+extern "C" int lf_cuda_set_tiles(int scheme)
+{
+    if (scheme < 0 || scheme >= LF_TILES_COUNT)
+        return cn_set_error("lf_cuda_set_tiles: unknown tile scheme %d (t32 = %d, t16 = %d)", scheme,
+                            (int)LF_TILES_T32, (int)LF_TILES_T16);
+    tiles_set.store(scheme);
+    return CN_OK;
+}
+
+extern "C" int lf_cuda_tiles(void)
+{
+    const int t = tiles_set.load();
+    if (t >= 0)
+        return t;
+    const int e = tiles_from_env();
+    if (e < 0)
+        cn_set_error("COTSNET_CUDA_LF_TILES=%s: the local filter's tile scheme is t32 or t16",
+                     getenv("COTSNET_CUDA_LF_TILES"));
+    return e;
+}
+
+extern "C" const char *lf_cuda_tiles_name(int scheme)
+{
+    return scheme == LF_TILES_T32 ? "t32" : scheme == LF_TILES_T16 ? "t16" : "?";
+}
 
 extern "C" int lf_forward_cuda(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg,
                                cudaStream_t stream)
 {
     Geo g;
-    if (prepare("lf_forward_cuda", d, rg, x && w && y, &g) != CN_OK)
+    int tiles;
+    if (prepare("lf_forward_cuda", d, rg, x && w && y, &g, &tiles) != CN_OK)
         return CN_EINVAL;
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
         return CN_OK;
-    CN_LF_DISPATCH(g.M, launch_fwd, g, ni, x, w, y, stream);
+    CN_LF_DISPATCH(tiles, g.M, launch_fwd, g, ni, x, w, y, stream);
     return CN_OK;
 }
 
@@ -397,12 +453,13 @@ extern "C" int lf_backward_data_cuda(const lf_dims *d, const float *w, const flo
                                      cudaStream_t stream)
 {
     Geo g;
-    if (prepare("lf_backward_data_cuda", d, rg, w && dy && dx, &g) != CN_OK)
+    int tiles;
+    if (prepare("lf_backward_data_cuda", d, rg, w && dy && dx, &g, &tiles) != CN_OK)
         return CN_EINVAL;
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
         return CN_OK;
-    CN_LF_DISPATCH(g.C, launch_bwd, g, ni, w, dy, dx, stream);
+    CN_LF_DISPATCH(tiles, g.C, launch_bwd, g, ni, w, dy, dx, stream);
     return CN_OK;
 }
 
@@ -410,12 +467,13 @@ extern "C" int lf_backward_filter_cuda(const lf_dims *d, const float *x, const f
                                        cn_region rg, cudaStream_t stream)
 {
     Geo g;
-    if (prepare("lf_backward_filter_cuda", d, rg, x && dy && dw, &g) != CN_OK)
+    int tiles;
+    if (prepare("lf_backward_filter_cuda", d, rg, x && dy && dw, &g, &tiles) != CN_OK)
         return CN_EINVAL;
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
         return CN_OK;
-    CN_LF_DISPATCH(g.M, launch_bwf_add, g, ni, x, dy, dw, stream);
+    CN_LF_DISPATCH(tiles, g.M, launch_bwf_add, g, ni, x, dy, dw, stream);
     return CN_OK;
 }
 
@@ -424,7 +482,8 @@ extern "C" int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, floa
                                           cudaStream_t stream)
 {
     Geo g;
-    if (prepare("lf_backward_fused_sgd_cuda", d, rg, x && w && dy, &g) != CN_OK)
+    int tiles;
+    if (prepare("lf_backward_fused_sgd_cuda", d, rg, x && w && dy, &g, &tiles) != CN_OK)
         return CN_EINVAL;
     if (!x2 != !dy2)
         return cn_set_error("lf_backward_fused_sgd_cuda: x2 and dy2 go together (both given or both NULL)");
@@ -435,7 +494,7 @@ extern "C" int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, floa
     if (ni == 0 || g.nj == 0)
         return CN_OK;
     if (dx) /* first, from the filters as they are */
-        CN_LF_DISPATCH(g.C, launch_bwd, g, ni, w, dy, dx, stream);
-    CN_LF_DISPATCH(g.M, launch_bwf_sgd, g, ni, x, dy, x2, dy2, w, lr, wd, stream); /* then update, in stream order */
+        CN_LF_DISPATCH(tiles, g.C, launch_bwd, g, ni, w, dy, dx, stream);
+    CN_LF_DISPATCH(tiles, g.M, launch_bwf_sgd, g, ni, x, dy, x2, dy2, w, lr, wd, stream); /* then update, in stream order */
     return CN_OK;
 }

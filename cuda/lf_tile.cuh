@@ -18,12 +18,13 @@
 
 namespace cnlf {
 
-template <int TR_, int TC_, int RR_, int RC_, int TT_, int KS_>
+template <int TR_, int TC_, int RR_, int RC_, int TT_, int KS_, int MINB_ = 0>
 struct Cfg {
     static constexpr int TR = TR_, TC = TC_; /* block tile: rows x columns of P */
     static constexpr int RR = RR_, RC = RC_; /* register tile of one thread */
     static constexpr int TT = TT_;           /* reduction values per chunk */
     static constexpr int KS = KS_;           /* slices of the reduction */
+    static constexpr int MINB = MINB_;       /* blocks per SM the registers must allow (0: as ptxas likes) */
     static constexpr int NTR = TR / RR, NTC = TC / RC, NTS = NTR * NTC, NT = KS * NTS;
     static_assert(TR % RR == 0 && TC % RC == 0, "a register tile must divide the block tile");
     static_assert(NT <= 1024, "at most 1024 threads per block");
@@ -97,12 +98,25 @@ __device__ __forceinline__ void tile_reduce(Tiles<G> &sm, const Who<G> &me, floa
     }
 }
 
-/* Block tiles used by lf.cu, by the size of the column dimension (maps M, or channels C). All have
- * TR = 64 rows, TT = 32 and 128 threads; static shared memory stays under 48 KiB. */
-using Cfg4 = Cfg<64, 4, 2, 4, 32, 4>;
-using Cfg8 = Cfg<64, 8, 4, 4, 32, 4>;
-using Cfg16 = Cfg<64, 16, 4, 4, 32, 2>;
-using Cfg32 = Cfg<64, 32, 4, 4, 32, 1>;
+/* The block tiles of lf.cu, by the size of the column dimension (maps M, or channels C): two schemes,
+ * chosen at run time (lf_cuda_set_tiles, docs/CUDA.md "Tile schemes"). All have TR = 64 rows and 128
+ * threads; static shared memory stays under 48 KiB.
+ *   T32: TT = 32, registers as the compiler likes (ptxas, sm_90: up to 255 at 8 columns, the 64
+ *        values a thread prefetches per chunk: 2 blocks per SM);
+ *   T16: TT = 16 (half the prefetched values, half the shared memory) and at most 128 registers
+ *        (__launch_bounds__(128, 4): 4 blocks, 16 warps per SM), no spills at sm_90. */
+struct TilesT32 {
+    using C4 = Cfg<64, 4, 2, 4, 32, 4>;
+    using C8 = Cfg<64, 8, 4, 4, 32, 4>;
+    using C16 = Cfg<64, 16, 4, 4, 32, 2>;
+    using C32 = Cfg<64, 32, 4, 4, 32, 1>;
+};
+struct TilesT16 {
+    using C4 = Cfg<64, 4, 2, 4, 16, 4, 4>;
+    using C8 = Cfg<64, 8, 4, 4, 16, 4, 4>;
+    using C16 = Cfg<64, 16, 4, 4, 16, 2, 4>;
+    using C32 = Cfg<64, 32, 4, 4, 16, 1, 4>;
+};
 
 } // namespace cnlf
 

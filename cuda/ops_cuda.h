@@ -81,6 +81,17 @@ int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, float *w, const
                                const float *x2, const float *dy2, float lr, float wd, cn_region rg,
                                cudaStream_t stream);
 
+/* The tile scheme of the four functions above (docs/CUDA.md "Tile schemes"): the same results within
+ * float rounding, different speed. LF_TILES_T32 (the default): 32 reduction values per chunk, registers
+ * as the compiler likes; LF_TILES_T16: 16 per chunk, at most 128 registers per thread (more blocks per
+ * SM). lf_cuda_tiles: the scheme in use: the last lf_cuda_set_tiles, else the environment variable
+ * COTSNET_CUDA_LF_TILES (t32 or t16), else T32; -1 with one line in cn_last_error() when that variable
+ * holds anything else (the four functions then refuse with CN_EINVAL). Set it before queuing work. */
+enum { LF_TILES_T32 = 0, LF_TILES_T16 = 1, LF_TILES_COUNT };
+int lf_cuda_set_tiles(int scheme); /* CN_OK, or CN_EINVAL for an unknown scheme */
+int lf_cuda_tiles(void);
+const char *lf_cuda_tiles_name(int scheme); /* "t32", "t16", or "?" */
+
 /* ---- the local filter as batched GEMM (cuda/lf_gemm.cu): cuBLAS's route, which bench_cuda measures
  * against the kernels above (docs/CUDA.md "The batched-GEMM route"); not used in training. Whole tile
  * only. xu: the unfolded patches [Ho*Wo][B][K] (K = r*r*C, k = (dy, dx, c) as in w), lf_unfold_count

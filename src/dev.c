@@ -197,11 +197,14 @@ int dev_init(const cn_job *job, const cn_grid *grid)
         return 0;
     int dev = cuda_select_device(-1);
     char msg[768] = "";
+    const int tiles = lf_cuda_tiles(); /* COTSNET_CUDA_LF_TILES, checked before any step */
     if (dev < 0)
         snprintf(msg, sizeof msg, "run.backend = cuda: no GPU on rank %d (local rank %d): %s", grid->world_rank,
                  cuda_local_rank(), cn_last_error());
-    /* the lowest rank without a GPU says so; every rank stops together */
-    if (any_failed(grid, dev < 0, job->path, msg))
+    else if (tiles < 0)
+        snprintf(msg, sizeof msg, "rank %d: %s", grid->world_rank, cn_last_error());
+    /* the lowest rank without a GPU (or with a bad setting) says so; every rank stops together */
+    if (any_failed(grid, dev < 0 || tiles < 0, job->path, msg))
         return -1;
     /* grid.allreduce = nccl: one communicator per tile over its R replicas (the id from replica 0) */
     if (job->allreduce == HALO_NCCL && grid->R > 1 &&
@@ -216,8 +219,9 @@ int dev_init(const cn_job *job, const cn_grid *grid)
     if (grid->world_rank == 0) {
         char desc[256];
         cuda_describe(desc, sizeof desc);
-        printf("backend cuda: rank 0 on %s (one stream per rank, halos %s)\n", desc,
-               halo_nccl ? "over NCCL, device to device" : "staged through pinned host memory");
+        printf("backend cuda: rank 0 on %s (one stream per rank, halos %s, local filter tiles %s)\n", desc,
+               halo_nccl ? "over NCCL, device to device" : "staged through pinned host memory",
+               lf_cuda_tiles_name(tiles));
         fflush(stdout);
     }
     return 0;

@@ -92,6 +92,18 @@ else echo "FAIL cuda_train_1rank: the run failed: $(tail -3 "$tmp/gpu1.log")"; f
 if train "$tmp/gpu2" 2 2 "$EMU" --set run.backend=cuda; then cuda_compare cuda_train_1x2 6 "$tmp/cpu2" "$tmp/gpu2"
 else echo "FAIL cuda_train_1x2: the run failed: $(tail -3 "$tmp/gpu2.log")"; fi
 
+# the local filter's other tile scheme (COTSNET_CUDA_LF_TILES=t16: cuda/lf_tile.cuh) trains the same; a
+# scheme that does not exist stops the run before its first step with one line naming the variable
+if COTSNET_CUDA_LF_TILES=t16 train "$tmp/gpuT" 2 2 "$EMU" --set run.backend=cuda &&
+    grep -q "local filter tiles t16" "$tmp/gpuT.log"; then cuda_compare cuda_train_1x2_t16 6 "$tmp/cpu2" "$tmp/gpuT"
+else echo "FAIL cuda_train_1x2_t16: the run failed or did not say its tiles: $(tail -3 "$tmp/gpuT.log")"; fi
+COTSNET_CUDA_LF_TILES=t8 train "$tmp/gpuB" 2 2 "$EMU" --set run.backend=cuda
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [ "$(grep -c 'cotsnet: error' "$tmp/gpuB.log")" -eq 1 ] &&
+    grep -q "COTSNET_CUDA_LF_TILES=t8" "$tmp/gpuB.log" && ! grep -q "^ *step\|^step" "$tmp/gpuB.log"; then
+    echo "ok cuda_train_bad_tiles"
+else echo "FAIL cuda_train_bad_tiles: rc $rc: $(tail -3 "$tmp/gpuB.log")"; fi
+
 # grid.halo = nccl: the same messages GPU to GPU through ncclSend / ncclRecv (cuda/emu/nccl_emu.c: over
 # MPI), on the 1x2 grid and on a 2x1 grid (rows split: the other direction of halo)
 if train "$tmp/gpuH" 2 2 "$EMU" --set run.backend=cuda --set grid.halo=nccl &&

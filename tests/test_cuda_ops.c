@@ -337,9 +337,13 @@ static void lf_gemm_one(const lf_dims *d, const char *cs, const float *x, const 
     cuda_free(dxp), cuda_free(dwp), cuda_free(dgy);
 }
 
+/* Every case under each tile scheme (cuda/lf_tile.cuh); the batched-GEMM route once. */
 static void test_lf(void)
 {
+    for (int tiles = 0; tiles < LF_TILES_COUNT; tiles++)
     for (size_t n = 0; n < sizeof lf_cases / sizeof lf_cases[0]; n++) {
+        if (lf_cuda_set_tiles(tiles) != CN_OK)
+            note(C_LF_FWD, lf_cuda_tiles_name(tiles), "lf_cuda_set_tiles refused: %s", cn_last_error());
         const lf_case *c = &lf_cases[n];
         lf_dims d = {c->B, c->H, c->W, c->C, c->Ho, c->Wo, c->M, c->r, c->s};
         if (!c->Ho) {
@@ -352,16 +356,20 @@ static void test_lf(void)
         cn_region part = {d.Ho > 1 ? 1 : 0, d.Ho, d.Wo > 2 ? 1 : 0, d.Wo > 1 ? d.Wo - 1 : 1};
         cn_region empty = {0, d.Ho, 1, 1};
         char cs[96];
-        snprintf(cs, sizeof cs, "%s (whole tile)", c->name);
+        const char *tn = lf_cuda_tiles_name(tiles);
+        snprintf(cs, sizeof cs, "%s %s (whole tile)", tn, c->name);
         lf_one(&d, all, cs, x, w, gy);
-        snprintf(cs, sizeof cs, "%s (rows [%d,%d) cols [%d,%d))", c->name, part.i0, part.i1, part.j0, part.j1);
+        snprintf(cs, sizeof cs, "%s %s (rows [%d,%d) cols [%d,%d))", tn, c->name, part.i0, part.i1, part.j0, part.j1);
         lf_one(&d, part, cs, x, w, gy);
-        snprintf(cs, sizeof cs, "%s (empty region)", c->name);
+        snprintf(cs, sizeof cs, "%s %s (empty region)", tn, c->name);
         lf_one(&d, empty, cs, x, w, gy);
-        lf_twice(&d, part, c->name, x, w, gy);
-        lf_gemm_one(&d, c->name, x, w, gy);
+        snprintf(cs, sizeof cs, "%s %s", tn, c->name);
+        lf_twice(&d, part, cs, x, w, gy);
+        if (tiles == 0)
+            lf_gemm_one(&d, c->name, x, w, gy);
         free(x), free(w), free(gy);
     }
+    lf_cuda_set_tiles(LF_TILES_T32);
 }
 
 /* ---- L2 pooling ----------------------------------------------------------------------------------- */
@@ -708,12 +716,43 @@ static void test_refusals(void)
                 memcmp(buf, keep, sizeof buf) ? "CHANGED" : "untouched");
 }
 
+/* The tile scheme (host only): COTSNET_CUDA_LF_TILES as given (t32 when unset), a bad value refused by
+ * the local filter with a line naming the variable; lf_cuda_set_tiles takes the two schemes only. */
+static void test_tiles_choice(void)
+{
+    const char *e = getenv("COTSNET_CUDA_LF_TILES");
+    const int want = !e || !*e || !strcmp(e, "t32") ? LF_TILES_T32 : !strcmp(e, "t16") ? LF_TILES_T16 : -1;
+    const int got = lf_cuda_tiles();
+    char why[200] = "";
+    if (got != want)
+        snprintf(why, sizeof why, "COTSNET_CUDA_LF_TILES=%s: lf_cuda_tiles() = %d, expected %d", e ? e : "(unset)",
+                 got, want);
+    if (want < 0 && !*why) { /* refused before any launch, so host buffers are safe */
+        float buf[16] = {0};
+        lf_dims ok = {1, 3, 3, 1, 1, 1, 1, 3, 1};
+        if (lf_forward_cuda(&ok, buf, buf, buf, region_all(1, 1), 0) != CN_EINVAL ||
+            !strstr(cn_last_error(), "COTSNET_CUDA_LF_TILES"))
+            snprintf(why, sizeof why, "a bad COTSNET_CUDA_LF_TILES: lf_forward_cuda did not refuse naming it (%s)",
+                     cn_last_error());
+    }
+    if (!*why && (lf_cuda_set_tiles(-1) != CN_EINVAL || lf_cuda_set_tiles(LF_TILES_COUNT) != CN_EINVAL))
+        snprintf(why, sizeof why, "lf_cuda_set_tiles took an unknown scheme");
+    if (!*why && (lf_cuda_set_tiles(LF_TILES_T16) != CN_OK || lf_cuda_tiles() != LF_TILES_T16 ||
+                  lf_cuda_set_tiles(LF_TILES_T32) != CN_OK || lf_cuda_tiles() != LF_TILES_T32))
+        snprintf(why, sizeof why, "lf_cuda_set_tiles did not set the scheme");
+    if (*why)
+        tu_fail(PFX "lf_tiles_choice", "%s", why);
+    else
+        tu_ok(PFX "lf_tiles_choice");
+}
+
 int main(void)
 {
     /* host-only checks first: they need no GPU */
     int count = cuda_device_count();
     tu_check(PFX "device_query", count >= 0, "negative device count");
     test_refusals();
+    test_tiles_choice();
     if (count < 1) {
         for (int k = 0; k < NCHECK; k++)
             printf("skip " PFX "%s: no GPU\n", check_name[k]);
