@@ -431,7 +431,14 @@ static int describe(const char *path, int verify)
         goto out;
     }
     char format[64];
-    if (cn_h5_attr_text(file, "format", format, sizeof format)) {
+    int arc = cn_h5_attr_text(file, "format", format, sizeof format);
+    if (arc == -2) {
+        char why[200];
+        cn_h5_error_text(why, sizeof why);
+        rc = fail(path, "the attributes of / cannot be read: the file is corrupted (%s)", why[0] ? why : "?");
+        goto out;
+    }
+    if (arc) {
         rc = fail(path, "an HDF5 file, but neither a cotsnet checkpoint nor a shard (no format attribute)");
         goto out;
     }

@@ -92,6 +92,28 @@ PYEOF
     else
         echo "FAIL shard_train_nan_values_exit1: status $rc, stderr: $(head -c 300 "$tmp/err_nan")"
     fi
+    # a shard whose root object header fails its checksum is corrupted, not "attribute format missing"
+    mkdir -p "$tmp/hdr"
+    $PY - "$tmp/nan/train-000.h5" "$tmp/hdr/train-000.h5" <<'PYEOF'
+import shutil, sys, h5py
+shutil.copyfile(sys.argv[1], sys.argv[2])
+with h5py.File(sys.argv[2], "r") as f:
+    addr = h5py.h5o.get_info(f["/"].id).addr
+with open(sys.argv[2], "r+b") as g:
+    g.seek(addr + 20)
+    b = g.read(1)
+    g.seek(addr + 20)
+    g.write(bytes([b[0] ^ 0xFF]))
+PYEOF
+    timeout 120 "$BIN" train tests/jobs/ckpt.ini --set run.out_dir="$tmp/run_hdr" --set data.test= \
+        --set data.train="$tmp/hdr/train-000.h5" >"$tmp/log_hdr" 2>"$tmp/err_hdr"
+    rc=$?
+    if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err_hdr")" -eq 1 ] &&
+        grep -q "train-000.h5: the attributes of / cannot be read: the file is corrupted (.*checksum" "$tmp/err_hdr"; then
+        echo "ok shard_corrupted_root_header"
+    else
+        echo "FAIL shard_corrupted_root_header: status $rc, stderr: $(head -c 300 "$tmp/err_hdr")"
+    fi
 else
     echo "skip shard_train_bad_chunk_exit1: no $BIN"
 fi

@@ -14,7 +14,8 @@
   shard FILE               write a small valid shard (docs/DATA.md) for the `cotsnet info` tests
   damage SRC DST KIND      copy SRC to DST and damage it one way: cursor_array (sample_cursor holds 64
                            values), stage_neg (stage = -1), phase_out (phase = 9), nan (/stage1/filters all
-                           NaN), header (a byte of /stage1/filters' object header flipped: metadata checksum)
+                           NaN), header (a byte of /stage1/filters' object header flipped: metadata checksum),
+                           root_header (the same in the root group's header)
 """
 import configparser
 import math
@@ -257,9 +258,9 @@ def cmd_shard(path):
 
 def cmd_damage(src, dst, kind):
     shutil.copyfile(src, dst)
-    if kind == "header":
+    if kind in ("header", "root_header"):
         with h5py.File(dst, "r") as f:
-            addr = h5py.h5o.get_info(f["stage1/filters"].id).addr
+            addr = h5py.h5o.get_info(f["stage1/filters" if kind == "header" else "/"].id).addr
         with open(dst, "r+b") as fh:
             fh.seek(addr + 20)
             b = fh.read(1)
