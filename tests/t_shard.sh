@@ -78,20 +78,24 @@ PYEOF
     else
         echo "FAIL shard_train_bad_chunk_exit1: status $(cat "$tmp/rc_yes")/$(cat "$tmp/rc_no") (prefetch yes/no), stderr: $(head -c 300 "$tmp/err_yes") / $(head -c 300 "$tmp/err_no")"
     fi
+    # train_refused NAME SHARD PATTERN: training on SHARD stops with status 1 and one line matching PATTERN
+    train_refused() {
+        timeout 120 "$BIN" train tests/jobs/ckpt.ini --set run.out_dir="$tmp/run_$1" --set data.test= \
+            --set data.train="$2" >"$tmp/log_$1" 2>"$tmp/err_$1"
+        rc=$?
+        if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err_$1")" -eq 1 ] && grep -q "$3" "$tmp/err_$1"; then
+            echo "ok $1"
+        else
+            echo "FAIL $1: status $rc, stderr: $(head -c 300 "$tmp/err_$1")"
+        fi
+    }
     # a float32 shard holding NaN: one line naming the file and sample when it is read (it was a diverging
     # loss, "lower the learning rate"; a std too small for the values fails the same way)
     $DATA synthetic --out "$tmp/nan" --n 64 --test-n 0 --size 16x14x2 --classes 3 --float32 --quiet
     $PY -c "import sys, h5py, numpy as np; f = h5py.File(sys.argv[1], 'r+'); f['images'][:, 2, 3, 1] = np.nan" \
         "$tmp/nan/train-000.h5"
-    timeout 120 "$BIN" train tests/jobs/ckpt.ini --set run.out_dir="$tmp/run_nan" --set data.test= \
-        --set data.train="$tmp/nan/train-*.h5" >"$tmp/log_nan" 2>"$tmp/err_nan"
-    rc=$?
-    if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err_nan")" -eq 1 ] &&
-        grep -q "train-000.h5: sample [0-9]* holds a value that is not finite after normalization (nan" "$tmp/err_nan"; then
-        echo "ok shard_train_nan_values_exit1"
-    else
-        echo "FAIL shard_train_nan_values_exit1: status $rc, stderr: $(head -c 300 "$tmp/err_nan")"
-    fi
+    train_refused shard_train_nan_values_exit1 "$tmp/nan/train-*.h5" \
+        "train-000.h5: sample [0-9]* holds a value that is not finite after normalization (nan"
     # a shard whose root object header fails its checksum is corrupted, not "attribute format missing"
     mkdir -p "$tmp/hdr"
     $PY - "$tmp/nan/train-000.h5" "$tmp/hdr/train-000.h5" <<'PYEOF'
@@ -105,15 +109,8 @@ with open(sys.argv[2], "r+b") as g:
     g.seek(addr + 20)
     g.write(bytes([b[0] ^ 0xFF]))
 PYEOF
-    timeout 120 "$BIN" train tests/jobs/ckpt.ini --set run.out_dir="$tmp/run_hdr" --set data.test= \
-        --set data.train="$tmp/hdr/train-000.h5" >"$tmp/log_hdr" 2>"$tmp/err_hdr"
-    rc=$?
-    if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err_hdr")" -eq 1 ] &&
-        grep -q "train-000.h5: the attributes of / cannot be read: the file is corrupted (.*checksum" "$tmp/err_hdr"; then
-        echo "ok shard_corrupted_root_header"
-    else
-        echo "FAIL shard_corrupted_root_header: status $rc, stderr: $(head -c 300 "$tmp/err_hdr")"
-    fi
+    train_refused shard_corrupted_root_header "$tmp/hdr/train-000.h5" \
+        "train-000.h5: the attributes of / cannot be read: the file is corrupted (.*checksum"
 else
     echo "skip shard_train_bad_chunk_exit1: no $BIN"
 fi
