@@ -285,7 +285,7 @@ info info_missing_file 2 "$tmp/i1.h5.missing" "no such file"
 $PY -c "import h5py,sys; h5py.File(sys.argv[1],'w').create_dataset('x', data=[1])" "$tmp/other.h5"
 info info_other_hdf5 2 "$tmp/other.h5" "neither a cotsnet checkpoint nor a shard"
 # the root's metadata checksum fails: corrupted, not "neither a checkpoint nor a shard"
-$CK damage "$tmp/other.h5" "$tmp/root.h5" root_header
+$CK damage "$tmp/ch/ckpt/ckpt-00000001.h5" "$tmp/root.h5" root_header
 info info_corrupted_root 2 "$tmp/root.h5" "info: $tmp/root.h5: the attributes of / cannot be read: the file is corrupted (.*checksum"
 INFO_OPT=--verify
 info info_verify_intact 0 "$tmp/ch/ckpt/ckpt-00000001.h5" "verified  *12 chunks of 6 datasets read back, checksums ok"
