@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "mpi/h5mpi.h"
 #include "src/common.h"
 #include "src/dev.h"
+#include "src/train.h"
 
 #define CKPT_FORMAT "cotsnet-checkpoint"
 #define CKPT_VERSION 1
@@ -322,36 +324,6 @@ int ckpt_save(const cn_net *net, const cn_progress *cur, const char *dir, int ke
 
 /* ---- loading ------------------------------------------------------------------------------------ */
 
-static int attr_read_i64(hid_t obj, const char *name, int64_t *v)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0)
-        return -1;
-    int rc = H5Aread(a, H5T_NATIVE_INT64, v) < 0 ? -1 : 0;
-    H5Aclose(a);
-    return rc;
-}
-
-static int attr_read_string(hid_t obj, const char *name, char *buf, size_t len)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), type = H5I_INVALID_HID;
-    int rc = -1;
-    if (a < 0)
-        return -1;
-    type = H5Aget_type(a);
-    if (type >= 0 && H5Tget_class(type) == H5T_STRING && !H5Tis_variable_str(type) && H5Tget_size(type) < len) {
-        memset(buf, 0, len);
-        rc = H5Aread(a, type, buf) < 0 ? -1 : 0;
-    }
-    cn_h5_close(&type);
-    H5Aclose(a);
-    return rc;
-}
-
 /* Read this rank's part of one tensor; on failure a message in err. */
 static int read_tensor(const cn_net *net, hid_t file, const tensor *t, char *err, size_t len)
 {
@@ -359,8 +331,24 @@ static int read_tensor(const cn_net *net, hid_t file, const tensor *t, char *err
     int rc = -1;
     hsize_t dims[8], count[6], nsel = 0;
     float *buf = NULL;
-    if (H5Lexists(file, t->name, H5P_DEFAULT) <= 0 || (ds = H5Dopen2(file, t->name, H5P_DEFAULT)) < 0) {
+    char parent[64];
+    snprintf(parent, sizeof parent, "%.*s", (int)(strrchr(t->name, '/') - t->name), t->name);
+    htri_t exists = H5Lexists(file, parent, H5P_DEFAULT);
+    if (exists > 0)
+        exists = H5Lexists(file, t->name, H5P_DEFAULT);
+    if (exists == 0) {
         snprintf(err, len, "%.63s is missing (a checkpoint of another network or optimizer?)", t->name);
+        goto error;
+    }
+    H5O_info_t info;
+    if (exists > 0 && H5Oget_info_by_name(file, t->name, &info, H5P_DEFAULT) >= 0 && info.type != H5O_TYPE_DATASET) {
+        snprintf(err, len, "%.63s is not a dataset", t->name);
+        goto error;
+    }
+    if (exists < 0 || (ds = H5Dopen2(file, t->name, H5P_DEFAULT)) < 0) {
+        char h5[200];
+        cn_h5_error_text(h5, sizeof h5);
+        snprintf(err, len, "%.63s cannot be opened: the file is corrupted (%s)", t->name, h5[0] ? h5 : "not a dataset");
         goto error;
     }
     type = H5Dget_type(ds);
@@ -370,11 +358,16 @@ static int read_tensor(const cn_net *net, hid_t file, const tensor *t, char *err
     }
     fspace = H5Dget_space(ds);
     int rank = fspace < 0 ? -1 : H5Sget_simple_extent_ndims(fspace);
-    if (rank != t->rank || H5Sget_simple_extent_dims(fspace, dims, NULL) < 0 ||
-        memcmp(dims, t->dims, (size_t)rank * sizeof *dims)) {
+    if (rank < 0 || (rank <= 8 && H5Sget_simple_extent_dims(fspace, dims, NULL) < 0)) {
+        snprintf(err, len, "%.63s has no readable shape: the file is corrupted", t->name);
+        goto error;
+    }
+    if (rank != t->rank || memcmp(dims, t->dims, (size_t)rank * sizeof *dims)) {
         char want[96] = "", got[96] = "";
         for (int i = 0; i < t->rank; i++)
             snprintf(want + strlen(want), sizeof want - strlen(want), "%s%llu", i ? "," : "", (unsigned long long)t->dims[i]);
+        if (rank > 8)
+            snprintf(got, sizeof got, "rank %d", rank);
         for (int i = 0; i < rank && rank <= 8; i++)
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
         snprintf(err, len, "%.63s has shape [%s], the job needs [%s]", t->name, got, want);
@@ -392,6 +385,12 @@ static int read_tensor(const cn_net *net, hid_t file, const tensor *t, char *err
                      h5[0] ? h5 : "checksum mismatch or truncated data");
             goto error;
         }
+        for (hsize_t i = 0; i < nsel; i++)
+            if (!isfinite(buf[i])) {
+                snprintf(err, len, "%.63s holds a value that is not finite (%g at element %llu of this rank's part): "
+                         "a checkpoint of a diverged run, or a damaged one", t->name, (double)buf[i], (unsigned long long)i);
+                goto error;
+            }
     }
     if (buf && buf != t->data)
         dev_upload(t->data, buf, (size_t)nsel * sizeof *buf);
@@ -426,25 +425,47 @@ int ckpt_load(cn_net *net, cn_progress *cur, const char *path)
         goto done;
     }
     char fmt[64];
-    int64_t version = 0, classes = 0, stages = 0, v[5];
-    if (attr_read_string(file, "format", fmt, sizeof fmt) || strcmp(fmt, CKPT_FORMAT)) {
+    long long version = 0, classes = 0, stages = 0, v[5];
+    int arc = cn_h5_attr_text(file, "format", fmt, sizeof fmt);
+    if (arc == -2) {
+        char h5[200];
+        cn_h5_error_text(h5, sizeof h5);
+        snprintf(err, sizeof err, "the attributes of / cannot be read: the file is corrupted (%s)", h5[0] ? h5 : "?");
+        goto done;
+    }
+    if (arc || strcmp(fmt, CKPT_FORMAT)) {
         snprintf(err, sizeof err, "not a cotsnet checkpoint (no format = \"%s\" attribute)", CKPT_FORMAT);
         goto done;
     }
-    if (attr_read_i64(file, "version", &version) || version != CKPT_VERSION) {
-        snprintf(err, sizeof err, "checkpoint version %lld, this build reads version %d", (long long)version, CKPT_VERSION);
+    if (cn_h5_attr_int(file, "version", &version)) {
+        snprintf(err, sizeof err, "attribute version is missing or not one integer");
         goto done;
     }
-    if (attr_read_i64(file, "classes", &classes) || attr_read_i64(file, "stages", &stages) ||
-        attr_read_i64(file, "step", &v[0]) || attr_read_i64(file, "phase", &v[1]) ||
-        attr_read_i64(file, "stage", &v[2]) || attr_read_i64(file, "phase_step", &v[3]) ||
-        attr_read_i64(file, "sample_cursor", &v[4])) {
-        snprintf(err, sizeof err, "an attribute of the training cursor is missing or unreadable");
+    if (version != CKPT_VERSION) {
+        snprintf(err, sizeof err, "checkpoint version %lld, this build reads version %d", version, CKPT_VERSION);
+        goto done;
+    }
+    static const char *const cursor_attr[5] = {"step", "phase", "stage", "phase_step", "sample_cursor"};
+    for (int i = 0; i < 5; i++)
+        if (cn_h5_attr_int(file, cursor_attr[i], &v[i])) {
+            snprintf(err, sizeof err, "attribute %s of the training cursor is missing or not one integer", cursor_attr[i]);
+            goto done;
+        }
+    if (cn_h5_attr_int(file, "classes", &classes) || cn_h5_attr_int(file, "stages", &stages)) {
+        snprintf(err, sizeof err, "attribute classes or stages is missing or not one integer");
         goto done;
     }
     if (classes != net->K || stages != net->nstages) {
-        snprintf(err, sizeof err, "checkpoint of %lld stages and %lld classes, the job has %d and %d",
-                 (long long)stages, (long long)classes, net->nstages, net->K);
+        snprintf(err, sizeof err, "checkpoint of %lld stages and %lld classes, the job has %d and %d", stages, classes,
+                 net->nstages, net->K);
+        goto done;
+    }
+    /* a cursor no run writes: steps beyond 2^50 (a run's phases together stay below 2^34), a phase or stage
+     * out of range, more steps in the phase than in the run */
+    if (v[0] < 0 || v[0] > (1LL << 50) || v[1] < PHASE_RICA || v[1] > PHASE_DONE || v[2] < 0 || v[2] >= net->nstages ||
+        v[3] < 0 || v[3] > v[0] || v[4] < 0) {
+        snprintf(err, sizeof err, "the training cursor is invalid (step %lld, phase %lld, stage %lld, phase_step %lld, "
+                 "sample_cursor %lld)", v[0], v[1], v[2], v[3], v[4]);
         goto done;
     }
     tensor t[MAX_TENSORS];

@@ -100,3 +100,80 @@ void cn_h5_close(hid_t *id)
     }
     *id = H5I_INVALID_HID;
 }
+
+/* ---- scalar attributes ------------------------------------------------------------------------ */
+
+/* 0 and the open attribute; -1 missing; -2 HDF5 cannot tell (the object's metadata is corrupted). */
+static int attr_open(hid_t obj, const char *name, hid_t *a)
+{
+    htri_t ex = H5Aexists(obj, name);
+    if (ex == 0)
+        return -1;
+    if (ex < 0 || (*a = H5Aopen(obj, name, H5P_DEFAULT)) < 0)
+        return -2;
+    return 0;
+}
+
+int cn_h5_attr_text(hid_t obj, const char *name, char *buf, size_t len)
+{
+    hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID, mt = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+    int rc = -1;
+    buf[0] = '\0';
+    if ((rc = attr_open(obj, name, &a)) != 0)
+        goto out;
+    rc = -1;
+    if ((t = H5Aget_type(a)) < 0 || H5Tget_class(t) != H5T_STRING)
+        goto out;
+    if ((sp = H5Aget_space(a)) < 0 || H5Sget_simple_extent_npoints(sp) != 1)
+        goto out;
+    if (H5Tis_variable_str(t) > 0) {
+        char *s = NULL;
+        if ((mt = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 ||
+            H5Tset_cset(mt, H5Tget_cset(t)) < 0 || H5Aread(a, mt, &s) < 0)
+            goto out;
+        snprintf(buf, len, "%s", s ? s : "");
+        H5free_memory(s);
+        rc = 0;
+    } else {
+        size_t n = H5Tget_size(t);
+        if (n == 0 || n > ((size_t)1 << 24))
+            goto out;
+        char *s = cn_alloc(n + 1, 1);
+        if ((mt = H5Tcopy(H5T_C_S1)) >= 0 && H5Tset_size(mt, n) >= 0 && H5Tset_cset(mt, H5Tget_cset(t)) >= 0 &&
+            H5Aread(a, mt, s) >= 0) {
+            s[n] = '\0';
+            snprintf(buf, len, "%s", s);
+            rc = 0;
+        }
+        cn_free(s);
+    }
+out:
+    cn_h5_close(&sp);
+    cn_h5_close(&mt);
+    cn_h5_close(&t);
+    cn_h5_close(&a);
+    return rc;
+}
+
+int cn_h5_attr_int(hid_t obj, const char *name, long long *v)
+{
+    hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+    int rc = -1;
+    int64_t x = 0;
+    if ((rc = attr_open(obj, name, &a)) != 0)
+        goto out;
+    rc = -1;
+    if ((t = H5Aget_type(a)) < 0 || H5Tget_class(t) != H5T_INTEGER)
+        goto out;
+    if ((sp = H5Aget_space(a)) < 0 || H5Sget_simple_extent_npoints(sp) != 1)
+        goto out;
+    if (H5Aread(a, H5T_NATIVE_INT64, &x) >= 0) {
+        *v = (long long)x;
+        rc = 0;
+    }
+out:
+    cn_h5_close(&sp);
+    cn_h5_close(&t);
+    cn_h5_close(&a);
+    return rc;
+}

@@ -38,4 +38,10 @@ hid_t cn_h5_check_at(hid_t rc, const char *call, const char *file, int line);
 /* Close an identifier if it is valid (handles start as H5I_INVALID_HID, so cleanup is always safe). */
 void cn_h5_close(hid_t *id);
 
+/* Scalar attributes (one element) of obj: text (fixed or variable length, cut to len - 1 bytes) and integers
+ * (any integer type, read as int64). 0 read; -1 missing, not one element or of another type; -2 HDF5
+ * cannot read obj's attributes at all (corrupted metadata). */
+int cn_h5_attr_text(hid_t obj, const char *name, char *buf, size_t len);
+int cn_h5_attr_int(hid_t obj, const char *name, long long *v);
+
 #endif

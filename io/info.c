@@ -34,70 +34,6 @@ static int fail(const char *path, const char *fmt, ...)
 
 /* ---- attributes ------------------------------------------------------------------------------ */
 
-/* A scalar text attribute, fixed or variable length. 0 read, -1 missing or not text. */
-static int attr_text(hid_t obj, const char *name, char *buf, size_t len)
-{
-    hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID, mt = H5I_INVALID_HID, sp = H5I_INVALID_HID;
-    int rc = -1;
-    buf[0] = '\0';
-    if (H5Aexists(obj, name) <= 0 || (a = H5Aopen(obj, name, H5P_DEFAULT)) < 0)
-        goto out;
-    if ((t = H5Aget_type(a)) < 0 || H5Tget_class(t) != H5T_STRING)
-        goto out;
-    if ((sp = H5Aget_space(a)) < 0 || H5Sget_simple_extent_npoints(sp) != 1)
-        goto out;
-    if (H5Tis_variable_str(t) > 0) {
-        char *s = NULL;
-        if ((mt = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 ||
-            H5Tset_cset(mt, H5Tget_cset(t)) < 0 || H5Aread(a, mt, &s) < 0)
-            goto out;
-        snprintf(buf, len, "%s", s ? s : "");
-        H5free_memory(s);
-        rc = 0;
-    } else {
-        size_t n = H5Tget_size(t);
-        if (n == 0 || n > ((size_t)1 << 24))
-            goto out;
-        char *s = cn_alloc(n + 1, 1);
-        if ((mt = H5Tcopy(H5T_C_S1)) >= 0 && H5Tset_size(mt, n) >= 0 && H5Tset_cset(mt, H5Tget_cset(t)) >= 0 &&
-            H5Aread(a, mt, s) >= 0) {
-            s[n] = '\0';
-            snprintf(buf, len, "%s", s);
-            rc = 0;
-        }
-        cn_free(s);
-    }
-out:
-    cn_h5_close(&sp);
-    cn_h5_close(&mt);
-    cn_h5_close(&t);
-    cn_h5_close(&a);
-    return rc;
-}
-
-/* A scalar integer attribute. 0 read, -1 missing or not an integer. */
-static int attr_int(hid_t obj, const char *name, long long *v)
-{
-    hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID, sp = H5I_INVALID_HID;
-    int rc = -1;
-    int64_t x = 0;
-    if (H5Aexists(obj, name) <= 0 || (a = H5Aopen(obj, name, H5P_DEFAULT)) < 0)
-        goto out;
-    if ((t = H5Aget_type(a)) < 0 || H5Tget_class(t) != H5T_INTEGER)
-        goto out;
-    if ((sp = H5Aget_space(a)) < 0 || H5Sget_simple_extent_npoints(sp) != 1)
-        goto out;
-    if (H5Aread(a, H5T_NATIVE_INT64, &x) >= 0) {
-        *v = (long long)x;
-        rc = 0;
-    }
-out:
-    cn_h5_close(&sp);
-    cn_h5_close(&t);
-    cn_h5_close(&a);
-    return rc;
-}
-
 /* Every attribute of obj as "name = value" (scalars and short arrays of numbers, text). */
 static herr_t print_attr(hid_t obj, const char *name, const H5A_info_t *ainfo, void *data)
 {
@@ -105,11 +41,11 @@ static herr_t print_attr(hid_t obj, const char *name, const H5A_info_t *ainfo, v
     (void)data;
     char text[200];
     long long iv;
-    if (attr_text(obj, name, text, sizeof text) == 0) {
+    if (cn_h5_attr_text(obj, name, text, sizeof text) == 0) {
         printf("  attribute %-10s \"%s%s\"\n", name, text, strlen(text) + 1 >= sizeof text ? "..." : "");
         return 0;
     }
-    if (attr_int(obj, name, &iv) == 0) {
+    if (cn_h5_attr_int(obj, name, &iv) == 0) {
         printf("  attribute %-10s %lld\n", name, iv);
         return 0;
     }
@@ -405,18 +341,18 @@ static int describe_ckpt(const char *path, hid_t file, const dslist *l, long lon
     long long version = -1, step = -1, phase = -1, stage = -1, pstep = -1, cursor = -1, epoch = -1, seed = -1;
     long long classes = -1, stages = -1;
     char grid[64], build[128], name[128];
-    attr_int(file, "version", &version);
+    cn_h5_attr_int(file, "version", &version);
     printf("%s: cotsnet checkpoint, format version %lld\n", path, version);
-    if (attr_int(file, "step", &step) || attr_int(file, "phase", &phase) || attr_int(file, "stage", &stage) ||
-        attr_int(file, "phase_step", &pstep) || attr_int(file, "sample_cursor", &cursor))
+    if (cn_h5_attr_int(file, "step", &step) || cn_h5_attr_int(file, "phase", &phase) || cn_h5_attr_int(file, "stage", &stage) ||
+        cn_h5_attr_int(file, "phase_step", &pstep) || cn_h5_attr_int(file, "sample_cursor", &cursor))
         return fail(path, "a checkpoint without its training cursor (step, phase, stage, phase_step, sample_cursor)");
-    attr_int(file, "epoch", &epoch);
-    attr_int(file, "seed", &seed);
-    attr_int(file, "classes", &classes);
-    attr_int(file, "stages", &stages);
-    if (attr_text(file, "grid", grid, sizeof grid))
+    cn_h5_attr_int(file, "epoch", &epoch);
+    cn_h5_attr_int(file, "seed", &seed);
+    cn_h5_attr_int(file, "classes", &classes);
+    cn_h5_attr_int(file, "stages", &stages);
+    if (cn_h5_attr_text(file, "grid", grid, sizeof grid))
         snprintf(grid, sizeof grid, "unknown");
-    if (attr_text(file, "build", build, sizeof build))
+    if (cn_h5_attr_text(file, "build", build, sizeof build))
         snprintf(build, sizeof build, "unknown");
     size_t jlen = 0;
     char *job = NULL;
@@ -428,7 +364,7 @@ static int describe_ckpt(const char *path, hid_t file, const dslist *l, long lon
     cn_h5_close(&a);
     if (jlen > 0 && jlen <= ((size_t)1 << 24)) {
         job = cn_alloc(jlen + 1, 1);
-        if (attr_text(file, "job", job, jlen + 1))
+        if (cn_h5_attr_text(file, "job", job, jlen + 1))
             job[0] = '\0';
     }
     if (!job || job_text_value(job, "run", "name", name, sizeof name))
@@ -453,7 +389,7 @@ static int describe_ckpt(const char *path, hid_t file, const dslist *l, long lon
 static int describe_shard(const char *path, hid_t *file, const dslist *l, int verify)
 {
     long long version = -1;
-    attr_int(*file, "version", &version);
+    cn_h5_attr_int(*file, "version", &version);
     printf("%s: cotsnet shard, format version %lld\n", path, version);
     H5Aiterate2(*file, H5_INDEX_NAME, H5_ITER_INC, NULL, print_attr, NULL);
     unsigned long long unused = 0;
@@ -495,7 +431,14 @@ static int describe(const char *path, int verify)
         goto out;
     }
     char format[64];
-    if (attr_text(file, "format", format, sizeof format)) {
+    int arc = cn_h5_attr_text(file, "format", format, sizeof format);
+    if (arc == -2) {
+        char why[200];
+        cn_h5_error_text(why, sizeof why);
+        rc = fail(path, "the attributes of / cannot be read: the file is corrupted (%s)", why[0] ? why : "?");
+        goto out;
+    }
+    if (arc) {
         rc = fail(path, "an HDF5 file, but neither a cotsnet checkpoint nor a shard (no format attribute)");
         goto out;
     }

@@ -9,6 +9,7 @@
  * its step index, epoch * steps + step. */
 #include "io/reader.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "io/h5check.h"
@@ -163,12 +164,26 @@ static int read_rect(cn_reader *r, int64_t index, float *dst)
     if (rc != CN_OK)
         return rc;
     const float mean = sf->mean, inv = 1.0f / sf->std;
+    float nonfinite = 0; /* x * 0 is NaN exactly when x is NaN or infinite: a sum that stays 0 otherwise */
     if (set->dtype == CN_SHARD_U8)
-        for (size_t j = 0; j < r->sample_floats; j++)
+        for (size_t j = 0; j < r->sample_floats; j++) {
             dst[j] = ((float)r->scratch[j] - mean) * inv;
+            nonfinite += dst[j] * 0.0f;
+        }
     else
-        for (size_t j = 0; j < r->sample_floats; j++)
+        for (size_t j = 0; j < r->sample_floats; j++) {
             dst[j] = (dst[j] - mean) * inv;
+            nonfinite += dst[j] * 0.0f;
+        }
+    if (nonfinite != nonfinite) { /* NaN or infinite values in a float32 shard, or a std too small for its values */
+        size_t j = 0;
+        while (j < r->sample_floats && isfinite(dst[j]))
+            j++;
+        cn_set_error("%s: sample %lld holds a value that is not finite after normalization (%g at offset %zu of its "
+                     "tile; mean %g, std %g): a damaged shard, make it again", sf->path, (long long)local,
+                     (double)dst[j < r->sample_floats ? j : 0], j, (double)mean, (double)sf->std);
+        return CN_EIO;
+    }
     return CN_OK;
 }
 

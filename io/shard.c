@@ -44,7 +44,14 @@ static hid_t attr_open(const char *path, hid_t obj, const char *name, int *rc)
 {
     *rc = 0;
     htri_t ex = H5Aexists(obj, name);
-    if (ex <= 0)
+    if (ex < 0) { /* not "missing": HDF5 cannot read the object's attributes */
+        char why[200];
+        cn_h5_error_text(why, sizeof why);
+        *rc = cn_set_error("%s: the attributes of / cannot be read: the file is corrupted (%s; make it again)", path,
+                           why[0] ? why : "unknown HDF5 error");
+        return H5I_INVALID_HID;
+    }
+    if (ex == 0)
         return H5I_INVALID_HID;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     if (a < 0) {

@@ -106,6 +106,7 @@ typedef struct {
     int quiet;
     int failed;
     int err_line;  /* line of the first error (0: --set or whole-file checks) */
+    int in_set;    /* applying the --set overrides (line 0 then means an override, not the whole file) */
     char err[640]; /* the first error line, printed at the end (syntax errors may come earlier) */
     int printed;
     unsigned char seen[NKEYS][CN_MAX_STAGES + 1]; /* line seen, per stage for stage keys */
@@ -119,8 +120,20 @@ static void report(parse_ctx *c, const char *section, const char *key, const cha
     c->err_line = c->line;
     if (c->line > 0)
         snprintf(c->err, sizeof c->err, "cotsnet: error: %s:%d: [%s] %s: %s\n", c->file, c->line, section, key, msg);
-    else
+    else if (c->in_set)
         snprintf(c->err, sizeof c->err, "cotsnet: error: --set %s.%s: %s\n", section, key, msg);
+    else /* a check of the whole file */
+        snprintf(c->err, sizeof c->err, "cotsnet: error: %s: [%s]%s%s: %s\n", c->file, section, strcmp(key, "*") ? " " : "",
+                 strcmp(key, "*") ? key : "", msg);
+}
+
+/* An error about line c->line itself (not about a key). */
+static void report_line(parse_ctx *c, const char *msg)
+{
+    if (c->failed++)
+        return;
+    c->err_line = c->line;
+    snprintf(c->err, sizeof c->err, "cotsnet: error: %s:%d: %s\n", c->file, c->line, msg);
 }
 
 /* [stageK] -> K (1..CN_MAX_STAGES), 0 for other sections, -1 for a stage out of range. */
@@ -128,9 +141,11 @@ static int stage_index(const char *section)
 {
     if (strncmp(section, "stage", 5) != 0 || !section[5])
         return 0;
-    char *end;
-    long k = strtol(section + 5, &end, 10);
-    if (*end || section[5] == '0' || k < 1 || k > CN_MAX_STAGES)
+    long k = 0;
+    for (const char *p = section + 5; *p; p++) /* digits only: no sign, space or leading zero */
+        if (*p < '0' || *p > '9' || (k = 10 * k + (*p - '0')) > CN_MAX_STAGES)
+            return -1;
+    if (section[5] == '0' || k < 1)
         return -1;
     return (int)k;
 }
@@ -156,8 +171,9 @@ static int parse_value(const key_def *d, void *base, const char *v, char *why, s
     }
     case T_U64: {
         errno = 0;
-        unsigned long long x = strtoull(v, &end, 0);
-        if (!*v || *end || errno || v[0] == '-') {
+        int hex = v[0] == '0' && (v[1] == 'x' || v[1] == 'X'); /* decimal, or 0x hex; never octal */
+        unsigned long long x = strtoull(hex ? v + 2 : v, &end, hex ? 16 : 10);
+        if (!*v || *end || errno || v[0] == '-' || v[0] == '+' || v[0] == ' ' || (hex && !v[2])) {
             snprintf(why, wlen, "expected a non-negative integer, got \"%s\"", v);
             return -1;
         }
@@ -265,16 +281,34 @@ static int handler(void *user, const char *section, const char *name, const char
 
 typedef struct {
     FILE *f;
-    int *line;
+    parse_ctx *c;
+    int read_errno; /* errno of a failed read (a directory: EISDIR) */
 } line_reader;
 
+/* inih's reader: one line per call. A line longer than inih's buffer (num - 1 bytes with its newline) would
+ * reach inih in pieces, each taken for a line of its own: it is reported, and skipped whole. */
 static char *read_line(char *str, int num, void *stream)
 {
     line_reader *r = stream;
+    errno = 0;
     char *s = fgets(str, num, r->f);
-    if (s)
-        ++*r->line;
-    return s;
+    if (!s) {
+        if (ferror(r->f))
+            r->read_errno = errno ? errno : EIO;
+        return NULL;
+    }
+    r->c->line++;
+    size_t n = strlen(s);
+    if (n == (size_t)num - 1 && s[n - 1] != '\n' && !feof(r->f)) {
+        int ch;
+        while ((ch = fgetc(r->f)) != EOF && ch != '\n')
+            ;
+        char msg[96];
+        snprintf(msg, sizeof msg, "the line is longer than %d characters (the INI reader's limit)", num - 2);
+        report_line(r->c, msg);
+        str[0] = '\0'; /* an empty line for inih */
+    }
+    return str;
 }
 
 static void apply_defaults(cn_job *job)
@@ -370,6 +404,7 @@ static int validate(parse_ctx *c)
     }
     /* Shapes: every stage's map must be at least one pixel. */
     int H = job->height, W = job->width, C = job->channels;
+    double params = 0; /* counted in double: a job's product of sizes can pass 2^64 */
     for (int k = 0; k < n; k++) {
         const cn_stage_cfg *s = &job->stage[k];
         char sec[24], msg[200];
@@ -395,6 +430,14 @@ static int validate(parse_ctx *c)
         }
         H = (Ho - s->pool) / s->pool_stride + 1;
         W = (Wo - s->pool) / s->pool_stride + 1;
+        params += (s->tied ? 1.0 : 2.0) * Ho * Wo * s->maps * s->field * s->field * C;
+        params += k == n - 1 ? ((double)H * W * s->maps + 1) * job->classes : 0;
+        if (params > 0x1p50) { /* sizes and offsets must stay exact in size_t products and in doubles */
+            if (!c->quiet && !c->failed++)
+                fprintf(stderr, "cotsnet: error: %s: [%s] maps: the network would hold %.3g parameters by this stage, "
+                                "more than cotsnet can index (2^50 = %.3g)\n", c->file, sec, params, 0x1p50);
+            return -1;
+        }
         C = s->maps;
     }
     return 0;
@@ -419,9 +462,15 @@ int job_load(cn_job *job, const char *path, const char *const *overrides, int n_
         free(c);
         return -1;
     }
-    line_reader lr = {f, &c->line};
+    line_reader lr = {f, c, 0};
     int rc = ini_parse_stream(read_line, &lr, handler, c);
     fclose(f);
+    if (lr.read_errno) {
+        if (!quiet)
+            fprintf(stderr, "cotsnet: error: %s: cannot read the job file: %s\n", path, strerror(lr.read_errno));
+        free(c);
+        return -1;
+    }
     if (rc > 0 && (!c->failed || rc < c->err_line)) {
         snprintf(c->err, sizeof c->err, "cotsnet: error: %s:%d: not a valid INI line (expected [section] or key = value)\n", path, rc);
         c->failed = 1;
@@ -429,6 +478,7 @@ int job_load(cn_job *job, const char *path, const char *const *overrides, int n_
     if (c->failed)
         flush_error(c);
     /* --set overrides */
+    c->in_set = 1;
     for (int i = 0; i < n_overrides && !c->failed; i++) {
         const char *o = overrides[i];
         const char *dot = strchr(o, '.'), *eq = strchr(o, '=');
@@ -446,6 +496,7 @@ int job_load(cn_job *job, const char *path, const char *const *overrides, int n_
         if (c->failed)
             flush_error(c);
     }
+    c->in_set = 0;
     rc = c->failed ? -1 : validate(c);
     if (rc)
         flush_error(c);

@@ -69,6 +69,15 @@ static int load_job(cn_job *job, int argc, char **argv, int rank, cmd_opts *o)
             o->resume = argv[++i];
         } else if (o && !strcmp(argv[i], "--checkpoint") && i + 1 < argc) {
             o->checkpoint = argv[++i];
+        } else if (!strcmp(argv[i], "--set") || !strncmp(argv[i], "--set=", 6) ||
+                   (o && (!strcmp(argv[i], "--resume") || !strcmp(argv[i], "--checkpoint")))) {
+            if (rank == 0)
+                fprintf(stderr, "cotsnet: error: %s: %s\n", argv[0],
+                        !strcmp(argv[i], "--resume")       ? "--resume needs 'auto' or a checkpoint file"
+                        : !strcmp(argv[i], "--checkpoint") ? "--checkpoint needs a checkpoint file"
+                        : nsets >= MAX_SETS                ? "more than 256 --set options"
+                                                           : "--set needs section.key=value");
+            return -1;
         } else if (argv[i][0] == '-') {
             if (rank == 0)
                 fprintf(stderr, "cotsnet: error: %s: unknown option '%s' (see cotsnet --help)\n", argv[0], argv[i]);

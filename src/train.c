@@ -412,6 +412,43 @@ static void say_ready(const cn_grid *grid)
                         "waiting for it holds signals longer\n", path, strerror(errno));
 }
 
+/* Rank 0, before the first step: the run directory and metrics.jsonl, and the checkpoint directory, which
+ * must be writable and, unless the run resumes, hold no checkpoint of an earlier run (its checkpoints of the
+ * same steps would replace those files, and keeping only the newest would delete the rest). Returns 0, or
+ * the exit status after one error line. */
+static int open_outputs(run_ctx *c, int resuming)
+{
+    const cn_job *job = c->job;
+    char path[CN_PATH_MAX + 64];
+    if (cn_mkdirs(job->out_dir)) {
+        fprintf(stderr, "cotsnet: error: [run] out_dir: cannot create the run directory '%s': %s\n", job->out_dir,
+                strerror(errno));
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/metrics.jsonl", job->out_dir);
+    c->metrics = fopen(path, "a");
+    if (!c->metrics) {
+        fprintf(stderr, "cotsnet: error: [run] out_dir: cannot write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    if (job->ckpt_every < 0)
+        return 0; /* never a checkpoint */
+    struct stat st;
+    if (cn_mkdirs(job->ckpt_dir) || stat(job->ckpt_dir, &st) || (!S_ISDIR(st.st_mode) && (errno = ENOTDIR)) ||
+        access(job->ckpt_dir, W_OK | X_OK)) {
+        fprintf(stderr, "cotsnet: error: [checkpoint] dir: cannot write checkpoints in '%s': %s\n", job->ckpt_dir,
+                strerror(errno));
+        return 1;
+    }
+    if (!resuming && ckpt_latest(job->ckpt_dir, path, sizeof path)) {
+        fprintf(stderr, "cotsnet: error: [checkpoint] dir: %s holds checkpoints of an earlier run (newest %s): "
+                        "continue it with --resume auto, or give another run.out_dir or checkpoint.dir\n",
+                job->ckpt_dir, path);
+        return 2;
+    }
+    return 0;
+}
+
 int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
 {
     run_ctx cc, *c = &cc;
@@ -427,14 +464,12 @@ int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
         const cn_stage *s = &c->net.st[k];
         c->gout[k] = dev_alloc((size_t)c->net.B * rect_rows(s->p_tile) * rect_cols(s->p_tile) * s->M, 4);
     }
+    int bad = world_max_int(grid, grid->world_rank == 0 ? open_outputs(c, resume != NULL) : 0);
+    if (bad) {
+        teardown(c);
+        return bad; /* the same status on every rank */
+    }
     if (grid->world_rank == 0) {
-        if (cn_mkdirs(job->out_dir))
-            cn_fatal("cannot create the run directory %s: %s", job->out_dir, strerror(errno));
-        char path[CN_PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/metrics.jsonl", job->out_dir);
-        c->metrics = fopen(path, "a");
-        if (!c->metrics)
-            cn_fatal("cannot open %s: %s", path, strerror(errno));
         char desc[2048];
         job_describe(job, desc, sizeof desc);
         printf("%s\n%s\n  parameters: %zu\n", cn_build_info(), desc, net_param_count_global(job));

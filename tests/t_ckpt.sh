@@ -5,8 +5,11 @@
 #    N = 4, 5, 7, 8: inside a phase and on phase boundaries), bit-identical parameters and cursor; SIGUSR1
 #    to mpirun mid-run gives exit 85 and a checkpoint, and --resume auto finishes bit-identical;
 #  - --resume auto skips a newer .partial file; keep = 2 leaves two checkpoints; every = -1 leaves none;
+#  - a fresh run over an earlier run's checkpoints is refused and leaves them whole; an output directory
+#    that cannot be written stops every rank of 2 with one line before the first step;
 #  - a corrupted chunk read by one rank of 2x2, a truncated file, a shard and an empty file are each
-#    refused with one error line, non-zero exit, no hang, before training starts;
+#    refused with one error line, non-zero exit, no hang, before training starts; so are crafted damages
+#    (an attribute of many values, a cursor out of range, NaN parameters, a metadata checksum);
 #  - h5py as an outside user: attributes, shape, values, chunking and Fletcher-32;
 #  - initial parameters: the same on 1x1 and 2x3, and equal to an independent Philox oracle;
 #  - `cotsnet info` on checkpoints, a shard and files it must refuse.
@@ -108,6 +111,39 @@ else
     failrun keep_2 $? "$tmp/k1.log"
 fi
 
+# a fresh run (no --resume) over the checkpoints of an earlier run is refused before any work (it replaced the
+# earlier run's checkpoint of the same step and, keeping the newest, removed others), and they stay whole
+if [ -f "$tmp/k1/ckpt/ckpt-00000010.h5" ]; then
+    cp "$tmp/k1/ckpt/ckpt-00000010.h5" "$tmp/k1_10.h5"
+    train "$tmp/k1" 1 1 --set stage1.maps=2
+    rc=$?
+    if [ $rc -eq 2 ] && [ "$(grep -c "error" "$tmp/k1.log")" -eq 1 ] &&
+        grep -q "cotsnet: error: \[checkpoint\] dir: .* holds checkpoints of an earlier run" "$tmp/k1.log" &&
+        cmp -s "$tmp/k1_10.h5" "$tmp/k1/ckpt/ckpt-00000010.h5" && [ -f "$tmp/k1/ckpt/ckpt-00000009.h5" ] &&
+        ! grep -q "^rica" "$tmp/k1.log"; then
+        echo "ok fresh_run_keeps_earlier_checkpoints"
+    else
+        echo "FAIL fresh_run_keeps_earlier_checkpoints: exit $rc, $(ls "$tmp/k1/ckpt" | tr '\n' ' '), $(grep -m1 error "$tmp/k1.log")"
+    fi
+fi
+
+# an output directory that cannot be written (a regular file on its path): on 2 ranks, one line and status 1
+# on every rank before the first step (the run directory ended in MPI_Abort with a line per rank; the
+# checkpoint directory only failed at the first checkpoint, after the training)
+: > "$tmp/plainfile"
+for which in run.out_dir checkpoint.dir; do
+    case $which in run.out_dir) set -- --set run.out_dir="$tmp/plainfile/run"; want="\[run\] out_dir: cannot create";;
+        *) set -- --set run.out_dir="$tmp/pf" --set checkpoint.dir="$tmp/plainfile"; want="\[checkpoint\] dir: cannot write checkpoints .*Not a directory";; esac
+    timeout 60 $MPIRUN -np 2 "$BIN" train $JOB --set grid.cols=2 "$@" > "$tmp/pf.out" 2> "$tmp/pf.err"
+    rc=$?
+    if [ $rc -eq 1 ] && [ "$(grep -c "cotsnet" "$tmp/pf.err")" -eq 1 ] && grep -q "cotsnet: error: $want" "$tmp/pf.err" &&
+        ! grep -q "MPI_ABORT" "$tmp/pf.err" && ! grep -Eq "^(rica|head|finetune) " "$tmp/pf.out"; then
+        echo "ok unwritable_$(echo $which | tr . _)_one_line"
+    else
+        echo "FAIL unwritable_$(echo $which | tr . _)_one_line: exit $rc: $(grep -m3 -E "cotsnet|MPI_ABORT" "$tmp/pf.err" | tr '\n' ' ')"
+    fi
+done
+
 # every = -1: never a checkpoint, not even the final one (benchmarks)
 if train "$tmp/k0" 1 1 --set checkpoint.every=-1; then
     if [ -z "$(ls "$tmp/k0/ckpt" 2>/dev/null)" ] && grep -q "^finetune " "$tmp/k0.log" && ! grep -q "^checkpoint" "$tmp/k0.log"; then
@@ -153,9 +189,13 @@ else
 fi
 
 # ---- refused checkpoints: one error line, non-zero exit, no hang, no training ---------------------------
-refused() { # NAME FILE PATTERN: resuming the chunk job on 2x2 from FILE must fail with one line matching PATTERN
-    timeout 60 $MPIRUN -np 4 "$BIN" train $CHJOB --set run.out_dir="$tmp/no_$1" --set grid.rows=2 \
-        --set grid.cols=2 $CHSET --resume "$2" > "$tmp/$1.out" 2> "$tmp/$1.err"
+refused() { # NAME FILE PATTERN: resuming the chunk job on 2x2 (1x1 when NP=1) from FILE must fail with one line matching PATTERN
+    if [ "${NP:-4}" = 1 ]; then
+        timeout 60 "$BIN" train $CHJOB --set run.out_dir="$tmp/no_$1" $CHSET --resume "$2" > "$tmp/$1.out" 2> "$tmp/$1.err"
+    else
+        timeout 60 $MPIRUN -np 4 "$BIN" train $CHJOB --set run.out_dir="$tmp/no_$1" --set grid.rows=2 \
+            --set grid.cols=2 $CHSET --resume "$2" > "$tmp/$1.out" 2> "$tmp/$1.err"
+    fi
     rc=$?
     n=$(grep -c "error" "$tmp/$1.err")
     if [ $rc -eq 0 ] || [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
@@ -189,6 +229,17 @@ if timeout 60 "$BIN" train $CHJOB --set run.out_dir="$tmp/ch" $CHSET --set check
     refused shard_not_checkpoint "$tmp/shard.h5" "checkpoint $tmp/shard.h5: not a cotsnet checkpoint"
     : > "$tmp/empty.h5"
     refused empty_file "$tmp/empty.h5" "checkpoint $tmp/empty.h5: not a readable HDF5 file"
+    # crafted damage, one process each: an attribute of 64 values (it overflowed the reader's stack), a
+    # cursor no run writes (stage -1 indexed before the stages; phase 9 ended the run at once with status 0),
+    # NaN parameters (they failed later as a diverging loss), a metadata checksum (it read as "missing")
+    for kind in cursor_array stage_neg phase_out nan header; do
+        $CK damage "$good" "$tmp/d_$kind.h5" $kind || echo "FAIL damaged_$kind: ckpt_check.py damage failed"
+    done
+    NP=1 refused damaged_attribute_array "$tmp/d_cursor_array.h5" "sample_cursor of the training cursor is missing or not one integer"
+    NP=1 refused damaged_stage_negative "$tmp/d_stage_neg.h5" "training cursor is invalid (.*stage -1"
+    NP=1 refused damaged_phase_out_of_range "$tmp/d_phase_out.h5" "training cursor is invalid (.*phase 9"
+    NP=1 refused damaged_nan_parameters "$tmp/d_nan.h5" "/stage1/filters holds a value that is not finite"
+    NP=1 refused damaged_object_header "$tmp/d_header.h5" "/stage1/filters cannot be opened: the file is corrupted (.*checksum"
 else
     failrun corrupt $? "$tmp/ch.log"
 fi
@@ -233,6 +284,9 @@ info info_not_hdf5 2 "$tmp/text.h5" "not a readable HDF5 file"
 info info_missing_file 2 "$tmp/i1.h5.missing" "no such file"
 $PY -c "import h5py,sys; h5py.File(sys.argv[1],'w').create_dataset('x', data=[1])" "$tmp/other.h5"
 info info_other_hdf5 2 "$tmp/other.h5" "neither a cotsnet checkpoint nor a shard"
+# the root's metadata checksum fails: corrupted, not "neither a checkpoint nor a shard"
+$CK damage "$tmp/ch/ckpt/ckpt-00000001.h5" "$tmp/root.h5" root_header
+info info_corrupted_root 2 "$tmp/root.h5" "info: $tmp/root.h5: the attributes of / cannot be read: the file is corrupted (.*checksum"
 INFO_OPT=--verify
 info info_verify_intact 0 "$tmp/ch/ckpt/ckpt-00000001.h5" "verified  *12 chunks of 6 datasets read back, checksums ok"
 info info_verify_corrupted 1 "$tmp/bad.h5" "info: $tmp/bad.h5: /stage1/filters: the chunk at \[2,2,0,0,0,0\] cannot be read"

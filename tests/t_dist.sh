@@ -72,6 +72,15 @@ rc=$?
 n=$(grep -c "cotsnet: error" "$tmp/f.err")
 if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$n" -eq 1 ] && grep -q "too fine for stage 2.*largest grid that fits is 5x4" "$tmp/f.err"; then
     echo "ok dist_grid_too_fine"; else echo "FAIL dist_grid_too_fine: rc $rc, $n error lines: $(cat "$tmp/f.err")"; fi
+# An option without its value, last on the command line, on 2 ranks: one line naming the option, status 2
+# (it was "unknown option '--set'").
+for opt in --set --resume; do
+    timeout 60 $MPIRUN -np 2 "$BIN" train $JOB --set grid.cols=2 $opt > "$tmp/o.out" 2> "$tmp/o.err"
+    rc=$?
+    n=$(grep -c "cotsnet: error" "$tmp/o.err")
+    if [ $rc -eq 2 ] && [ "$n" -eq 1 ] && grep -q "cotsnet: error: train: $opt needs" "$tmp/o.err"; then
+        echo "ok dist_${opt#--}_without_value"; else echo "FAIL dist_${opt#--}_without_value: rc $rc, $n error lines: $(cat "$tmp/o.err")"; fi
+done
 # A job that asks for the GPU backend where it cannot run: a build without CUDA refuses it, a CUDA
 # build on a machine without a GPU says "no GPU"; either way one line on behalf of every rank, a
 # non-zero exit, nothing trained on the CPU behind the user's back. (With a GPU the job would train:

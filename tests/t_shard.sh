@@ -2,7 +2,8 @@
 # t_shard.sh: `cotsnet data` end to end, its shards checked from outside with /usr/bin/python3 + h5py:
 # the documented datasets, types, chunks and attributes (docs/DATA.md), normalization statistics
 # recomputed in numpy, Fashion-MNIST pixels equal to the idx files, the exit codes, the help text
-# quoted in docs/DATA.md, and a training run stopped by a corrupted shard (with and without read-ahead).
+# quoted in docs/DATA.md, and a training run stopped by a corrupted shard (with and without read-ahead) or
+# by NaN values in a float32 shard.
 # When the cotsnet binary does not dispatch `data` yet, the same command is run through
 # build/tests/test_shard (which links io/cmd_data.c) and the binary check is reported as skipped.
 BIN=${COTSNET_BIN:-bin/cotsnet}
@@ -77,6 +78,39 @@ PYEOF
     else
         echo "FAIL shard_train_bad_chunk_exit1: status $(cat "$tmp/rc_yes")/$(cat "$tmp/rc_no") (prefetch yes/no), stderr: $(head -c 300 "$tmp/err_yes") / $(head -c 300 "$tmp/err_no")"
     fi
+    # train_refused NAME SHARD PATTERN: training on SHARD stops with status 1 and one line matching PATTERN
+    train_refused() {
+        timeout 120 "$BIN" train tests/jobs/ckpt.ini --set run.out_dir="$tmp/run_$1" --set data.test= \
+            --set data.train="$2" >"$tmp/log_$1" 2>"$tmp/err_$1"
+        rc=$?
+        if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err_$1")" -eq 1 ] && grep -q "$3" "$tmp/err_$1"; then
+            echo "ok $1"
+        else
+            echo "FAIL $1: status $rc, stderr: $(head -c 300 "$tmp/err_$1")"
+        fi
+    }
+    # a float32 shard holding NaN: one line naming the file and sample when it is read (it was a diverging
+    # loss, "lower the learning rate"; a std too small for the values fails the same way)
+    $DATA synthetic --out "$tmp/nan" --n 64 --test-n 0 --size 16x14x2 --classes 3 --float32 --quiet
+    $PY -c "import sys, h5py, numpy as np; f = h5py.File(sys.argv[1], 'r+'); f['images'][:, 2, 3, 1] = np.nan" \
+        "$tmp/nan/train-000.h5"
+    train_refused shard_train_nan_values_exit1 "$tmp/nan/train-*.h5" \
+        "train-000.h5: sample [0-9]* holds a value that is not finite after normalization (nan"
+    # a shard whose root object header fails its checksum is corrupted, not "attribute format missing"
+    mkdir -p "$tmp/hdr"
+    $PY - "$tmp/nan/train-000.h5" "$tmp/hdr/train-000.h5" <<'PYEOF'
+import shutil, sys, h5py
+shutil.copyfile(sys.argv[1], sys.argv[2])
+with h5py.File(sys.argv[2], "r") as f:
+    addr = h5py.h5o.get_info(f["/"].id).addr
+with open(sys.argv[2], "r+b") as g:
+    g.seek(addr + 20)
+    b = g.read(1)
+    g.seek(addr + 20)
+    g.write(bytes([b[0] ^ 0xFF]))
+PYEOF
+    train_refused shard_corrupted_root_header "$tmp/hdr/train-000.h5" \
+        "train-000.h5: the attributes of / cannot be read: the file is corrupted (.*checksum"
 else
     echo "skip shard_train_bad_chunk_exit1: no $BIN"
 fi

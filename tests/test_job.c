@@ -21,13 +21,11 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-/* Load text as a job with overrides; return rc and the captured stderr in err. */
-static int load(const char *text, const char *const *sets, int nsets, char *err, size_t errlen, cn_job *job)
+/* Load path as a job with overrides; return rc and the captured stderr in err. */
+static int load_path(const char *path, const char *const *sets, int nsets, char *err, size_t errlen, cn_job *job)
 {
-    char path[128], epath[128];
-    snprintf(path, sizeof path, "%s/job.ini", dir);
+    char epath[128];
     snprintf(epath, sizeof epath, "%s/stderr", dir);
-    write_file(path, text);
     fflush(stderr);
     int saved = dup(2);
     FILE *e = freopen(epath, "w", stderr);
@@ -41,6 +39,15 @@ static int load(const char *text, const char *const *sets, int nsets, char *err,
     err[n] = 0;
     fclose(r);
     return rc;
+}
+
+/* Load text as a job with overrides. */
+static int load(const char *text, const char *const *sets, int nsets, char *err, size_t errlen, cn_job *job)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/job.ini", dir);
+    write_file(path, text);
+    return load_path(path, sets, nsets, err, errlen, job);
 }
 
 static int count_lines(const char *s)
@@ -126,6 +133,28 @@ int main(void)
     expect_error("job_set_malformed", GOOD, bad2, 1, "--set nodot=3", "section.key=value");
     const char *bad3[] = {"grid.colour=3"};
     expect_error("job_set_unknown", GOOD, bad3, 1, "--set grid.colour", "unknown key");
+    /* a line longer than inih's 200-byte buffer reached it in pieces: a 250-character path was refused as
+     * "not a valid INI line" one line too far, a long comment holding '=' became an unknown key */
+    char longer[4096], path[300];
+    memset(path, 'p', 250);
+    path[250] = 0;
+    snprintf(longer, sizeof longer, "%s[checkpoint]\ndir = /tmp/%s\n", GOOD, path);
+    expect_error("job_long_line", longer, NULL, 0, "job.ini:24:", "the line is longer than 198 characters");
+    expect_error("job_stage_sign", with(GOOD, "[stage2]", "[stage+2]"), NULL, 0, "job.ini:19:", "[stage+2] field: unknown section");
+    /* whole-file errors name the file, not an override that was never given */
+    expect_error("job_empty_file", "; nothing\n", NULL, 0, "job.ini: [stage1]: the job has no [stage1] section", NULL);
+    expect_error("job_too_many_parameters",
+                 with(GOOD, "height = 20\nwidth = 18\nchannels = 2",
+                      "height = 65536\nwidth = 65536\nchannels = 4096"),
+                 NULL, 0, "[stage1] maps: the network would hold", "more than cotsnet can index");
+    rc = load_path(dir, NULL, 0, err, sizeof err, &job);
+    tu_check("job_directory", rc != 0 && count_lines(err) == 1 && strstr(err, "cannot read the job file: Is a directory"),
+             err);
+    /* seeds are decimal (or 0x hex), never octal: "08" was refused, "010" read as 8 */
+    rc = load(with(GOOD, "seed = 5", "seed = 010"), NULL, 0, err, sizeof err, &job);
+    tu_check("job_seed_decimal", rc == 0 && job.seed == 10, err[0] ? err : "seed = 010 is not 10");
+    if (rc == 0)
+        job_free(&job);
     rc = job_load(&job, "/nonexistent/job.ini", NULL, 0, 1);
     tu_check("job_missing_file", rc != 0, "a missing file was accepted");
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # tools/run_default.sh (make run): the default run on this machine, no cluster needed.
 # Makes the Fashion-MNIST shards if they are missing, trains jobs/default.ini on 4 ranks (a 2x2 grid)
-# with mpirun on the CPU backend, and prints the test accuracy. Extra arguments go to cotsnet train
+# with mpirun on the CPU backend, and prints the test accuracy (from the beginning: the checkpoints of an
+# earlier make run are removed first). Extra arguments go to cotsnet train
 # (e.g. make run ARGS="--set stage1.steps=50").
 set -eu
 BIN=${COTSNET_BIN:-bin/cotsnet}
@@ -14,6 +15,14 @@ fi
 # as root, Open MPI wants to be told that this is intended
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+# make run trains from the beginning: the checkpoints of an earlier make run (in the job's out_dir/ckpt)
+# go first, since cotsnet refuses to start afresh over them (docs/CHECKPOINTS.md)
+out=$(sed -n 's/^ *out_dir *= *\([^ ;]*\).*/\1/p' "$JOB" | head -n 1)
+case " $* " in *" --resume "*) out= ;; esac # ARGS="--resume auto" continues the earlier run instead
+if [ -n "$out" ] && ls "$out"/ckpt/ckpt-*.h5 >/dev/null 2>&1; then
+    echo "== removing the checkpoints of an earlier run in $out/ckpt"
+    rm -f "$out"/ckpt/ckpt-*.h5
+fi
 echo "== training $JOB on $NP ranks: mpirun -np $NP $BIN train $JOB $*"
 start=$(date +%s)
 # shellcheck disable=SC2086

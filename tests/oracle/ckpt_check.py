@@ -12,9 +12,14 @@
   corrupt FILE DSET I0,I1  flip 4 bytes in the middle of the chunk of DSET whose offset starts with I0,I1;
                            prints the file offset of the chunk
   shard FILE               write a small valid shard (docs/DATA.md) for the `cotsnet info` tests
+  damage SRC DST KIND      copy SRC to DST and damage it one way: cursor_array (sample_cursor holds 64
+                           values), stage_neg (stage = -1), phase_out (phase = 9), nan (/stage1/filters all
+                           NaN), header (a byte of /stage1/filters' object header flipped: metadata checksum),
+                           root_header (the same in the root group's header)
 """
 import configparser
 import math
+import shutil
 import sys
 
 import h5py
@@ -251,6 +256,32 @@ def cmd_shard(path):
     return 0
 
 
+def cmd_damage(src, dst, kind):
+    shutil.copyfile(src, dst)
+    if kind in ("header", "root_header"):
+        with h5py.File(dst, "r") as f:
+            addr = h5py.h5o.get_info(f["stage1/filters" if kind == "header" else "/"].id).addr
+        with open(dst, "r+b") as fh:
+            fh.seek(addr + 20)
+            b = fh.read(1)
+            fh.seek(addr + 20)
+            fh.write(bytes([b[0] ^ 0xFF]))
+        return 0
+    with h5py.File(dst, "r+") as f:
+        if kind == "cursor_array":
+            f.attrs["sample_cursor"] = np.arange(64, dtype=np.int64)
+        elif kind == "stage_neg":
+            f.attrs["stage"] = np.int64(-1)
+        elif kind == "phase_out":
+            f.attrs["phase"] = np.int64(9)
+        elif kind == "nan":
+            f["stage1/filters"][...] = np.nan
+        else:
+            print(f"unknown damage {kind}", file=sys.stderr)
+            return 2
+    return 0
+
+
 def main(argv):
     cmd = argv[1]
     if cmd == "same":
@@ -265,6 +296,8 @@ def main(argv):
         return cmd_corrupt(argv[2], argv[3], argv[4])
     if cmd == "shard":
         return cmd_shard(argv[2])
+    if cmd == "damage":
+        return cmd_damage(argv[2], argv[3], argv[4])
     print(f"unknown subcommand {cmd}", file=sys.stderr)
     return 2
 
