@@ -2,7 +2,7 @@
  *
  * The whole file is compiled for avx2,fma by a target pragma (the Makefile gives every file the same
  * flags); lf_cpu.c calls it only when the CPU has both. Register blocks fit the 16 ymm registers:
- * forward 3 maps x 4 images of accumulators, backward up to 12 accumulators (mr x nv). */
+ * forward (few images) 3 maps x 4 images of accumulators, backward up to 12 accumulators (mr x nv). */
 #include "src/lf_cpu_isa.h"
 
 #ifdef LF_HAVE_X86

@@ -2,8 +2,8 @@
  *
  * Compiled for avx512f by a target pragma (the Makefile gives every file the same flags); lf_cpu.c
  * calls it only when the CPU has AVX-512F and it was asked for (COTSNET_CPU_ISA=avx512). Masks are
- * k-registers, so tails cost nothing extra. Register blocks use the 32 zmm registers: forward 4 maps
- * x 5 images of accumulators, backward up to 24 accumulators (mr x nv). */
+ * k-registers, so tails cost nothing extra. Register blocks use the 32 zmm registers: forward (few
+ * images) 4 maps x 5 images of accumulators, backward up to 24 accumulators (mr x nv). */
 #include "src/lf_cpu_isa.h"
 
 #ifdef LF_HAVE_X86

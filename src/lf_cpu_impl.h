@@ -21,8 +21,9 @@
  *   backward filter  dW[m, k] += sum_b dY[b, m] X[b, k]
  *   backward data    dX[b, k] += sum_m dY[b, m] W[m, k]     (fields of neighbouring locations overlap)
  * Two register-blocked micro-kernels do all the work:
- *   kdot  dot products along k (forward): x and w are both contiguous along each run, so nothing is
- *         copied; a run's partial last vector uses masked loads; lane sums at the end;
+ *   kdot  dot products along k (forward with few images, lf_fwd_images): x and w are both contiguous
+ *         along each run, so nothing is copied; a run's partial last vector uses masked loads; lane sums
+ *         at the end;
  *   kout  outer products: broadcast one operand, vectors of the other, accumulators in registers, then
  *         added into the output (backward filter: vectors along a run of dw, p = b; backward data: vectors
  *         along a pixel's channels, summed over every field that covers the pixel, p = m).
@@ -31,7 +32,8 @@
  * did (mode 1): every store stays inside the row and needs no mask (masked stores are slow on AMD). Rows
  * shorter than one vector use masked loads and stores (mode 2).
  * With few channels (C = 1, 3: vectors along C or r*C would be mostly empty) forward and backward data
- * copy x or dy into an images-innermost layout and vectorise over the batch instead (see "small C").
+ * copy x or dy into an images-innermost layout and vectorise over the batch instead (see "small C");
+ * forward does so with any C once the images fill whole vectors (lf_fwd_images).
  * Backward filter copies x once per call into rows with the images between them (see "backward filter").
  * The weights are never copied: each is touched once per pass, so a pass is at best as fast as reading
  * (forward, backward data) or reading and writing (backward filter) all of them.
@@ -345,6 +347,21 @@ static int SFX(lf_gather_ok)(int C)
     return 4 * C >= 3 * cv; /* at least 3/4 of the lanes busy */
 }
 
+/* Forward with the images innermost (lf_fwd_t), or dot products along x's runs in NHWC (lf_fwd_nhwc)?
+ * The images, whenever they fill at least one whole vector and 3/4 of their lanes, and there are at
+ * least 8 FMA chains (maps x vectors of images): so also with many channels, where the blocking of
+ * lf_fwd_t measured 1.1 to 2.9x faster than the dot products (AVX2, C = 8 to 128, B >= 8; bench/README.md,
+ * "Forward with many channels over the images"). The dot products stay for fewer images (B < VL: 0.5 to
+ * 1.0x there), batches that would leave many lanes idle (B = 9: 0.9 to 1.0x) and a few maps over few
+ * vectors (B = 16 and M = 1 to 3: 0.7 to 0.9x; B = 32, M = 1: 1.0x). */
+static int SFX(lf_fwd_images)(const lf_dims *d)
+{
+    const int Bp = (d->B + VL - 1) / VL * VL;
+    if (!SFX(lf_gather_ok)(d->C))
+        return 1;
+    return d->B >= VL && 4 * d->B >= 3 * Bp && d->M * (Bp / VL) >= 8;
+}
+
 /* Output rows (or columns) i in [lo, hi) whose field covers input row u: i*s <= u < i*s + r. */
 static inline void SFX(lf_cover)(int u, int r, int s, int lo, int hi, int *a, int *b)
 {
@@ -354,7 +371,7 @@ static inline void SFX(lf_cover)(int u, int r, int s, int lo, int hi, int *a, in
     *b = CN_MIN(ib, hi);
 }
 
-/* ---- forward ------------------------------------------------------------------------------------
+/* ---- forward, few images (lf_fwd_images; otherwise lf_fwd_t below) ------------------------------
  * Per location: blocks of mb maps x bb images. When the location's filters (M*K floats) fit in L1 the
  * image blocks are the outer loop (the images' patch rows stay in L1 across the map blocks, the filters
  * anyway); otherwise the map blocks are (a block of filter rows stays in L1 across the images). */
@@ -757,7 +774,8 @@ static void SFX(lf_bwd_data_gather)(const lf_dims *d, const float *w, const floa
 /* ---- small C: images innermost ---------------------------------------------------------------------
  * With C = 1 or 3 (AVX2; C < 12 with AVX-512) vectors along r*C (forward) or along C (backward data's
  * gather) would be short or mostly empty. These two passes first copy x (or dy) into a layout with the
- * images innermost, padded to whole vectors (Bp = B rounded up to VL):
+ * images innermost, padded to whole vectors (Bp = B rounded up to VL); forward also with more channels,
+ * whenever the images fill the vectors (lf_fwd_images):
  *     xt[((u*Wx + v)*C + c)*Bp + b] = x[b, u, v, c]        dyt[(loc*M + m)*Bp + b] = dy[b, i, j, m]
  * so that every vector runs over images and none is partial:
  *   forward        kout: rows = maps (broadcast w), vectors over images, segments = field rows, p = k;
@@ -818,10 +836,10 @@ static void SFX(lf_pack_xt)(const lf_dims *d, const float *x, float *xt, int b0,
 }
 
 #ifndef LF_FWD_P
-#define LF_FWD_P 128 /* forward, small C: floats of field rows per kout call (whole rows, at least one) */
+#define LF_FWD_P 128 /* forward, chunk by chunk: floats of field rows per kout call (whole rows, at least one) */
 #endif
 #ifndef LF_FWD_BAND
-#define LF_FWD_BAND (256 * 1024) /* forward, small C: a band of xt larger than this (bytes): chunk by chunk */
+#define LF_FWD_BAND (256 * 1024) /* forward: a band of xt larger than this (bytes): chunk by chunk */
 #endif
 static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg)
 {
@@ -837,11 +855,16 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
      * Otherwise the locations are, each location's sums staying in L1. */
     const double band = (double)r * ((rg.j1 - 1) * s + r - rg.j0 * s) * C * Bp * sizeof(float);
     const int chunk_outer = band > LF_FWD_BAND;
-    /* Vectors over images in chunks narrow enough for all maps in one block (lf_nv_t); chunk by chunk at
-     * least two 64-byte lines of images (AVX2: 4 vectors, blocks of 3 maps), which then read whole lines
-     * of xt from L2 (3-vector chunks straddle lines: 1.5 lines each). */
+    /* Vectors over images in chunks narrow enough for all maps in one block (lf_nv_t). Chunk by chunk,
+     * when the maps do not fill blocks of that many vectors exactly, at least two 64-byte lines of images
+     * (AVX2, M = 6: 4 vectors in blocks of 3 maps, not 3 vectors in blocks of 3 of 4 rows), which read
+     * whole lines of xt from L2; when they do (AVX2: M a multiple of 4, blocks of 4 maps x 3 vectors, 1.5
+     * lines each), the fewer and fuller blocks measured faster than 4 vectors in blocks of 3 + 3 + 2 maps
+     * (M = 8) or 4 x 3 + 2 x 2 (M = 16): 1.09x at b128 32x32x3, 1.06x at b128 16x16x32 and b64 24x24x16,
+     * 1.00x at b32 12x12x64 (4 vectors: 2 chunks of 2, blocks of 6 + 5 + 5 maps). */
     SFX(lf_runplan) plan;
-    SFX(lf_plan_run)(&plan, Bp, chunk_outer ? CN_MIN(KOUT_NVW, CN_MAX(SFX(lf_nv_t)(M), 32 / VL)) : SFX(lf_nv_t)(M));
+    const int nvt = SFX(lf_nv_t)(M), mrt = nvt > KOUT_NV ? KOUT_MRW(nvt) : KOUT_MR(nvt);
+    SFX(lf_plan_run)(&plan, Bp, chunk_outer && M % mrt ? CN_MIN(KOUT_NVW, CN_MAX(nvt, 32 / VL)) : nvt);
     const int nko = chunk_outer ? plan.nch : 1, nki = plan.nch / nko;
     /* Chunk by chunk, per location and chunk the field rows go in groups of at most LF_FWD_P floats (at
      * least one row), as even as possible: one group's slice of xt stays in L1 while every map block
@@ -1027,7 +1050,7 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
 /* ---- entry points ------------------------------------------------------------------------------- */
 void SFX(lf_fwd)(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg)
 {
-    if (SFX(lf_gather_ok)(d->C))
+    if (!SFX(lf_fwd_images)(d))
         SFX(lf_fwd_nhwc)(d, x, w, y, rg);
     else
         SFX(lf_fwd_t)(d, x, w, y, rg);

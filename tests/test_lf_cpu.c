@@ -12,8 +12,9 @@
  *  - COTSNET_CPU_ISA=<set> in the environment selects that set (checked in a child process), and an
  *    unknown name is refused by lf_cpu_set_isa.
  * Shapes: odd and non-square maps, stride > 1, fields that do not tile the map, r = 1, r = H, C = 1, 3,
- * 16, M odd, M = 8 and 16 with C = 1 and 3 (backward filter's vectors over maps), B odd and not a multiple
- * of any vector width, runs r*C shorter than a vector, regions. */
+ * 16, 27, 32, M odd, M = 8 and 16 with C = 1 and 3 (backward filter's vectors over maps), B odd and not a
+ * multiple of any vector width, runs r*C shorter than a vector, regions; forward over the images and,
+ * with few images (B = 1, 6, 9 at C = 16), by dot products in NHWC. */
 #include <omp.h>
 #include <stdint.h>
 #include <time.h>
@@ -56,6 +57,10 @@ static const lfc_case cases[] = {
     {150, 24, 24, 3, 8, 12, 2, 0, 0, {0, 0, 0, 0}}, /* C = 3, M = 8, B = 150: backward filter over maps in units of
                                                        3 + 2 + 2 locations whose window of a field row (150 x 48
                                                        floats) is over 24 KB: x prefetched ahead (AVX2) */
+    {40, 11, 13, 27, 12, 5, 2, 0, 0, {1, 4, 0, 5}}, /* C = 27, B = 40: forward over the images chunk by chunk
+                                                       (band of xt 281 KB), M = 12 in 3-vector chunks of
+                                                       4-map blocks (AVX2); field rows of 135 floats */
+    {32, 10, 12, 32, 6, 6, 1, 0, 0, {0, 0, 0, 0}},  /* C = 32, M = 6: chunk by chunk, 4-vector chunks (AVX2) */
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
