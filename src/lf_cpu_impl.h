@@ -40,7 +40,11 @@
  *
  * Threads: forward and backward filter split the output locations (each writes its own y or dw);
  * backward data splits the input pixels (each sums every term of its own dx elements, in an order that
- * does not depend on the thread count). No two threads write the same element. */
+ * does not depend on the thread count). No two threads write the same element. Forward over the
+ * images (lf_fwd_t), backward data with few channels (lf_bwd_data_t) and backward filter over the maps
+ * share their loops' items with lf_share_next (below): each thread its static block first, then the rest
+ * of a slower thread's; which thread does an item does not change its bits (tests/test_lf_cpu.c checks 3
+ * threads against 1). */
 
 #include <stdatomic.h>
 #include <stddef.h>
