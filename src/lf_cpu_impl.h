@@ -40,8 +40,13 @@
  *
  * Threads: forward and backward filter split the output locations (each writes its own y or dw);
  * backward data splits the input pixels (each sums every term of its own dx elements, in an order that
- * does not depend on the thread count). No two threads write the same element. */
+ * does not depend on the thread count). No two threads write the same element. Forward over the
+ * images (lf_fwd_t), backward data with few channels (lf_bwd_data_t) and backward filter over the maps
+ * share their loops' items with lf_share_next (below): each thread its static block first, then the rest
+ * of a slower thread's; which thread does an item does not change its bits (tests/test_lf_cpu.c checks 3
+ * threads against 1). */
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,9 +330,104 @@ static void SFX(lf_plan_run)(SFX(lf_runplan) *p, int L, int nvmax)
 /* Should a job of this many multiply-adds be spread over threads? */
 static inline int SFX(lf_par)(double fmas) { return fmas > 2e5; }
 
+/* ---- sharing a loop's items among the threads -------------------------------------------------------
+ * Each thread first takes the items of its own block, the one schedule(static) would give it, front to
+ * back; a thread whose block is done then takes items from the back of the block with the most left.
+ * So a thread's items stay mostly consecutive (the locality of a static split), but a thread that runs
+ * slower for a while (on the 2-core test machine either core, by turns, now and then 10 to 40 % slower
+ * over tens of microseconds, even in a loop of FMAs on registers) no longer holds the others at the
+ * barrier (bench/README.md, "Two threads on small C"). A block's (front, back) pair is one 64-bit atomic word, one cache
+ * line per thread. Which thread does an item never changes its result: every item writes only its own
+ * outputs, and sums in an order of its own. Use, inside a parallel region:
+ *     lf_share_init(sh, n);                               every thread, before its first lf_share_next
+ *     for (int it; (it = lf_share_next(sh)) >= 0;) ...    items 0 .. n-1, each once over the team
+ * then a barrier before the next lf_share_init of sh (sh from lf_share_new: empty blocks). */
+typedef struct {
+    _Atomic unsigned long long fb; /* front | back << 32 */
+    char pad[64 - sizeof(unsigned long long)];
+} SFX(lf_share);
+
+static inline unsigned long long SFX(lf_fb)(unsigned f, unsigned b) { return f | (unsigned long long)b << 32; }
+
+/* One empty block per thread that a parallel region may have; per calling thread, kept from one call to
+ * the next like the buffers of lf_wsget (no allocation per call); not to be freed. */
+static _Thread_local SFX(lf_share) *SFX(lf_sh);
+static _Thread_local int SFX(lf_shn);
+static SFX(lf_share) *SFX(lf_share_new)(void)
+{
+#ifdef _OPENMP
+    const int nthr = omp_get_max_threads();
+#else
+    const int nthr = 1;
+#endif
+    if (nthr > SFX(lf_shn)) {
+        free(SFX(lf_sh));
+        SFX(lf_sh) = aligned_alloc(64, (size_t)nthr * sizeof(SFX(lf_share)));
+        if (!SFX(lf_sh))
+            cn_fatal("out of memory allocating %zu bytes", (size_t)nthr * sizeof(SFX(lf_share)));
+        SFX(lf_shn) = nthr;
+    }
+    for (int t = 0; t < nthr; t++)
+        atomic_init(&SFX(lf_sh)[t].fb, 0);
+    return SFX(lf_sh);
+}
+
+static inline int SFX(lf_tid)(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static inline int SFX(lf_nthr)(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+static void SFX(lf_share_init)(SFX(lf_share) *sh, int n)
+{
+    const int nt = SFX(lf_nthr)(), t = SFX(lf_tid)();
+    const int f = n / nt * t + CN_MIN(t, n % nt), b = f + n / nt + (t < n % nt);
+    atomic_store(&sh[t].fb, SFX(lf_fb)((unsigned)f, (unsigned)b));
+}
+
+static int SFX(lf_share_next)(SFX(lf_share) *sh)
+{
+    const int nt = SFX(lf_nthr)(), t = SFX(lf_tid)();
+    unsigned long long v = atomic_load(&sh[t].fb);
+    while ((unsigned)v < (unsigned)(v >> 32)) /* own block: the front item */
+        if (atomic_compare_exchange_weak(&sh[t].fb, &v, v + 1))
+            return (int)(unsigned)v;
+    for (;;) { /* the back item of the block with the most left */
+        int best = -1;
+        unsigned most = 0;
+        for (int o = 0; o < nt; o++) {
+            const unsigned long long w = atomic_load(&sh[o].fb);
+            const unsigned f = (unsigned)w, b = (unsigned)(w >> 32);
+            if (f < b && b - f > most)
+                best = o, most = b - f;
+        }
+        if (best < 0)
+            return -1;
+        v = atomic_load(&sh[best].fb);
+        while ((unsigned)v < (unsigned)(v >> 32)) {
+            const unsigned b = (unsigned)(v >> 32) - 1;
+            if (atomic_compare_exchange_weak(&sh[best].fb, &v, SFX(lf_fb)((unsigned)v, b)))
+                return (int)b;
+        }
+    }
+}
+
 /* Units of consecutive locations of a row (small-C forward and backward filter): into how many a row of
  * cols locations is cut, as evenly as possible: at most nlmax locations a unit, and enough units (about
- * 4 a thread) for every thread. */
+ * 8 a thread, so that taking units from a slower thread's block, lf_share_next, can even out a tenth of
+ * its time) for every thread. */
 static int SFX(lf_units)(int rows, int cols, int nlmax)
 {
 #ifdef _OPENMP
@@ -335,7 +435,7 @@ static int SFX(lf_units)(int rows, int cols, int nlmax)
 #else
     const int nthr = 1;
 #endif
-    const int ncb = CN_MAX((cols + nlmax - 1) / nlmax, (4 * nthr + rows - 1) / rows);
+    const int ncb = CN_MAX((cols + nlmax - 1) / nlmax, (8 * nthr + rows - 1) / rows);
     return CN_MAX(1, CN_MIN(cols, ncb));
 }
 
@@ -632,8 +732,10 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
      * b128 32x32x3 r18 (36 KB) 0.96x */
     const int kpf = (double)B * ((SFX(lf_blk)(cols, ncb, 0) - 1) * s * C + L) * sizeof(float) > 24 * 1024;
     const double fmas = (double)nloc * B * M * (double)K;
+    SFX(lf_share) *sh = SFX(lf_share_new)();
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
+        SFX(lf_share_init)(sh, nunit);
 #pragma omp for schedule(static)
         for (int u = u0; u < u1; u++)
             for (int b = 0; b < B; b++)
@@ -655,8 +757,7 @@ static void SFX(lf_bwd_filter_runs)(const lf_dims *d, const float *x, const floa
              * across its field rows. (Location by location, each field, 10 x 64 rows of 1 or 2 lines at b64
              * 40x40x1, 64 KB, came back from L2 for every location.) */
             float *dyu = SFX(lf_talloc)((size_t)SFX(lf_blk)(cols, ncb, 0) * B * M);
-#pragma omp for schedule(static)
-            for (int un = 0; un < nunit; un++) {
+            for (int un; (un = SFX(lf_share_next)(sh)) >= 0;) {
                 const int i = rg.i0 + un / ncb, ja = rg.j0 + SFX(lf_blk0)(cols, ncb, un % ncb);
                 const int nl = SFX(lf_blk)(cols, ncb, un % ncb);
                 const float *dyun = dy + ((ptrdiff_t)i * Wo + ja) * M; /* per image, nl*M contiguous floats */
@@ -881,6 +982,7 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
     const int Bc = chunk_outer ? SFX(lf_blk)(plan.nvec, plan.nch, 0) * VL : Bp;
     float *xt = SFX(lf_wsget)(0, (size_t)d->Hx * Wx * C * Bc);
     const double fmas = (double)nloc * B * M * (double)K;
+    SFX(lf_share) *sh = SFX(lf_share_new)();
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
         if (!chunk_outer)
@@ -890,11 +992,11 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
             aoff[ry] = (ptrdiff_t)ry * L;
         float *ctt = chunk_outer ? NULL : SFX(lf_talloc)((size_t)SFX(lf_blk)(cols, ncb, 0) * M * Bp);
         for (int ko = 0; ko < nko; ko++) {
+            SFX(lf_share_init)(sh, nunit);
             if (chunk_outer)
                 SFX(lf_pack_xt)(d, x, xt, SFX(lf_blk0)(plan.nvec, plan.nch, ko) * VL,
                                 SFX(lf_blk)(plan.nvec, plan.nch, ko) * VL, u0, u1, v0, v1);
-#pragma omp for schedule(static)
-            for (int un = 0; un < nunit; un++) {
+            for (int un; (un = SFX(lf_share_next)(sh)) >= 0;) {
                 const int i = rg.i0 + un / ncb, ja = rg.j0 + SFX(lf_blk0)(cols, ncb, un % ncb);
                 const int nl = SFX(lf_blk)(cols, ncb, un % ncb);
                 float *cu = chunk_outer ? yt + ((ptrdiff_t)(i - rg.i0) * cols + ja - rg.j0) * M * Bp : ctt;
@@ -922,6 +1024,7 @@ static void SFX(lf_fwd_t)(const lf_dims *d, const float *x, const float *w, floa
                             SFX(lf_tr)(cu + (ptrdiff_t)jl * M * Bp + b0, Bp,
                                        y + b0 * yb + ((ptrdiff_t)i * Wo + ja + jl) * M, yb, CN_MIN(8, B - b0), M, 0);
             }
+#pragma omp barrier
         }
         free(ctt);
         cn_free(aoff);
@@ -972,8 +1075,10 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
     const int nh = SFX(lf_groups)(u0, u1, H, r, s, rg.i0, rg.i1, gu);
     float *dyt = SFX(lf_wsget)(0, (size_t)d->Ho * Wo * M * Bp);
     const double fmas = (double)nloc * B * M * (double)K;
+    SFX(lf_share) *sh = SFX(lf_share_new)();
 #pragma omp parallel if (SFX(lf_par)(fmas))
     {
+        SFX(lf_share_init)(sh, nh);
         /* dyt[(loc*M + m)*Bp + b] = dy[b, loc, m], eight images at a time along their rows of dy; images
          * past B zero */
 #pragma omp for schedule(static)
@@ -991,8 +1096,7 @@ static void SFX(lf_bwd_data_t)(const lf_dims *d, const float *w, const float *dy
          * covered pixels */
         float *rt = SFX(lf_talloc)((size_t)(v1 - v0) * H * C * Bp);
         ptrdiff_t *aoff = cn_alloc((size_t)cov * cov, sizeof *aoff), *boff = cn_alloc((size_t)cov * cov, sizeof *boff);
-#pragma omp for schedule(static)
-        for (int hi = 0; hi < nh; hi++) {
+        for (int hi; (hi = SFX(lf_share_next)(sh)) >= 0;) {
             const int u = gu[hi], h = gu[hi + 1] - u;
             int ia, ib;
             SFX(lf_cover)(u, r, s, rg.i0, rg.i1, &ia, &ib);

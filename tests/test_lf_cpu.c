@@ -7,7 +7,8 @@
  *  - backward data and backward filter: onto zero, relative error <= 1e-5; onto a random prefill, the same
  *    (they ADD); elements no field of the region reaches (dx) and filters of locations outside the region
  *    (dw) are bitwise untouched;
- *  - with 1 and 3 OpenMP threads (backward data splits input rows between threads);
+ *  - with 1 and 3 OpenMP threads (backward data splits input rows between threads), and at 3 threads the
+ *    same bits, twice, as at one thread (every pass; threads take work from one another's share);
  *  - bad arguments return CN_EINVAL exactly when the reference does, and touch nothing;
  *  - COTSNET_CPU_ISA=<set> in the environment selects that set (checked in a child process), and an
  *    unknown name is refused by lf_cpu_set_isa.
@@ -158,6 +159,47 @@ static void check_backward(const char *what, const char *tag, lf_bwd_fn ref, lf_
     free(o0), free(o1), free(base);
 }
 
+/* The same bits from every run and every thread count: each pass at nthreads threads, twice, against
+ * the pass at one thread (threads split the outputs, and take work from one another's share, so which
+ * thread computes an element must never change its sum). */
+static int same_bits(const float *a, const float *b, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (tu_f2u(a[k]) != tu_f2u(b[k]))
+            return 0;
+    return 1;
+}
+
+static void check_bits(const char *tag, const lf_dims *d, cn_region rg, int nthreads, const float *x, const float *w,
+                       const float *g)
+{
+    const size_t n[3] = {n_y(d), n_x(d), n_w(d)};
+    static const char *const what[3] = {"fwd", "bwd_data", "bwd_filter"};
+    for (int p = 0; p < 3; p++) {
+        float *o[3], *base = malloc(n[p] * sizeof *base);
+        tu_fill(base, n[p], 1.0); /* the same prefill for all three (the backward passes add onto it) */
+        for (int k = 0; k < 3; k++) { /* one thread, then nthreads twice */
+            o[k] = malloc(n[p] * sizeof *o[k]);
+            memcpy(o[k], base, n[p] * sizeof *o[k]);
+            omp_set_num_threads(k == 0 ? 1 : nthreads);
+            if (p == 0)
+                lf_forward_cpu(d, x, w, o[k], rg);
+            else if (p == 1)
+                lf_backward_data_cpu(d, w, g, o[k], rg);
+            else
+                lf_backward_filter_cpu(d, x, g, o[k], rg);
+        }
+        char name[200];
+        snprintf(name, sizeof name, "bits_%s_%s", what[p], tag);
+        tu_check(name, same_bits(o[1], o[0], n[p]) && same_bits(o[2], o[0], n[p]),
+                 "not the same bits as with one thread, or from one run to the next");
+        for (int k = 0; k < 3; k++)
+            free(o[k]);
+        free(base);
+    }
+    omp_set_num_threads(nthreads);
+}
+
 static void run_case(int ci, const char *isa, int nthreads)
 {
     const lfc_case *c = &cases[ci];
@@ -207,6 +249,8 @@ static void run_case(int ci, const char *isa, int nthreads)
 
     check_backward("data", tag, lf_backward_data_ref, lf_backward_data_cpu, &d, w, g, rg, xsel, nx);
     check_backward("filter", tag, lf_backward_filter_ref, lf_backward_filter_cpu, &d, x, g, rg, wsel, nw);
+    if (nthreads > 1)
+        check_bits(tag, &d, rg, nthreads, x, w, g);
 
     free(x), free(w), free(g), free(y0), free(y1), free(ysel), free(xsel), free(wsel);
     omp_set_num_threads(1);
