@@ -292,29 +292,28 @@ static double validate(ctx *c, int op)
 {
     if (op >= OP_B_UNFOLD) /* the GEMM route: validate_bmm, against ours on the whole tile */
         return c->bmm_err[op];
-    const int tiles = op_tiles(op);
-    op = base_op(op);
+    const int pass = base_op(op); /* op runs it in its tile scheme */
     cn_region rg = {0, CN_MIN(2, c->d.Ho), 0, CN_MIN(3, c->d.Wo)};
     /* what the pass writes: y, dx, or dw (fused: the new filters, w - dw with lr = 1) */
-    size_t n = op == OP_FWD ? c->ny : op == OP_BWD_DATA ? c->nx : c->nw;
+    size_t n = pass == OP_FWD ? c->ny : pass == OP_BWD_DATA ? c->nx : c->nw;
     float *ref = cn_alloc(n, 4), *got = cn_alloc(n, 4);
-    if (op == OP_FWD)
+    if (pass == OP_FWD)
         MUST(lf_forward_ref(&c->d, c->hx, c->hw, ref, rg));
-    else if (op == OP_BWD_DATA)
+    else if (pass == OP_BWD_DATA)
         MUST(lf_backward_data_ref(&c->d, c->hw, c->hgy, ref, rg));
     else
         MUST(lf_backward_filter_ref(&c->d, c->hx, c->hgy, ref, rg));
-    if (op != OP_FUSED) {
-        float *out = op == OP_FWD ? c->y : op == OP_BWD_DATA ? c->dx : c->dw;
+    if (pass != OP_FUSED) {
+        float *out = pass == OP_FWD ? c->y : pass == OP_BWD_DATA ? c->dx : c->dw;
         cuda_memset(out, 0, n * 4, 0);
-        run_op(c, op + (tiles == LF_TILES_T16 ? OP_T16_FWD : 0), 0, rg);
+        run_op(c, op, 0, rg);
         cuda_sync(0);
         cuda_download(got, out, n * 4);
     } else { /* w_new - w_old must equal -dw */
         float *wd = cuda_malloc(c->nw * 4);
         cuda_upload(wd, c->hw, c->nw * 4);
         cuda_memset(c->dx, 0, c->nx * 4, 0);
-        MUST(lf_cuda_set_tiles(tiles));
+        MUST(lf_cuda_set_tiles(op_tiles(op)));
         MUST(lf_backward_fused_sgd_cuda(&c->d, c->x[0], wd, c->gy[0], c->dx, NULL, NULL, 1.0f, 0.0f, rg, 0));
         cuda_sync(0);
         cuda_download(got, wd, c->nw * 4);
