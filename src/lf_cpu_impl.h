@@ -330,6 +330,34 @@ static void SFX(lf_plan_run)(SFX(lf_runplan) *p, int L, int nvmax)
 /* Should a job of this many multiply-adds be spread over threads? */
 static inline int SFX(lf_par)(double fmas) { return fmas > 2e5; }
 
+/* This thread's number in its team, the team's size, and the most threads a parallel region may have. */
+static inline int SFX(lf_tid)(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static inline int SFX(lf_nthr)(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+static inline int SFX(lf_maxthr)(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
 /* ---- sharing a loop's items among the threads -------------------------------------------------------
  * Each thread first takes the items of its own block, the one schedule(static) would give it, front to
  * back; a thread whose block is done then takes items from the back of the block with the most left.
@@ -355,11 +383,7 @@ static _Thread_local SFX(lf_share) *SFX(lf_sh);
 static _Thread_local int SFX(lf_shn);
 static SFX(lf_share) *SFX(lf_share_new)(void)
 {
-#ifdef _OPENMP
-    const int nthr = omp_get_max_threads();
-#else
-    const int nthr = 1;
-#endif
+    const int nthr = SFX(lf_maxthr)();
     if (nthr > SFX(lf_shn)) {
         free(SFX(lf_sh));
         SFX(lf_sh) = aligned_alloc(64, (size_t)nthr * sizeof(SFX(lf_share)));
@@ -372,28 +396,10 @@ static SFX(lf_share) *SFX(lf_share_new)(void)
     return SFX(lf_sh);
 }
 
-static inline int SFX(lf_tid)(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-static inline int SFX(lf_nthr)(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
-
 static void SFX(lf_share_init)(SFX(lf_share) *sh, int n)
 {
     const int nt = SFX(lf_nthr)(), t = SFX(lf_tid)();
-    const int f = n / nt * t + CN_MIN(t, n % nt), b = f + n / nt + (t < n % nt);
+    const int f = SFX(lf_blk0)(n, nt, t), b = f + SFX(lf_blk)(n, nt, t);
     atomic_store(&sh[t].fb, SFX(lf_fb)((unsigned)f, (unsigned)b));
 }
 
@@ -430,11 +436,7 @@ static int SFX(lf_share_next)(SFX(lf_share) *sh)
  * its time) for every thread. */
 static int SFX(lf_units)(int rows, int cols, int nlmax)
 {
-#ifdef _OPENMP
-    const int nthr = omp_get_max_threads();
-#else
-    const int nthr = 1;
-#endif
+    const int nthr = SFX(lf_maxthr)();
     const int ncb = CN_MAX((cols + nlmax - 1) / nlmax, (8 * nthr + rows - 1) / rows);
     return CN_MAX(1, CN_MIN(cols, ncb));
 }
