@@ -103,29 +103,36 @@ void cn_h5_close(hid_t *id)
 
 /* ---- scalar attributes ------------------------------------------------------------------------ */
 
-/* 0 and the open attribute; -1 missing; -2 HDF5 cannot tell (the object's metadata is corrupted). */
-static int attr_open(hid_t obj, const char *name, hid_t *a)
+/* 0 with the attribute and its type open (the caller closes both) when it is one element of class cls;
+ * -1 missing, or another class or size (nothing left open); -2 HDF5 cannot tell (the object's metadata is
+ * corrupted). */
+static int attr_scalar(hid_t obj, const char *name, H5T_class_t cls, hid_t *a, hid_t *t)
 {
     htri_t ex = H5Aexists(obj, name);
     if (ex == 0)
         return -1;
     if (ex < 0 || (*a = H5Aopen(obj, name, H5P_DEFAULT)) < 0)
         return -2;
+    hid_t sp = H5Aget_space(*a);
+    int ok = (*t = H5Aget_type(*a)) >= 0 && H5Tget_class(*t) == cls && sp >= 0 &&
+             H5Sget_simple_extent_npoints(sp) == 1;
+    cn_h5_close(&sp);
+    if (!ok) {
+        cn_h5_close(t);
+        cn_h5_close(a);
+        return -1;
+    }
     return 0;
 }
 
 int cn_h5_attr_text(hid_t obj, const char *name, char *buf, size_t len)
 {
-    hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID, mt = H5I_INVALID_HID, sp = H5I_INVALID_HID;
-    int rc = -1;
+    hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID, mt = H5I_INVALID_HID;
     buf[0] = '\0';
-    if ((rc = attr_open(obj, name, &a)) != 0)
-        goto out;
+    int rc = attr_scalar(obj, name, H5T_STRING, &a, &t);
+    if (rc != 0)
+        return rc;
     rc = -1;
-    if ((t = H5Aget_type(a)) < 0 || H5Tget_class(t) != H5T_STRING)
-        goto out;
-    if ((sp = H5Aget_space(a)) < 0 || H5Sget_simple_extent_npoints(sp) != 1)
-        goto out;
     if (H5Tis_variable_str(t) > 0) {
         char *s = NULL;
         if ((mt = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 ||
@@ -148,7 +155,6 @@ int cn_h5_attr_text(hid_t obj, const char *name, char *buf, size_t len)
         cn_free(s);
     }
 out:
-    cn_h5_close(&sp);
     cn_h5_close(&mt);
     cn_h5_close(&t);
     cn_h5_close(&a);
@@ -157,22 +163,16 @@ out:
 
 int cn_h5_attr_int(hid_t obj, const char *name, long long *v)
 {
-    hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID, sp = H5I_INVALID_HID;
-    int rc = -1;
+    hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID;
     int64_t x = 0;
-    if ((rc = attr_open(obj, name, &a)) != 0)
-        goto out;
+    int rc = attr_scalar(obj, name, H5T_INTEGER, &a, &t);
+    if (rc != 0)
+        return rc;
     rc = -1;
-    if ((t = H5Aget_type(a)) < 0 || H5Tget_class(t) != H5T_INTEGER)
-        goto out;
-    if ((sp = H5Aget_space(a)) < 0 || H5Sget_simple_extent_npoints(sp) != 1)
-        goto out;
     if (H5Aread(a, H5T_NATIVE_INT64, &x) >= 0) {
         *v = (long long)x;
         rc = 0;
     }
-out:
-    cn_h5_close(&sp);
     cn_h5_close(&t);
     cn_h5_close(&a);
     return rc;
