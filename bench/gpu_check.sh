@@ -40,6 +40,8 @@
 #   le2012_1gpu, coates_share_1gpu  `cotsnet train` of jobs/le2012.ini (the whole network) and of one
 #                         GPU's share of jobs/coates2013.ini (117x117 input) on the GPU: 30 RICA steps
 #                         per stage, metrics.jsonl for bench/perfmodel.py's GPU validation;
+#   le2012_auto           jobs/le2012.ini again with COTSNET_CUDA_LF_TILES=auto (10 steps per stage): the
+#                         tile schemes timed on each stage's shape, and the run's choice;
 #   weak_cpu              bench/weak_scaling.sh on this host's cores, 1 to 16 ranks (CPU backend),
 #                         runs only: the table is made afterwards with bench/weak_scaling.py.
 # Results: $OUT/results.tgz (every log, the weak-scaling runs; rewritten after each step) and
@@ -213,6 +215,11 @@ run() {
     step bench_cuda_job 120 sh -c "$DEV/bin/bench_cuda --job jobs/le2012.ini --grid 1x1 &&
         $DEV/bin/bench_cuda --job jobs/coates2013.ini --grid 1x1 --set data.height=117 --set data.width=117"
     big le2012_1gpu jobs/le2012.ini 100 --set stage1.steps=30 --set stage2.steps=30 --set stage3.steps=30
+    # the same job with COTSNET_CUDA_LF_TILES=auto: its lines "local filter tiles auto: stage k" give both
+    # schemes' time per pass on each stage's own shape, and which one the run took (docs/CUDA.md)
+    export COTSNET_CUDA_LF_TILES=auto
+    big le2012_auto jobs/le2012.ini 60 --set stage1.steps=10 --set stage2.steps=10 --set stage3.steps=10
+    unset COTSNET_CUDA_LF_TILES
     big coates_share_1gpu jobs/coates2013.ini 100 --set data.height=117 --set data.width=117 \
         --set stage1.steps=30 --set stage2.steps=30 --set stage3.steps=30
     if command -v mpirun >/dev/null 2>&1; then

@@ -12,10 +12,6 @@
  * Each output element is written by one thread, once, and every sum runs in a fixed order: the results
  * do not change from run to run. The field's offsets inside x (k -> dy * Wx * C + (dx * C + c)) are
  * computed once per chunk into a shared table, so the loads do no division. FP32 with FMA. */
-#include <atomic>
-#include <cstdlib>
-#include <cstring>
-
 #include "cuda/internal.h"
 #include "cuda/lf_tile.cuh"
 #include "cuda/ops_cuda.h"
@@ -309,12 +305,10 @@ __global__ void __launch_bounds__(G::NT, G::MINB) lf_bwd_kernel(Geo g, int ni, i
 /* ---- host side ------------------------------------------------------------------------------------- */
 
 /* Checks as the reference does, then the kernels' own limits; fills g. */
-static int prepare(const char *op, const lf_dims *d, cn_region rg, int arrays_given, Geo *g, int *tiles)
+static int prepare(const char *op, const lf_dims *d, cn_region rg, int arrays_given, Geo *g)
 {
     if (lf_check_call(op, d, rg, arrays_given) != CN_OK)
         return CN_EINVAL;
-    if ((*tiles = lf_cuda_tiles()) < 0)
-        return CN_EINVAL; /* lf_cuda_tiles said why */
     const long long lim = 2147483647LL;
     long long xs = (long long)d->Hx * d->Wx * d->C, ys = (long long)d->Ho * d->Wo * d->M;
     long long K = (long long)d->r * d->r * d->C;
@@ -369,7 +363,7 @@ static void launch_bwd(const Geo &g, int ni, const float *w, const float *gy, fl
             launch<F::C32>(__VA_ARGS__);                                                                \
     } while (0)
 
-/* ... of the scheme in use (tiles, from lf_cuda_tiles()). */
+/* ... of scheme `tiles` (LF_TILES_T32 or LF_TILES_T16). */
 #define CN_LF_DISPATCH(tiles, n, launch, ...)                                                           \
     do {                                                                                                \
         if ((tiles) == LF_TILES_T16)                                                                    \
@@ -391,56 +385,16 @@ static void launch_bwf_sgd(const Geo &g, int ni, const float *x, const float *gy
     launch_bwf<G, true>(g, ni, x, gy, x2, gy2, w, lr, wd, st);
 }
 
-/* The tile scheme: set by lf_cuda_set_tiles (>= 0), else read once from the environment. */
-static std::atomic<int> tiles_set{-1};
-
-static int tiles_from_env()
-{
-    static const int v = [] {
-        const char *e = getenv("COTSNET_CUDA_LF_TILES");
-        if (!e || !*e || !strcmp(e, "t32"))
-            return (int)LF_TILES_T32;
-        return !strcmp(e, "t16") ? (int)LF_TILES_T16 : -1;
-    }();
-    return v;
-}
-
 } // namespace cnlf
 
 using namespace cnlf;
 
-extern "C" int lf_cuda_set_tiles(int scheme)
-{
-    if (scheme < 0 || scheme >= LF_TILES_COUNT)
-        return cn_set_error("lf_cuda_set_tiles: unknown tile scheme %d (t32 = %d, t16 = %d)", scheme,
-                            (int)LF_TILES_T32, (int)LF_TILES_T16);
-    tiles_set.store(scheme);
-    return CN_OK;
-}
-
-extern "C" int lf_cuda_tiles(void)
-{
-    const int t = tiles_set.load();
-    if (t >= 0)
-        return t;
-    const int e = tiles_from_env();
-    if (e < 0)
-        cn_set_error("COTSNET_CUDA_LF_TILES=%s: the local filter's tile scheme is t32 or t16",
-                     getenv("COTSNET_CUDA_LF_TILES"));
-    return e;
-}
-
-extern "C" const char *lf_cuda_tiles_name(int scheme)
-{
-    return scheme == LF_TILES_T32 ? "t32" : scheme == LF_TILES_T16 ? "t16" : "?";
-}
-
-extern "C" int lf_forward_cuda(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg,
-                               cudaStream_t stream)
+/* The passes in a given scheme (cuda/internal.h); the public functions below run lf_cuda_tiles_for's. */
+int cn_lf_forward(int tiles, const lf_dims *d, const float *x, const float *w, float *y, cn_region rg,
+                  cudaStream_t stream)
 {
     Geo g;
-    int tiles;
-    if (prepare("lf_forward_cuda", d, rg, x && w && y, &g, &tiles) != CN_OK)
+    if (prepare("lf_forward_cuda", d, rg, x && w && y, &g) != CN_OK)
         return CN_EINVAL;
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
@@ -449,12 +403,11 @@ extern "C" int lf_forward_cuda(const lf_dims *d, const float *x, const float *w,
     return CN_OK;
 }
 
-extern "C" int lf_backward_data_cuda(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg,
-                                     cudaStream_t stream)
+int cn_lf_backward_data(int tiles, const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg,
+                        cudaStream_t stream)
 {
     Geo g;
-    int tiles;
-    if (prepare("lf_backward_data_cuda", d, rg, w && dy && dx, &g, &tiles) != CN_OK)
+    if (prepare("lf_backward_data_cuda", d, rg, w && dy && dx, &g) != CN_OK)
         return CN_EINVAL;
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
@@ -463,12 +416,11 @@ extern "C" int lf_backward_data_cuda(const lf_dims *d, const float *w, const flo
     return CN_OK;
 }
 
-extern "C" int lf_backward_filter_cuda(const lf_dims *d, const float *x, const float *dy, float *dw,
-                                       cn_region rg, cudaStream_t stream)
+int cn_lf_backward_filter(int tiles, const lf_dims *d, const float *x, const float *dy, float *dw, cn_region rg,
+                          cudaStream_t stream)
 {
     Geo g;
-    int tiles;
-    if (prepare("lf_backward_filter_cuda", d, rg, x && dy && dw, &g, &tiles) != CN_OK)
+    if (prepare("lf_backward_filter_cuda", d, rg, x && dy && dw, &g) != CN_OK)
         return CN_EINVAL;
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
@@ -477,13 +429,12 @@ extern "C" int lf_backward_filter_cuda(const lf_dims *d, const float *x, const f
     return CN_OK;
 }
 
-extern "C" int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, float *w, const float *dy, float *dx,
-                                          const float *x2, const float *dy2, float lr, float wd, cn_region rg,
-                                          cudaStream_t stream)
+int cn_lf_backward_fused_sgd(int tiles_data, int tiles_filter, const lf_dims *d, const float *x, float *w,
+                             const float *dy, float *dx, const float *x2, const float *dy2, float lr, float wd,
+                             cn_region rg, cudaStream_t stream)
 {
     Geo g;
-    int tiles;
-    if (prepare("lf_backward_fused_sgd_cuda", d, rg, x && w && dy, &g, &tiles) != CN_OK)
+    if (prepare("lf_backward_fused_sgd_cuda", d, rg, x && w && dy, &g) != CN_OK)
         return CN_EINVAL;
     if (!x2 != !dy2)
         return cn_set_error("lf_backward_fused_sgd_cuda: x2 and dy2 go together (both given or both NULL)");
@@ -494,7 +445,43 @@ extern "C" int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, floa
     if (ni == 0 || g.nj == 0)
         return CN_OK;
     if (dx) /* first, from the filters as they are */
-        CN_LF_DISPATCH(tiles, g.C, launch_bwd, g, ni, w, dy, dx, stream);
-    CN_LF_DISPATCH(tiles, g.M, launch_bwf_sgd, g, ni, x, dy, x2, dy2, w, lr, wd, stream); /* then update, in stream order */
+        CN_LF_DISPATCH(tiles_data, g.C, launch_bwd, g, ni, w, dy, dx, stream);
+    CN_LF_DISPATCH(tiles_filter, g.M, launch_bwf_sgd, g, ni, x, dy, x2, dy2, w, lr, wd, stream); /* then update, in stream order */
     return CN_OK;
+}
+
+/* The scheme of pass on d (lf_cuda_tiles_for), or CN_EINVAL (a bad COTSNET_CUDA_LF_TILES, said there). */
+#define CN_LF_TILES(var, d, pass)                                                                       \
+    const int var = lf_cuda_tiles_for(d, pass);                                                        \
+    if (var < 0)                                                                                        \
+        return CN_EINVAL
+
+extern "C" int lf_forward_cuda(const lf_dims *d, const float *x, const float *w, float *y, cn_region rg,
+                               cudaStream_t stream)
+{
+    CN_LF_TILES(tiles, d, LF_PASS_FORWARD);
+    return cn_lf_forward(tiles, d, x, w, y, rg, stream);
+}
+
+extern "C" int lf_backward_data_cuda(const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg,
+                                     cudaStream_t stream)
+{
+    CN_LF_TILES(tiles, d, LF_PASS_BACKWARD_DATA);
+    return cn_lf_backward_data(tiles, d, w, dy, dx, rg, stream);
+}
+
+extern "C" int lf_backward_filter_cuda(const lf_dims *d, const float *x, const float *dy, float *dw,
+                                       cn_region rg, cudaStream_t stream)
+{
+    CN_LF_TILES(tiles, d, LF_PASS_BACKWARD_FILTER);
+    return cn_lf_backward_filter(tiles, d, x, dy, dw, rg, stream);
+}
+
+extern "C" int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, float *w, const float *dy, float *dx,
+                                          const float *x2, const float *dy2, float lr, float wd, cn_region rg,
+                                          cudaStream_t stream)
+{
+    CN_LF_TILES(td, d, LF_PASS_BACKWARD_DATA);
+    CN_LF_TILES(tf, d, LF_PASS_BACKWARD_FILTER);
+    return cn_lf_backward_fused_sgd(td, tf, d, x, w, dy, dx, x2, dy2, lr, wd, rg, stream);
 }

@@ -18,6 +18,7 @@
 #include "src/common.h"
 #include "src/data.h"
 #include "src/dev.h"
+#include "src/dev_tune.h"
 #include "src/net.h"
 #include "src/timers.h"
 #include "src/update.h"
@@ -321,6 +322,8 @@ static int setup(run_ctx *c, const cn_job *job, const cn_grid *grid, const char 
     if (dev_init(job, grid)) /* backend = cuda: this rank's GPU, or one error line on every rank's behalf */
         return -1;
     if (net_create(&c->net, job, grid))
+        return -1;
+    if (dev_tune_lf(&c->net)) /* COTSNET_CUDA_LF_TILES=auto: each stage's tile scheme, timed on the GPU */
         return -1;
     char path[CN_PATH_MAX + 64] = "";
     if (resume && !strcmp(resume, "auto")) {

@@ -23,6 +23,9 @@
 #       kernels against the CPU's fused path (tests/t_fused.sh: that equals plain SGD), 1e-5;
 #   cuda_train_average_R2: 2 replicas with grid.average_every = 3 (parameters averaged on the device
 #       every 3 steps), against the CPU backend doing the same, 1e-5;
+#   cuda_train_1x2_t16, cuda_train_1x2_auto: the 1x2 run with COTSNET_CUDA_LF_TILES=t16, and =auto
+#       (rank 0 times both tile schemes per stage and pass, says its choices, every rank runs them),
+#       1e-5; cuda_train_bad_tiles: t8 stops the run before its first step with one line;
 #   cuda_eval_1x2: `cotsnet eval` of the GPU run's checkpoint on 2 ranks: the CPU's accuracy line;
 #   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
 #       step, no crash;
@@ -42,7 +45,7 @@ command -v "$CXX" >/dev/null 2>&1 || { echo "skip cuda_train_emu: no C++ compile
 out="$BUILD/cuda_emu_train"
 mkdir -p "$out" || exit 1
 
-# the roofline (CUDA events) has no emulator; NCCL is cuda/emu/nccl_emu.c, loaded from $out/lib
+# the roofline (a GPU's ceilings) is left out; NCCL is cuda/emu/nccl_emu.c, loaded from $out/lib
 cu=$(ls cuda/*.cu | grep -v -e cuda/roofline.cu | tr '\n' ' ')
 c=$(ls src/*.c mpi/*.c io/*.c | tr '\n' ' ')
 pkgs="ompi-c hdf5-openmpi inih"
@@ -97,6 +100,14 @@ else echo "FAIL cuda_train_1x2: the run failed: $(tail -3 "$tmp/gpu2.log")"; fi
 if COTSNET_CUDA_LF_TILES=t16 train "$tmp/gpuT" 2 2 "$EMU" --set run.backend=cuda &&
     grep -q "local filter tiles t16" "$tmp/gpuT.log"; then cuda_compare cuda_train_1x2_t16 6 "$tmp/cpu2" "$tmp/gpuT"
 else echo "FAIL cuda_train_1x2_t16: the run failed or did not say its tiles: $(tail -3 "$tmp/gpuT.log")"; fi
+# mode auto: rank 0 times both schemes on each stage's shape before the first step and says its choice
+# (one line per stage); every rank runs rank 0's choice, and the run trains the same
+stages=$(grep -c '^\[stage' $JOB)
+if COTSNET_CUDA_LF_TILES=auto train "$tmp/gpuAuto" 2 2 "$EMU" --set run.backend=cuda &&
+    grep -q "local filter tiles auto)" "$tmp/gpuAuto.log" &&
+    [ "$(grep -c '^local filter tiles auto: stage [0-9]* (.*forward t[13][26] (t32 [0-9.]* ms, t16 [0-9.]* ms), backward data t[13][26] .*backward filter t[13][26]' "$tmp/gpuAuto.log")" -eq "$stages" ]
+then cuda_compare cuda_train_1x2_auto 6 "$tmp/cpu2" "$tmp/gpuAuto"
+else echo "FAIL cuda_train_1x2_auto: the run failed or did not say its $stages stages' choices: $(grep -m3 'tiles\|error' "$tmp/gpuAuto.log")"; fi
 COTSNET_CUDA_LF_TILES=t8 train "$tmp/gpuB" 2 2 "$EMU" --set run.backend=cuda
 rc=$?
 if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [ "$(grep -c 'cotsnet: error' "$tmp/gpuB.log")" -eq 1 ] &&

@@ -37,12 +37,12 @@
 enum {
     C_LF_FWD, C_LF_BWD_DATA, C_LF_BWD_FILTER, C_LF_FUSED, C_LF_DETERMINISTIC, C_LF_GEMM, C_POOL_FWD, C_POOL_BWD,
     C_LCN_FWD, C_LCN_BWD, C_HEAD_LOGITS, C_HEAD_XENT, C_HEAD_BWD, C_SGD, C_ADAGRAD, C_HALO_PACK,
-    C_HALO_UNPACK, C_GLUE, NCHECK
+    C_HALO_UNPACK, C_GLUE, C_LF_TUNE, NCHECK
 };
 static const char *check_name[NCHECK] = {
     "lf_forward", "lf_backward_data", "lf_backward_filter", "lf_backward_fused_sgd", "lf_deterministic", "lf_gemm",
     "pool_forward", "pool_backward", "lcn_forward", "lcn_backward", "head_logits", "head_softmax_xent",
-    "head_backward", "sgd_momentum", "adagrad", "halo_pack", "halo_unpack", "glue"};
+    "head_backward", "sgd_momentum", "adagrad", "halo_pack", "halo_unpack", "glue", "lf_tune"};
 
 #ifdef CN_HAVE_CUDA
 
@@ -337,10 +337,23 @@ static void lf_gemm_one(const lf_dims *d, const char *cs, const float *x, const 
     cuda_free(dxp), cuda_free(dwp), cuda_free(dgy);
 }
 
-/* Every case under each tile scheme (cuda/lf_tile.cuh); the batched-GEMM route once. */
+/* Mode auto's record for case n: the passes alternate between the schemes, so that every pass runs
+ * each scheme in some case and one call of the fused pass mixes them. */
+static void tiles_auto_record(const lf_dims *d, size_t n, char *name, size_t len)
+{
+    const int a = n % 2 ? LF_TILES_T32 : LF_TILES_T16, b = LF_TILES_COUNT - 1 - a;
+    const int rec[LF_PASS_COUNT] = {a, b, a};
+    lf_cuda_clear_tiles_for();
+    if (lf_cuda_set_tiles_for(d, rec) != CN_OK)
+        note(C_LF_FWD, "auto", "lf_cuda_set_tiles_for refused: %s", cn_last_error());
+    snprintf(name, len, "auto(%s/%s/%s)", lf_cuda_tiles_name(a), lf_cuda_tiles_name(b), lf_cuda_tiles_name(a));
+}
+
+/* Every case under each tile scheme (cuda/lf_tile.cuh) and under mode auto with a record that mixes
+ * them; the batched-GEMM route once. */
 static void test_lf(void)
 {
-    for (int tiles = 0; tiles < LF_TILES_COUNT; tiles++)
+    for (int tiles = 0; tiles <= LF_TILES_AUTO; tiles++)
     for (size_t n = 0; n < sizeof lf_cases / sizeof lf_cases[0]; n++) {
         if (lf_cuda_set_tiles(tiles) != CN_OK)
             note(C_LF_FWD, lf_cuda_tiles_name(tiles), "lf_cuda_set_tiles refused: %s", cn_last_error());
@@ -350,13 +363,16 @@ static void test_lf(void)
             d.Ho = (c->H - c->r) / c->s + 1;
             d.Wo = (c->W - c->r) / c->s + 1;
         }
+        char tn[32];
+        snprintf(tn, sizeof tn, "%s", lf_cuda_tiles_name(tiles));
+        if (tiles == LF_TILES_AUTO)
+            tiles_auto_record(&d, n, tn, sizeof tn);
         size_t nx = (size_t)d.B * d.Hx * d.Wx * d.C, ny = (size_t)d.B * d.Ho * d.Wo * d.M;
         float *x = tu_randn(nx, 1.0), *w = tu_randn(lf_filter_count(&d), 1.0), *gy = tu_randn(ny, 1.0);
         cn_region all = region_all(d.Ho, d.Wo);
         cn_region part = {d.Ho > 1 ? 1 : 0, d.Ho, d.Wo > 2 ? 1 : 0, d.Wo > 1 ? d.Wo - 1 : 1};
         cn_region empty = {0, d.Ho, 1, 1};
         char cs[96];
-        const char *tn = lf_cuda_tiles_name(tiles);
         snprintf(cs, sizeof cs, "%s %s (whole tile)", tn, c->name);
         lf_one(&d, all, cs, x, w, gy);
         snprintf(cs, sizeof cs, "%s %s (rows [%d,%d) cols [%d,%d))", tn, c->name, part.i0, part.i1, part.j0, part.j1);
@@ -369,7 +385,51 @@ static void test_lf(void)
             lf_gemm_one(&d, c->name, x, w, gy);
         free(x), free(w), free(gy);
     }
+    lf_cuda_clear_tiles_for();
     lf_cuda_set_tiles(LF_TILES_T32);
+}
+
+/* lf_cuda_tune: a choice per pass that is lf_tiles_pick of its own positive, finite times; the
+ * locations timed: the whole tile when small, else the first rows that hold about `locations`. */
+static void tune_one(const lf_dims *d, int fused, int locations, int want_rows)
+{
+    char cs[160];
+    snprintf(cs, sizeof cs, "B %d, %dx%dx%d -> %dx%dx%d, r %d, s %d%s", d->B, d->Hx, d->Wx, d->C, d->Ho, d->Wo, d->M,
+             d->r, d->s, fused ? ", fused" : "");
+    cases_run[C_LF_TUNE]++;
+    lf_tune_result res;
+    memset(&res, 0xff, sizeof res);
+    if (lf_cuda_tune(d, fused, locations, &res, 0) != CN_OK) {
+        note(C_LF_TUNE, cs, "refused: %s", cn_last_error());
+        return;
+    }
+    for (int p = 0; p < LF_PASS_COUNT; p++) {
+        for (int t = 0; t < LF_TILES_COUNT; t++)
+            if (!(res.ms[p][t] > 0.0f && res.ms[p][t] < 1e30f))
+                note(C_LF_TUNE, cs, "pass %d, scheme %d: time %g ms", p, t, (double)res.ms[p][t]);
+        if (res.tiles[p] != lf_tiles_pick(res.ms[p]))
+            note(C_LF_TUNE, cs, "pass %d: chose %d, not the faster of %g and %g ms", p, res.tiles[p],
+                 (double)res.ms[p][0], (double)res.ms[p][1]);
+    }
+    if (res.rows != want_rows || res.cols != d->Wo)
+        note(C_LF_TUNE, cs, "timed %d x %d locations, expected %d x %d", res.rows, res.cols, want_rows, d->Wo);
+}
+
+static void test_lf_tune(void)
+{
+    lf_dims small = {5, 9, 11, 3, 0, 0, 6, 3, 2};
+    small.Ho = (small.Hx - small.r) / small.s + 1;
+    small.Wo = (small.Wx - small.r) / small.s + 1;
+    tune_one(&small, 0, 0, small.Ho); /* 20 locations: all timed */
+    tune_one(&small, 1, 0, small.Ho);
+    lf_dims wide = {1, 12, 40, 1, 12, 40, 1, 1, 1}; /* 480 locations; 100 asked: 100 / 40 = 2 rows timed */
+    tune_one(&wide, 1, 100, 2);
+    lf_tune_result res;
+    lf_dims bad = small;
+    bad.Ho++;
+    cases_run[C_LF_TUNE]++;
+    if (lf_cuda_tune(&bad, 0, 0, &res, 0) != CN_EINVAL || lf_cuda_tune(&small, 0, 0, NULL, 0) != CN_EINVAL)
+        note(C_LF_TUNE, "bad dims, NULL result", "not refused");
 }
 
 /* ---- L2 pooling ----------------------------------------------------------------------------------- */
@@ -716,12 +776,15 @@ static void test_refusals(void)
                 memcmp(buf, keep, sizeof buf) ? "CHANGED" : "untouched");
 }
 
-/* The tile scheme (host only): COTSNET_CUDA_LF_TILES as given (t32 when unset), a bad value refused by
- * the local filter with a line naming the variable; lf_cuda_set_tiles takes the two schemes only. */
+/* The tile mode (host only): COTSNET_CUDA_LF_TILES as given (t32 when unset), a bad value refused by
+ * the local filter with a line naming the variable; lf_cuda_set_tiles takes t32, t16 and auto only. */
 static void test_tiles_choice(void)
 {
     const char *e = getenv("COTSNET_CUDA_LF_TILES");
-    const int want = !e || !*e || !strcmp(e, "t32") ? LF_TILES_T32 : !strcmp(e, "t16") ? LF_TILES_T16 : -1;
+    const int want = !e || !*e || !strcmp(e, "t32") ? LF_TILES_T32
+                     : !strcmp(e, "t16")           ? LF_TILES_T16
+                     : !strcmp(e, "auto")          ? LF_TILES_AUTO
+                                                   : -1;
     const int got = lf_cuda_tiles();
     char why[200] = "";
     if (got != want)
@@ -735,15 +798,59 @@ static void test_tiles_choice(void)
             snprintf(why, sizeof why, "a bad COTSNET_CUDA_LF_TILES: lf_forward_cuda did not refuse naming it (%s)",
                      cn_last_error());
     }
-    if (!*why && (lf_cuda_set_tiles(-1) != CN_EINVAL || lf_cuda_set_tiles(LF_TILES_COUNT) != CN_EINVAL))
+    if (!*why && (lf_cuda_set_tiles(-1) != CN_EINVAL || lf_cuda_set_tiles(LF_TILES_AUTO + 1) != CN_EINVAL))
         snprintf(why, sizeof why, "lf_cuda_set_tiles took an unknown scheme");
     if (!*why && (lf_cuda_set_tiles(LF_TILES_T16) != CN_OK || lf_cuda_tiles() != LF_TILES_T16 ||
+                  lf_cuda_set_tiles(LF_TILES_AUTO) != CN_OK || lf_cuda_tiles() != LF_TILES_AUTO ||
                   lf_cuda_set_tiles(LF_TILES_T32) != CN_OK || lf_cuda_tiles() != LF_TILES_T32))
-        snprintf(why, sizeof why, "lf_cuda_set_tiles did not set the scheme");
+        snprintf(why, sizeof why, "lf_cuda_set_tiles did not set the mode");
     if (*why)
         tu_fail(PFX "lf_tiles_choice", "%s", why);
     else
         tu_ok(PFX "lf_tiles_choice");
+}
+
+/* Mode auto (host only): each pass of a recorded shape (C, M, r, s) runs its record, any other shape
+ * t32; a fixed mode overrides the record; lf_tiles_pick takes the faster, t32 on a tie or a bad time. */
+static void test_tiles_auto(void)
+{
+    char why[200] = "";
+    lf_dims a = {4, 9, 9, 3, 7, 7, 5, 3, 1}, a2 = a, other = a;
+    a2.B = 9, a2.Hx = a2.Wx = 13, a2.Ho = a2.Wo = 11; /* the same product per location */
+    other.M = 6;
+    const int rec[LF_PASS_COUNT] = {LF_TILES_T16, LF_TILES_T32, LF_TILES_T16};
+    const int bad_rec[LF_PASS_COUNT] = {LF_TILES_T16, LF_TILES_AUTO, LF_TILES_T32};
+    lf_cuda_clear_tiles_for();
+    if (lf_cuda_set_tiles(LF_TILES_AUTO) != CN_OK || lf_cuda_set_tiles_for(&a, rec) != CN_OK)
+        snprintf(why, sizeof why, "auto or a record refused: %s", cn_last_error());
+    for (int p = 0; p < LF_PASS_COUNT && !*why; p++)
+        if (lf_cuda_tiles_for(&a, p) != rec[p] || lf_cuda_tiles_for(&a2, p) != rec[p] ||
+            lf_cuda_tiles_for(&other, p) != LF_TILES_T32)
+            snprintf(why, sizeof why, "pass %d: recorded %d, ran %d (same shape %d), another shape %d (not t32)", p,
+                     rec[p], lf_cuda_tiles_for(&a, p), lf_cuda_tiles_for(&a2, p), lf_cuda_tiles_for(&other, p));
+    if (!*why && (lf_cuda_set_tiles_for(&other, bad_rec) != CN_EINVAL || lf_cuda_tiles_for(&other, 0) != LF_TILES_T32))
+        snprintf(why, sizeof why, "a record with an unknown scheme was taken");
+    if (!*why && (lf_cuda_set_tiles(LF_TILES_T32) != CN_OK || lf_cuda_tiles_for(&a, LF_PASS_FORWARD) != LF_TILES_T32))
+        snprintf(why, sizeof why, "mode t32 did not override the record");
+    lf_cuda_set_tiles(LF_TILES_AUTO);
+    lf_cuda_clear_tiles_for();
+    if (!*why && lf_cuda_tiles_for(&a, LF_PASS_FORWARD) != LF_TILES_T32)
+        snprintf(why, sizeof why, "lf_cuda_clear_tiles_for kept the record");
+    lf_cuda_set_tiles(LF_TILES_T32);
+    const struct {
+        float ms[LF_TILES_COUNT];
+        int want;
+    } picks[] = {{{2.0f, 1.0f}, LF_TILES_T16}, {{1.0f, 2.0f}, LF_TILES_T32}, {{1.5f, 1.5f}, LF_TILES_T32},
+                 {{0.0f, 1.0f}, LF_TILES_T16}, {{1.0f, -1.0f}, LF_TILES_T32}, {{INFINITY, 3.0f}, LF_TILES_T16},
+                 {{NAN, NAN}, LF_TILES_T32}};
+    for (size_t i = 0; i < sizeof picks / sizeof picks[0] && !*why; i++)
+        if (lf_tiles_pick(picks[i].ms) != picks[i].want)
+            snprintf(why, sizeof why, "lf_tiles_pick(%g, %g) = %d, expected %d", (double)picks[i].ms[0],
+                     (double)picks[i].ms[1], lf_tiles_pick(picks[i].ms), picks[i].want);
+    if (*why)
+        tu_fail(PFX "lf_tiles_auto", "%s", why);
+    else
+        tu_ok(PFX "lf_tiles_auto");
 }
 
 int main(void)
@@ -753,6 +860,7 @@ int main(void)
     tu_check(PFX "device_query", count >= 0, "negative device count");
     test_refusals();
     test_tiles_choice();
+    test_tiles_auto();
     if (count < 1) {
         for (int k = 0; k < NCHECK; k++)
             printf("skip " PFX "%s: no GPU\n", check_name[k]);
@@ -770,6 +878,7 @@ int main(void)
            (unsigned long long)seed);
     tu_seed(seed);
     test_lf();
+    test_lf_tune();
     test_pool();
     test_lcn();
     test_head();

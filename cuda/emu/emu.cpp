@@ -553,6 +553,41 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s)
 }
 cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 
+struct CUevent_st {
+    double t;      /* seconds, steady clock */
+    bool recorded;
+};
+cudaError_t cudaEventCreate(cudaEvent_t *e)
+{
+    if (!e)
+        return cudaErrorInvalidValue;
+    *e = new CUevent_st{0.0, false};
+    return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e)
+{
+    delete e;
+    return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
+{
+    (void)s;
+    if (!e)
+        return cudaErrorInvalidValue;
+    e->t = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    e->recorded = true;
+    return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) { return e ? cudaSuccess : cudaErrorInvalidValue; }
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
+{
+    /* CUDA: cudaErrorInvalidResourceHandle when either was never recorded; here the closest code we have */
+    if (!ms || !start || !end || !start->recorded || !end->recorded)
+        return cudaErrorInvalidValue;
+    *ms = (float)((end->t - start->t) * 1e3);
+    return cudaSuccess;
+}
+
 /* ---- cuBLAS ---- */
 struct cublasContext {
     int math;
