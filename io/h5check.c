@@ -2,6 +2,7 @@
 #include "io/h5check.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,59 +102,135 @@ void cn_h5_close(hid_t *id)
     *id = H5I_INVALID_HID;
 }
 
+void cn_h5_type_name(hid_t t, char *buf, size_t len)
+{
+    H5T_class_t cls = H5Tget_class(t);
+    size_t size = H5Tget_size(t);
+    if (cls == H5T_INTEGER)
+        snprintf(buf, len, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", size * 8);
+    else if (cls == H5T_FLOAT)
+        snprintf(buf, len, "float%zu", size * 8);
+    else if (cls == H5T_STRING)
+        snprintf(buf, len, "a string");
+    else
+        snprintf(buf, len, "a non-numeric type (HDF5 class %d)", (int)cls);
+}
+
 /* ---- scalar attributes ------------------------------------------------------------------------ */
 
-/* 0 with the attribute and its type open (the caller closes both) when it is one element of class cls;
- * -1 missing, or another class or size (nothing left open); -2 HDF5 cannot tell (the object's metadata is
- * corrupted). */
-static int attr_scalar(hid_t obj, const char *name, H5T_class_t cls, hid_t *a, hid_t *t)
+/* What an attribute must hold. */
+enum { WANT_TEXT, WANT_INT, WANT_NUM };
+static const char *const want_words[] = {"text", "an integer", "a number"};
+
+/* A fixed-length text attribute longer than this is not one cotsnet wrote (a job text is a few kB). */
+#define ATTR_TEXT_MAX ((size_t)1 << 24)
+
+/* Every failure returns its code through here; with where (the file's path) it leaves one line
+ * "WHERE: attribute NAME <what>" in cn_last_error(), else nothing. */
+static int attr_fail(const char *where, const char *name, int rc, const char *fmt, ...) CN_PRINTF(4, 5);
+static int attr_fail(const char *where, const char *name, int rc, const char *fmt, ...)
+{
+    if (where) {
+        char what[320];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        cn_set_error("%s: attribute %s %s", where, name, what);
+    }
+    return rc;
+}
+
+/* HDF5 cannot read obj's attributes: its metadata is corrupted. The message carries HDF5's own reason. */
+static int attr_corrupt(const char *where, hid_t obj, const char *name, int opening)
+{
+    if (!where)
+        return CN_H5A_CORRUPT;
+    char why[200], on[256];
+    cn_h5_error_text(why, sizeof why); /* first: the next HDF5 call clears the error stack */
+    if (!why[0])
+        snprintf(why, sizeof why, "unknown HDF5 error");
+    if (opening)
+        return attr_fail(where, name, CN_H5A_CORRUPT, "is unreadable: the file is corrupted (%s; make it again)", why);
+    if (H5Iget_name(obj, on, sizeof on) <= 0)
+        snprintf(on, sizeof on, "/");
+    cn_set_error("%s: the attributes of %s cannot be read: the file is corrupted (%s; make it again)", where, on,
+                 why);
+    return CN_H5A_CORRUPT;
+}
+
+/* 0 with the attribute and its type open (the caller closes both) when it is one element of what `want`
+ * says; else the code (nothing left open) and, with where, the line saying what is wrong. */
+static int attr_scalar(const char *where, hid_t obj, const char *name, int want, hid_t *a, hid_t *t)
 {
     htri_t ex = H5Aexists(obj, name);
     if (ex == 0)
-        return -1;
-    if (ex < 0 || (*a = H5Aopen(obj, name, H5P_DEFAULT)) < 0)
-        return -2;
+        return CN_H5A_MISSING;
+    if (ex < 0)
+        return attr_corrupt(where, obj, name, 0);
+    if ((*a = H5Aopen(obj, name, H5P_DEFAULT)) < 0)
+        return attr_corrupt(where, obj, name, 1);
     hid_t sp = H5Aget_space(*a);
-    int ok = (*t = H5Aget_type(*a)) >= 0 && H5Tget_class(*t) == cls && sp >= 0 &&
-             H5Sget_simple_extent_npoints(sp) == 1;
+    hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
     cn_h5_close(&sp);
-    if (!ok) {
+    int rc = 0;
+    if (np != 1) {
+        rc = np < 0 ? attr_fail(where, name, CN_H5A_BAD, "is unreadable (no dataspace)")
+                    : attr_fail(where, name, CN_H5A_BAD, "holds %lld values, expected one", (long long)np);
+    } else if ((*t = H5Aget_type(*a)) < 0) {
+        rc = attr_fail(where, name, CN_H5A_BAD, "is unreadable (no type)");
+    } else {
+        H5T_class_t cls = H5Tget_class(*t);
+        int ok = want == WANT_TEXT ? cls == H5T_STRING
+                 : want == WANT_INT ? cls == H5T_INTEGER
+                                    : cls == H5T_INTEGER || cls == H5T_FLOAT;
+        if (!ok) {
+            char tn[64];
+            cn_h5_type_name(*t, tn, sizeof tn);
+            rc = attr_fail(where, name, CN_H5A_BAD, "is %s, expected %s", tn, want_words[want]);
+        }
+    }
+    if (rc) {
         cn_h5_close(t);
         cn_h5_close(a);
-        return -1;
     }
-    return 0;
+    return rc;
 }
 
-int cn_h5_attr_text(hid_t obj, const char *name, char *buf, size_t len)
+static int attr_text(const char *where, hid_t obj, const char *name, char *buf, size_t len)
 {
     hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID, mt = H5I_INVALID_HID;
     buf[0] = '\0';
-    int rc = attr_scalar(obj, name, H5T_STRING, &a, &t);
+    int rc = attr_scalar(where, obj, name, WANT_TEXT, &a, &t);
     if (rc != 0)
         return rc;
-    rc = -1;
+    rc = CN_H5A_BAD;
     if (H5Tis_variable_str(t) > 0) {
         char *s = NULL;
-        if ((mt = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 ||
-            H5Tset_cset(mt, H5Tget_cset(t)) < 0 || H5Aread(a, mt, &s) < 0)
-            goto out;
-        snprintf(buf, len, "%s", s ? s : "");
-        H5free_memory(s);
-        rc = 0;
+        if ((mt = H5Tcopy(H5T_C_S1)) >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 &&
+            H5Tset_cset(mt, H5Tget_cset(t)) >= 0 && H5Aread(a, mt, &s) >= 0) {
+            snprintf(buf, len, "%s", s ? s : "");
+            H5free_memory(s);
+            rc = 0;
+        }
     } else {
+        /* one byte more than stored: a NULL- or space-padded text filling its whole size keeps its last byte */
         size_t n = H5Tget_size(t);
-        if (n == 0 || n > ((size_t)1 << 24))
+        if (n == 0 || n > ATTR_TEXT_MAX) {
+            rc = attr_fail(where, name, CN_H5A_BAD, "has an implausible length %zu", n);
             goto out;
+        }
         char *s = cn_alloc(n + 1, 1);
-        if ((mt = H5Tcopy(H5T_C_S1)) >= 0 && H5Tset_size(mt, n) >= 0 && H5Tset_cset(mt, H5Tget_cset(t)) >= 0 &&
-            H5Aread(a, mt, s) >= 0) {
+        if ((mt = H5Tcopy(H5T_C_S1)) >= 0 && H5Tset_size(mt, n + 1) >= 0 && H5Tset_strpad(mt, H5T_STR_NULLTERM) >= 0 &&
+            H5Tset_cset(mt, H5Tget_cset(t)) >= 0 && H5Aread(a, mt, s) >= 0) {
             s[n] = '\0';
             snprintf(buf, len, "%s", s);
             rc = 0;
         }
         cn_free(s);
     }
+    if (rc != 0)
+        rc = attr_fail(where, name, CN_H5A_BAD, "is unreadable");
 out:
     cn_h5_close(&mt);
     cn_h5_close(&t);
@@ -161,19 +238,53 @@ out:
     return rc;
 }
 
-int cn_h5_attr_int(hid_t obj, const char *name, long long *v)
+/* An integer (int64) or a number (double) attribute. */
+static int attr_number(const char *where, hid_t obj, const char *name, int want, void *v)
 {
     hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID;
-    int64_t x = 0;
-    int rc = attr_scalar(obj, name, H5T_INTEGER, &a, &t);
+    int rc = attr_scalar(where, obj, name, want, &a, &t);
     if (rc != 0)
         return rc;
-    rc = -1;
-    if (H5Aread(a, H5T_NATIVE_INT64, &x) >= 0) {
-        *v = (long long)x;
-        rc = 0;
-    }
+    if (H5Aread(a, want == WANT_INT ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, v) < 0)
+        rc = attr_fail(where, name, CN_H5A_BAD, "is unreadable");
     cn_h5_close(&t);
     cn_h5_close(&a);
+    return rc;
+}
+
+int cn_h5_attr_text(hid_t obj, const char *name, char *buf, size_t len) { return attr_text(NULL, obj, name, buf, len); }
+
+int cn_h5_attr_int(hid_t obj, const char *name, long long *v)
+{
+    int64_t x = 0;
+    int rc = attr_number(NULL, obj, name, WANT_INT, &x);
+    if (rc == 0)
+        *v = (long long)x;
+    return rc;
+}
+
+int cn_h5_attr_num(hid_t obj, const char *name, double *v)
+{
+    double x = 0;
+    int rc = attr_number(NULL, obj, name, WANT_NUM, &x);
+    if (rc == 0)
+        *v = x;
+    return rc;
+}
+
+/* 0 read -> 1, missing -> 0, anything else -> CN_EINVAL (the line is set) */
+static int checked(int rc) { return rc == 0 ? 1 : rc == CN_H5A_MISSING ? 0 : CN_EINVAL; }
+
+int cn_h5_attr_text_checked(const char *path, hid_t obj, const char *name, char *buf, size_t len)
+{
+    return checked(attr_text(path, obj, name, buf, len));
+}
+
+int cn_h5_attr_num_checked(const char *path, hid_t obj, const char *name, double *v)
+{
+    double x = 0;
+    int rc = checked(attr_number(path, obj, name, WANT_NUM, &x));
+    if (rc == 1)
+        *v = x;
     return rc;
 }

@@ -38,10 +38,23 @@ hid_t cn_h5_check_at(hid_t rc, const char *call, const char *file, int line);
 /* Close an identifier if it is valid (handles start as H5I_INVALID_HID, so cleanup is always safe). */
 void cn_h5_close(hid_t *id);
 
-/* Scalar attributes (one element) of obj: text (fixed or variable length, cut to len - 1 bytes) and integers
- * (any integer type, read as int64). 0 read; -1 missing, not one element or of another type; -2 HDF5
- * cannot read obj's attributes at all (corrupted metadata). */
+/* Scalar attributes (one element) of obj: text (fixed or variable length, cut to len - 1 bytes), integers (any
+ * integer type, read as int64) and numbers (integer or floating point, read as double). 0 read, or
+ * CN_H5A_MISSING, CN_H5A_CORRUPT (HDF5 cannot read obj's attributes at all: corrupted metadata) or CN_H5A_BAD
+ * (not one element, of another type, or unreadable). */
+enum { CN_H5A_MISSING = -1, CN_H5A_CORRUPT = -2, CN_H5A_BAD = -3 };
 int cn_h5_attr_text(hid_t obj, const char *name, char *buf, size_t len);
 int cn_h5_attr_int(hid_t obj, const char *name, long long *v);
+int cn_h5_attr_num(hid_t obj, const char *name, double *v);
+
+/* The same for an attribute of a file the user gives (a shard): 1 read, 0 missing (the caller says whether that
+ * is an error), else CN_EINVAL with one line in cn_last_error(): "PATH: attribute NAME holds 3 values, expected
+ * one", "... is float32, expected text", "... is unreadable", "PATH: the attributes of / cannot be read: the file
+ * is corrupted (HDF5's reason; make it again)". */
+int cn_h5_attr_text_checked(const char *path, hid_t obj, const char *name, char *buf, size_t len);
+int cn_h5_attr_num_checked(const char *path, hid_t obj, const char *name, double *v);
+
+/* An HDF5 type in words for messages: "uint8", "int32", "float32", "a string", "a non-numeric type (...)". */
+void cn_h5_type_name(hid_t t, char *buf, size_t len);
 
 #endif

@@ -49,17 +49,11 @@ static herr_t print_attr(hid_t obj, const char *name, const H5A_info_t *ainfo, v
         printf("  attribute %-10s %lld\n", name, iv);
         return 0;
     }
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = a < 0 ? H5I_INVALID_HID : H5Aget_type(a);
-    hid_t sp = a < 0 ? H5I_INVALID_HID : H5Aget_space(a);
     double v;
-    if (t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_FLOAT && H5Sget_simple_extent_npoints(sp) == 1 &&
-        H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0)
+    if (cn_h5_attr_num(obj, name, &v) == 0) /* an integer was printed above: a floating-point number */
         printf("  attribute %-10s %.9g\n", name, v);
     else
         printf("  attribute %-10s (not a scalar number or text)\n", name);
-    cn_h5_close(&sp);
-    cn_h5_close(&t);
-    cn_h5_close(&a);
     return 0;
 }
 

@@ -24,127 +24,6 @@ typedef struct {
 
 const char *shard_dtype_name(int dtype) { return dtype == CN_SHARD_U8 ? "uint8" : "float32"; }
 
-static void type_name(hid_t t, char *buf, size_t len)
-{
-    H5T_class_t cls = H5Tget_class(t);
-    size_t size = H5Tget_size(t);
-    if (cls == H5T_INTEGER)
-        snprintf(buf, len, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", size * 8);
-    else if (cls == H5T_FLOAT)
-        snprintf(buf, len, "float%zu", size * 8);
-    else if (cls == H5T_STRING)
-        snprintf(buf, len, "a string");
-    else
-        snprintf(buf, len, "a non-numeric type (HDF5 class %d)", (int)cls);
-}
-
-/* Open attribute name on obj, requiring one element. Returns the id, or H5I_INVALID_HID with *rc set:
- * 0 when missing, CN_EINVAL (message set) when of the wrong shape. */
-static hid_t attr_open(const char *path, hid_t obj, const char *name, int *rc)
-{
-    *rc = 0;
-    htri_t ex = H5Aexists(obj, name);
-    if (ex < 0) { /* not "missing": HDF5 cannot read the object's attributes */
-        char why[200];
-        cn_h5_error_text(why, sizeof why);
-        *rc = cn_set_error("%s: the attributes of / cannot be read: the file is corrupted (%s; make it again)", path,
-                           why[0] ? why : "unknown HDF5 error");
-        return H5I_INVALID_HID;
-    }
-    if (ex == 0)
-        return H5I_INVALID_HID;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) {
-        *rc = cn_set_error("%s: attribute %s is unreadable", path, name);
-        return H5I_INVALID_HID;
-    }
-    hid_t s = H5Aget_space(a);
-    hssize_t np = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
-    cn_h5_close(&s);
-    if (np != 1) {
-        cn_h5_close(&a);
-        *rc = cn_set_error("%s: attribute %s holds %lld values, expected one", path, name, (long long)np);
-        return H5I_INVALID_HID;
-    }
-    return a;
-}
-
-/* A text attribute (fixed or variable length). 1 read, 0 missing, < 0 error. */
-static int attr_str(const char *path, hid_t obj, const char *name, char *buf, size_t len)
-{
-    int rc;
-    hid_t a = attr_open(path, obj, name, &rc), ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
-    if (a < 0)
-        return rc;
-    ft = H5Aget_type(a);
-    if (ft < 0 || H5Tget_class(ft) != H5T_STRING) {
-        char tn[64] = "unreadable";
-        if (ft >= 0)
-            type_name(ft, tn, sizeof tn);
-        rc = cn_set_error("%s: attribute %s is %s, expected text", path, name, tn);
-        goto out;
-    }
-    htri_t var = H5_CHECK(H5Tis_variable_str(ft));
-    mt = H5_CHECK(H5Tcopy(H5T_C_S1));
-    if (var) {
-        H5_CHECK(H5Tset_size(mt, H5T_VARIABLE));
-        H5_CHECK(H5Tset_cset(mt, H5Tget_cset(ft)));
-        char *p = NULL;
-        if (H5Aread(a, mt, &p) < 0 || !p) {
-            rc = cn_set_error("%s: attribute %s is unreadable", path, name);
-            goto out;
-        }
-        snprintf(buf, len, "%s", p);
-        H5free_memory(p);
-    } else {
-        size_t size = H5Tget_size(ft);
-        if (size == 0 || size > 65536) {
-            rc = cn_set_error("%s: attribute %s has an implausible length %zu", path, name, size);
-            goto out;
-        }
-        char *tmp = cn_alloc(size + 1, 1);
-        H5_CHECK(H5Tset_size(mt, size + 1));
-        H5_CHECK(H5Tset_strpad(mt, H5T_STR_NULLTERM));
-        if (H5Aread(a, mt, tmp) < 0) {
-            cn_free(tmp);
-            rc = cn_set_error("%s: attribute %s is unreadable", path, name);
-            goto out;
-        }
-        snprintf(buf, len, "%s", tmp);
-        cn_free(tmp);
-    }
-    rc = 1;
-out:
-    cn_h5_close(&mt);
-    cn_h5_close(&ft);
-    cn_h5_close(&a);
-    return rc;
-}
-
-/* A numeric scalar attribute, read as double. 1 read, 0 missing, < 0 error. */
-static int attr_num(const char *path, hid_t obj, const char *name, double *out)
-{
-    int rc;
-    hid_t a = attr_open(path, obj, name, &rc);
-    if (a < 0)
-        return rc;
-    hid_t ft = H5Aget_type(a);
-    H5T_class_t cls = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;
-    if (cls != H5T_INTEGER && cls != H5T_FLOAT) {
-        char tn[64] = "unreadable";
-        if (ft >= 0)
-            type_name(ft, tn, sizeof tn);
-        rc = cn_set_error("%s: attribute %s is %s, expected a number", path, name, tn);
-    } else if (H5Aread(a, H5T_NATIVE_DOUBLE, out) < 0) {
-        rc = cn_set_error("%s: attribute %s is unreadable", path, name);
-    } else {
-        rc = 1;
-    }
-    cn_h5_close(&ft);
-    cn_h5_close(&a);
-    return rc;
-}
-
 /* Open dataset name with the given rank; its dims go to dims. 1 ok, 0 missing, < 0 error. */
 static int open_dataset(const char *path, hid_t f, const char *name, int rank, hsize_t *dims, hid_t *out)
 {
@@ -188,16 +67,16 @@ static int read_header(const char *path, hid_t f, shard_header *h)
     hid_t d = H5I_INVALID_HID, t = H5I_INVALID_HID;
     const char *partial = strstr(path, ".partial") ? " (an unfinished shard: its writer stopped)" : "";
 
-    if ((rc = attr_str(path, f, "format", text, sizeof text)) <= 0)
+    if ((rc = cn_h5_attr_text_checked(path, f, "format", text, sizeof text)) <= 0)
         return rc < 0 ? rc : cn_set_error("%s: attribute format missing: not a cotsnet shard", path);
     if (strcmp(text, CN_SHARD_FORMAT) != 0)
         return cn_set_error("%s: format is \"%s\", expected \"%s\"", path, text, CN_SHARD_FORMAT);
-    if ((rc = attr_num(path, f, "version", &v)) <= 0)
+    if ((rc = cn_h5_attr_num_checked(path, f, "version", &v)) <= 0)
         return rc < 0 ? rc : cn_set_error("%s: attribute version missing", path);
     if (v != CN_SHARD_VERSION)
         return cn_set_error("%s: shard version %g, this cotsnet reads version %d", path, v, CN_SHARD_VERSION);
     h->source[0] = '\0';
-    if ((rc = attr_str(path, f, "source", h->source, sizeof h->source)) < 0)
+    if ((rc = cn_h5_attr_text_checked(path, f, "source", h->source, sizeof h->source)) < 0)
         return rc;
 
     hsize_t dims[4];
@@ -213,7 +92,7 @@ static int read_header(const char *path, hid_t f, shard_header *h)
     else {
         char tn[64] = "unreadable";
         if (t >= 0)
-            type_name(t, tn, sizeof tn);
+            cn_h5_type_name(t, tn, sizeof tn);
         rc = cn_set_error("%s: /images is %s, expected uint8 or float32", path, tn);
         goto out;
     }
@@ -244,7 +123,7 @@ static int read_header(const char *path, hid_t f, shard_header *h)
         if (t < 0 || H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) != 4 || H5Tget_sign(t) != H5T_SGN_2) {
             char tn[64] = "unreadable";
             if (t >= 0)
-                type_name(t, tn, sizeof tn);
+                cn_h5_type_name(t, tn, sizeof tn);
             rc = cn_set_error("%s: /labels is %s, expected int32", path, tn);
             goto out;
         }
@@ -257,7 +136,7 @@ static int read_header(const char *path, hid_t f, shard_header *h)
             goto out;
     }
     h->classes = 0;
-    if ((rc = attr_num(path, f, "classes", &v)) < 0)
+    if ((rc = cn_h5_attr_num_checked(path, f, "classes", &v)) < 0)
         goto out;
     if (rc == 1) {
         if (!(v >= 1 && v <= CN_SHARD_MAX_CLASSES) || v != (double)(int)v) {
@@ -267,7 +146,8 @@ static int read_header(const char *path, hid_t f, shard_header *h)
         h->classes = (int)v;
     }
     double mean, std;
-    if ((rc = attr_num(path, f, "mean", &mean)) <= 0 || (rc = attr_num(path, f, "std", &std)) <= 0) {
+    if ((rc = cn_h5_attr_num_checked(path, f, "mean", &mean)) <= 0 ||
+        (rc = cn_h5_attr_num_checked(path, f, "std", &std)) <= 0) {
         if (rc == 0)
             rc = cn_set_error("%s: normalization attributes mean and std missing%s", path, partial);
         goto out;

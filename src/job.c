@@ -559,6 +559,64 @@ void job_print_reference(void)
     }
 }
 
+/* A value as a job file writes it: numbers in the shortest form that reads back the same, enums and booleans
+ * by name. */
+static void format_value(const key_def *d, const void *base, char *buf, size_t len)
+{
+    const void *p = (const char *)base + d->off;
+    switch (d->type) {
+    case T_INT: snprintf(buf, len, "%d", *(const int *)p); return;
+    case T_U64: snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)p); return;
+    case T_STR: snprintf(buf, len, "%s", (const char *)p); return;
+    case T_BOOL: snprintf(buf, len, "%s", *(const int *)p ? "yes" : "no"); return;
+    case T_FLOAT: {
+        double x = *(const double *)p;
+        for (int digits = 1; digits <= 17; digits++) {
+            snprintf(buf, len, "%.*g", digits, x);
+            if (strtod(buf, NULL) == x)
+                return;
+        }
+        return;
+    }
+    case T_ENUM: {
+        const char *c = d->choices;
+        for (int idx = *(const int *)p; idx > 0 && strchr(c, '|'); idx--)
+            c = strchr(c, '|') + 1;
+        snprintf(buf, len, "%.*s", (int)strcspn(c, "|"), c);
+        return;
+    }
+    }
+    buf[0] = '\0';
+}
+
+int job_get(const cn_job *job, const char *name, char *buf, size_t len)
+{
+    const char *dot = strchr(name, '.');
+    buf[0] = '\0';
+    if (!dot || dot == name || !dot[1])
+        return cn_set_error("expected section.key, e.g. run.out_dir");
+    char sec[64];
+    snprintf(sec, sizeof sec, "%.*s", (int)CN_MIN((size_t)(dot - name), sizeof sec - 1), name);
+    const char *key = dot + 1;
+    int k = stage_index(sec);
+    if (k < 0)
+        return cn_set_error("unknown section (stages are [stage1] to [stage8])");
+    if (k > job->nstages)
+        return cn_set_error("the job has %d stage%s", job->nstages, job->nstages > 1 ? "s" : "");
+    int known_section = k > 0;
+    for (int i = 0; i < NKEYS; i++) {
+        const key_def *d = &KEYS[i];
+        if (strcmp(d->section, k ? "stage" : sec))
+            continue;
+        known_section = 1;
+        if (!strcmp(d->key, key)) {
+            format_value(d, k ? (const void *)&job->stage[k - 1] : (const void *)job, buf, len);
+            return CN_OK;
+        }
+    }
+    return cn_set_error("%s (cotsnet keys lists them)", known_section ? "unknown key" : "unknown section");
+}
+
 void job_describe(const cn_job *job, char *buf, int len)
 {
     int n = snprintf(buf, (size_t)len, "job %s: %d stage%s on %dx%dx%d input, grid %d x %dx%d, batch %d, %s, %s",

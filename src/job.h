@@ -7,6 +7,7 @@
 #ifndef CN_JOB_H
 #define CN_JOB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define CN_MAX_STAGES 8
@@ -89,6 +90,10 @@ int job_load(cn_job *job, const char *path, const char *const *overrides, int n_
 void job_free(cn_job *job);
 /* Print every key with its type, default and documentation (the source of docs/JOBS.md). */
 void job_print_reference(void);
+/* The value the job uses for key "section.key" (stage keys as stageK.key, K up to the job's stages), written
+ * as in a job file: the file, its defaults and the --set overrides resolved (an empty checkpoint.dir is
+ * <out_dir>/ckpt). Returns 0, or CN_EINVAL with one line in cn_last_error() ("unknown key", ...). */
+int job_get(const cn_job *job, const char *name, char *buf, size_t len);
 /* One-paragraph summary of the job for the start of a run. */
 void job_describe(const cn_job *job, char *buf, int len);
 

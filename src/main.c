@@ -1,6 +1,7 @@
 /* main.c: the cotsnet command line. One program, subcommands (DESIGN.md):
  *   cotsnet train JOB.ini [--set section.key=value ...] [--grid RxPyxPx]
  *   cotsnet data SOURCE --out DIR [options]
+ *   cotsnet check JOB.ini [--set ...] [--get section.key]   validate, describe, or print one key's value
  *   cotsnet keys               every job-file key, with type, default and meaning
  *   cotsnet --version | --help */
 #include <stdio.h>
@@ -32,8 +33,10 @@ static void usage(FILE *f)
             "                      test accuracy of a checkpoint on the job's test set\n"
             "  data SOURCE --out DIR [options]\n"
             "                      make HDF5 shards (SOURCE: fashion-mnist, images, synthetic)\n"
-            "  check JOB.ini [--set section.key=value ...]\n"
-            "                      validate a job file and describe the network it builds\n"
+            "  check JOB.ini [--set section.key=value ...] [--get section.key]\n"
+            "                      validate a job file and describe the network it builds; with --get,\n"
+            "                      print only the value the job uses for one key (file, defaults and\n"
+            "                      --set resolved, e.g. --get checkpoint.dir)\n"
             "  info --params JOB.ini [--grid RxPyxPx] [--set section.key=value ...]\n"
             "                      parameters and memory per rank of a job on a grid, before submitting it\n"
             "  info [--verify] FILE...\n"
@@ -125,16 +128,48 @@ static int cmd_run(int argc, char **argv, int eval)
     return rc;
 }
 
+/* check: validate the job and describe it; with --get section.key, print only the value it uses for that key */
 static int cmd_check(int argc, char **argv)
 {
+    const char *get = NULL;
+    char **rest = cn_alloc((size_t)argc, sizeof *rest); /* argv without --get: load_job reads the rest */
+    int nrest = 0, rc = 2;
+    for (int i = 0; i < argc; i++) {
+        int eq = i > 0 && !strncmp(argv[i], "--get=", 6);
+        if (i > 0 && (eq || !strcmp(argv[i], "--get"))) {
+            if (get || (!eq && i + 1 >= argc) || (eq && !argv[i][6])) {
+                fprintf(stderr, "cotsnet: error: check: %s\n",
+                        get ? "--get given twice (one key per call)" : "--get needs section.key");
+                goto out;
+            }
+            get = eq ? argv[i] + 6 : argv[++i];
+        } else {
+            rest[nrest++] = argv[i];
+            if (!strcmp(argv[i], "--set") && i + 1 < argc) /* the override, even one that reads --get */
+                rest[nrest++] = argv[++i];
+        }
+    }
     cn_job job;
-    if (load_job(&job, argc, argv, 0, NULL))
-        return 2;
-    char desc[4096];
-    job_describe(&job, desc, sizeof desc);
-    printf("%s\n  parameters: %zu\n", desc, net_param_count_global(&job));
+    if (load_job(&job, nrest, rest, 0, NULL))
+        goto out;
+    if (get) {
+        char value[2 * CN_PATH_MAX];
+        if (job_get(&job, get, value, sizeof value) == CN_OK) {
+            printf("%s\n", value);
+            rc = 0;
+        } else {
+            fprintf(stderr, "cotsnet: error: check: --get %s: %s\n", get, cn_last_error());
+        }
+    } else {
+        char desc[4096];
+        job_describe(&job, desc, sizeof desc);
+        printf("%s\n  parameters: %zu\n", desc, net_param_count_global(&job));
+        rc = 0;
+    }
     job_free(&job);
-    return 0;
+out:
+    cn_free(rest);
+    return rc;
 }
 
 int main(int argc, char **argv)

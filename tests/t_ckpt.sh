@@ -276,7 +276,8 @@ info info_checkpoint 0 "$tmp/g4/$ck10" "cotsnet checkpoint, format version 1" "j
 info info_checkpoint_regridded 0 "$tmp/re1x3/ckpt-00000010.h5" "written on  *grid 1 x 1 x 3"
 info info_checkpoint_mid_rica 0 "$tmp/b1/ckpt/ckpt-00000004.h5" "step  *4: phase rica, stage 2, 1 steps into the stage"
 info info_shard 0 "$tmp/shard.h5" "cotsnet shard, format version 1" "/images  *\[5,6,7,2\]  *uint8" \
-    "source .*t_ckpt test shard" "valid  *5 samples of 6x7x2 uint8, labelled (3 classes)"
+    "source .*t_ckpt test shard" "attribute mean  *100$" "attribute std  *50$" "attribute classes  *3$" \
+    "valid  *5 samples of 6x7x2 uint8, labelled (3 classes)"
 info info_empty_file 2 "$tmp/empty.h5" "info: $tmp/empty.h5: not a readable HDF5 file"
 info info_truncated_file 2 "$tmp/trunc.h5" "info: $tmp/trunc.h5: not a readable HDF5 file"
 echo "not HDF5" > "$tmp/text.h5"

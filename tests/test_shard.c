@@ -511,6 +511,20 @@ static void copy_truncated(const char *from, const char *to, long keep)
         fclose(g);
 }
 
+/* Replace attribute name of file path by n values of file type t written from mem (memory type mt). */
+static void put_attr(const char *path, const char *name, hid_t t, hid_t mt, hsize_t n, const void *mem)
+{
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (H5Aexists(file, name) > 0)
+        H5Adelete(file, name);
+    hid_t s = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL);
+    hid_t a = H5Acreate2(file, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, mt, mem);
+    H5Aclose(a);
+    H5Sclose(s);
+    H5Fclose(file);
+}
+
 static void test_bad_shards(void)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -571,6 +585,37 @@ static void test_bad_shards(void)
     f.norm = 0;
     write_fake(tpath("bad-nonorm.h5"), &f);
     expect_refused("bad_norm_missing", tpath("bad-nonorm.h5"), 0, "bad-nonorm.h5", "mean and std missing");
+    /* Attributes of another type or shape: one line naming the file, the attribute and what is wrong. */
+    int32_t i3[3] = {1, 1, 1};
+    float m3[3] = {1, 2, 3};
+    write_fake(tpath("bad-fmtint.h5"), &good);
+    put_attr(tpath("bad-fmtint.h5"), "format", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, i3);
+    expect_refused("bad_format_not_text", tpath("bad-fmtint.h5"), 0, "bad-fmtint.h5",
+                   "attribute format is int32, expected text");
+    hid_t st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, 2);
+    write_fake(tpath("bad-vertext.h5"), &good);
+    put_attr(tpath("bad-vertext.h5"), "version", st, st, 1, "1");
+    expect_refused("bad_version_text", tpath("bad-vertext.h5"), 0, "bad-vertext.h5",
+                   "attribute version is a string, expected a number");
+    write_fake(tpath("bad-mean3.h5"), &good);
+    put_attr(tpath("bad-mean3.h5"), "mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, m3);
+    expect_refused("bad_norm_array", tpath("bad-mean3.h5"), 0, "bad-mean3.h5",
+                   "attribute mean holds 3 values, expected one");
+    write_fake(tpath("bad-src3.h5"), &good);
+    put_attr(tpath("bad-src3.h5"), "source", st, st, 3, "a\0b\0c");
+    expect_refused("bad_source_array", tpath("bad-src3.h5"), 0, "bad-src3.h5",
+                   "attribute source holds 3 values, expected one");
+    /* h5py's numpy bytes: a NULL-padded text filling its whole size, without a terminator */
+    H5Tset_size(st, strlen(CN_SHARD_FORMAT));
+    H5Tset_strpad(st, H5T_STR_NULLPAD);
+    write_fake(tpath("fake-nullpad.h5"), &good);
+    put_attr(tpath("fake-nullpad.h5"), "format", st, st, 1, CN_SHARD_FORMAT);
+    H5Tclose(st);
+    rc = shard_set_open(&set, tpath("fake-nullpad.h5"), 0);
+    tu_check("format_nullpad_accepted", rc == CN_OK, cn_last_error());
+    if (rc == CN_OK)
+        shard_set_free(&set);
     /* A small file declaring 2^30 samples (4 GiB of labels) it does not hold: refused before allocating. */
     f = good;
     f.n = f.labels = 1 << 30;

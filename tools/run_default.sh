@@ -15,13 +15,17 @@ fi
 # as root, Open MPI wants to be told that this is intended
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-# make run trains from the beginning: the checkpoints of an earlier make run (in the job's out_dir/ckpt)
-# go first, since cotsnet refuses to start afresh over them (docs/CHECKPOINTS.md)
-out=$(sed -n 's/^ *out_dir *= *\([^ ;]*\).*/\1/p' "$JOB" | head -n 1)
-case " $* " in *" --resume "*) out= ;; esac # ARGS="--resume auto" continues the earlier run instead
-if [ -n "$out" ] && ls "$out"/ckpt/ckpt-*.h5 >/dev/null 2>&1; then
-    echo "== removing the checkpoints of an earlier run in $out/ckpt"
-    rm -f "$out"/ckpt/ckpt-*.h5
+# make run trains from the beginning: the checkpoints of an earlier make run go first, since cotsnet
+# refuses to start afresh over them (docs/CHECKPOINTS.md). Their directory is the one cotsnet resolves
+# from the job and the --set options ([checkpoint] dir, or <out_dir>/ckpt); an invalid job stops here.
+ckpt=
+case " $* " in
+*" --resume "*) ;; # ARGS="--resume auto" continues the earlier run instead
+*) ckpt=$("$BIN" check "$JOB" "$@" --get checkpoint.dir) ;;
+esac
+if [ -n "$ckpt" ] && ls "$ckpt"/ckpt-*.h5 >/dev/null 2>&1; then
+    echo "== removing the checkpoints of an earlier run in $ckpt"
+    rm -f "$ckpt"/ckpt-*.h5
 fi
 echo "== training $JOB on $NP ranks: mpirun -np $NP $BIN train $JOB $*"
 start=$(date +%s)
