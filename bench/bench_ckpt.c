@@ -47,7 +47,7 @@ int main(int argc, char **argv)
     cn_net net;
     if (net_create(&net, &job, &g))
         return 2;
-    cn_progress cur = {0, PHASE_DONE, 0, 0, 0};
+    cn_progress cur = {0, PHASE_DONE, 0, 0, 0, ""};
     char path[CN_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/ckpt-00000000.h5", argv[2]);
     float *copy = NULL;

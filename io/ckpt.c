@@ -301,6 +301,8 @@ int ckpt_save(const cn_net *net, const cn_progress *cur, const char *dir, int ke
     attr_string(file, "grid", grid);
     attr_string(file, "job", job->text ? job->text : "");
     attr_string(file, "build", cn_git_rev());
+    if (cur->lf_tiles[0])
+        attr_string(file, "lf_tiles", cur->lf_tiles);
     H5_CHECK(H5Pclose(fapl));
     H5_CHECK(H5Pclose(dxpl));
     if (H5Fclose(file) < 0)
@@ -468,12 +470,20 @@ int ckpt_load(cn_net *net, cn_progress *cur, const char *path)
                  "sample_cursor %lld)", v[0], v[1], v[2], v[3], v[4]);
         goto done;
     }
+    char tiles[CN_LF_TILES_TEXT] = "";
+    int trc = cn_h5_attr_text(file, "lf_tiles", tiles, sizeof tiles);
+    if (trc != CN_H5A_MISSING && (trc || lf_tiles_parse(tiles, net->nstages, NULL))) {
+        snprintf(err, sizeof err, "attribute lf_tiles is not %d stage%s of three tile schemes (t32 or t16), "
+                 "as \"t16,t32,t16;...\"", net->nstages, net->nstages > 1 ? "s" : "");
+        goto done;
+    }
     tensor t[MAX_TENSORS];
     int n = list_tensors(net, t);
     for (int i = 0; i < n; i++)
         if (read_tensor(net, file, &t[i], err, sizeof err))
             goto done;
-    *cur = (cn_progress){(long)v[0], (int)v[1], (int)v[2], (long)v[3], (uint64_t)v[4]};
+    *cur = (cn_progress){(long)v[0], (int)v[1], (int)v[2], (long)v[3], (uint64_t)v[4], ""};
+    snprintf(cur->lf_tiles, sizeof cur->lf_tiles, "%s", trc ? "" : tiles);
 done:
     cn_h5_close(&file);
     cn_h5_close(&fapl);

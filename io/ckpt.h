@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "src/dev_tune.h"
 #include "src/net.h"
 
 /* Where training stands: enough to continue exactly as the uninterrupted run would. */
@@ -23,6 +24,9 @@ typedef struct {
     int stage;         /* 0-based stage of the RICA phase */
     long phase_step;   /* steps done within the phase (and stage) */
     uint64_t data_pos; /* training data cursor (src/data.h) */
+    /* COTSNET_CUDA_LF_TILES=auto: the tile schemes the run chose (src/dev_tune.h, "t16,t32,t16;..."), so
+     * that a resumed run runs the same kernels; "" when the run chose none (attribute lf_tiles) */
+    char lf_tiles[CN_LF_TILES_TEXT];
 } cn_progress;
 
 /* Write a checkpoint of net at cursor into dir (created if needed); all ranks call. Returns 0, or -1

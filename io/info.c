@@ -13,6 +13,7 @@
 
 #include "io/h5check.h"
 #include "io/shard.h"
+#include "src/dev_tune.h"
 #include "src/common.h"
 #include "src/train.h"
 
@@ -372,6 +373,10 @@ static int describe_ckpt(const char *path, hid_t file, const dslist *l, long lon
     printf("  data         sample cursor %lld, epoch %lld\n", cursor, epoch);
     printf("  network      %lld stages, %lld classes\n", stages, classes);
     printf("  written on   grid %s (replicas x rows x cols), build %s\n", grid, build);
+    char tiles[CN_LF_TILES_TEXT];
+    if (cn_h5_attr_text(file, "lf_tiles", tiles, sizeof tiles) == 0)
+        printf("  lf tiles     %s (COTSNET_CUDA_LF_TILES=auto's choice per stage: forward, backward data, backward "
+               "filter)\n", tiles);
     unsigned long long params = 0, state = 0;
     if (print_datasets(path, file, l, 1, &params, &state))
         return 2;

@@ -7,21 +7,52 @@
 #include "src/common.h"
 #include "src/dev.h"
 
+int lf_tiles_parse(const char *s, int nstages, int tt[][3])
+{
+    if (!s || nstages < 1 || nstages > CN_MAX_STAGES)
+        return -1;
+    for (int k = 0; k < nstages; k++)
+        for (int p = 0; p < 3; p++) {
+            const int v = !strncmp(s, "t32", 3) ? 32 : !strncmp(s, "t16", 3) ? 16 : 0;
+            const char sep = p < 2 ? ',' : k < nstages - 1 ? ';' : '\0';
+            if (!v || s[3] != sep)
+                return -1;
+            if (tt)
+                tt[k][p] = v;
+            s += sep ? 4 : 3;
+        }
+    return 0;
+}
+
 #ifdef CN_HAVE_CUDA
 #include "cuda/ops_cuda.h"
 
 static const char *const pass_name[LF_PASS_COUNT] = {"forward", "backward data", "backward filter"};
 
-int dev_tune_lf(const cn_net *net)
+int dev_tune_lf(const cn_net *net, const char *recorded, char *out)
 {
     const cn_grid *grid = net->grid;
+    char rec[CN_LF_TILES_TEXT];
+    snprintf(rec, sizeof rec, "%s", recorded ? recorded : "");
+    out[0] = '\0';
     if (!dev_gpu() || lf_cuda_tiles() != LF_TILES_AUTO)
         return 0;
-    /* per stage: ok flag, then the choice of each pass (rank 0's, shared with every rank) */
+    /* per stage: ok flag, then the scheme of each pass (rank 0's, shared with every rank) */
     int pick[CN_MAX_STAGES][1 + LF_PASS_COUNT];
     memset(pick, 0, sizeof pick);
     char msg[512] = "";
-    if (grid->world_rank == 0) {
+    int tt[CN_MAX_STAGES][3];
+    if (rec[0] && lf_tiles_parse(rec, net->nstages, tt) == 0) { /* ckpt_load checked it: every rank has it */
+        for (int k = 0; k < net->nstages; k++) {
+            pick[k][0] = 1;
+            for (int p = 0; p < LF_PASS_COUNT; p++)
+                pick[k][1 + p] = tt[k][p] == 16 ? LF_TILES_T16 : LF_TILES_T32;
+            if (grid->world_rank == 0)
+                printf("local filter tiles auto: stage %d: forward %s, backward data %s, backward filter %s "
+                       "(recorded in the checkpoint)\n", k + 1, lf_cuda_tiles_name(pick[k][1]),
+                       lf_cuda_tiles_name(pick[k][2]), lf_cuda_tiles_name(pick[k][3]));
+        }
+    } else if (grid->world_rank == 0) {
         for (int k = 0; k < net->nstages; k++) {
             const lf_dims *d = &net->st[k].lf;
             lf_tune_result res;
@@ -38,27 +69,33 @@ int dev_tune_lf(const cn_net *net)
                        lf_cuda_tiles_name(res.tiles[p]), res.ms[p][LF_TILES_T32], res.ms[p][LF_TILES_T16]);
             printf("\n");
         }
-        fflush(stdout);
     }
+    fflush(stdout);
     world_bcast(grid, pick, sizeof pick, 0);
+    size_t used = 0;
     for (int k = 0; k < net->nstages; k++) {
         if (!pick[k][0]) {
             if (grid->world_rank == 0)
                 fprintf(stderr, "cotsnet: error: %s: %s\n", net->job->path, msg);
+            out[0] = '\0';
             return -1;
         }
         if (lf_cuda_set_tiles_for(&net->st[k].lf, &pick[k][1]) != CN_OK) /* every rank, the same choice */
             cn_fatal("rank %d: %s", grid->world_rank, cn_last_error());
+        used += (size_t)snprintf(out + used, CN_LF_TILES_TEXT - used, "%s%s,%s,%s", k ? ";" : "",
+                                 lf_cuda_tiles_name(pick[k][1]), lf_cuda_tiles_name(pick[k][2]),
+                                 lf_cuda_tiles_name(pick[k][3]));
     }
     return 0;
 }
 
 #else
 
-int dev_tune_lf(const cn_net *net)
+int dev_tune_lf(const cn_net *net, const char *recorded, char *out)
 {
-    (void)net;
-    return 0; /* no CUDA backend: dev_init refused backend = cuda already */
+    (void)net, (void)recorded;
+    out[0] = '\0'; /* no CUDA backend: dev_init refused backend = cuda already */
+    return 0;
 }
 
 #endif

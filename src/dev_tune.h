@@ -1,14 +1,29 @@
-/* dev_tune.h: COTSNET_CUDA_LF_TILES=auto: the local filter's tile scheme of each stage, measured on
- * this GPU before the first step (docs/CUDA.md "Tile schemes"). */
+/* dev_tune.h: COTSNET_CUDA_LF_TILES=auto: the local filter's tile scheme of each stage and pass, measured
+ * on this GPU before the first step, or taken from the checkpoint the run resumes (docs/CUDA.md "Tile
+ * schemes").
+ *
+ * The record's text form (checkpoint attribute lf_tiles, cn_progress.lf_tiles): per stage the schemes
+ * of the forward, backward data and backward filter passes, stages separated by ';':
+ * "t16,t32,t16;t32,t32,t16" for two stages. */
 #ifndef CN_DEV_TUNE_H
 #define CN_DEV_TUNE_H
 
+#include "src/job.h"
 #include "src/net.h"
 
-/* With backend = cuda and the tile mode auto (cuda/ops_cuda.h, lf_cuda_tiles): world rank 0 measures
- * both schemes on each stage's shape (lf_cuda_tune, its own tile's shape), prints one line per stage,
- * and every rank records rank 0's choices (lf_cuda_set_tiles_for), so that all ranks run the same
- * kernels. Otherwise nothing. Collective; returns 0, or -1 after one error line on every rank's behalf. */
-int dev_tune_lf(const cn_net *net);
+#define CN_LF_TILES_TEXT (CN_MAX_STAGES * 12 + 1)
+
+/* Parse the text form of nstages stages; tt (may be NULL: only check) gets each scheme's chunk, 32 or
+ * 16. Returns 0, or -1 when s is not exactly that. */
+int lf_tiles_parse(const char *s, int nstages, int tt[][3]);
+
+/* With backend = cuda and the tile mode auto (cuda/ops_cuda.h, lf_cuda_tiles): every rank records the
+ * same schemes (lf_cuda_set_tiles_for) for each stage, and world rank 0 prints one line per stage:
+ *   - recorded non-empty (a resumed run's checkpoint): those, as they were;
+ *   - else world rank 0 measures both schemes on each stage's shape (lf_cuda_tune, its own tile's shape)
+ *     and broadcasts its choice (a rank's own timing could choose otherwise, and round differently).
+ * out (CN_LF_TILES_TEXT bytes, may be recorded itself) gets the text form of what the run uses, "" in
+ * any other mode or backend. Collective; returns 0, or -1 after one error line on every rank's behalf. */
+int dev_tune_lf(const cn_net *net, const char *recorded, char *out);
 
 #endif

@@ -323,8 +323,6 @@ static int setup(run_ctx *c, const cn_job *job, const cn_grid *grid, const char 
         return -1;
     if (net_create(&c->net, job, grid))
         return -1;
-    if (dev_tune_lf(&c->net)) /* COTSNET_CUDA_LF_TILES=auto: each stage's tile scheme, timed on the GPU */
-        return -1;
     char path[CN_PATH_MAX + 64] = "";
     if (resume && !strcmp(resume, "auto")) {
         if (!ckpt_latest(job->ckpt_dir, path, sizeof path) && grid->world_rank == 0)
@@ -338,6 +336,9 @@ static int setup(run_ctx *c, const cn_job *job, const cn_grid *grid, const char 
         if (grid->world_rank == 0)
             printf("resuming from %s at step %ld\n", path, c->cur.step);
     }
+    /* COTSNET_CUDA_LF_TILES=auto: each stage's tile schemes, as the checkpoint recorded them, else timed */
+    if (dev_tune_lf(&c->net, c->cur.lf_tiles, c->cur.lf_tiles))
+        return -1;
     cn_rect in = c->net.st[0].x_tile;
     c->train = data_open(job, grid, DATA_TRAIN, in);
     if (!c->train)

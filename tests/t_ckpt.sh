@@ -9,7 +9,8 @@
 #    that cannot be written stops every rank of 2 with one line before the first step;
 #  - a corrupted chunk read by one rank of 2x2, a truncated file, a shard and an empty file are each
 #    refused with one error line, non-zero exit, no hang, before training starts; so are crafted damages
-#    (an attribute of many values, a cursor out of range, NaN parameters, a metadata checksum);
+#    (an attribute of many values, a cursor out of range, NaN parameters, a metadata checksum, a tile
+#    record lf_tiles that is not one of three schemes per stage); a valid tile record resumes;
 #  - h5py as an outside user: attributes, shape, values, chunking and Fletcher-32;
 #  - initial parameters: the same on 1x1 and 2x3, and equal to an independent Philox oracle;
 #  - `cotsnet info` on checkpoints, a shard and files it must refuse.
@@ -240,6 +241,22 @@ if timeout 60 "$BIN" train $CHJOB --set run.out_dir="$tmp/ch" $CHSET --set check
     NP=1 refused damaged_phase_out_of_range "$tmp/d_phase_out.h5" "training cursor is invalid (.*phase 9"
     NP=1 refused damaged_nan_parameters "$tmp/d_nan.h5" "/stage1/filters holds a value that is not finite"
     NP=1 refused damaged_object_header "$tmp/d_header.h5" "/stage1/filters cannot be opened: the file is corrupted (.*checksum"
+    # the tile record of COTSNET_CUDA_LF_TILES=auto (attribute lf_tiles, src/dev_tune.h), checked on every
+    # backend: a valid one for this 1-stage job resumes (on the CPU it is not carried on: no GPU chose it);
+    # a bad scheme, the wrong number of stages, or a number instead of text is refused
+    setattr() { $PY -c "import h5py,sys,numpy as np; v=sys.argv[3]; f=h5py.File(sys.argv[2],'a'); f.attrs['lf_tiles']=int(v) if v.isdigit() else np.bytes_(v.encode())" x "$@"; }
+    cp "$good" "$tmp/t_ok.h5" && setattr "$tmp/t_ok.h5" "t16,t32,t16"
+    if timeout 60 "$BIN" train $CHJOB --set run.out_dir="$tmp/tok" $CHSET --resume "$tmp/t_ok.h5" > "$tmp/tok.log" 2>&1 &&
+        grep -q "^rica .*step  *2/2" "$tmp/tok.log" && "$BIN" info "$tmp/t_ok.h5" | grep -q "lf tiles  *t16,t32,t16 " &&
+        ! "$BIN" info "$(ls "$tmp"/tok/ckpt/ckpt-*.h5 | tail -1)" | grep -q "lf tiles"; then
+        echo "ok lf_tiles_record_resumes"
+    else
+        echo "FAIL lf_tiles_record_resumes: $(tail -3 "$tmp/tok.log" | tr '\n' ' ')"
+    fi
+    for bad in "t99,t32,t16:scheme" "t16,t32,t16;t16,t32,t16:two_stages" "t16,t32:two_passes" "5:number"; do
+        cp "$good" "$tmp/t_bad.h5" && setattr "$tmp/t_bad.h5" "${bad%:*}"
+        NP=1 refused "damaged_lf_tiles_${bad#*:}" "$tmp/t_bad.h5" "attribute lf_tiles is not 1 stage of three tile schemes"
+    done
 else
     failrun corrupt $? "$tmp/ch.log"
 fi

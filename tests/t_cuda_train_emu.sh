@@ -26,6 +26,9 @@
 #   cuda_train_1x2_t16, cuda_train_1x2_auto: the 1x2 run with COTSNET_CUDA_LF_TILES=t16, and =auto
 #       (rank 0 times both tile schemes per stage and pass, says its choices, every rank runs them),
 #       1e-5; cuda_train_bad_tiles: t8 stops the run before its first step with one line;
+#   cuda_auto_ckpt_records: the auto run's checkpoints record its choice (attribute lf_tiles);
+#   cuda_auto_resume_recorded: a run resumed with auto from a checkpoint whose record was changed
+#       prints, runs and records that record instead of timing again, and matches the CPU (1e-5);
 #   cuda_eval_1x2: `cotsnet eval` of the GPU run's checkpoint on 2 ranks: the CPU's accuracy line;
 #   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
 #       step, no crash;
@@ -108,6 +111,25 @@ if COTSNET_CUDA_LF_TILES=auto train "$tmp/gpuAuto" 2 2 "$EMU" --set run.backend=
     [ "$(grep -c '^local filter tiles auto: stage [0-9]* (.*forward t[13][26] (t32 [0-9.]* ms, t16 [0-9.]* ms), backward data t[13][26] .*backward filter t[13][26]' "$tmp/gpuAuto.log")" -eq "$stages" ]
 then cuda_compare cuda_train_1x2_auto 6 "$tmp/cpu2" "$tmp/gpuAuto"
 else echo "FAIL cuda_train_1x2_auto: the run failed or did not say its $stages stages' choices: $(grep -m3 'tiles\|error' "$tmp/gpuAuto.log")"; fi
+# the choice is recorded in every checkpoint (attribute lf_tiles: what the lines said), and a run that
+# resumes one runs what it records, without timing again: here a record planted in the step-6 checkpoint
+# (each scheme the other way round), which the resumed run must print, use and record again
+said=$(sed -n 's/^local filter tiles auto: stage [0-9]* (.*forward \(t[0-9]*\) .*backward data \(t[0-9]*\) .*backward filter \(t[0-9]*\) .*/\1,\2,\3/p' "$tmp/gpuAuto.log" | paste -sd';')
+rec() { "$BIN" info "$1" | sed -n 's/^  lf tiles  *\([^ ]*\) .*/\1/p'; }
+if [ -n "$said" ] && [ "$(rec "$tmp/gpuAuto/ckpt/ckpt-00000012.h5")" = "$said" ]; then echo "ok cuda_auto_ckpt_records ($said)"
+else echo "FAIL cuda_auto_ckpt_records: the log said '$said', the checkpoint records '$(rec "$tmp/gpuAuto/ckpt/ckpt-00000012.h5")'"; fi
+planted=$(echo "$said" | sed 's/t16/tX/g; s/t32/t16/g; s/tX/t32/g')
+mkdir -p "$tmp/gpuAR/ckpt" && cp "$tmp/gpuAuto/ckpt/ckpt-00000006.h5" "$tmp/gpuAR/ckpt/"
+$PY -c "import h5py,sys,numpy as np; h5py.File(sys.argv[1],'a').attrs['lf_tiles']=np.bytes_(sys.argv[2].encode())" \
+    "$tmp/gpuAR/ckpt/ckpt-00000006.h5" "$planted"
+if COTSNET_CUDA_LF_TILES=auto train "$tmp/gpuAR" 2 2 "$EMU" --set run.backend=cuda --resume auto &&
+    grep -q "resuming from .*ckpt-00000006.h5 at step 6" "$tmp/gpuAR.log" && ! grep -q "locations timed" "$tmp/gpuAR.log" &&
+    [ "$(sed -n 's/^local filter tiles auto: stage [0-9]*: forward \(t[0-9]*\), backward data \(t[0-9]*\), backward filter \(t[0-9]*\) (recorded in the checkpoint)$/\1,\2,\3/p' "$tmp/gpuAR.log" | paste -sd';')" = "$planted" ] &&
+    [ "$(rec "$tmp/gpuAR/ckpt/ckpt-00000012.h5")" = "$planted" ]; then
+    train "$tmp/cpuAR" 2 2 "$BIN" --resume "$tmp/gpuAuto/ckpt/ckpt-00000006.h5" || # the CPU from the same step
+        echo "FAIL cuda_train_cpu_reference_auto_resume: $(tail -3 "$tmp/cpuAR.log")"
+    cuda_compare cuda_auto_resume_recorded 4 "$tmp/cpuAR" "$tmp/gpuAR"
+else echo "FAIL cuda_auto_resume_recorded: planted '$planted': $(grep -m4 'tiles\|error\|resuming' "$tmp/gpuAR.log")"; fi
 COTSNET_CUDA_LF_TILES=t8 train "$tmp/gpuB" 2 2 "$EMU" --set run.backend=cuda
 rc=$?
 if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [ "$(grep -c 'cotsnet: error' "$tmp/gpuB.log")" -eq 1 ] &&
