@@ -195,9 +195,11 @@ run() {
     # whole-network training on the one GPU, for the performance model (bench/PERFMODEL.md): the Le et al.
     # 2012 job itself (942 M parameters, 12 GB) and one GPU's share of the Coates et al. 2013 job (its
     # share on 2x2: 117x117 input, 36 maps, 29 GB); a few RICA steps of each stage, no checkpoint
+    big_env="" # one more VAR=value for the next big run (unquoted: nothing when empty)
     big() { # name job limit [--set ...]
         n=$1 j=$2 l=$3; shift 3
-        step "$n" "$l" env LD_LIBRARY_PATH="$LIBC" "$DEV/bin/cotsnet" train "$j" --set run.out_dir="$work/$n" \
+        # shellcheck disable=SC2086
+        step "$n" "$l" env LD_LIBRARY_PATH="$LIBC" $big_env "$DEV/bin/cotsnet" train "$j" --set run.out_dir="$work/$n" \
             --set grid.rows=1 --set grid.cols=1 --set grid.replicas=1 --set grid.halo=mpi --set grid.allreduce=mpi \
             --set checkpoint.every=-1 --set run.log_every=10 "$@"
     }
@@ -217,9 +219,9 @@ run() {
     big le2012_1gpu jobs/le2012.ini 100 --set stage1.steps=30 --set stage2.steps=30 --set stage3.steps=30
     # the same job with COTSNET_CUDA_LF_TILES=auto: its lines "local filter tiles auto: stage k" give both
     # schemes' time per pass on each stage's own shape, and which one the run took (docs/CUDA.md)
-    export COTSNET_CUDA_LF_TILES=auto
+    big_env=COTSNET_CUDA_LF_TILES=auto
     big le2012_auto jobs/le2012.ini 60 --set stage1.steps=10 --set stage2.steps=10 --set stage3.steps=10
-    unset COTSNET_CUDA_LF_TILES
+    big_env=""
     big coates_share_1gpu jobs/coates2013.ini 100 --set data.height=117 --set data.width=117 \
         --set stage1.steps=30 --set stage2.steps=30 --set stage3.steps=30
     if command -v mpirun >/dev/null 2>&1; then
