@@ -3,7 +3,7 @@
  *
  *   mpirun -np N bench_halo [--grid PyxPx] [--tile T[,T..]] [--halo H[,H..]] [--channels C]
  *                           [--batch B] [--min-time S] [--warmup N] [--no-ceiling]
- *                           [--backend cpu|cuda] [--halo-path mpi|nccl]
+ *                           [--backend cpu|cuda] [--halo-path mpi|nccl|mpi-direct]
  *   mpirun -np R bench_halo --allreduce [--sizes N[,N..]]   (the replicas' gradient all-reduce)
  *
  * For every tile size T (rows = columns = T per rank; the map is T*Py x T*Px) and halo width h, each
@@ -18,7 +18,9 @@
  * plans given dev_halo_mem() as the training loop does (src/net.c): messages staged through pinned
  * host memory and MPI ("mpi host-staged from GPU"), or with --halo-path nccl sent GPU to GPU by
  * ncclSend / ncclRecv on the rank's stream ("nccl device"; on a 1x1 grid there is no message and the
- * path is the staged one: the device-to-device self copy). The check uploads its values, runs the
+ * path is the staged one: the device-to-device self copy), or with --halo-path mpi-direct handed to a
+ * CUDA-aware MPI in device memory ("mpi direct from GPU"; refused where the MPI cannot say it is
+ * CUDA-aware, unless COTSNET_MPI_CUDA_AWARE=1). The check uploads its values, runs the
  * operation and downloads the result; each timed operation ends with the stream synchronized.
  * The --allreduce mode is host memory and MPI only. */
 #include <stdio.h>
@@ -234,7 +236,7 @@ static void usage(void)
     fprintf(stderr, "usage: mpirun -np N bench_halo [--grid PyxPx] [--tile T[,T..]] [--halo H[,H..]] "
                     "[--channels C] [--batch B]\n"
                     "                  [--min-time S] [--warmup N] [--no-ceiling] [--backend cpu|cuda]\n"
-                    "                  [--halo-path mpi|nccl]\n"
+                    "                  [--halo-path mpi|nccl|mpi-direct]\n"
                     "       mpirun -np R bench_halo --allreduce [--sizes FLOATS[,FLOATS..]] [--min-time S]\n");
 }
 
@@ -308,7 +310,7 @@ int main(int argc, char **argv)
 {
     comm_init(&argc, &argv);
     (void)peak_fma_gflops; /* peak.h's other ceiling: halos are bound by memory and the network */
-    int Py = 0, Px = 0, C = 8, B = 16, warmup = 5, ceiling = 1, allreduce = 0, cuda = 0, nccl = 0;
+    int Py = 0, Px = 0, C = 8, B = 16, warmup = 5, ceiling = 1, allreduce = 0, cuda = 0, nccl = 0, direct = 0;
     double min_time = 0.05;
     int tiles[MAXLIST] = {32, 64, 128, 256}, ntiles = 4;
     int halos[MAXLIST] = {1, 2, 4, 8, 16}, nhalos = 5;
@@ -339,7 +341,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--backend") && v)
             ok = (cuda = !strcmp(argv[++k], "cuda")) || !strcmp(argv[k], "cpu");
         else if (!strcmp(a, "--halo-path") && v)
-            ok = (nccl = !strcmp(argv[++k], "nccl")) || !strcmp(argv[k], "mpi");
+            ok = (nccl = !strcmp(argv[++k], "nccl")) || (direct = !strcmp(argv[k], "mpi-direct")) ||
+                 !strcmp(argv[k], "mpi");
         else
             ok = 0;
         if (!ok) {
@@ -356,10 +359,10 @@ int main(int argc, char **argv)
             comm_finalize();
             return 2;
         }
-    if ((allreduce && cuda) || (nccl && !cuda)) {
+    if ((allreduce && cuda) || ((nccl || direct) && !cuda)) {
         if (comm_world_rank() == 0)
             fprintf(stderr, "bench_halo: %s\n", allreduce ? "--allreduce runs on the host only (no --backend cuda)"
-                                                           : "--halo-path nccl needs --backend cuda");
+                                                           : "--halo-path nccl and mpi-direct need --backend cuda");
         comm_finalize();
         return 2;
     }
@@ -381,7 +384,7 @@ int main(int argc, char **argv)
     /* --backend cuda: the rank's GPU and stream (and the grid's NCCL communicator) as for training */
     static cn_job job; /* only backend, halo, allreduce and path are read by dev_init */
     job.backend = cuda ? BACKEND_CUDA : BACKEND_CPU;
-    job.halo = nccl ? HALO_NCCL : HALO_MPI;
+    job.halo = nccl ? HALO_NCCL : direct ? HALO_MPI_DIRECT : HALO_MPI;
     job.allreduce = HALO_MPI;
     snprintf(job.path, sizeof job.path, "bench_halo --backend cuda");
     if (dev_init(&job, &g)) { /* one line printed; every rank returns -1 */
@@ -391,6 +394,7 @@ int main(int argc, char **argv)
     }
     const char *path = !cuda ? "mpi host"
                        : nccl && Py * Px > 1 ? "nccl device"
+                       : direct && Py * Px > 1 ? "mpi direct from GPU (CUDA-aware MPI)"
                        : Py * Px > 1 ? "mpi host-staged from GPU"
                                      : "mpi host-staged from GPU (one rank: device-to-device self copy only)";
     double *scratch = cn_alloc((size_t)world, sizeof(double));

@@ -19,6 +19,12 @@
 #include "mpi/grid.h"
 #include "mpi/mpi_check.h"
 
+#if defined(__has_include)
+#if __has_include(<mpi-ext.h>)
+#include <mpi-ext.h> /* Open MPI: MPIX_CUDA_AWARE_SUPPORT, MPIX_Query_cuda_support (comm_cuda_aware) */
+#endif
+#endif
+
 static int use_mpi;     /* 1 once comm_init has initialised MPI */
 static int initialised; /* comm_init ran */
 
@@ -104,6 +110,20 @@ void comm_finalize(void)
 }
 
 int comm_is_mpi(void) { return use_mpi; }
+
+int comm_cuda_aware(char *why, size_t len)
+{
+#if defined(MPIX_CUDA_AWARE_SUPPORT)
+    /* Open MPI: built with CUDA support (compile time), and that support enabled now (run time) */
+    int yes = MPIX_CUDA_AWARE_SUPPORT && use_mpi && MPIX_Query_cuda_support();
+    snprintf(why, len, "Open MPI built %s CUDA support%s", MPIX_CUDA_AWARE_SUPPORT ? "with" : "without",
+             MPIX_CUDA_AWARE_SUPPORT ? (yes ? ", enabled" : ", not enabled at run time") : "");
+    return yes;
+#else
+    snprintf(why, len, "this MPI has no MPIX_Query_cuda_support to ask");
+    return -1;
+#endif
+}
 
 int comm_world_rank(void)
 {

@@ -26,6 +26,9 @@ void comm_finalize(void);
 int comm_world_rank(void);
 int comm_world_size(void);
 int comm_is_mpi(void);   /* 1 when MPI was initialised */
+/* Whether this MPI can send from and receive into GPU memory: 1 yes, 0 no, -1 it cannot say (no
+ * Open MPI MPIX_Query_cuda_support). why gets the answer's source, for messages. */
+int comm_cuda_aware(char *why, size_t len);
 void comm_abort(int code); /* end every rank now */
 
 /* Split the world into R replicas of a Py x Px grid. Returns CN_EINVAL with a message when the world

@@ -10,10 +10,15 @@
  * With grid.halo = nccl (and more than one rank in the grid) the messages stay on the device: the
  * plan's buffers are device memory, a rectangle is packed straight into its message buffer, NCCL sends
  * and receives them on the stream (one communicator over the replica's grid, ranks = grid ranks), and
- * received messages are unpacked from their buffers; no host copy, no staging buffer. */
+ * received messages are unpacked from their buffers; no host copy, no staging buffer.
+ *
+ * With grid.halo = mpi-direct (a CUDA-aware MPI) the message buffers are device memory too, but MPI
+ * moves them: a rectangle is packed into its buffer and the stream synchronized before MPI reads it;
+ * a received buffer is unpacked on the stream. dev_init checks that the MPI says it can do this. */
 #include "src/dev.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "src/common.h"
@@ -34,6 +39,7 @@ int dev_gpu(void) { return on_gpu; }
 static cudaStream_t stream;
 static cn_nccl *nccl;     /* the replicas of this rank's tile (grid.allreduce = nccl, R > 1) */
 static cn_nccl *nccl_grid; /* the ranks of this rank's replica (grid.halo = nccl, Py x Px > 1) */
+static int halo_direct;   /* grid.halo = mpi-direct (Py x Px > 1): MPI reads and writes device buffers */
 static float *staging;    /* device, for halo rectangles */
 static size_t staging_n;  /* floats */
 
@@ -151,7 +157,41 @@ static void n_recv(float *buf, size_t n, int peer) { cn_nccl_recv(nccl_grid, buf
 static const halo_mem nccl_halo = {n_pack, n_unpack, h_copy, h_sync, n_alloc, n_free,
                                    n_send, n_recv, cn_nccl_group_start, cn_nccl_group_end};
 
-const halo_mem *dev_halo_mem(void) { return !on_gpu ? NULL : nccl_grid ? &nccl_halo : &gpu_halo; }
+/* grid.halo = mpi-direct: message buffers on the device, moved by a CUDA-aware MPI */
+static void d_pack(float *buf, const float *map, cn_rect frame, cn_rect r, int B, int C)
+{
+    if (rect_floats(r, B, C)) {
+        pack(map, frame, r, B, C, buf);
+        cuda_sync(stream); /* MPI reads buf next, outside the stream's order */
+    }
+}
+
+static const halo_mem direct_halo = {d_pack, n_unpack, h_copy, h_sync, n_alloc, n_free, NULL, NULL, NULL, NULL};
+
+const halo_mem *dev_halo_mem(void)
+{
+    return !on_gpu ? NULL : nccl_grid ? &nccl_halo : halo_direct ? &direct_halo : &gpu_halo;
+}
+
+/* grid.halo = mpi-direct: this MPI can take device buffers, by its own word (Open MPI's query) or the
+ * user's (COTSNET_MPI_CUDA_AWARE=1, for an MPI that cannot say); else why not, in msg. */
+static int mpi_takes_device_memory(const cn_grid *grid, char *msg, size_t len)
+{
+    char why[160];
+    const int aware = comm_cuda_aware(why, sizeof why);
+    const char *e = getenv("COTSNET_MPI_CUDA_AWARE");
+    if (e && !strcmp(e, "1")) {
+        if (aware == 0 && grid->world_rank == 0)
+            fprintf(stderr, "cotsnet: warning: grid.halo = mpi-direct: COTSNET_MPI_CUDA_AWARE=1 overrides what "
+                            "this MPI says of itself (%s)\n", why);
+        return 1;
+    }
+    if (aware == 1)
+        return 1;
+    snprintf(msg, len, "grid.halo = mpi-direct: rank %d: this MPI cannot be shown to read GPU memory (%s); "
+             "set grid.halo = mpi or nccl, or COTSNET_MPI_CUDA_AWARE=1 if it is CUDA-aware", grid->world_rank, why);
+    return 0;
+}
 
 /* Every rank learns whether any failed; the lowest failing rank prints its line (msg, after the job's
  * path). Returns 1 on failure. */
@@ -214,13 +254,18 @@ int dev_init(const cn_job *job, const cn_grid *grid)
     int halo_nccl = job->halo == HALO_NCCL && grid->Py * grid->Px > 1;
     if (halo_nccl && !(nccl_grid = nccl_over(job, grid, "grid.halo", grid_bcast, grid->Py * grid->Px, grid->grid_rank)))
         return -1;
+    halo_direct = job->halo == HALO_MPI_DIRECT && grid->Py * grid->Px > 1;
+    if (halo_direct && any_failed(grid, !mpi_takes_device_memory(grid, msg, sizeof msg), job->path, msg))
+        return -1;
     DEV_CHECK(cudaStreamCreate(&stream));
     on_gpu = 1;
     if (grid->world_rank == 0) {
         char desc[256];
         cuda_describe(desc, sizeof desc);
         printf("backend cuda: rank 0 on %s (one stream per rank, halos %s, local filter tiles %s)\n", desc,
-               halo_nccl ? "over NCCL, device to device" : "staged through pinned host memory",
+               halo_nccl     ? "over NCCL, device to device"
+               : halo_direct ? "from device memory through a CUDA-aware MPI"
+                             : "staged through pinned host memory",
                lf_cuda_tiles_name(tiles));
         fflush(stdout);
     }
@@ -236,6 +281,7 @@ void dev_shutdown(void)
     nccl = NULL;
     cn_nccl_destroy(nccl_grid);
     nccl_grid = NULL;
+    halo_direct = 0;
     cuda_free(staging);
     staging = NULL;
     staging_n = 0;

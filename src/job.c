@@ -55,7 +55,7 @@ static const key_def KEYS[] = {
     {"grid", "rows", T_INT, J(rows), 0, 0, "1", 1, 4096, NULL, "Py: ranks over the rows of every map"},
     {"grid", "cols", T_INT, J(cols), 0, 0, "1", 1, 4096, NULL, "Px: ranks over the columns of every map"},
     {"grid", "replicas", T_INT, J(replicas), 0, 0, "1", 1, 1 << 20, NULL, "R: copies of the grid training on different samples"},
-    {"grid", "halo", T_ENUM, J(halo), 0, 0, "mpi", 0, 0, "mpi|nccl", "how halos move on GPUs: mpi (staged through host memory) or nccl (GPU to GPU); the CPU backend always uses MPI"},
+    {"grid", "halo", T_ENUM, J(halo), 0, 0, "mpi", 0, 0, "mpi|nccl|mpi-direct", "how halos move on GPUs: mpi (staged through host memory), nccl (GPU to GPU), or mpi-direct (MPI reads and writes GPU memory itself: a CUDA-aware MPI, checked at start); the CPU backend always uses MPI"},
     {"grid", "average_every", T_INT, J(average_every), 0, 0, "1", 1, 1e9, NULL, "replicas: 1 = average the gradients every step (one SGD on R x batch); k > 1 = each replica steps on its own gradient and the parameters are averaged every k steps (and before each checkpoint, evaluation and phase end): 1/k of the traffic"},
     {"grid", "allreduce", T_ENUM, J(allreduce), 0, 0, "mpi", 0, 0, "mpi|nccl", "how replicas average gradients on GPUs: mpi (through host memory) or nccl (GPU to GPU); the CPU backend always uses MPI"},
     {"grid", "overlap", T_BOOL, J(overlap), 0, 0, "yes", 0, 0, NULL, "compute the tile interior while the halo is in flight"},

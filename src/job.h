@@ -16,7 +16,7 @@
 enum { BACKEND_CPU = 0, BACKEND_CUDA = 1 };
 enum { OPT_SGD = 0, OPT_ADAGRAD = 1 };
 enum { SCHED_CONSTANT = 0, SCHED_COSINE = 1, SCHED_STEP = 2 };
-enum { HALO_MPI = 0, HALO_NCCL = 1 };
+enum { HALO_MPI = 0, HALO_NCCL = 1, HALO_MPI_DIRECT = 2 }; /* grid.halo; grid.allreduce takes the first two */
 
 typedef struct {
     int field, stride, maps;       /* local filter: r, s, M */

@@ -32,9 +32,12 @@
 #   cuda_eval_1x2: `cotsnet eval` of the GPU run's checkpoint on 2 ranks: the CPU's accuracy line;
 #   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
 #       step, no crash;
-#   cuda_bench_halo_mpi, cuda_bench_halo_nccl: bench/bench_halo built the same way, on 2 ranks (grid 1x2,
-#       halo 9 wider than the tile of 8) with --backend cuda, staged through the host and
-#       over the stand-in NCCL: the header names the path, every row's check column says ok (values
+#   cuda_mpi_direct_refused, cuda_train_1x2_mpi_direct: grid.halo = mpi-direct refused with one line by
+#       an MPI that says it is not CUDA-aware (this one); with COTSNET_MPI_CUDA_AWARE=1 and the
+#       emulator's device memory open to MPI, the 1x2 run equals the CPU (1e-5);
+#   cuda_bench_halo_mpi, cuda_bench_halo_nccl, cuda_bench_halo_mpi-direct: bench/bench_halo built the
+#       same way, on 2 ranks (grid 1x2, halo 9 wider than the tile of 8) with --backend cuda, staged
+#       through the host, over the stand-in NCCL, and from device buffers through MPI: the header names the path, every row's check column says ok (values
 #       uploaded, exchanged on the device, downloaded and compared as on the host); without a device,
 #       one error line and a non-zero exit (cuda_bench_halo_no_gpu).
 # What this cannot show: anything about a real GPU (bench/gpu_check.sh runs the same comparison there,
@@ -210,10 +213,27 @@ no_gpu() {
 no_gpu cuda_no_gpu "cotsnet: error" "run.backend = cuda: no GPU on rank 0" "step" "$EMU" train $JOB \
     --set grid.rows=1 --set grid.cols=2 --set run.backend=cuda --set run.out_dir="$tmp/nogpu"
 
-# bench_halo on the (emulated) GPU: both halo paths checked and timed, grid 1x2, halos 2 and 9 (> tile)
-for hp in mpi nccl; do
+# grid.halo = mpi-direct: MPI is handed the device buffers themselves. Debian's Open MPI says it is not
+# CUDA-aware, so the run is refused before its first step with one line; told otherwise
+# (COTSNET_MPI_CUDA_AWARE=1, with a warning) and with the emulator's device memory open to host code
+# (COTSNET_EMU_PROTECT=0: MPI reads and writes it as a CUDA-aware MPI reads GPU memory), it trains as
+# the CPU does
+no_gpu cuda_mpi_direct_refused "cotsnet: error" "grid.halo = mpi-direct: rank 0: this MPI cannot be shown to read GPU memory" \
+    "step" env COTSNET_EMU_NO_GPU=0 "$EMU" train $JOB --set grid.rows=1 --set grid.cols=2 \
+    --set run.backend=cuda --set grid.halo=mpi-direct --set run.out_dir="$tmp/direct_refused"
+if COTSNET_EMU_PROTECT=0 COTSNET_MPI_CUDA_AWARE=1 train "$tmp/gpuD" 2 2 "$EMU" --set run.backend=cuda \
+    --set grid.halo=mpi-direct && grep -q "halos from device memory through a CUDA-aware MPI" "$tmp/gpuD.log" &&
+    [ "$(grep -c 'warning: grid.halo = mpi-direct: COTSNET_MPI_CUDA_AWARE=1 overrides' "$tmp/gpuD.log")" -eq 1 ]; then
+    cuda_compare cuda_train_1x2_mpi_direct 6 "$tmp/cpu2" "$tmp/gpuD"
+else echo "FAIL cuda_train_1x2_mpi_direct: $(grep -m3 'halos\|error\|warning' "$tmp/gpuD.log")"; fi
+
+# bench_halo on the (emulated) GPU: the three halo paths checked and timed, grid 1x2, halos 2 and 9 (> tile);
+# mpi-direct as in cuda_train_1x2_mpi_direct (device memory open to MPI, which is told it may use it)
+for hp in mpi nccl mpi-direct; do
     want="mpi host-staged from GPU"; [ $hp = nccl ] && want="nccl device"
-    timeout 60 $MPIRUN -np 2 "$out/bench_halo" --grid 1x2 --tile 8 --halo 2,9 --channels 3 --batch 2 \
+    [ $hp = mpi-direct ] && want="mpi direct from GPU (CUDA-aware MPI)"
+    # shellcheck disable=SC2046
+    env $([ $hp = mpi-direct ] && echo COTSNET_EMU_PROTECT=0 COTSNET_MPI_CUDA_AWARE=1) timeout 60 $MPIRUN -np 2 "$out/bench_halo" --grid 1x2 --tile 8 --halo 2,9 --channels 3 --batch 2 \
         --backend cuda --halo-path $hp --min-time 0.002 --warmup 1 --no-ceiling >"$tmp/bh_$hp.log" 2>&1
     rc=$?
     rows=$(grep -c "^ *1x2 " "$tmp/bh_$hp.log"); oks=$(grep -c "^ *1x2 .* ok$" "$tmp/bh_$hp.log")
