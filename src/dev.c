@@ -246,6 +246,15 @@ int dev_init(const cn_job *job, const cn_grid *grid)
     /* the lowest rank without a GPU (or with a bad setting) says so; every rank stops together */
     if (any_failed(grid, dev < 0 || tiles < 0, job->path, msg))
         return -1;
+    /* every rank the same mode: mode auto is collective (src/dev_tune.c), and the ranks run one scheme;
+     * an environment variable that mpirun did not pass to every node (-x) would split them */
+    const int tiles_max = world_max_int(grid, tiles), tiles_min = -world_max_int(grid, -tiles);
+    if (tiles_min != tiles_max)
+        snprintf(msg, sizeof msg, "rank %d: local filter tiles %s here, %s on another rank (COTSNET_CUDA_LF_TILES): "
+                 "give every rank the same, e.g. mpirun -x COTSNET_CUDA_LF_TILES", grid->world_rank, lf_cuda_tiles_name(tiles),
+                 lf_cuda_tiles_name(tiles == tiles_min ? tiles_max : tiles_min));
+    if (any_failed(grid, tiles_min != tiles_max, job->path, msg))
+        return -1;
     /* grid.allreduce = nccl: one communicator per tile over its R replicas (the id from replica 0) */
     if (job->allreduce == HALO_NCCL && grid->R > 1 &&
         !(nccl = nccl_over(job, grid, "grid.allreduce", replicas_bcast, grid->R, grid->replica)))

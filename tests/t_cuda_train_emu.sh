@@ -29,6 +29,9 @@
 #   cuda_auto_ckpt_records: the auto run's checkpoints record its choice (attribute lf_tiles);
 #   cuda_auto_resume_recorded: a run resumed with auto from a checkpoint whose record was changed
 #       prints, runs and records that record instead of timing again, and matches the CPU (1e-5);
+#   cuda_tiles_differ: rank 0 in mode auto and rank 1 in t32 (an environment variable that did not reach
+#       every rank) stop before the first step with one line, instead of running different kernels
+#       with rank 0's broadcast of its choice left for a later collective to receive;
 #   cuda_eval_1x2: `cotsnet eval` of the GPU run's checkpoint on 2 ranks: the CPU's accuracy line;
 #   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
 #       step, no crash;
@@ -212,6 +215,11 @@ no_gpu() {
 }
 no_gpu cuda_no_gpu "cotsnet: error" "run.backend = cuda: no GPU on rank 0" "step" "$EMU" train $JOB \
     --set grid.rows=1 --set grid.cols=2 --set run.backend=cuda --set run.out_dir="$tmp/nogpu"
+
+# COTSNET_CUDA_LF_TILES differs between ranks (auto on rank 0, unset = t32 on rank 1): one line, no step
+no_gpu cuda_tiles_differ "cotsnet: error" "rank 0: local filter tiles auto here, t32 on another rank" "step" \
+    env -u COTSNET_CUDA_LF_TILES COTSNET_EMU_NO_GPU=0 sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 0 ]; then export COTSNET_CUDA_LF_TILES=auto; fi
+exec "$0" "$@"' "$EMU" train $JOB --set grid.rows=1 --set grid.cols=2 --set run.backend=cuda --set run.out_dir="$tmp/differ"
 
 # grid.halo = mpi-direct: MPI is handed the device buffers themselves. Debian's Open MPI says it is not
 # CUDA-aware, so the run is refused before its first step with one line; told otherwise
