@@ -29,6 +29,12 @@ int lf_tiles_parse(const char *s, int nstages, int tt[][3])
 
 static const char *const pass_name[LF_PASS_COUNT] = {"forward", "backward data", "backward filter"};
 
+/* the key of lf_cuda_set_tiles_for's record: one location's product (C, M, r, s) */
+static int same_shape(const lf_dims *a, const lf_dims *b)
+{
+    return a->C == b->C && a->M == b->M && a->r == b->r && a->s == b->s;
+}
+
 int dev_tune_lf(const cn_net *net, const char *recorded, char *out)
 {
     const cn_grid *grid = net->grid;
@@ -44,9 +50,14 @@ int dev_tune_lf(const cn_net *net, const char *recorded, char *out)
     int tt[CN_MAX_STAGES][3];
     if (rec[0] && lf_tiles_parse(rec, net->nstages, tt) == 0) { /* ckpt_load checked it: every rank has it */
         for (int k = 0; k < net->nstages; k++) {
+            /* stages of one shape share a record, so they run the last one's schemes (as the run that
+             * wrote a record giving them different ones did): say and record those */
+            int j = net->nstages - 1;
+            while (j > k && !same_shape(&net->st[j].lf, &net->st[k].lf))
+                j--;
             pick[k][0] = 1;
             for (int p = 0; p < LF_PASS_COUNT; p++)
-                pick[k][1 + p] = tt[k][p] == 16 ? LF_TILES_T16 : LF_TILES_T32;
+                pick[k][1 + p] = tt[j][p] == 16 ? LF_TILES_T16 : LF_TILES_T32;
             if (grid->world_rank == 0)
                 printf("local filter tiles auto: stage %d: forward %s, backward data %s, backward filter %s "
                        "(recorded in the checkpoint)\n", k + 1, lf_cuda_tiles_name(pick[k][1]),
@@ -55,6 +66,16 @@ int dev_tune_lf(const cn_net *net, const char *recorded, char *out)
     } else if (grid->world_rank == 0) {
         for (int k = 0; k < net->nstages; k++) {
             const lf_dims *d = &net->st[k].lf;
+            int j = 0;
+            while (j < k && !same_shape(&net->st[j].lf, d))
+                j++;
+            if (j < k) { /* one record per shape: an earlier stage's choice is this stage's too */
+                memcpy(pick[k], pick[j], sizeof pick[k]);
+                printf("local filter tiles auto: stage %d: forward %s, backward data %s, backward filter %s (the "
+                       "shape of stage %d)\n", k + 1, lf_cuda_tiles_name(pick[k][1]), lf_cuda_tiles_name(pick[k][2]),
+                       lf_cuda_tiles_name(pick[k][3]), j + 1);
+                continue;
+            }
             lf_tune_result res;
             if (lf_cuda_tune(d, net->job->fused, 0, &res, (cudaStream_t)dev_stream()) != CN_OK) {
                 snprintf(msg, sizeof msg, "local filter tiles auto: stage %d: %s", k + 1, cn_last_error());

@@ -22,6 +22,9 @@ int lf_tiles_parse(const char *s, int nstages, int tt[][3]);
  *   - recorded non-empty (a resumed run's checkpoint): those, as they were;
  *   - else world rank 0 measures both schemes on each stage's shape (lf_cuda_tune, its own tile's shape)
  *     and broadcasts its choice (a rank's own timing could choose otherwise, and round differently).
+ * The record is per shape of one location's product (C, M, r, s): a stage of an earlier stage's shape
+ * takes that stage's choice untimed; from a record that gives such stages different schemes, each runs
+ * (and is said and recorded with) the last such stage's, as lf_cuda_set_tiles_for keeps the last.
  * out (CN_LF_TILES_TEXT bytes, may be recorded itself) gets the text form of what the run uses, "" in
  * any other mode or backend. Collective; returns 0, or -1 after one error line on every rank's behalf. */
 int dev_tune_lf(const cn_net *net, const char *recorded, char *out);

@@ -32,6 +32,10 @@
 #   cuda_tiles_differ: rank 0 in mode auto and rank 1 in t32 (an environment variable that did not reach
 #       every rank) stop before the first step with one line, instead of running different kernels
 #       with rank 0's broadcast of its choice left for a later collective to receive;
+#   cuda_auto_same_shape: two stages of one shape (C, M, field, stride) share one record, so auto times
+#       that shape once and the second stage says and records the first one's choice; resumed from a
+#       record that gives them different schemes, the run says and records the scheme it runs (the
+#       last stage's) for both;
 #   cuda_eval_1x2: `cotsnet eval` of the GPU run's checkpoint on 2 ranks: the CPU's accuracy line;
 #   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
 #       step, no crash;
@@ -136,6 +140,26 @@ if COTSNET_CUDA_LF_TILES=auto train "$tmp/gpuAR" 2 2 "$EMU" --set run.backend=cu
         echo "FAIL cuda_train_cpu_reference_auto_resume: $(tail -3 "$tmp/cpuAR.log")"
     cuda_compare cuda_auto_resume_recorded 4 "$tmp/cpuAR" "$tmp/gpuAR"
 else echo "FAIL cuda_auto_resume_recorded: planted '$planted': $(grep -m4 'tiles\|error\|resuming' "$tmp/gpuAR.log")"; fi
+# two stages of one shape share a record (per C, M, field, stride): timed once, the same choice said and
+# recorded for both; a record that gives them different schemes runs the last one's for both, and says
+# and records that
+same="--set stage1.maps=2 --set stage2.maps=2 --set stage2.field=7 --set stage2.stride=1"
+# shellcheck disable=SC2086
+if COTSNET_CUDA_LF_TILES=auto train "$tmp/gpuS" 2 2 "$EMU" --set run.backend=cuda $same &&
+    [ "$(grep -c 'locations timed' "$tmp/gpuS.log")" -eq 1 ]; then
+    s1=$(sed -n 's/^local filter tiles auto: stage 1 (.*forward \(t[0-9]*\) .*backward data \(t[0-9]*\) .*backward filter \(t[0-9]*\) .*/\1,\2,\3/p' "$tmp/gpuS.log")
+    s2=$(sed -n 's/^local filter tiles auto: stage 2: forward \(t[0-9]*\), backward data \(t[0-9]*\), backward filter \(t[0-9]*\) (the shape of stage 1)$/\1,\2,\3/p' "$tmp/gpuS.log")
+    mkdir -p "$tmp/gpuSR/ckpt" && cp "$tmp/gpuS/ckpt/ckpt-00000006.h5" "$tmp/gpuSR/ckpt/"
+    $PY -c "import h5py,sys,numpy as np; h5py.File(sys.argv[1],'a').attrs['lf_tiles']=np.bytes_(b't32,t32,t32;t16,t16,t16')" \
+        "$tmp/gpuSR/ckpt/ckpt-00000006.h5"
+    # shellcheck disable=SC2086
+    COTSNET_CUDA_LF_TILES=auto train "$tmp/gpuSR" 2 2 "$EMU" --set run.backend=cuda $same --resume auto
+    said=$(sed -n 's/^local filter tiles auto: stage [0-9]*: forward \(t[0-9]*\), backward data \(t[0-9]*\), backward filter \(t[0-9]*\) (recorded in the checkpoint)$/\1,\2,\3/p' "$tmp/gpuSR.log" | paste -sd';')
+    if [ -n "$s1" ] && [ "$s2" = "$s1" ] && [ "$(rec "$tmp/gpuS/ckpt/ckpt-00000012.h5")" = "$s1;$s1" ] &&
+        [ "$said" = "t16,t16,t16;t16,t16,t16" ] && [ "$(rec "$tmp/gpuSR/ckpt/ckpt-00000012.h5")" = "$said" ]; then
+        echo "ok cuda_auto_same_shape ($s1 for both; a mixed record resumed as $said)"
+    else echo "FAIL cuda_auto_same_shape: stage 1 '$s1', stage 2 '$s2', recorded '$(rec "$tmp/gpuS/ckpt/ckpt-00000012.h5")'; resumed said '$said', recorded '$(rec "$tmp/gpuSR/ckpt/ckpt-00000012.h5")'"; fi
+else echo "FAIL cuda_auto_same_shape: the run failed or timed the shape more than once: $(grep -m3 'tiles\|error' "$tmp/gpuS.log")"; fi
 COTSNET_CUDA_LF_TILES=t8 train "$tmp/gpuB" 2 2 "$EMU" --set run.backend=cuda
 rc=$?
 if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [ "$(grep -c 'cotsnet: error' "$tmp/gpuB.log")" -eq 1 ] &&
