@@ -386,8 +386,9 @@ static void finish(halo_plan *p)
     }
 }
 
-/* Maps on the GPU, messages received through host buffers: the device's copies out of those buffers
- * (queued on the stream) must be done before MPI may write them again. Nothing else needs the host to
+/* Maps on the GPU, messages received by MPI (into pinned host buffers, or device buffers with
+ * grid.halo = mpi-direct): the device's copies out of those buffers (queued on the stream) must be done
+ * before MPI may write them again. Nothing else needs the host to
  * wait: the local part and NCCL messages stay on the device, in stream order. Without messages, the
  * host does not wait for the stream at all (on 1x1 a sync here made the halo wait absorb the compute
  * queued before it). */

@@ -51,8 +51,9 @@ void halo_scatter_add_end(halo_plan *p);
 
 /* Where a plan's maps live. By default (no halo_mem) tiles and windows are host memory and the plan
  * copies with memcpy. For maps in GPU memory (the CUDA backend, src/dev.c) the caller gives these
- * operations; the plan then keeps its message buffers in host_alloc'd (pinned) memory and never
- * touches a map itself. Rectangles r are global; frame is the global rectangle the map [B, frame, C]
+ * operations; the plan then keeps its message buffers in host_alloc'd memory (pinned host memory; device
+ * memory with grid.halo = nccl, and with grid.halo = mpi-direct, where MPI itself reads and writes it and
+ * to_host synchronizes the stream before MPI reads a buffer) and never touches a map itself. Rectangles r are global; frame is the global rectangle the map [B, frame, C]
  * covers.
  *   to_host:   buf [B, r, C] = map[:, r, :]                   (a message to send)
  *   from_host: map[:, r, :] = buf, or += buf when add          (a message received)
