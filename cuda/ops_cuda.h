@@ -106,8 +106,8 @@ int lf_tiles_pick(const float ms[LF_TILES_COUNT]);
 
 /* Measures both schemes on each pass of d's shape and picks with lf_tiles_pick (cuda/lf_tune.cu):
  * a problem of d's shape with the first rows of d's output tile (as many as hold about `locations`
- * output locations, 4096 when locations <= 0, and fit 256 MiB of scratch; at least one), zeroed scratch arrays of its own (the caller's data is not
- * touched), one warm-up run and the median of 5 timed with CUDA events per pass and scheme. fused: time
+ * output locations, 4096 when locations <= 0, and whose rows take about 256 MiB of scratch at most; at
+ * least one), zeroed scratch arrays of its own (the caller's data is not touched), one warm-up run and the median of 5 timed with CUDA events per pass and scheme. fused: time
  * the backward filter as lf_backward_fused_sgd_cuda's update (lr = 0) instead of lf_backward_filter_cuda.
  * Synchronizes stream; records nothing (lf_cuda_set_tiles_for does). CN_OK, or CN_EINVAL as lf_check
  * for bad dims. */
