@@ -31,7 +31,7 @@ int tiles_from_env()
 
 /* auto's record: one entry per shape of a location's product */
 struct Entry {
-    int C, M, r, s;
+    lf_dims d; /* its key: lf_cuda_tiles_same_shape */
     int tiles[LF_PASS_COUNT];
 };
 constexpr int MAX_SHAPES = 32;
@@ -39,9 +39,12 @@ std::mutex table_mu;
 Entry table[MAX_SHAPES];
 int table_n;
 
-bool same_shape(const Entry &e, const lf_dims *d) { return e.C == d->C && e.M == d->M && e.r == d->r && e.s == d->s; }
-
 } // namespace
+
+extern "C" int lf_cuda_tiles_same_shape(const lf_dims *a, const lf_dims *b)
+{
+    return a->C == b->C && a->M == b->M && a->r == b->r && a->s == b->s;
+}
 
 extern "C" int lf_cuda_set_tiles(int scheme)
 {
@@ -78,13 +81,13 @@ extern "C" int lf_cuda_set_tiles_for(const lf_dims *d, const int tiles[LF_PASS_C
             return cn_set_error("lf_cuda_set_tiles_for: pass %d: unknown tile scheme %d", p, tiles[p]);
     std::lock_guard<std::mutex> lock(table_mu);
     int i = 0;
-    while (i < table_n && !same_shape(table[i], d))
+    while (i < table_n && !lf_cuda_tiles_same_shape(&table[i].d, d))
         i++;
     if (i == MAX_SHAPES)
         return cn_set_error("lf_cuda_set_tiles_for: more than %d shapes recorded", MAX_SHAPES);
     if (i == table_n)
         table_n++;
-    table[i] = Entry{d->C, d->M, d->r, d->s, {tiles[0], tiles[1], tiles[2]}};
+    table[i] = Entry{*d, {tiles[0], tiles[1], tiles[2]}};
     return CN_OK;
 }
 
@@ -99,7 +102,7 @@ extern "C" int lf_cuda_tiles_for(const lf_dims *d, int pass)
         return cn_set_error("lf_cuda_tiles_for: unknown pass %d", pass); /* -1 */
     std::lock_guard<std::mutex> lock(table_mu);
     for (int i = 0; i < table_n; i++)
-        if (same_shape(table[i], d))
+        if (lf_cuda_tiles_same_shape(&table[i].d, d))
             return table[i].tiles[pass];
     return LF_TILES_T32;
 }

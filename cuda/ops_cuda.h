@@ -100,6 +100,7 @@ const char *lf_cuda_tiles_name(int scheme); /* "t32", "t16", "auto", or "?" */
 /* Records tiles[pass] (T32 or T16 each) for d's shape (at most 32 shapes); CN_OK or CN_EINVAL. */
 int lf_cuda_set_tiles_for(const lf_dims *d, const int tiles[LF_PASS_COUNT]);
 int lf_cuda_tiles_for(const lf_dims *d, int pass); /* T32 or T16; -1 as lf_cuda_tiles */
+int lf_cuda_tiles_same_shape(const lf_dims *a, const lf_dims *b); /* 1 when a and b share one record */
 void lf_cuda_clear_tiles_for(void);                /* forgets every record */
 /* The faster of the schemes' times in ms (a tie: T32; a time that is not positive and finite never wins). */
 int lf_tiles_pick(const float ms[LF_TILES_COUNT]);

@@ -29,12 +29,6 @@ int lf_tiles_parse(const char *s, int nstages, int tt[][3])
 
 static const char *const pass_name[LF_PASS_COUNT] = {"forward", "backward data", "backward filter"};
 
-/* the key of lf_cuda_set_tiles_for's record: one location's product (C, M, r, s) */
-static int same_shape(const lf_dims *a, const lf_dims *b)
-{
-    return a->C == b->C && a->M == b->M && a->r == b->r && a->s == b->s;
-}
-
 int dev_tune_lf(const cn_net *net, const char *recorded, char *out)
 {
     const cn_grid *grid = net->grid;
@@ -53,7 +47,7 @@ int dev_tune_lf(const cn_net *net, const char *recorded, char *out)
             /* stages of one shape share a record, so they run the last one's schemes (as the run that
              * wrote a record giving them different ones did): say and record those */
             int j = net->nstages - 1;
-            while (j > k && !same_shape(&net->st[j].lf, &net->st[k].lf))
+            while (j > k && !lf_cuda_tiles_same_shape(&net->st[j].lf, &net->st[k].lf))
                 j--;
             pick[k][0] = 1;
             for (int p = 0; p < LF_PASS_COUNT; p++)
@@ -67,7 +61,7 @@ int dev_tune_lf(const cn_net *net, const char *recorded, char *out)
         for (int k = 0; k < net->nstages; k++) {
             const lf_dims *d = &net->st[k].lf;
             int j = 0;
-            while (j < k && !same_shape(&net->st[j].lf, d))
+            while (j < k && !lf_cuda_tiles_same_shape(&net->st[j].lf, d))
                 j++;
             if (j < k) { /* one record per shape: an earlier stage's choice is this stage's too */
                 memcpy(pick[k], pick[j], sizeof pick[k]);
