@@ -8,10 +8,13 @@
 #   gpu_resume_from_cpu   the CPU run's checkpoint at step 6 loaded on the GPU and trained to the end;
 #   gpu_train_fused_1rank optimizer.fused (momentum 0): the fused backward + SGD kernels in training
 #                         against the CPU backend's fused path (tests/t_fused.sh: that equals plain SGD);
+#   gpu_train_t16_1rank, gpu_train_auto_1rank, gpu_train_fused_t16_1rank, gpu_train_fused_auto_1rank
+#                         the same with COTSNET_CUDA_LF_TILES=t16 and =auto (docs/CUDA.md "Tile schemes");
 #   gpu_no_device         with CUDA_VISIBLE_DEVICES empty: one "no GPU" line, exit 1, nothing trained;
 # and, where mpirun is found (the GPU machine has none of its own: gpu_check.sh unpacks Open MPI
 # there), every rank on the one GPU, halos and the replicas' mean staged through host memory and MPI:
 #   gpu_train_1x2, gpu_train_2x2   2 and 4 ranks (grids 1x2, 2x2) against the ONE-rank CPU run;
+#   gpu_train_1x2_auto             grid 1x2 in mode auto (rank 0 times, both ranks run its choice);
 #   gpu_resume_replicas            2 replicas of 1x1 resuming from the CPU checkpoint at step 6,
 #                                  against the CPU backend doing the same;
 #   gpu_train_average_R2           2 replicas of 1x1 with grid.average_every = 3 (parameters averaged
@@ -53,6 +56,21 @@ if train "$tmp/gpuF" --set run.backend=cuda $f; then
 else
     echo "FAIL gpu_train_fused_1rank: the run failed: $(tail -5 "$tmp/gpuF.log")"
 fi
+# the local filter's other tile scheme (t16) and mode auto (both timed per stage, the choice kept in the
+# checkpoints), against the same CPU runs; t32 is the default, which the runs above used
+for mode in t16 auto; do
+    if COTSNET_CUDA_LF_TILES=$mode train "$tmp/gpu_$mode" --set run.backend=cuda; then
+        grep "^local filter tiles auto" "$tmp/gpu_$mode.log"
+        cuda_compare "gpu_train_${mode}_1rank" 6 "$tmp/cpu" "$tmp/gpu_$mode"
+    else
+        echo "FAIL gpu_train_${mode}_1rank: the run failed: $(tail -5 "$tmp/gpu_$mode.log")"
+    fi
+    if COTSNET_CUDA_LF_TILES=$mode train "$tmp/gpuF_$mode" --set run.backend=cuda $f; then
+        cuda_compare "gpu_train_fused_${mode}_1rank" 6 "$tmp/cpuF" "$tmp/gpuF_$mode"
+    else
+        echo "FAIL gpu_train_fused_${mode}_1rank: the run failed: $(tail -5 "$tmp/gpuF_$mode.log")"
+    fi
+done
 ck="$tmp/cpu/ckpt/ckpt-00000006.h5"
 if train "$tmp/gpur" --set run.backend=cuda --resume "$ck"; then
     grep -v "^rica" "$tmp/cpu.log" >"$tmp/cpur.log"; mkdir -p "$tmp/cpur"; ln -s "$tmp/cpu/ckpt" "$tmp/cpur/ckpt"
@@ -81,6 +99,13 @@ for g in "2 1 2" "4 2 2"; do
         echo "FAIL $name: the run failed: $(tail -5 "$tmp/g$1.log")"
     fi
 done
+# mode auto on 2 ranks: rank 0 times, every rank runs its choice
+if MPIRUN="$MPIRUN -x COTSNET_CUDA_LF_TILES=auto" trainmp "$tmp/g2auto" 2 1 2 --set run.backend=cuda; then
+    grep "^local filter tiles auto" "$tmp/g2auto.log"
+    cuda_compare gpu_train_1x2_auto 6 "$tmp/cpu" "$tmp/g2auto"
+else
+    echo "FAIL gpu_train_1x2_auto: the run failed: $(tail -5 "$tmp/g2auto.log")"
+fi
 trainmp "$tmp/cpuR" 2 1 1 --set grid.replicas=2 --resume "$ck" ||
     echo "FAIL gpu_cpu_reference_R2: $(tail -3 "$tmp/cpuR.log")"
 if trainmp "$tmp/gpuR" 2 1 1 --set grid.replicas=2 --set run.backend=cuda --resume "$ck" &&
