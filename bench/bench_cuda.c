@@ -145,22 +145,25 @@ static const shape shapes[] = {
 };
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
 #define NSETS 4
-/* Ours (cuda/lf.cu) in its default tile scheme (t32), the same four in the other scheme (t16: fewer
- * registers, more blocks per SM; docs/CUDA.md "Tile schemes"), then the batched-GEMM route
+/* Ours (cuda/lf.cu) in its default tile scheme (t32), the same four in the other schemes (t16: fewer
+ * registers, more blocks per SM; t8: an 8 x 8 register tile per thread; docs/CUDA.md "Tile schemes"), then the batched-GEMM route
  * (cuda/lf_gemm.cu): unfold x once (the forward and the backward filter share it, as autograd keeps it),
  * the three cuBLAS products, the fold of dx. */
 enum {
     OP_FWD, OP_BWD_DATA, OP_BWD_FILTER, OP_FUSED,
     OP_T16_FWD, OP_T16_BWD_DATA, OP_T16_BWD_FILTER, OP_T16_FUSED,
+    OP_T8_FWD, OP_T8_BWD_DATA, OP_T8_BWD_FILTER, OP_T8_FUSED,
     OP_B_UNFOLD, OP_B_FWD, OP_B_BWD_DATA, OP_B_FOLD, OP_B_BWD_FILTER, NOPS
 };
 static const char *op_name[NOPS] = {"lf_forward", "lf_backward_data", "lf_backward_filter", "lf_bwd_fused_sgd",
                                     "t16_forward", "t16_backward_data", "t16_backward_filter", "t16_bwd_fused_sgd",
+                                    "t8_forward", "t8_backward_data", "t8_backward_filter", "t8_bwd_fused_sgd",
                                     "bmm_unfold", "bmm_forward", "bmm_backward_data", "bmm_fold",
                                     "bmm_backward_filter"};
 /* Our ops: the pass (OP_FWD .. OP_FUSED) and the tile scheme of each. */
-static int base_op(int op) { return op >= OP_T16_FWD && op <= OP_T16_FUSED ? op - OP_T16_FWD : op; }
-static int op_tiles(int op) { return op >= OP_T16_FWD && op <= OP_T16_FUSED ? LF_TILES_T16 : LF_TILES_T32; }
+_Static_assert(OP_T16_FWD == 4 && OP_T8_FWD == 8 && OP_B_UNFOLD == 4 * LF_TILES_COUNT, "4 ops per tile scheme");
+static int base_op(int op) { return op < OP_B_UNFOLD ? op % 4 : op; }
+static int op_tiles(int op) { return op < OP_B_UNFOLD ? op / 4 : LF_TILES_T32; } /* LF_TILES_T32, T16, T8 */
 
 typedef struct {
     lf_dims d;
@@ -456,9 +459,10 @@ static int table_main(int argc, char **argv)
         ctx c;
         ctx_init(&c, &shapes[k]);
         /* per tile scheme: the sums of the three passes of a training step */
-        double sum_ms[2] = {0}, sum_flops[2] = {0}, sum_bytes[2] = {0}, sum_torch[2] = {0}, worst[2] = {0};
+        double sum_ms[LF_TILES_COUNT] = {0}, sum_flops[LF_TILES_COUNT] = {0}, sum_bytes[LF_TILES_COUNT] = {0},
+               sum_torch[LF_TILES_COUNT] = {0}, worst[LF_TILES_COUNT] = {0};
         double bmm_ms = 0, bmm_gemm_ms = 0;
-        int ntorch[2] = {0};
+        int ntorch[LF_TILES_COUNT] = {0};
         validate_bmm(&c);
         for (int op = 0; op < NOPS; op++) {
             double err = validate(&c, op), tol = base_op(op) == OP_FUSED ? 1e-4 : 1e-5;
@@ -469,7 +473,7 @@ static int table_main(int argc, char **argv)
             const peer_t *p = find_peer(op_name[base_op(op)], shapes[k].key); /* the same work */
             print_row(op_name[op], shapes[k].key, ms, flops, bytes, peak, bw, p ? p->ms : 0, ok, err);
             if (op < OP_B_UNFOLD && base_op(op) != OP_FUSED) { /* the training step's three passes */
-                const int t = op_tiles(op) == LF_TILES_T16;
+                const int t = op_tiles(op);
                 sum_ms[t] += ms, sum_flops[t] += flops, sum_bytes[t] += bytes, worst[t] = fmax(worst[t], err);
                 if (p)
                     sum_torch[t] += p->ms, ntorch[t]++;
@@ -481,12 +485,15 @@ static int table_main(int argc, char **argv)
             }
         }
         /* forward + both backward passes: the sums of the three rows of each scheme */
-        print_row("lf_fwd+bwd", shapes[k].key, sum_ms[0], sum_flops[0], sum_bytes[0], peak, bw,
-                  ntorch[0] == 3 ? sum_torch[0] : 0, worst[0] <= 1e-5, worst[0]);
-        print_row("t16_fwd+bwd", shapes[k].key, sum_ms[1], sum_flops[1], sum_bytes[1], peak, bw,
-                  ntorch[1] == 3 ? sum_torch[1] : 0, worst[1] <= 1e-5, worst[1]);
-        printf("# %s: tile scheme t16 %.4f ms = %.2fx lf_fwd+bwd (t32)\n", shapes[k].key, sum_ms[1],
-               sum_ms[1] / sum_ms[0]);
+        for (int t = 0; t < LF_TILES_COUNT; t++) {
+            char row[32];
+            snprintf(row, sizeof row, "%s_fwd+bwd", t == LF_TILES_T32 ? "lf" : lf_cuda_tiles_name(t));
+            print_row(row, shapes[k].key, sum_ms[t], sum_flops[t], sum_bytes[t], peak, bw,
+                      ntorch[t] == 3 ? sum_torch[t] : 0, worst[t] <= 1e-5, worst[t]);
+        }
+        for (int t = 1; t < LF_TILES_COUNT; t++)
+            printf("# %s: tile scheme %s %.4f ms = %.2fx lf_fwd+bwd (t32)\n", shapes[k].key, lf_cuda_tiles_name(t),
+                   sum_ms[t], sum_ms[t] / sum_ms[0]);
         printf("# %s: the batched-GEMM route (unfold, 3 cuBLAS products, fold) %.4f ms = %.2fx lf_fwd+bwd; its "
                "products alone %.4f ms = %.2fx\n", shapes[k].key, bmm_ms, bmm_ms / sum_ms[0], bmm_gemm_ms,
                bmm_gemm_ms / sum_ms[0]);

@@ -368,6 +368,8 @@ static void launch_bwd(const Geo &g, int ni, const float *w, const float *gy, fl
     do {                                                                                                \
         if ((tiles) == LF_TILES_T16)                                                                    \
             CN_LF_WIDTH(TilesT16, n, launch, __VA_ARGS__);                                              \
+        else if ((tiles) == LF_TILES_T8)                                                                \
+            CN_LF_WIDTH(TilesT8, n, launch, __VA_ARGS__);                                               \
         else                                                                                            \
             CN_LF_WIDTH(TilesT32, n, launch, __VA_ARGS__);                                              \
     } while (0)

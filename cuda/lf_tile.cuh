@@ -78,7 +78,34 @@ __device__ __forceinline__ void tile_mma(const Tiles<G> &sm, const Who<G> &me, f
 template <class G>
 __device__ __forceinline__ void tile_reduce(Tiles<G> &sm, const Who<G> &me, float (&acc)[G::RR][G::RC])
 {
-    if constexpr (G::KS > 1) {
+    if constexpr (G::KS >= 8) {
+        /* many slices (scheme t8): every thread sums TR * TC / NT outputs over all slices, in slice
+         * order, into slice 0's place, and slice 0 reads its sums back: the same order as below, with the
+         * block's threads sharing the work instead of slice 0 alone doing (KS - 1) * RR * RC loads */
+        static_assert(G::TR * G::TC <= G::TT * (G::TR + 1), "every slice's partial sums must fit in A");
+        float *red = &sm.A[0][0][0];
+        constexpr int OUT = G::TR * G::TC;
+        __syncthreads();
+#pragma unroll
+        for (int q = 0; q < G::RR; q++)
+#pragma unroll
+            for (int p = 0; p < G::RC; p++)
+                red[me.slice * OUT + (me.tr + q * G::NTR) * G::TC + me.tc + p * G::NTC] = acc[q][p];
+        __syncthreads();
+        for (int e = (int)threadIdx.x; e < OUT; e += G::NT) {
+            float v = red[e];
+            for (int s = 1; s < G::KS; s++)
+                v += red[s * OUT + e];
+            red[e] = v; /* e is this thread's alone */
+        }
+        __syncthreads();
+        if (me.slice == 0)
+#pragma unroll
+            for (int q = 0; q < G::RR; q++)
+#pragma unroll
+                for (int p = 0; p < G::RC; p++)
+                    acc[q][p] = red[(me.tr + q * G::NTR) * G::TC + me.tc + p * G::NTC];
+    } else if constexpr (G::KS > 1) {
         float *red = &sm.A[0][0][0];
         __syncthreads();
         if (me.slice > 0)
@@ -116,6 +143,15 @@ struct TilesT16 {
     using C8 = Cfg<64, 8, 4, 4, 16, 4, 4>;
     using C16 = Cfg<64, 16, 4, 4, 16, 2, 4>;
     using C32 = Cfg<64, 32, 4, 4, 16, 1, 4>;
+};
+/*   T8: an 8 x 8 register tile (8 x 4 at 4 columns) with all the columns of a narrow product in one
+ *       thread, TT = 8 and 16 slices: 64 products per 16 shared-memory reads (t32 and t16: 16 per 8),
+ *       the slices' sums added by the whole block (tile_reduce); wider products as t16. */
+struct TilesT8 {
+    using C4 = Cfg<64, 4, 8, 4, 8, 16, 2>;
+    using C8 = Cfg<64, 8, 8, 8, 8, 16, 2>;
+    using C16 = TilesT16::C16;
+    using C32 = TilesT16::C32;
 };
 
 } // namespace cnlf

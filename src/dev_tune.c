@@ -13,13 +13,14 @@ int lf_tiles_parse(const char *s, int nstages, int tt[][3])
         return -1;
     for (int k = 0; k < nstages; k++)
         for (int p = 0; p < 3; p++) {
-            const int v = !strncmp(s, "t32", 3) ? 32 : !strncmp(s, "t16", 3) ? 16 : 0;
+            /* a name: t32, t16 or t8 */
+            const int n = !strncmp(s, "t32", 3) || !strncmp(s, "t16", 3) ? 3 : !strncmp(s, "t8", 2) ? 2 : 0;
             const char sep = p < 2 ? ',' : k < nstages - 1 ? ';' : '\0';
-            if (!v || s[3] != sep)
+            if (!n || s[n] != sep)
                 return -1;
             if (tt)
-                tt[k][p] = v;
-            s += sep ? 4 : 3;
+                tt[k][p] = n == 2 ? 8 : s[1] == '3' ? 32 : 16;
+            s += sep ? n + 1 : n;
         }
     return 0;
 }
@@ -51,7 +52,7 @@ int dev_tune_lf(const cn_net *net, const char *recorded, char *out)
                 j--;
             pick[k][0] = 1;
             for (int p = 0; p < LF_PASS_COUNT; p++)
-                pick[k][1 + p] = tt[j][p] == 16 ? LF_TILES_T16 : LF_TILES_T32;
+                pick[k][1 + p] = tt[j][p] == 16 ? LF_TILES_T16 : tt[j][p] == 8 ? LF_TILES_T8 : LF_TILES_T32;
             if (grid->world_rank == 0)
                 printf("local filter tiles auto: stage %d: forward %s, backward data %s, backward filter %s "
                        "(recorded in the checkpoint)\n", k + 1, lf_cuda_tiles_name(pick[k][1]),
@@ -79,9 +80,12 @@ int dev_tune_lf(const cn_net *net, const char *recorded, char *out)
             memcpy(&pick[k][1], res.tiles, sizeof res.tiles);
             printf("local filter tiles auto: stage %d (C %d, M %d, field %d, stride %d, batch %d; %d x %d locations"
                    " timed):", k + 1, d->C, d->M, d->r, d->s, d->B, res.rows, res.cols);
-            for (int p = 0; p < LF_PASS_COUNT; p++)
-                printf("%s %s %s (t32 %.3f ms, t16 %.3f ms)", p ? "," : "", pass_name[p],
-                       lf_cuda_tiles_name(res.tiles[p]), res.ms[p][LF_TILES_T32], res.ms[p][LF_TILES_T16]);
+            for (int p = 0; p < LF_PASS_COUNT; p++) {
+                printf("%s %s %s (", p ? "," : "", pass_name[p], lf_cuda_tiles_name(res.tiles[p]));
+                for (int t = 0; t < LF_TILES_COUNT; t++)
+                    printf("%s%s %.3f ms", t ? ", " : "", lf_cuda_tiles_name(t), res.ms[p][t]);
+                printf(")");
+            }
             printf("\n");
         }
     }

@@ -4,7 +4,7 @@
  *
  * The record's text form (checkpoint attribute lf_tiles, cn_progress.lf_tiles): per stage the schemes
  * of the forward, backward data and backward filter passes, stages separated by ';':
- * "t16,t32,t16;t32,t32,t16" for two stages. */
+ * "t16,t32,t8;t32,t32,t16" for two stages (schemes t32, t16, t8). */
 #ifndef CN_DEV_TUNE_H
 #define CN_DEV_TUNE_H
 
@@ -13,14 +13,14 @@
 
 #define CN_LF_TILES_TEXT (CN_MAX_STAGES * 12 + 1)
 
-/* Parse the text form of nstages stages; tt (may be NULL: only check) gets each scheme's chunk, 32 or
- * 16. Returns 0, or -1 when s is not exactly that. */
+/* Parse the text form of nstages stages; tt (may be NULL: only check) gets each scheme's chunk, 32,
+ * 16 or 8. Returns 0, or -1 when s is not exactly that. */
 int lf_tiles_parse(const char *s, int nstages, int tt[][3]);
 
 /* With backend = cuda and the tile mode auto (cuda/ops_cuda.h, lf_cuda_tiles): every rank records the
  * same schemes (lf_cuda_set_tiles_for) for each stage, and world rank 0 prints one line per stage:
  *   - recorded non-empty (a resumed run's checkpoint): those, as they were;
- *   - else world rank 0 measures both schemes on each stage's shape (lf_cuda_tune, its own tile's shape)
+ *   - else world rank 0 measures every scheme on each stage's shape (lf_cuda_tune, its own tile's shape)
  *     and broadcasts its choice (a rank's own timing could choose otherwise, and round differently).
  * The record is per shape of one location's product (C, M, r, s): a stage of an earlier stage's shape
  * takes that stage's choice untimed; from a record that gives such stages different schemes, each runs

@@ -55,11 +55,11 @@ else
     tail -5 "$out/nogpu.log"
 fi
 # a bad tile scheme in the environment: the local filter refuses, naming the variable (lf_tiles_choice)
-if COTSNET_EMU_NO_GPU=1 COTSNET_CUDA_LF_TILES=t8 "$out/test_cuda_ops" >"$out/badtiles.log" 2>&1 &&
+if COTSNET_EMU_NO_GPU=1 COTSNET_CUDA_LF_TILES=t64 "$out/test_cuda_ops" >"$out/badtiles.log" 2>&1 &&
     grep -q '^ok emu_cuda_lf_tiles_choice' "$out/badtiles.log"; then
     echo "ok emu_cuda_lf_tiles_env_refused"
 else
-    echo "FAIL emu_cuda_lf_tiles_env_refused: COTSNET_CUDA_LF_TILES=t8 must be refused with a line naming it:"
+    echo "FAIL emu_cuda_lf_tiles_env_refused: COTSNET_CUDA_LF_TILES=t64 must be refused with a line naming it:"
     grep -e lf_tiles "$out/badtiles.log" | tail -3
 fi
 "$out/test_cuda_ops" >"$out/run.log" 2>&1

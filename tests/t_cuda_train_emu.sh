@@ -25,7 +25,7 @@
 #       every 3 steps), against the CPU backend doing the same, 1e-5;
 #   cuda_train_1x2_t16, cuda_train_1x2_auto: the 1x2 run with COTSNET_CUDA_LF_TILES=t16, and =auto
 #       (rank 0 times both tile schemes per stage and pass, says its choices, every rank runs them),
-#       1e-5; cuda_train_bad_tiles: t8 stops the run before its first step with one line;
+#       1e-5; cuda_train_bad_tiles: t64 stops the run before its first step with one line;
 #   cuda_auto_ckpt_records: the auto run's checkpoints record its choice (attribute lf_tiles);
 #   cuda_auto_resume_recorded: a run resumed with auto from a checkpoint whose record was changed
 #       prints, runs and records that record instead of timing again, and matches the CPU (1e-5);
@@ -108,27 +108,30 @@ else echo "FAIL cuda_train_1rank: the run failed: $(tail -3 "$tmp/gpu1.log")"; f
 if train "$tmp/gpu2" 2 2 "$EMU" --set run.backend=cuda; then cuda_compare cuda_train_1x2 6 "$tmp/cpu2" "$tmp/gpu2"
 else echo "FAIL cuda_train_1x2: the run failed: $(tail -3 "$tmp/gpu2.log")"; fi
 
-# the local filter's other tile scheme (COTSNET_CUDA_LF_TILES=t16: cuda/lf_tile.cuh) trains the same; a
-# scheme that does not exist stops the run before its first step with one line naming the variable
-if COTSNET_CUDA_LF_TILES=t16 train "$tmp/gpuT" 2 2 "$EMU" --set run.backend=cuda &&
-    grep -q "local filter tiles t16" "$tmp/gpuT.log"; then cuda_compare cuda_train_1x2_t16 6 "$tmp/cpu2" "$tmp/gpuT"
-else echo "FAIL cuda_train_1x2_t16: the run failed or did not say its tiles: $(tail -3 "$tmp/gpuT.log")"; fi
-# mode auto: rank 0 times both schemes on each stage's shape before the first step and says its choice
+# the local filter's other tile schemes (COTSNET_CUDA_LF_TILES=t16 and t8: cuda/lf_tile.cuh) train the
+# same; a scheme that does not exist stops the run before its first step with one line naming the variable
+for t in t16 t8; do
+    if COTSNET_CUDA_LF_TILES=$t train "$tmp/gpuT$t" 2 2 "$EMU" --set run.backend=cuda &&
+        grep -q "local filter tiles $t)" "$tmp/gpuT$t.log"; then cuda_compare "cuda_train_1x2_$t" 6 "$tmp/cpu2" "$tmp/gpuT$t"
+    else echo "FAIL cuda_train_1x2_$t: the run failed or did not say its tiles: $(tail -3 "$tmp/gpuT$t.log")"; fi
+done
+# mode auto: rank 0 times every scheme on each stage's shape before the first step and says its choice
 # (one line per stage); every rank runs rank 0's choice, and the run trains the same
 stages=$(grep -c '^\[stage' $JOB)
 if COTSNET_CUDA_LF_TILES=auto train "$tmp/gpuAuto" 2 2 "$EMU" --set run.backend=cuda &&
     grep -q "local filter tiles auto)" "$tmp/gpuAuto.log" &&
-    [ "$(grep -c '^local filter tiles auto: stage [0-9]* (.*forward t[13][26] (t32 [0-9.]* ms, t16 [0-9.]* ms), backward data t[13][26] .*backward filter t[13][26]' "$tmp/gpuAuto.log")" -eq "$stages" ]
+    [ "$(grep -c '^local filter tiles auto: stage [0-9]* (.*forward t[0-9]* (t32 [0-9.]* ms, t16 [0-9.]* ms, t8 [0-9.]* ms), backward data t[0-9]* .*backward filter t[0-9]*' "$tmp/gpuAuto.log")" -eq "$stages" ]
 then cuda_compare cuda_train_1x2_auto 6 "$tmp/cpu2" "$tmp/gpuAuto"
 else echo "FAIL cuda_train_1x2_auto: the run failed or did not say its $stages stages' choices: $(grep -m3 'tiles\|error' "$tmp/gpuAuto.log")"; fi
 # the choice is recorded in every checkpoint (attribute lf_tiles: what the lines said), and a run that
 # resumes one runs what it records, without timing again: here a record planted in the step-6 checkpoint
-# (each scheme the other way round), which the resumed run must print, use and record again
+# (each pass's scheme changed: t32 to t16, t16 to t8, t8 to t32), which the resumed run must print, use
+# and record again
 said=$(sed -n 's/^local filter tiles auto: stage [0-9]* (.*forward \(t[0-9]*\) .*backward data \(t[0-9]*\) .*backward filter \(t[0-9]*\) .*/\1,\2,\3/p' "$tmp/gpuAuto.log" | paste -sd';')
 rec() { "$BIN" info "$1" | sed -n 's/^  lf tiles  *\([^ ]*\) .*/\1/p'; }
 if [ -n "$said" ] && [ "$(rec "$tmp/gpuAuto/ckpt/ckpt-00000012.h5")" = "$said" ]; then echo "ok cuda_auto_ckpt_records ($said)"
 else echo "FAIL cuda_auto_ckpt_records: the log said '$said', the checkpoint records '$(rec "$tmp/gpuAuto/ckpt/ckpt-00000012.h5")'"; fi
-planted=$(echo "$said" | sed 's/t16/tX/g; s/t32/t16/g; s/tX/t32/g')
+planted=$(echo "$said" | sed 's/t32/tX/g; s/t16/tY/g; s/t8/t32/g; s/tX/t16/g; s/tY/t8/g')
 mkdir -p "$tmp/gpuAR/ckpt" && cp "$tmp/gpuAuto/ckpt/ckpt-00000006.h5" "$tmp/gpuAR/ckpt/"
 $PY -c "import h5py,sys,numpy as np; h5py.File(sys.argv[1],'a').attrs['lf_tiles']=np.bytes_(sys.argv[2].encode())" \
     "$tmp/gpuAR/ckpt/ckpt-00000006.h5" "$planted"
@@ -160,10 +163,10 @@ if COTSNET_CUDA_LF_TILES=auto train "$tmp/gpuS" 2 2 "$EMU" --set run.backend=cud
         echo "ok cuda_auto_same_shape ($s1 for both; a mixed record resumed as $said)"
     else echo "FAIL cuda_auto_same_shape: stage 1 '$s1', stage 2 '$s2', recorded '$(rec "$tmp/gpuS/ckpt/ckpt-00000012.h5")'; resumed said '$said', recorded '$(rec "$tmp/gpuSR/ckpt/ckpt-00000012.h5")'"; fi
 else echo "FAIL cuda_auto_same_shape: the run failed or timed the shape more than once: $(grep -m3 'tiles\|error' "$tmp/gpuS.log")"; fi
-COTSNET_CUDA_LF_TILES=t8 train "$tmp/gpuB" 2 2 "$EMU" --set run.backend=cuda
+COTSNET_CUDA_LF_TILES=t64 train "$tmp/gpuB" 2 2 "$EMU" --set run.backend=cuda
 rc=$?
 if [ $rc -ne 0 ] && [ $rc -lt 124 ] && [ "$(grep -c 'cotsnet: error' "$tmp/gpuB.log")" -eq 1 ] &&
-    grep -q "COTSNET_CUDA_LF_TILES=t8" "$tmp/gpuB.log" && ! grep -q "^ *step\|^step" "$tmp/gpuB.log"; then
+    grep -q "COTSNET_CUDA_LF_TILES=t64" "$tmp/gpuB.log" && ! grep -q "^ *step\|^step" "$tmp/gpuB.log"; then
     echo "ok cuda_train_bad_tiles"
 else echo "FAIL cuda_train_bad_tiles: rc $rc: $(tail -3 "$tmp/gpuB.log")"; fi
 

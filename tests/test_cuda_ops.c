@@ -176,6 +176,8 @@ static const lf_case lf_cases[] = {
     {"b4h12w9c5m12r3s2_tile", 4, 12, 9, 5, 12, 3, 2, 3, 2}, /* window larger than 3 x 2 outputs need */
     {"b130h6w7c4m8r3s1", 130, 6, 7, 4, 8, 3, 1, 0, 0},     /* B > 128: three sample tiles, 2 in the last */
     {"b1h8w7c9m2r2s1", 1, 8, 7, 9, 2, 2, 1, 0, 0},         /* B = 1, C in 9..16, M = 2 */
+    {"b9h12w11c6m7r7s1", 9, 12, 11, 6, 7, 7, 1, 0, 0},     /* K = 294, M <= 8: each of t8's 16 slices */
+                                                            /* takes 2 or 3 chunks (forward, bwd data) */
 };
 
 /* The fused update's reference: sgd_momentum_ref with mu = 0 on the filters of the region's locations
@@ -337,16 +339,17 @@ static void lf_gemm_one(const lf_dims *d, const char *cs, const float *x, const 
     cuda_free(dxp), cuda_free(dwp), cuda_free(dgy);
 }
 
-/* Mode auto's record for case n: the passes alternate between the schemes, so that every pass runs
- * each scheme in some case and one call of the fused pass mixes them. */
+/* Mode auto's record for case n: the passes rotate through the schemes, so that every pass runs
+ * each scheme in some case and one call of the fused pass mixes two of them. */
 static void tiles_auto_record(const lf_dims *d, size_t n, char *name, size_t len)
 {
-    const int a = n % 2 ? LF_TILES_T32 : LF_TILES_T16, b = LF_TILES_COUNT - 1 - a;
-    const int rec[LF_PASS_COUNT] = {a, b, a};
+    const int rec[LF_PASS_COUNT] = {(int)(n % LF_TILES_COUNT), (int)((n + 1) % LF_TILES_COUNT),
+                                    (int)((n + 2) % LF_TILES_COUNT)};
     lf_cuda_clear_tiles_for();
     if (lf_cuda_set_tiles_for(d, rec) != CN_OK)
         note(C_LF_FWD, "auto", "lf_cuda_set_tiles_for refused: %s", cn_last_error());
-    snprintf(name, len, "auto(%s/%s/%s)", lf_cuda_tiles_name(a), lf_cuda_tiles_name(b), lf_cuda_tiles_name(a));
+    snprintf(name, len, "auto(%s/%s/%s)", lf_cuda_tiles_name(rec[0]), lf_cuda_tiles_name(rec[1]),
+             lf_cuda_tiles_name(rec[2]));
 }
 
 /* Every case under each tile scheme (cuda/lf_tile.cuh) and under mode auto with a record that mixes
@@ -408,8 +411,8 @@ static void tune_one(const lf_dims *d, int fused, int locations, int want_rows)
             if (!(res.ms[p][t] > 0.0f && res.ms[p][t] < 1e30f))
                 note(C_LF_TUNE, cs, "pass %d, scheme %d: time %g ms", p, t, (double)res.ms[p][t]);
         if (res.tiles[p] != lf_tiles_pick(res.ms[p]))
-            note(C_LF_TUNE, cs, "pass %d: chose %d, not the faster of %g and %g ms", p, res.tiles[p],
-                 (double)res.ms[p][0], (double)res.ms[p][1]);
+            note(C_LF_TUNE, cs, "pass %d: chose %d, not the fastest of %g, %g and %g ms", p, res.tiles[p],
+                 (double)res.ms[p][0], (double)res.ms[p][1], (double)res.ms[p][2]);
     }
     if (res.rows != want_rows || res.cols != d->Wo)
         note(C_LF_TUNE, cs, "timed %d x %d locations, expected %d x %d", res.rows, res.cols, want_rows, d->Wo);
@@ -777,12 +780,13 @@ static void test_refusals(void)
 }
 
 /* The tile mode (host only): COTSNET_CUDA_LF_TILES as given (t32 when unset), a bad value refused by
- * the local filter with a line naming the variable; lf_cuda_set_tiles takes t32, t16 and auto only. */
+ * the local filter with a line naming the variable; lf_cuda_set_tiles takes t32, t16, t8 and auto only. */
 static void test_tiles_choice(void)
 {
     const char *e = getenv("COTSNET_CUDA_LF_TILES");
     const int want = !e || !*e || !strcmp(e, "t32") ? LF_TILES_T32
                      : !strcmp(e, "t16")           ? LF_TILES_T16
+                     : !strcmp(e, "t8")            ? LF_TILES_T8
                      : !strcmp(e, "auto")          ? LF_TILES_AUTO
                                                    : -1;
     const int got = lf_cuda_tiles();
@@ -801,6 +805,7 @@ static void test_tiles_choice(void)
     if (!*why && (lf_cuda_set_tiles(-1) != CN_EINVAL || lf_cuda_set_tiles(LF_TILES_AUTO + 1) != CN_EINVAL))
         snprintf(why, sizeof why, "lf_cuda_set_tiles took an unknown scheme");
     if (!*why && (lf_cuda_set_tiles(LF_TILES_T16) != CN_OK || lf_cuda_tiles() != LF_TILES_T16 ||
+                  lf_cuda_set_tiles(LF_TILES_T8) != CN_OK || lf_cuda_tiles() != LF_TILES_T8 ||
                   lf_cuda_set_tiles(LF_TILES_AUTO) != CN_OK || lf_cuda_tiles() != LF_TILES_AUTO ||
                   lf_cuda_set_tiles(LF_TILES_T32) != CN_OK || lf_cuda_tiles() != LF_TILES_T32))
         snprintf(why, sizeof why, "lf_cuda_set_tiles did not set the mode");
@@ -818,7 +823,7 @@ static void test_tiles_auto(void)
     lf_dims a = {4, 9, 9, 3, 7, 7, 5, 3, 1}, a2 = a, other = a;
     a2.B = 9, a2.Hx = a2.Wx = 13, a2.Ho = a2.Wo = 11; /* the same product per location */
     other.M = 6;
-    const int rec[LF_PASS_COUNT] = {LF_TILES_T16, LF_TILES_T32, LF_TILES_T16};
+    const int rec[LF_PASS_COUNT] = {LF_TILES_T16, LF_TILES_T32, LF_TILES_T8};
     const int bad_rec[LF_PASS_COUNT] = {LF_TILES_T16, LF_TILES_AUTO, LF_TILES_T32};
     lf_cuda_clear_tiles_for();
     if (lf_cuda_set_tiles(LF_TILES_AUTO) != CN_OK || lf_cuda_set_tiles_for(&a, rec) != CN_OK)
@@ -842,11 +847,12 @@ static void test_tiles_auto(void)
         int want;
     } picks[] = {{{2.0f, 1.0f}, LF_TILES_T16}, {{1.0f, 2.0f}, LF_TILES_T32}, {{1.5f, 1.5f}, LF_TILES_T32},
                  {{0.0f, 1.0f}, LF_TILES_T16}, {{1.0f, -1.0f}, LF_TILES_T32}, {{INFINITY, 3.0f}, LF_TILES_T16},
-                 {{NAN, NAN}, LF_TILES_T32}};
+                 {{NAN, NAN}, LF_TILES_T32}, {{2.0f, 3.0f, 1.0f}, LF_TILES_T8}, {{2.0f, 1.0f, 1.0f}, LF_TILES_T16},
+                 {{1.0f, 1.0f, 1.0f}, LF_TILES_T32}, {{NAN, 2.0f, 1.5f}, LF_TILES_T8}};
     for (size_t i = 0; i < sizeof picks / sizeof picks[0] && !*why; i++)
         if (lf_tiles_pick(picks[i].ms) != picks[i].want)
-            snprintf(why, sizeof why, "lf_tiles_pick(%g, %g) = %d, expected %d", (double)picks[i].ms[0],
-                     (double)picks[i].ms[1], lf_tiles_pick(picks[i].ms), picks[i].want);
+            snprintf(why, sizeof why, "lf_tiles_pick(%g, %g, %g) = %d, expected %d", (double)picks[i].ms[0],
+                     (double)picks[i].ms[1], (double)picks[i].ms[2], lf_tiles_pick(picks[i].ms), picks[i].want);
     if (*why)
         tu_fail(PFX "lf_tiles_auto", "%s", why);
     else
