@@ -146,24 +146,28 @@ static const shape shapes[] = {
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
 #define NSETS 4
 /* Ours (cuda/lf.cu) in its default tile scheme (t32), the same four in the other schemes (t16: fewer
- * registers, more blocks per SM; t8: an 8 x 8 register tile per thread; docs/CUDA.md "Tile schemes"), then the batched-GEMM route
+ * registers, more blocks per SM; t8, t4: an 8 x 8 register tile per thread; docs/CUDA.md "Tile schemes"),
+ * then the batched-GEMM route
  * (cuda/lf_gemm.cu): unfold x once (the forward and the backward filter share it, as autograd keeps it),
  * the three cuBLAS products, the fold of dx. */
 enum {
     OP_FWD, OP_BWD_DATA, OP_BWD_FILTER, OP_FUSED,
     OP_T16_FWD, OP_T16_BWD_DATA, OP_T16_BWD_FILTER, OP_T16_FUSED,
     OP_T8_FWD, OP_T8_BWD_DATA, OP_T8_BWD_FILTER, OP_T8_FUSED,
+    OP_T4_FWD, OP_T4_BWD_DATA, OP_T4_BWD_FILTER, OP_T4_FUSED,
     OP_B_UNFOLD, OP_B_FWD, OP_B_BWD_DATA, OP_B_FOLD, OP_B_BWD_FILTER, NOPS
 };
 static const char *op_name[NOPS] = {"lf_forward", "lf_backward_data", "lf_backward_filter", "lf_bwd_fused_sgd",
                                     "t16_forward", "t16_backward_data", "t16_backward_filter", "t16_bwd_fused_sgd",
                                     "t8_forward", "t8_backward_data", "t8_backward_filter", "t8_bwd_fused_sgd",
+                                    "t4_forward", "t4_backward_data", "t4_backward_filter", "t4_bwd_fused_sgd",
                                     "bmm_unfold", "bmm_forward", "bmm_backward_data", "bmm_fold",
                                     "bmm_backward_filter"};
 /* Our ops: the pass (OP_FWD .. OP_FUSED) and the tile scheme of each. */
-_Static_assert(OP_T16_FWD == 4 && OP_T8_FWD == 8 && OP_B_UNFOLD == 4 * LF_TILES_COUNT, "4 ops per tile scheme");
+_Static_assert(OP_T16_FWD == 4 && OP_T8_FWD == 8 && OP_T4_FWD == 12 && OP_B_UNFOLD == 4 * LF_TILES_COUNT,
+               "4 ops per tile scheme, in the order of LF_TILES_*");
 static int base_op(int op) { return op < OP_B_UNFOLD ? op % 4 : op; }
-static int op_tiles(int op) { return op < OP_B_UNFOLD ? op / 4 : LF_TILES_T32; } /* LF_TILES_T32, T16, T8 */
+static int op_tiles(int op) { return op < OP_B_UNFOLD ? op / 4 : LF_TILES_T32; } /* LF_TILES_T32, T16, T8, T4 */
 
 typedef struct {
     lf_dims d;

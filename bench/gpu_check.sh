@@ -33,7 +33,8 @@
 #   peers_cuda, bench_cuda  (after the sanitizers end: a quiet GPU) PyTorch on bench_cuda's shapes, then
 #                         bench_cuda: our kernels against the measured ceilings, PyTorch and the
 #                         cuBLAS batched-GEMM route (cuda/lf_gemm.cu);
-#   ncu_*                 Nsight Compute's sections on one full-size launch of each local-filter kernel;
+#   ncu_*                 Nsight Compute's sections on one full-size launch of each local-filter kernel
+#                         (ncu_fwd_t8: the forward in tile scheme t8; ...);
 #   bench_cuda_job        bench_cuda --job for jobs/le2012.ini and the Coates share below (1x1 grid,
 #                         batch 32): every stage's passes on the jobs' own shapes, for perfmodel.py
 #                         gpu --rates logs/bench_cuda_job.log (bench/PERFMODEL.md);
@@ -151,9 +152,9 @@ run() {
     if command -v compute-sanitizer >/dev/null 2>&1; then
         for tool in memcheck racecheck synccheck initcheck; do
             wanted "sanitizer_$tool" || continue
-            (s0=$(date +%s); timeout -k 5 120 compute-sanitizer --tool "$tool" --error-exitcode 9 \
+            (s0=$(date +%s); timeout -k 5 180 compute-sanitizer --tool "$tool" --error-exitcode 9 \
                 "$DEV/bin/test_cuda_ops" >"$work/logs/sanitizer_$tool.log" 2>&1
-             rc=$?; verdict "sanitizer_$tool" "$rc" 120 $(($(date +%s) - s0))) &
+             rc=$?; verdict "sanitizer_$tool" "$rc" 180 $(($(date +%s) - s0))) &
             san_pids="$san_pids $!"
         done
     else
@@ -203,13 +204,23 @@ run() {
             --set grid.rows=1 --set grid.cols=1 --set grid.replicas=1 --set grid.halo=mpi --set grid.allreduce=mpi \
             --set checkpoint.every=-1 --set run.log_every=10 "$@"
     }
-    # Nsight Compute on the three local-filter kernels (one full-size launch each, stage 1 shape)
+    # Nsight Compute on the three local-filter kernels in each tile scheme (one full-size launch each, the
+    # first shape, le2012_s1), told apart by the tile configuration in their names (cuda/lf_tile.cuh)
     if command -v ncu >/dev/null 2>&1; then
-        for k in lf_fwd_kernel lf_bwd_kernel lf_bwf_kernel; do
-            step "ncu_$k" 60 ncu --clock-control none --section SpeedOfLight --section Occupancy \
-                --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
-                --section ComputeWorkloadAnalysis -k "regex:$k" --launch-skip 2 --launch-count 1 \
-                "$DEV/bin/bench_cuda" --reps 3
+        for k in fwd bwd bwf; do
+            for t in t32 t16 t8 t4; do
+                case $t in # Cfg<TR, TC, RR, RC, TT, KS, ...> at 4 or 8 columns
+                t32) cfg='64, ?[48], ?[24], ?4, ?32,' ;;
+                t16) cfg='64, ?[48], ?[24], ?4, ?16,' ;;
+                t8) cfg='64, ?[48], ?8, ?[48], ?8, ?16,' ;;
+                t4) cfg='64, ?[48], ?8, ?[48], ?4, ?16,' ;;
+                esac
+                step "ncu_${k}_$t" 60 ncu --clock-control none --section SpeedOfLight --section Occupancy \
+                    --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
+                    --section ComputeWorkloadAnalysis --kernel-name-base demangled \
+                    -k "regex:lf_${k}_kernel<cnlf::Cfg<$cfg" --launch-skip 2 --launch-count 1 \
+                    "$DEV/bin/bench_cuda" --reps 3
+            done
         done
     fi
     # the passes of every stage's training step on the two jobs' own shapes (1x1 grid, their training

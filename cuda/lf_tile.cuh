@@ -18,24 +18,30 @@
 
 namespace cnlf {
 
-template <int TR_, int TC_, int RR_, int RC_, int TT_, int KS_, int MINB_ = 0>
+template <int TR_, int TC_, int RR_, int RC_, int TT_, int KS_, int MINB_ = 0, int PAD_ = 1>
 struct Cfg {
     static constexpr int TR = TR_, TC = TC_; /* block tile: rows x columns of P */
     static constexpr int RR = RR_, RC = RC_; /* register tile of one thread */
     static constexpr int TT = TT_;           /* reduction values per chunk */
     static constexpr int KS = KS_;           /* slices of the reduction */
     static constexpr int MINB = MINB_;       /* blocks per SM the registers must allow (0: as ptxas likes) */
+    static constexpr int PAD = PAD_;         /* floats after each row of A (bank offsets of rows and slices) */
     static constexpr int NTR = TR / RR, NTC = TC / RC, NTS = NTR * NTC, NT = KS * NTS;
+    static constexpr int RED = KS >= 8 ? KS * TR * TC : (KS - 1) * TR * TC; /* tile_reduce's floats */
     static_assert(TR % RR == 0 && TC % RC == 0, "a register tile must divide the block tile");
     static_assert(NT <= 1024, "at most 1024 threads per block");
-    static_assert(KS == 1 || (KS - 1) * TR * TC <= KS * TT * (TR + 1), "the slice sums must fit in A");
 };
 
-/* Shared tiles of one block, per slice; +1 pads the rows so that column-wise stores avoid conflicts. */
+/* Shared tiles of one block, per slice; PAD floats after each row of A and one after each row of B, so
+ * that column-wise stores avoid conflicts; spare makes room for tile_reduce's partial sums where the
+ * tiles alone hold fewer (at least one float: C++ has no empty arrays). tile_reduce reads the three as
+ * one array of floats (no padding comes between arrays of float). */
 template <class G>
 struct Tiles {
-    float A[G::KS][G::TT][G::TR + 1];
+    static constexpr int NAB = G::KS * G::TT * (G::TR + G::PAD + G::TC + 1);
+    float A[G::KS][G::TT][G::TR + G::PAD];
     float B[G::KS][G::TT][G::TC + 1];
+    float spare[G::RED > NAB ? G::RED - NAB : 1];
 };
 
 /* Where this thread sits. */
@@ -82,7 +88,7 @@ __device__ __forceinline__ void tile_reduce(Tiles<G> &sm, const Who<G> &me, floa
         /* many slices (scheme t8): every thread sums TR * TC / NT outputs over all slices, in slice
          * order, into slice 0's place, and slice 0 reads its sums back: the same order as below, with the
          * block's threads sharing the work instead of slice 0 alone doing (KS - 1) * RR * RC loads */
-        static_assert(G::TR * G::TC <= G::TT * (G::TR + 1), "every slice's partial sums must fit in A");
+        static_assert(sizeof(Tiles<G>) >= sizeof(float) * G::RED, "every slice's partial sums must fit");
         float *red = &sm.A[0][0][0];
         constexpr int OUT = G::TR * G::TC;
         __syncthreads();
@@ -106,6 +112,7 @@ __device__ __forceinline__ void tile_reduce(Tiles<G> &sm, const Who<G> &me, floa
                 for (int p = 0; p < G::RC; p++)
                     acc[q][p] = red[(me.tr + q * G::NTR) * G::TC + me.tc + p * G::NTC];
     } else if constexpr (G::KS > 1) {
+        static_assert(sizeof(Tiles<G>) >= sizeof(float) * G::RED, "the slices' partial sums must fit");
         float *red = &sm.A[0][0][0];
         __syncthreads();
         if (me.slice > 0)
@@ -150,6 +157,15 @@ struct TilesT16 {
 struct TilesT8 {
     using C4 = Cfg<64, 4, 8, 4, 8, 16, 2>;
     using C8 = Cfg<64, 8, 8, 8, 8, 16, 2>;
+    using C16 = TilesT16::C16;
+    using C32 = TilesT16::C32;
+};
+/*   T4: the register tiles of t8 with TT = 4: half the values a thread prefetches per chunk, at most 168
+ *       registers (3 blocks per SM where t8 fits 2), twice the barriers per product; rows of A padded to
+ *       66 floats, so that the 4 slices of a warp read 32 different banks. */
+struct TilesT4 {
+    using C4 = Cfg<64, 4, 8, 4, 4, 16, 3, 2>;
+    using C8 = Cfg<64, 8, 8, 8, 4, 16, 3, 2>;
     using C16 = TilesT16::C16;
     using C32 = TilesT16::C32;
 };

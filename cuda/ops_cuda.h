@@ -85,22 +85,23 @@ int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, float *w, const
  * float rounding, different speed. LF_TILES_T32 (the default): 32 reduction values per chunk, registers
  * as the compiler likes; LF_TILES_T16: 16 per chunk, at most 128 registers per thread (more blocks per
  * SM); LF_TILES_T8: 8 per chunk, an 8 x 8 register tile per thread (fewer shared-memory reads per
- * product). The mode (cuda/lf_tiles.cu): the last lf_cuda_set_tiles, else the environment variable
- * COTSNET_CUDA_LF_TILES (t32, t16, t8 or auto), else T32. lf_cuda_tiles returns it, or -1 with one line in
+ * product); LF_TILES_T4: the same with 4 per chunk (fewer registers). The mode (cuda/lf_tiles.cu): the
+ * last lf_cuda_set_tiles, else the environment variable COTSNET_CUDA_LF_TILES (t32, t16, t8, t4 or
+ * auto), else T32. lf_cuda_tiles returns it, or -1 with one line in
  * cn_last_error() when that variable holds anything else (the four functions then refuse with
  * CN_EINVAL). Set it before queuing work.
  * LF_TILES_AUTO: each call runs the scheme recorded with lf_cuda_set_tiles_for for its pass and the
  * shape of one location's product (C, M, r, s: the batch and the tile size do not count), T32 where
  * none is; lf_cuda_tiles_for says which a call would run. lf_backward_fused_sgd_cuda runs its data
  * term as LF_PASS_BACKWARD_DATA and its update as LF_PASS_BACKWARD_FILTER. */
-enum { LF_TILES_T32 = 0, LF_TILES_T16 = 1, LF_TILES_T8 = 2, LF_TILES_COUNT, LF_TILES_AUTO = LF_TILES_COUNT };
+enum { LF_TILES_T32 = 0, LF_TILES_T16 = 1, LF_TILES_T8 = 2, LF_TILES_T4 = 3, LF_TILES_COUNT, LF_TILES_AUTO = LF_TILES_COUNT };
 enum { LF_PASS_FORWARD = 0, LF_PASS_BACKWARD_DATA = 1, LF_PASS_BACKWARD_FILTER = 2, LF_PASS_COUNT };
-int lf_cuda_set_tiles(int scheme); /* T32, T16, T8 or AUTO: CN_OK; else CN_EINVAL */
+int lf_cuda_set_tiles(int scheme); /* T32, T16, T8, T4 or AUTO: CN_OK; else CN_EINVAL */
 int lf_cuda_tiles(void);
-const char *lf_cuda_tiles_name(int scheme); /* "t32", "t16", "t8", "auto", or "?" */
-/* Records tiles[pass] (T32, T16 or T8 each) for d's shape (at most 32 shapes); CN_OK or CN_EINVAL. */
+const char *lf_cuda_tiles_name(int scheme); /* "t32", "t16", "t8", "t4", "auto", or "?" */
+/* Records tiles[pass] (a scheme each, not AUTO) for d's shape (at most 32 shapes); CN_OK or CN_EINVAL. */
 int lf_cuda_set_tiles_for(const lf_dims *d, const int tiles[LF_PASS_COUNT]);
-int lf_cuda_tiles_for(const lf_dims *d, int pass); /* T32, T16 or T8; -1 as lf_cuda_tiles */
+int lf_cuda_tiles_for(const lf_dims *d, int pass); /* a scheme (not AUTO); -1 as lf_cuda_tiles */
 int lf_cuda_tiles_same_shape(const lf_dims *a, const lf_dims *b); /* 1 when a and b share one record */
 void lf_cuda_clear_tiles_for(void);                /* forgets every record */
 /* The faster of the schemes' times in ms (a tie: T32; a time that is not positive and finite never wins). */

@@ -411,8 +411,8 @@ static void tune_one(const lf_dims *d, int fused, int locations, int want_rows)
             if (!(res.ms[p][t] > 0.0f && res.ms[p][t] < 1e30f))
                 note(C_LF_TUNE, cs, "pass %d, scheme %d: time %g ms", p, t, (double)res.ms[p][t]);
         if (res.tiles[p] != lf_tiles_pick(res.ms[p]))
-            note(C_LF_TUNE, cs, "pass %d: chose %d, not the fastest of %g, %g and %g ms", p, res.tiles[p],
-                 (double)res.ms[p][0], (double)res.ms[p][1], (double)res.ms[p][2]);
+            note(C_LF_TUNE, cs, "pass %d: chose %d, not the fastest of %g, %g, %g and %g ms", p, res.tiles[p],
+                 (double)res.ms[p][0], (double)res.ms[p][1], (double)res.ms[p][2], (double)res.ms[p][3]);
     }
     if (res.rows != want_rows || res.cols != d->Wo)
         note(C_LF_TUNE, cs, "timed %d x %d locations, expected %d x %d", res.rows, res.cols, want_rows, d->Wo);
@@ -780,13 +780,14 @@ static void test_refusals(void)
 }
 
 /* The tile mode (host only): COTSNET_CUDA_LF_TILES as given (t32 when unset), a bad value refused by
- * the local filter with a line naming the variable; lf_cuda_set_tiles takes t32, t16, t8 and auto only. */
+ * the local filter with a line naming the variable; lf_cuda_set_tiles takes t32, t16, t8, t4 and auto only. */
 static void test_tiles_choice(void)
 {
     const char *e = getenv("COTSNET_CUDA_LF_TILES");
     const int want = !e || !*e || !strcmp(e, "t32") ? LF_TILES_T32
                      : !strcmp(e, "t16")           ? LF_TILES_T16
                      : !strcmp(e, "t8")            ? LF_TILES_T8
+                     : !strcmp(e, "t4")            ? LF_TILES_T4
                      : !strcmp(e, "auto")          ? LF_TILES_AUTO
                                                    : -1;
     const int got = lf_cuda_tiles();
@@ -806,6 +807,7 @@ static void test_tiles_choice(void)
         snprintf(why, sizeof why, "lf_cuda_set_tiles took an unknown scheme");
     if (!*why && (lf_cuda_set_tiles(LF_TILES_T16) != CN_OK || lf_cuda_tiles() != LF_TILES_T16 ||
                   lf_cuda_set_tiles(LF_TILES_T8) != CN_OK || lf_cuda_tiles() != LF_TILES_T8 ||
+                  lf_cuda_set_tiles(LF_TILES_T4) != CN_OK || lf_cuda_tiles() != LF_TILES_T4 ||
                   lf_cuda_set_tiles(LF_TILES_AUTO) != CN_OK || lf_cuda_tiles() != LF_TILES_AUTO ||
                   lf_cuda_set_tiles(LF_TILES_T32) != CN_OK || lf_cuda_tiles() != LF_TILES_T32))
         snprintf(why, sizeof why, "lf_cuda_set_tiles did not set the mode");
@@ -848,11 +850,13 @@ static void test_tiles_auto(void)
     } picks[] = {{{2.0f, 1.0f}, LF_TILES_T16}, {{1.0f, 2.0f}, LF_TILES_T32}, {{1.5f, 1.5f}, LF_TILES_T32},
                  {{0.0f, 1.0f}, LF_TILES_T16}, {{1.0f, -1.0f}, LF_TILES_T32}, {{INFINITY, 3.0f}, LF_TILES_T16},
                  {{NAN, NAN}, LF_TILES_T32}, {{2.0f, 3.0f, 1.0f}, LF_TILES_T8}, {{2.0f, 1.0f, 1.0f}, LF_TILES_T16},
-                 {{1.0f, 1.0f, 1.0f}, LF_TILES_T32}, {{NAN, 2.0f, 1.5f}, LF_TILES_T8}};
+                 {{1.0f, 1.0f, 1.0f}, LF_TILES_T32}, {{NAN, 2.0f, 1.5f}, LF_TILES_T8},
+                 {{2.0f, 2.0f, 2.0f, 1.0f}, LF_TILES_T4}, {{2.0f, 2.0f, 1.0f, 1.0f}, LF_TILES_T8}};
     for (size_t i = 0; i < sizeof picks / sizeof picks[0] && !*why; i++)
         if (lf_tiles_pick(picks[i].ms) != picks[i].want)
-            snprintf(why, sizeof why, "lf_tiles_pick(%g, %g, %g) = %d, expected %d", (double)picks[i].ms[0],
-                     (double)picks[i].ms[1], (double)picks[i].ms[2], lf_tiles_pick(picks[i].ms), picks[i].want);
+            snprintf(why, sizeof why, "lf_tiles_pick(%g, %g, %g, %g) = %d, expected %d", (double)picks[i].ms[0],
+                     (double)picks[i].ms[1], (double)picks[i].ms[2], (double)picks[i].ms[3],
+                     lf_tiles_pick(picks[i].ms), picks[i].want);
     if (*why)
         tu_fail(PFX "lf_tiles_auto", "%s", why);
     else
