@@ -145,29 +145,31 @@ static const shape shapes[] = {
 };
 #define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
 #define NSETS 4
-/* Ours (cuda/lf.cu) in its default tile scheme (t32), the same four in the other schemes (t16: fewer
- * registers, more blocks per SM; t8, t4: an 8 x 8 register tile per thread; docs/CUDA.md "Tile schemes"),
- * then the batched-GEMM route
+/* Ours (cuda/lf.cu): the four passes in each tile scheme (t32, t16: fewer registers, more blocks per
+ * SM; t4: an 8 x 8 register tile per thread; docs/CUDA.md "Tile schemes"), the default's rows named
+ * lf_* and the others' by their scheme, then the batched-GEMM route
  * (cuda/lf_gemm.cu): unfold x once (the forward and the backward filter share it, as autograd keeps it),
  * the three cuBLAS products, the fold of dx. */
 enum {
-    OP_FWD, OP_BWD_DATA, OP_BWD_FILTER, OP_FUSED,
-    OP_T16_FWD, OP_T16_BWD_DATA, OP_T16_BWD_FILTER, OP_T16_FUSED,
-    OP_T8_FWD, OP_T8_BWD_DATA, OP_T8_BWD_FILTER, OP_T8_FUSED,
-    OP_T4_FWD, OP_T4_BWD_DATA, OP_T4_BWD_FILTER, OP_T4_FUSED,
-    OP_B_UNFOLD, OP_B_FWD, OP_B_BWD_DATA, OP_B_FOLD, OP_B_BWD_FILTER, NOPS
+    OP_FWD, OP_BWD_DATA, OP_BWD_FILTER, OP_FUSED, /* in scheme t32; then the same in t16 and in t4 */
+    OP_B_UNFOLD = 4 * LF_TILES_COUNT, OP_B_FWD, OP_B_BWD_DATA, OP_B_FOLD, OP_B_BWD_FILTER, NOPS
 };
+/* the passes (PyTorch's rows in peers_cuda.py's file have these names), then the GEMM route's ops */
 static const char *op_name[NOPS] = {"lf_forward", "lf_backward_data", "lf_backward_filter", "lf_bwd_fused_sgd",
-                                    "t16_forward", "t16_backward_data", "t16_backward_filter", "t16_bwd_fused_sgd",
-                                    "t8_forward", "t8_backward_data", "t8_backward_filter", "t8_bwd_fused_sgd",
-                                    "t4_forward", "t4_backward_data", "t4_backward_filter", "t4_bwd_fused_sgd",
-                                    "bmm_unfold", "bmm_forward", "bmm_backward_data", "bmm_fold",
+                                    [OP_B_UNFOLD] = "bmm_unfold", "bmm_forward", "bmm_backward_data", "bmm_fold",
                                     "bmm_backward_filter"};
 /* Our ops: the pass (OP_FWD .. OP_FUSED) and the tile scheme of each. */
-_Static_assert(OP_T16_FWD == 4 && OP_T8_FWD == 8 && OP_T4_FWD == 12 && OP_B_UNFOLD == 4 * LF_TILES_COUNT,
-               "4 ops per tile scheme, in the order of LF_TILES_*");
 static int base_op(int op) { return op < OP_B_UNFOLD ? op % 4 : op; }
-static int op_tiles(int op) { return op < OP_B_UNFOLD ? op / 4 : LF_TILES_T32; } /* LF_TILES_T32, T16, T8, T4 */
+static int op_tiles(int op) { return op < OP_B_UNFOLD ? op / 4 : LF_TILES_T32; } /* LF_TILES_T32, T16, T4 */
+/* An op's row name: the pass's, with the scheme for schemes other than the default (t32_forward, ...) */
+static const char *op_label(int op, char *buf, size_t len)
+{
+    const int t = op_tiles(op), b = base_op(op);
+    if (op >= OP_B_UNFOLD || t == LF_TILES_DEFAULT)
+        return op_name[b];
+    snprintf(buf, len, "%s%s", lf_cuda_tiles_name(t), op_name[b] + 2); /* "lf_forward" -> "t32_forward" */
+    return buf;
+}
 
 typedef struct {
     lf_dims d;
@@ -475,7 +477,9 @@ static int table_main(int argc, char **argv)
             double ms = time_op(&c, op, reps), flops, bytes;
             op_cost(&c, op, &flops, &bytes);
             const peer_t *p = find_peer(op_name[base_op(op)], shapes[k].key); /* the same work */
-            print_row(op_name[op], shapes[k].key, ms, flops, bytes, peak, bw, p ? p->ms : 0, ok, err);
+            char label[32];
+            print_row(op_label(op, label, sizeof label), shapes[k].key, ms, flops, bytes, peak, bw, p ? p->ms : 0,
+                      ok, err);
             if (op < OP_B_UNFOLD && base_op(op) != OP_FUSED) { /* the training step's three passes */
                 const int t = op_tiles(op);
                 sum_ms[t] += ms, sum_flops[t] += flops, sum_bytes[t] += bytes, worst[t] = fmax(worst[t], err);
@@ -489,18 +493,21 @@ static int table_main(int argc, char **argv)
             }
         }
         /* forward + both backward passes: the sums of the three rows of each scheme */
-        for (int t = 0; t < LF_TILES_COUNT; t++) {
+        const int d = LF_TILES_DEFAULT; /* its row lf_fwd+bwd (perfmodel.py reads it), then the others' */
+        for (int n = 0; n < LF_TILES_COUNT; n++) {
+            const int t = n == 0 ? d : n <= d ? n - 1 : n;
             char row[32];
-            snprintf(row, sizeof row, "%s_fwd+bwd", t == LF_TILES_T32 ? "lf" : lf_cuda_tiles_name(t));
+            snprintf(row, sizeof row, "%s_fwd+bwd", t == d ? "lf" : lf_cuda_tiles_name(t));
             print_row(row, shapes[k].key, sum_ms[t], sum_flops[t], sum_bytes[t], peak, bw,
                       ntorch[t] == 3 ? sum_torch[t] : 0, worst[t] <= 1e-5, worst[t]);
         }
-        for (int t = 1; t < LF_TILES_COUNT; t++)
-            printf("# %s: tile scheme %s %.4f ms = %.2fx lf_fwd+bwd (t32)\n", shapes[k].key, lf_cuda_tiles_name(t),
-                   sum_ms[t], sum_ms[t] / sum_ms[0]);
+        for (int t = 0; t < LF_TILES_COUNT; t++)
+            if (t != d)
+                printf("# %s: tile scheme %s %.4f ms = %.2fx lf_fwd+bwd (%s, the default)\n", shapes[k].key,
+                       lf_cuda_tiles_name(t), sum_ms[t], sum_ms[t] / sum_ms[d], lf_cuda_tiles_name(d));
         printf("# %s: the batched-GEMM route (unfold, 3 cuBLAS products, fold) %.4f ms = %.2fx lf_fwd+bwd; its "
-               "products alone %.4f ms = %.2fx\n", shapes[k].key, bmm_ms, bmm_ms / sum_ms[0], bmm_gemm_ms,
-               bmm_gemm_ms / sum_ms[0]);
+               "products alone %.4f ms = %.2fx\n", shapes[k].key, bmm_ms, bmm_ms / sum_ms[d], bmm_gemm_ms,
+               bmm_gemm_ms / sum_ms[d]);
         fflush(stdout);
         ctx_free(&c);
     }

@@ -34,7 +34,7 @@
 #                         bench_cuda: our kernels against the measured ceilings, PyTorch and the
 #                         cuBLAS batched-GEMM route (cuda/lf_gemm.cu);
 #   ncu_*                 Nsight Compute's sections on one full-size launch of each local-filter kernel
-#                         (ncu_fwd_t8: the forward in tile scheme t8; ...);
+#                         (ncu_fwd_t4: the forward in tile scheme t4; ...);
 #   bench_cuda_job        bench_cuda --job for jobs/le2012.ini and the Coates share below (1x1 grid,
 #                         batch 32): every stage's passes on the jobs' own shapes, for perfmodel.py
 #                         gpu --rates logs/bench_cuda_job.log (bench/PERFMODEL.md);
@@ -120,7 +120,7 @@ run() {
     left() { echo $((budget - ($(date +%s) - t_start))); }
     verdict() { # name rc limit secs
         f="$work/logs/$1.log"
-        fails=$(grep -c '^FAIL' "$f") skips=$(grep -c '^skip' "$f")
+        fails=$(grep -c '^FAIL\|No kernels were profiled' "$f") skips=$(grep -c '^skip' "$f")
         if [ "$2" -eq 124 ] || [ "$2" -eq 137 ]; then v="TIMEOUT after ${3}s"
         elif [ "$2" -ne 0 ] || [ "$fails" -gt 0 ]; then v="FAILED (exit $2, $fails FAIL lines)"
         elif [ "$skips" -gt 0 ]; then v="SKIPPED $skips checks"
@@ -208,12 +208,13 @@ run() {
     # first shape, le2012_s1), told apart by the tile configuration in their names (cuda/lf_tile.cuh)
     if command -v ncu >/dev/null 2>&1; then
         for k in fwd bwd bwf; do
-            for t in t32 t16 t8 t4; do
-                case $t in # Cfg<TR, TC, RR, RC, TT, KS, ...> at 4 or 8 columns
-                t32) cfg='64, ?[48], ?[24], ?4, ?32,' ;;
-                t16) cfg='64, ?[48], ?[24], ?4, ?16,' ;;
-                t8) cfg='64, ?[48], ?8, ?[48], ?8, ?16,' ;;
-                t4) cfg='64, ?[48], ?8, ?[48], ?4, ?16,' ;;
+            for t in t32 t16 t4; do
+                # Cfg<TR, TC, RR, RC, TT, ...> at 4 or 8 columns, as ncu writes it: Cfg<(int)64, (int)8, ...>
+                i='(\(int\))?'
+                case $t in
+                t32) cfg="${i}64, ${i}[48], ${i}[24], ${i}4, ${i}32," ;;
+                t16) cfg="${i}64, ${i}[48], ${i}[24], ${i}4, ${i}16," ;;
+                t4) cfg="${i}64, ${i}[48], ${i}8, ${i}[48], ${i}4," ;;
                 esac
                 step "ncu_${k}_$t" 60 ncu --clock-control none --section SpeedOfLight --section Occupancy \
                     --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \

@@ -8,8 +8,8 @@
 #   gpu_resume_from_cpu   the CPU run's checkpoint at step 6 loaded on the GPU and trained to the end;
 #   gpu_train_fused_1rank optimizer.fused (momentum 0): the fused backward + SGD kernels in training
 #                         against the CPU backend's fused path (tests/t_fused.sh: that equals plain SGD);
-#   gpu_train_{t16,t8,t4,auto}_1rank, gpu_train_fused_{t16,t8,t4,auto}_1rank
-#                         the same with COTSNET_CUDA_LF_TILES=t16, t8, t4 and auto (docs/CUDA.md "Tile schemes");
+#   gpu_train_{t32,t4,auto}_1rank, gpu_train_fused_{t32,t4,auto}_1rank
+#                         the same with COTSNET_CUDA_LF_TILES=t32, t4 and auto (docs/CUDA.md "Tile schemes");
 #   gpu_no_device         with CUDA_VISIBLE_DEVICES empty: one "no GPU" line, exit 1, nothing trained;
 # and, where mpirun is found (the GPU machine has none of its own: gpu_check.sh unpacks Open MPI
 # there), every rank on the one GPU, halos and the replicas' mean staged through host memory and MPI:
@@ -56,9 +56,9 @@ if train "$tmp/gpuF" --set run.backend=cuda $f; then
 else
     echo "FAIL gpu_train_fused_1rank: the run failed: $(tail -5 "$tmp/gpuF.log")"
 fi
-# the local filter's other tile schemes (t16, t8, t4) and mode auto (both timed per stage, the choice kept in the
-# checkpoints), against the same CPU runs; t32 is the default, which the runs above used
-for mode in t16 t8 t4 auto; do
+# the local filter's other tile schemes (t32, t4) and mode auto (both timed per stage, the choice kept in the
+# checkpoints), against the same CPU runs; t16 is the default, which the runs above used
+for mode in t32 t4 auto; do
     if COTSNET_CUDA_LF_TILES=$mode train "$tmp/gpu_$mode" --set run.backend=cuda; then
         grep "^local filter tiles auto" "$tmp/gpu_$mode.log"
         cuda_compare "gpu_train_${mode}_1rank" 6 "$tmp/cpu" "$tmp/gpu_$mode"

@@ -363,13 +363,11 @@ static void launch_bwd(const Geo &g, int ni, const float *w, const float *gy, fl
             launch<F::C32>(__VA_ARGS__);                                                                \
     } while (0)
 
-/* ... of scheme `tiles` (LF_TILES_T32, T16, T8 or T4). */
+/* ... of scheme `tiles` (LF_TILES_T32, T16 or T4). */
 #define CN_LF_DISPATCH(tiles, n, launch, ...)                                                           \
     do {                                                                                                \
         if ((tiles) == LF_TILES_T16)                                                                    \
             CN_LF_WIDTH(TilesT16, n, launch, __VA_ARGS__);                                              \
-        else if ((tiles) == LF_TILES_T8)                                                                \
-            CN_LF_WIDTH(TilesT8, n, launch, __VA_ARGS__);                                               \
         else if ((tiles) == LF_TILES_T4)                                                                \
             CN_LF_WIDTH(TilesT4, n, launch, __VA_ARGS__);                                               \
         else                                                                                            \

@@ -85,7 +85,7 @@ template <class G>
 __device__ __forceinline__ void tile_reduce(Tiles<G> &sm, const Who<G> &me, float (&acc)[G::RR][G::RC])
 {
     if constexpr (G::KS >= 8) {
-        /* many slices (scheme t8): every thread sums TR * TC / NT outputs over all slices, in slice
+        /* many slices (scheme t4): every thread sums TR * TC / NT outputs over all slices, in slice
          * order, into slice 0's place, and slice 0 reads its sums back: the same order as below, with the
          * block's threads sharing the work instead of slice 0 alone doing (KS - 1) * RR * RC loads */
         static_assert(sizeof(Tiles<G>) >= sizeof(float) * G::RED, "every slice's partial sums must fit");
@@ -151,18 +151,12 @@ struct TilesT16 {
     using C16 = Cfg<64, 16, 4, 4, 16, 2, 4>;
     using C32 = Cfg<64, 32, 4, 4, 16, 1, 4>;
 };
-/*   T8: an 8 x 8 register tile (8 x 4 at 4 columns) with all the columns of a narrow product in one
- *       thread, TT = 8 and 16 slices: 64 products per 16 shared-memory reads (t32 and t16: 16 per 8),
- *       the slices' sums added by the whole block (tile_reduce); wider products as t16. */
-struct TilesT8 {
-    using C4 = Cfg<64, 4, 8, 4, 8, 16, 2>;
-    using C8 = Cfg<64, 8, 8, 8, 8, 16, 2>;
-    using C16 = TilesT16::C16;
-    using C32 = TilesT16::C32;
-};
-/*   T4: the register tiles of t8 with TT = 4: half the values a thread prefetches per chunk, at most 168
- *       registers (3 blocks per SM where t8 fits 2), twice the barriers per product; rows of A padded to
- *       66 floats, so that the 4 slices of a warp read 32 different banks. */
+/*   T4: an 8 x 8 register tile (8 x 4 at 4 columns) with all the columns of a narrow product in one
+ *       thread: 64 products per 16 shared-memory reads (t32 and t16: 16 per 8); TT = 4 and 16 slices,
+ *       whose sums the whole block adds (tile_reduce); at most 168 registers (3 blocks per SM); rows of
+ *       A padded to 66 floats, so that the 4 slices of a warp read 32 different banks; wider products
+ *       as t16. (A t8, the same with TT = 8 and 2 blocks per SM, was slower than t4 in every pass on an
+ *       H100, 2026-11-27: removed.) */
 struct TilesT4 {
     using C4 = Cfg<64, 4, 8, 4, 4, 16, 3, 2>;
     using C8 = Cfg<64, 8, 8, 8, 4, 16, 3, 2>;

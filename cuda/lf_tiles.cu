@@ -1,9 +1,10 @@
 /* lf_tiles.cu: which tile scheme each local-filter call runs (docs/CUDA.md "Tile schemes").
  *
  * The mode: the last lf_cuda_set_tiles, else the environment variable COTSNET_CUDA_LF_TILES (t32, t16,
- * t8, t4 or auto, read once), else t32. In mode t32, t16, t8 or t4 every call runs that scheme. In mode auto a call
+ * t4 or auto, read once), else LF_TILES_DEFAULT (t16). In mode t32, t16 or t4 every call runs that
+ * scheme. In mode auto a call
  * runs the scheme recorded by lf_cuda_set_tiles_for for its pass and the shape of one location's
- * product (C, M, r, s), and t32 where nothing is recorded; cuda/lf_tune.cu measures what to record.
+ * product (C, M, r, s), and the default where nothing is recorded; cuda/lf_tune.cu measures what to record.
  * The record is a small table behind a mutex: it is written before the first step and read at every
  * launch. */
 #include <atomic>
@@ -22,10 +23,10 @@ int tiles_from_env()
 {
     static const int v = [] {
         const char *e = getenv("COTSNET_CUDA_LF_TILES");
-        if (!e || !*e || !strcmp(e, "t32"))
-            return (int)LF_TILES_T32;
-        return !strcmp(e, "t16")    ? (int)LF_TILES_T16
-               : !strcmp(e, "t8")   ? (int)LF_TILES_T8
+        if (!e || !*e)
+            return (int)LF_TILES_DEFAULT;
+        return !strcmp(e, "t32")    ? (int)LF_TILES_T32
+               : !strcmp(e, "t16")  ? (int)LF_TILES_T16
                : !strcmp(e, "t4")   ? (int)LF_TILES_T4
                : !strcmp(e, "auto") ? (int)LF_TILES_AUTO
                                     : -1;
@@ -53,9 +54,8 @@ extern "C" int lf_cuda_tiles_same_shape(const lf_dims *a, const lf_dims *b)
 extern "C" int lf_cuda_set_tiles(int scheme)
 {
     if (scheme < 0 || scheme > LF_TILES_AUTO)
-        return cn_set_error("lf_cuda_set_tiles: unknown tile scheme %d (t32 = %d, t16 = %d, t8 = %d, t4 = %d, "
-                            "auto = %d)", scheme, (int)LF_TILES_T32, (int)LF_TILES_T16, (int)LF_TILES_T8,
-                            (int)LF_TILES_T4, (int)LF_TILES_AUTO);
+        return cn_set_error("lf_cuda_set_tiles: unknown tile scheme %d (t32 = %d, t16 = %d, t4 = %d, auto = %d)",
+                            scheme, (int)LF_TILES_T32, (int)LF_TILES_T16, (int)LF_TILES_T4, (int)LF_TILES_AUTO);
     tiles_set.store(scheme);
     return CN_OK;
 }
@@ -67,7 +67,7 @@ extern "C" int lf_cuda_tiles(void)
         return t;
     const int e = tiles_from_env();
     if (e < 0)
-        cn_set_error("COTSNET_CUDA_LF_TILES=%s: the local filter's tile scheme is t32, t16, t8, t4 or auto",
+        cn_set_error("COTSNET_CUDA_LF_TILES=%s: the local filter's tile scheme is t32, t16, t4 or auto",
                      getenv("COTSNET_CUDA_LF_TILES"));
     return e;
 }
@@ -76,7 +76,6 @@ extern "C" const char *lf_cuda_tiles_name(int scheme)
 {
     return scheme == LF_TILES_T32    ? "t32"
            : scheme == LF_TILES_T16  ? "t16"
-           : scheme == LF_TILES_T8   ? "t8"
            : scheme == LF_TILES_T4   ? "t4"
            : scheme == LF_TILES_AUTO ? "auto"
                                      : "?";
@@ -107,14 +106,14 @@ extern "C" int lf_cuda_tiles_for(const lf_dims *d, int pass)
     if (mode != LF_TILES_AUTO)
         return mode; /* a scheme, or -1 (a bad variable, said in cn_last_error) */
     if (!d)
-        return LF_TILES_T32; /* the call itself refuses it */
+        return LF_TILES_DEFAULT; /* the call itself refuses it */
     if (pass < 0 || pass >= LF_PASS_COUNT)
         return cn_set_error("lf_cuda_tiles_for: unknown pass %d", pass); /* -1 */
     std::lock_guard<std::mutex> lock(table_mu);
     for (int i = 0; i < table_n; i++)
         if (lf_cuda_tiles_same_shape(&table[i].d, d))
             return table[i].tiles[pass];
-    return LF_TILES_T32;
+    return LF_TILES_DEFAULT;
 }
 
 extern "C" void lf_cuda_clear_tiles_for(void)

@@ -82,23 +82,24 @@ int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, float *w, const
                                cudaStream_t stream);
 
 /* The tile scheme of the four functions above (docs/CUDA.md "Tile schemes"): the same results within
- * float rounding, different speed. LF_TILES_T32 (the default): 32 reduction values per chunk, registers
- * as the compiler likes; LF_TILES_T16: 16 per chunk, at most 128 registers per thread (more blocks per
- * SM); LF_TILES_T8: 8 per chunk, an 8 x 8 register tile per thread (fewer shared-memory reads per
- * product); LF_TILES_T4: the same with 4 per chunk (fewer registers). The mode (cuda/lf_tiles.cu): the
- * last lf_cuda_set_tiles, else the environment variable COTSNET_CUDA_LF_TILES (t32, t16, t8, t4 or
- * auto), else T32. lf_cuda_tiles returns it, or -1 with one line in
+ * float rounding, different speed. LF_TILES_T32: 32 reduction values per chunk, registers as the
+ * compiler likes; LF_TILES_T16 (the default, LF_TILES_DEFAULT: the fastest of the three on an H100 at
+ * the Le et al. 2012 shapes): 16 per chunk, at most 128 registers per thread (more blocks per SM);
+ * LF_TILES_T4: 4 per chunk, an 8 x 8 register tile per thread (fewer shared-memory reads per product),
+ * at most 168 registers. The mode (cuda/lf_tiles.cu): the last lf_cuda_set_tiles, else the environment
+ * variable COTSNET_CUDA_LF_TILES (t32, t16, t4 or auto), else the default. lf_cuda_tiles returns it, or -1 with one line in
  * cn_last_error() when that variable holds anything else (the four functions then refuse with
  * CN_EINVAL). Set it before queuing work.
  * LF_TILES_AUTO: each call runs the scheme recorded with lf_cuda_set_tiles_for for its pass and the
- * shape of one location's product (C, M, r, s: the batch and the tile size do not count), T32 where
- * none is; lf_cuda_tiles_for says which a call would run. lf_backward_fused_sgd_cuda runs its data
+ * shape of one location's product (C, M, r, s: the batch and the tile size do not count), the default
+ * where none is; lf_cuda_tiles_for says which a call would run. lf_backward_fused_sgd_cuda runs its data
  * term as LF_PASS_BACKWARD_DATA and its update as LF_PASS_BACKWARD_FILTER. */
-enum { LF_TILES_T32 = 0, LF_TILES_T16 = 1, LF_TILES_T8 = 2, LF_TILES_T4 = 3, LF_TILES_COUNT, LF_TILES_AUTO = LF_TILES_COUNT };
+enum { LF_TILES_T32 = 0, LF_TILES_T16 = 1, LF_TILES_T4 = 2, LF_TILES_COUNT, LF_TILES_AUTO = LF_TILES_COUNT };
+enum { LF_TILES_DEFAULT = LF_TILES_T16 };
 enum { LF_PASS_FORWARD = 0, LF_PASS_BACKWARD_DATA = 1, LF_PASS_BACKWARD_FILTER = 2, LF_PASS_COUNT };
-int lf_cuda_set_tiles(int scheme); /* T32, T16, T8, T4 or AUTO: CN_OK; else CN_EINVAL */
+int lf_cuda_set_tiles(int scheme); /* T32, T16, T4 or AUTO: CN_OK; else CN_EINVAL */
 int lf_cuda_tiles(void);
-const char *lf_cuda_tiles_name(int scheme); /* "t32", "t16", "t8", "t4", "auto", or "?" */
+const char *lf_cuda_tiles_name(int scheme); /* "t32", "t16", "t4", "auto", or "?" */
 /* Records tiles[pass] (a scheme each, not AUTO) for d's shape (at most 32 shapes); CN_OK or CN_EINVAL. */
 int lf_cuda_set_tiles_for(const lf_dims *d, const int tiles[LF_PASS_COUNT]);
 int lf_cuda_tiles_for(const lf_dims *d, int pass); /* a scheme (not AUTO); -1 as lf_cuda_tiles */

@@ -473,7 +473,7 @@ int ckpt_load(cn_net *net, cn_progress *cur, const char *path)
     char tiles[CN_LF_TILES_TEXT] = "";
     int trc = cn_h5_attr_text(file, "lf_tiles", tiles, sizeof tiles);
     if (trc != CN_H5A_MISSING && (trc || lf_tiles_parse(tiles, net->nstages, NULL))) {
-        snprintf(err, sizeof err, "attribute lf_tiles is not %d stage%s of three tile schemes (t32, t16, t8 or t4), "
+        snprintf(err, sizeof err, "attribute lf_tiles is not %d stage%s of three tile schemes (t32, t16 or t4), "
                  "as \"t16,t32,t16;...\"", net->nstages, net->nstages > 1 ? "s" : "");
         goto done;
     }

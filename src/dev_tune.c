@@ -13,15 +13,13 @@ int lf_tiles_parse(const char *s, int nstages, int tt[][3])
         return -1;
     for (int k = 0; k < nstages; k++)
         for (int p = 0; p < 3; p++) {
-            /* a name: t32, t16, t8 or t4 */
-            const int n = !strncmp(s, "t32", 3) || !strncmp(s, "t16", 3)  ? 3
-                          : !strncmp(s, "t8", 2) || !strncmp(s, "t4", 2) ? 2
-                                                                         : 0;
+            /* a name: t32, t16 or t4 */
+            const int n = !strncmp(s, "t32", 3) || !strncmp(s, "t16", 3) ? 3 : !strncmp(s, "t4", 2) ? 2 : 0;
             const char sep = p < 2 ? ',' : k < nstages - 1 ? ';' : '\0';
             if (!n || s[n] != sep)
                 return -1;
             if (tt)
-                tt[k][p] = n == 2 ? s[1] - '0' : s[1] == '3' ? 32 : 16;
+                tt[k][p] = n == 2 ? 4 : s[1] == '3' ? 32 : 16;
             s += sep ? n + 1 : n;
         }
     return 0;
@@ -54,10 +52,7 @@ int dev_tune_lf(const cn_net *net, const char *recorded, char *out)
                 j--;
             pick[k][0] = 1;
             for (int p = 0; p < LF_PASS_COUNT; p++)
-                pick[k][1 + p] = tt[j][p] == 16  ? LF_TILES_T16
-                                 : tt[j][p] == 8 ? LF_TILES_T8
-                                 : tt[j][p] == 4 ? LF_TILES_T4
-                                                 : LF_TILES_T32;
+                pick[k][1 + p] = tt[j][p] == 16 ? LF_TILES_T16 : tt[j][p] == 4 ? LF_TILES_T4 : LF_TILES_T32;
             if (grid->world_rank == 0)
                 printf("local filter tiles auto: stage %d: forward %s, backward data %s, backward filter %s "
                        "(recorded in the checkpoint)\n", k + 1, lf_cuda_tiles_name(pick[k][1]),

@@ -4,7 +4,7 @@
  *
  * The record's text form (checkpoint attribute lf_tiles, cn_progress.lf_tiles): per stage the schemes
  * of the forward, backward data and backward filter passes, stages separated by ';':
- * "t16,t32,t8;t32,t32,t16" for two stages (schemes t32, t16, t8, t4). */
+ * "t16,t32,t4;t32,t32,t16" for two stages (schemes t32, t16, t4). */
 #ifndef CN_DEV_TUNE_H
 #define CN_DEV_TUNE_H
 
@@ -14,7 +14,7 @@
 #define CN_LF_TILES_TEXT (CN_MAX_STAGES * 12 + 1)
 
 /* Parse the text form of nstages stages; tt (may be NULL: only check) gets each scheme's chunk, 32,
- * 16, 8 or 4. Returns 0, or -1 when s is not exactly that. */
+ * 16 or 4. Returns 0, or -1 when s is not exactly that. */
 int lf_tiles_parse(const char *s, int nstages, int tt[][3]);
 
 /* With backend = cuda and the tile mode auto (cuda/ops_cuda.h, lf_cuda_tiles): every rank records the

@@ -23,13 +23,14 @@
 #       kernels against the CPU's fused path (tests/t_fused.sh: that equals plain SGD), 1e-5;
 #   cuda_train_average_R2: 2 replicas with grid.average_every = 3 (parameters averaged on the device
 #       every 3 steps), against the CPU backend doing the same, 1e-5;
-#   cuda_train_1x2_t16, cuda_train_1x2_auto: the 1x2 run with COTSNET_CUDA_LF_TILES=t16, and =auto
-#       (rank 0 times both tile schemes per stage and pass, says its choices, every rank runs them),
+#   cuda_train_1x2_t32, cuda_train_1x2_t4, cuda_train_1x2_auto: the 1x2 run with COTSNET_CUDA_LF_TILES=t32,
+#       =t4 and =auto (rank 0 times the three tile schemes per stage and pass, says its choices, every
+#       rank runs them; the runs above use the default, t16),
 #       1e-5; cuda_train_bad_tiles: t64 stops the run before its first step with one line;
 #   cuda_auto_ckpt_records: the auto run's checkpoints record its choice (attribute lf_tiles);
 #   cuda_auto_resume_recorded: a run resumed with auto from a checkpoint whose record was changed
 #       prints, runs and records that record instead of timing again, and matches the CPU (1e-5);
-#   cuda_tiles_differ: rank 0 in mode auto and rank 1 in t32 (an environment variable that did not reach
+#   cuda_tiles_differ: rank 0 in mode auto and rank 1 in t16 (an environment variable that did not reach
 #       every rank) stop before the first step with one line, instead of running different kernels
 #       with rank 0's broadcast of its choice left for a later collective to receive;
 #   cuda_auto_same_shape: two stages of one shape (C, M, field, stride) share one record, so auto times
@@ -108,9 +109,9 @@ else echo "FAIL cuda_train_1rank: the run failed: $(tail -3 "$tmp/gpu1.log")"; f
 if train "$tmp/gpu2" 2 2 "$EMU" --set run.backend=cuda; then cuda_compare cuda_train_1x2 6 "$tmp/cpu2" "$tmp/gpu2"
 else echo "FAIL cuda_train_1x2: the run failed: $(tail -3 "$tmp/gpu2.log")"; fi
 
-# the local filter's other tile schemes (COTSNET_CUDA_LF_TILES=t16, t8, t4: cuda/lf_tile.cuh) train the
+# the local filter's other tile schemes (COTSNET_CUDA_LF_TILES=t32, t4: cuda/lf_tile.cuh) train the
 # same; a scheme that does not exist stops the run before its first step with one line naming the variable
-for t in t16 t8 t4; do
+for t in t32 t4; do
     if COTSNET_CUDA_LF_TILES=$t train "$tmp/gpuT$t" 2 2 "$EMU" --set run.backend=cuda &&
         grep -q "local filter tiles $t)" "$tmp/gpuT$t.log"; then cuda_compare "cuda_train_1x2_$t" 6 "$tmp/cpu2" "$tmp/gpuT$t"
     else echo "FAIL cuda_train_1x2_$t: the run failed or did not say its tiles: $(tail -3 "$tmp/gpuT$t.log")"; fi
@@ -120,18 +121,18 @@ done
 stages=$(grep -c '^\[stage' $JOB)
 if COTSNET_CUDA_LF_TILES=auto train "$tmp/gpuAuto" 2 2 "$EMU" --set run.backend=cuda &&
     grep -q "local filter tiles auto)" "$tmp/gpuAuto.log" &&
-    [ "$(grep -c '^local filter tiles auto: stage [0-9]* (.*forward t[0-9]* (t32 [0-9.]* ms, t16 [0-9.]* ms, t8 [0-9.]* ms, t4 [0-9.]* ms), backward data t[0-9]* .*backward filter t[0-9]*' "$tmp/gpuAuto.log")" -eq "$stages" ]
+    [ "$(grep -c '^local filter tiles auto: stage [0-9]* (.*forward t[0-9]* (t32 [0-9.]* ms, t16 [0-9.]* ms, t4 [0-9.]* ms), backward data t[0-9]* .*backward filter t[0-9]*' "$tmp/gpuAuto.log")" -eq "$stages" ]
 then cuda_compare cuda_train_1x2_auto 6 "$tmp/cpu2" "$tmp/gpuAuto"
 else echo "FAIL cuda_train_1x2_auto: the run failed or did not say its $stages stages' choices: $(grep -m3 'tiles\|error' "$tmp/gpuAuto.log")"; fi
 # the choice is recorded in every checkpoint (attribute lf_tiles: what the lines said), and a run that
 # resumes one runs what it records, without timing again: here a record planted in the step-6 checkpoint
-# (each pass's scheme changed: t32 to t16, t16 to t8, t8 to t4, t4 to t32), which the resumed run must print, use
+# (each pass's scheme changed: t32 to t16, t16 to t4, t4 to t32), which the resumed run must print, use
 # and record again
 said=$(sed -n 's/^local filter tiles auto: stage [0-9]* (.*forward \(t[0-9]*\) .*backward data \(t[0-9]*\) .*backward filter \(t[0-9]*\) .*/\1,\2,\3/p' "$tmp/gpuAuto.log" | paste -sd';')
 rec() { "$BIN" info "$1" | sed -n 's/^  lf tiles  *\([^ ]*\) .*/\1/p'; }
 if [ -n "$said" ] && [ "$(rec "$tmp/gpuAuto/ckpt/ckpt-00000012.h5")" = "$said" ]; then echo "ok cuda_auto_ckpt_records ($said)"
 else echo "FAIL cuda_auto_ckpt_records: the log said '$said', the checkpoint records '$(rec "$tmp/gpuAuto/ckpt/ckpt-00000012.h5")'"; fi
-planted=$(echo "$said" | sed 's/t32/tX/g; s/t16/tY/g; s/t8/tZ/g; s/t4/t32/g; s/tX/t16/g; s/tY/t8/g; s/tZ/t4/g')
+planted=$(echo "$said" | sed 's/t32/tX/g; s/t16/tY/g; s/t4/t32/g; s/tX/t16/g; s/tY/t4/g')
 mkdir -p "$tmp/gpuAR/ckpt" && cp "$tmp/gpuAuto/ckpt/ckpt-00000006.h5" "$tmp/gpuAR/ckpt/"
 $PY -c "import h5py,sys,numpy as np; h5py.File(sys.argv[1],'a').attrs['lf_tiles']=np.bytes_(sys.argv[2].encode())" \
     "$tmp/gpuAR/ckpt/ckpt-00000006.h5" "$planted"
@@ -243,8 +244,8 @@ no_gpu() {
 no_gpu cuda_no_gpu "cotsnet: error" "run.backend = cuda: no GPU on rank 0" "step" "$EMU" train $JOB \
     --set grid.rows=1 --set grid.cols=2 --set run.backend=cuda --set run.out_dir="$tmp/nogpu"
 
-# COTSNET_CUDA_LF_TILES differs between ranks (auto on rank 0, unset = t32 on rank 1): one line, no step
-no_gpu cuda_tiles_differ "cotsnet: error" "rank 0: local filter tiles auto here, t32 on another rank" "step" \
+# COTSNET_CUDA_LF_TILES differs between ranks (auto on rank 0, unset = t16 on rank 1): one line, no step
+no_gpu cuda_tiles_differ "cotsnet: error" "rank 0: local filter tiles auto here, t16 on another rank" "step" \
     env -u COTSNET_CUDA_LF_TILES COTSNET_EMU_NO_GPU=0 sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 0 ]; then export COTSNET_CUDA_LF_TILES=auto; fi
 exec "$0" "$@"' "$EMU" train $JOB --set grid.rows=1 --set grid.cols=2 --set run.backend=cuda --set run.out_dir="$tmp/differ"
 

@@ -176,8 +176,8 @@ static const lf_case lf_cases[] = {
     {"b4h12w9c5m12r3s2_tile", 4, 12, 9, 5, 12, 3, 2, 3, 2}, /* window larger than 3 x 2 outputs need */
     {"b130h6w7c4m8r3s1", 130, 6, 7, 4, 8, 3, 1, 0, 0},     /* B > 128: three sample tiles, 2 in the last */
     {"b1h8w7c9m2r2s1", 1, 8, 7, 9, 2, 2, 1, 0, 0},         /* B = 1, C in 9..16, M = 2 */
-    {"b9h12w11c6m7r7s1", 9, 12, 11, 6, 7, 7, 1, 0, 0},     /* K = 294, M <= 8: each of t8's 16 slices */
-                                                            /* takes 2 or 3 chunks (forward, bwd data) */
+    {"b9h12w11c6m7r7s1", 9, 12, 11, 6, 7, 7, 1, 0, 0},     /* K = 294, M <= 8: each of t4's 16 slices */
+                                                            /* takes 4 or 5 chunks (forward, bwd data) */
 };
 
 /* The fused update's reference: sgd_momentum_ref with mu = 0 on the filters of the region's locations
@@ -411,8 +411,8 @@ static void tune_one(const lf_dims *d, int fused, int locations, int want_rows)
             if (!(res.ms[p][t] > 0.0f && res.ms[p][t] < 1e30f))
                 note(C_LF_TUNE, cs, "pass %d, scheme %d: time %g ms", p, t, (double)res.ms[p][t]);
         if (res.tiles[p] != lf_tiles_pick(res.ms[p]))
-            note(C_LF_TUNE, cs, "pass %d: chose %d, not the fastest of %g, %g, %g and %g ms", p, res.tiles[p],
-                 (double)res.ms[p][0], (double)res.ms[p][1], (double)res.ms[p][2], (double)res.ms[p][3]);
+            note(C_LF_TUNE, cs, "pass %d: chose %d, not the fastest of %g, %g and %g ms", p, res.tiles[p],
+                 (double)res.ms[p][0], (double)res.ms[p][1], (double)res.ms[p][2]);
     }
     if (res.rows != want_rows || res.cols != d->Wo)
         note(C_LF_TUNE, cs, "timed %d x %d locations, expected %d x %d", res.rows, res.cols, want_rows, d->Wo);
@@ -779,14 +779,14 @@ static void test_refusals(void)
                 memcmp(buf, keep, sizeof buf) ? "CHANGED" : "untouched");
 }
 
-/* The tile mode (host only): COTSNET_CUDA_LF_TILES as given (t32 when unset), a bad value refused by
- * the local filter with a line naming the variable; lf_cuda_set_tiles takes t32, t16, t8, t4 and auto only. */
+/* The tile mode (host only): COTSNET_CUDA_LF_TILES as given (the default, t16, when unset), a bad value refused by
+ * the local filter with a line naming the variable; lf_cuda_set_tiles takes t32, t16, t4 and auto only. */
 static void test_tiles_choice(void)
 {
     const char *e = getenv("COTSNET_CUDA_LF_TILES");
-    const int want = !e || !*e || !strcmp(e, "t32") ? LF_TILES_T32
+    const int want = !e || !*e                  ? LF_TILES_DEFAULT
+                     : !strcmp(e, "t32")           ? LF_TILES_T32
                      : !strcmp(e, "t16")           ? LF_TILES_T16
-                     : !strcmp(e, "t8")            ? LF_TILES_T8
                      : !strcmp(e, "t4")            ? LF_TILES_T4
                      : !strcmp(e, "auto")          ? LF_TILES_AUTO
                                                    : -1;
@@ -806,7 +806,6 @@ static void test_tiles_choice(void)
     if (!*why && (lf_cuda_set_tiles(-1) != CN_EINVAL || lf_cuda_set_tiles(LF_TILES_AUTO + 1) != CN_EINVAL))
         snprintf(why, sizeof why, "lf_cuda_set_tiles took an unknown scheme");
     if (!*why && (lf_cuda_set_tiles(LF_TILES_T16) != CN_OK || lf_cuda_tiles() != LF_TILES_T16 ||
-                  lf_cuda_set_tiles(LF_TILES_T8) != CN_OK || lf_cuda_tiles() != LF_TILES_T8 ||
                   lf_cuda_set_tiles(LF_TILES_T4) != CN_OK || lf_cuda_tiles() != LF_TILES_T4 ||
                   lf_cuda_set_tiles(LF_TILES_AUTO) != CN_OK || lf_cuda_tiles() != LF_TILES_AUTO ||
                   lf_cuda_set_tiles(LF_TILES_T32) != CN_OK || lf_cuda_tiles() != LF_TILES_T32))
@@ -825,23 +824,23 @@ static void test_tiles_auto(void)
     lf_dims a = {4, 9, 9, 3, 7, 7, 5, 3, 1}, a2 = a, other = a;
     a2.B = 9, a2.Hx = a2.Wx = 13, a2.Ho = a2.Wo = 11; /* the same product per location */
     other.M = 6;
-    const int rec[LF_PASS_COUNT] = {LF_TILES_T16, LF_TILES_T32, LF_TILES_T8};
+    const int rec[LF_PASS_COUNT] = {LF_TILES_T32, LF_TILES_T4, LF_TILES_T16};
     const int bad_rec[LF_PASS_COUNT] = {LF_TILES_T16, LF_TILES_AUTO, LF_TILES_T32};
     lf_cuda_clear_tiles_for();
     if (lf_cuda_set_tiles(LF_TILES_AUTO) != CN_OK || lf_cuda_set_tiles_for(&a, rec) != CN_OK)
         snprintf(why, sizeof why, "auto or a record refused: %s", cn_last_error());
     for (int p = 0; p < LF_PASS_COUNT && !*why; p++)
         if (lf_cuda_tiles_for(&a, p) != rec[p] || lf_cuda_tiles_for(&a2, p) != rec[p] ||
-            lf_cuda_tiles_for(&other, p) != LF_TILES_T32)
-            snprintf(why, sizeof why, "pass %d: recorded %d, ran %d (same shape %d), another shape %d (not t32)", p,
+            lf_cuda_tiles_for(&other, p) != LF_TILES_DEFAULT)
+            snprintf(why, sizeof why, "pass %d: recorded %d, ran %d (same shape %d), another shape %d (not the default)", p,
                      rec[p], lf_cuda_tiles_for(&a, p), lf_cuda_tiles_for(&a2, p), lf_cuda_tiles_for(&other, p));
-    if (!*why && (lf_cuda_set_tiles_for(&other, bad_rec) != CN_EINVAL || lf_cuda_tiles_for(&other, 0) != LF_TILES_T32))
+    if (!*why && (lf_cuda_set_tiles_for(&other, bad_rec) != CN_EINVAL || lf_cuda_tiles_for(&other, 0) != LF_TILES_DEFAULT))
         snprintf(why, sizeof why, "a record with an unknown scheme was taken");
     if (!*why && (lf_cuda_set_tiles(LF_TILES_T32) != CN_OK || lf_cuda_tiles_for(&a, LF_PASS_FORWARD) != LF_TILES_T32))
         snprintf(why, sizeof why, "mode t32 did not override the record");
     lf_cuda_set_tiles(LF_TILES_AUTO);
     lf_cuda_clear_tiles_for();
-    if (!*why && lf_cuda_tiles_for(&a, LF_PASS_FORWARD) != LF_TILES_T32)
+    if (!*why && lf_cuda_tiles_for(&a, LF_PASS_FORWARD) != LF_TILES_DEFAULT)
         snprintf(why, sizeof why, "lf_cuda_clear_tiles_for kept the record");
     lf_cuda_set_tiles(LF_TILES_T32);
     const struct {
@@ -849,14 +848,12 @@ static void test_tiles_auto(void)
         int want;
     } picks[] = {{{2.0f, 1.0f}, LF_TILES_T16}, {{1.0f, 2.0f}, LF_TILES_T32}, {{1.5f, 1.5f}, LF_TILES_T32},
                  {{0.0f, 1.0f}, LF_TILES_T16}, {{1.0f, -1.0f}, LF_TILES_T32}, {{INFINITY, 3.0f}, LF_TILES_T16},
-                 {{NAN, NAN}, LF_TILES_T32}, {{2.0f, 3.0f, 1.0f}, LF_TILES_T8}, {{2.0f, 1.0f, 1.0f}, LF_TILES_T16},
-                 {{1.0f, 1.0f, 1.0f}, LF_TILES_T32}, {{NAN, 2.0f, 1.5f}, LF_TILES_T8},
-                 {{2.0f, 2.0f, 2.0f, 1.0f}, LF_TILES_T4}, {{2.0f, 2.0f, 1.0f, 1.0f}, LF_TILES_T8}};
+                 {{NAN, NAN}, LF_TILES_T32}, {{2.0f, 3.0f, 1.0f}, LF_TILES_T4}, {{2.0f, 1.0f, 1.0f}, LF_TILES_T16},
+                 {{1.0f, 1.0f, 1.0f}, LF_TILES_T32}, {{NAN, 2.0f, 1.5f}, LF_TILES_T4}};
     for (size_t i = 0; i < sizeof picks / sizeof picks[0] && !*why; i++)
         if (lf_tiles_pick(picks[i].ms) != picks[i].want)
-            snprintf(why, sizeof why, "lf_tiles_pick(%g, %g, %g, %g) = %d, expected %d", (double)picks[i].ms[0],
-                     (double)picks[i].ms[1], (double)picks[i].ms[2], (double)picks[i].ms[3],
-                     lf_tiles_pick(picks[i].ms), picks[i].want);
+            snprintf(why, sizeof why, "lf_tiles_pick(%g, %g, %g) = %d, expected %d", (double)picks[i].ms[0],
+                     (double)picks[i].ms[1], (double)picks[i].ms[2], lf_tiles_pick(picks[i].ms), picks[i].want);
     if (*why)
         tu_fail(PFX "lf_tiles_auto", "%s", why);
     else
