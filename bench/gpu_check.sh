@@ -19,18 +19,20 @@
 #   test_cuda_ops         every kernel against the CPU reference, and the batched-GEMM route;
 #   sanitizer_*           the same under compute-sanitizer memcheck, racecheck, synccheck and initcheck,
 #                         the four at once in the background while the steps below that need no quiet
-#                         GPU run (each with a time limit; a time-out is reported, never a pass);
+#                         GPU run (each with a time limit; a time-out is reported, never a pass; the
+#                         CPU steps share the host's cores with them);
 #   test_nccl             NCCL loads; a one-rank all-reduce mean leaves its buffer unchanged;
 #   train_cuda            bench/train_cuda_check.sh: `cotsnet train` on the GPU against the CPU
 #                         (1 rank; 2 and 4 ranks on the one GPU and replicas where mpirun is found);
-#   bench_halo_*          bench_halo --backend cuda: 1x1 (the device-to-device self copy) over NCCL,
-#                         and 1x2 on 2 ranks staged through host memory and MPI (with mpirun);
 #   cpu_isa               tests/test_lf_cpu and test_pool_lcn_cpu on this host's CPU (AVX-512 where it
 #                         has it: the run-time choice of instruction set);
 #   cpu_ops_avx2, cpu_ops_avx512  bench_ops (the CPU kernels' table, no peers) on one core of this host
 #                         with each instruction set it has;
 #   bench_halo_1x2_cpu    bench_halo over MPI from host memory (the baseline of the GPU's MPI path);
-#   peers_cuda, bench_cuda  (after the sanitizers end: a quiet GPU) PyTorch on bench_cuda's shapes, then
+#   bench_halo_1x1_nccl, bench_halo_1x2_mpi  (after the sanitizers end: a quiet GPU) bench_halo --backend
+#                         cuda: 1x1 (the device-to-device self copy) over NCCL, and 1x2 on 2 ranks staged
+#                         through host memory and MPI (with mpirun);
+#   peers_cuda, bench_cuda  PyTorch on bench_cuda's shapes, then
 #                         bench_cuda: our kernels against the measured ceilings, PyTorch and the
 #                         cuBLAS batched-GEMM route (cuda/lf_gemm.cu);
 #   ncu_*                 Nsight Compute's sections on one full-size launch of each local-filter kernel
@@ -162,13 +164,6 @@ run() {
     fi
     step test_nccl 40 "$DEV/bin/test_nccl"
     step train_cuda 200 env LD_LIBRARY_PATH="$LIBC" OMP_NUM_THREADS=2 sh bench/train_cuda_check.sh "$DEV/bin/cotsnet"
-    step bench_halo_1x1_nccl 40 env LD_LIBRARY_PATH="$LIBC" \
-        "$DEV/bin/bench_halo" --grid 1x1 --tile 64,256 --halo 1,8 --backend cuda --halo-path nccl --no-ceiling
-    if command -v mpirun >/dev/null 2>&1; then
-        step bench_halo_1x2_mpi 60 env LD_LIBRARY_PATH="$LIBC" OMP_NUM_THREADS=1 \
-            mpirun --oversubscribe --bind-to none -np 2 \
-            "$DEV/bin/bench_halo" --grid 1x2 --tile 16,64,256 --halo 1,8 --backend cuda --halo-path mpi --no-ceiling
-    fi
     isa=generic
     grep -q avx2 /proc/cpuinfo && isa=avx2
     grep -q avx512f /proc/cpuinfo && isa=avx512
@@ -188,6 +183,15 @@ run() {
         # shellcheck disable=SC2086
         wait $san_pids
         pack
+    fi
+    # the GPU's halo paths once the sanitizers have left the GPU (2026-11-27: run beside them, the 1x1
+    # device copy of a 256-pixel tile took 2.5 ms instead of 0.09)
+    step bench_halo_1x1_nccl 40 env LD_LIBRARY_PATH="$LIBC" \
+        "$DEV/bin/bench_halo" --grid 1x1 --tile 64,256 --halo 1,8 --backend cuda --halo-path nccl --no-ceiling
+    if command -v mpirun >/dev/null 2>&1; then
+        step bench_halo_1x2_mpi 60 env LD_LIBRARY_PATH="$LIBC" OMP_NUM_THREADS=1 \
+            mpirun --oversubscribe --bind-to none -np 2 \
+            "$DEV/bin/bench_halo" --grid 1x2 --tile 16,64,256 --halo 1,8 --backend cuda --halo-path mpi --no-ceiling
     fi
     "$DEV/bin/bench_cuda" --shapes >"$work/shapes.txt"
     step peers_cuda 150 python3 bench/peers_cuda.py "$work/shapes.txt"

@@ -644,9 +644,10 @@ def plot(all_pts, path, hw):
         axes[0][col].set_ylim(0, 105)
         axes[0][col].set_ylabel("parallel efficiency: compute / step, %")
         how = "f measured by bench_cuda, g assumed" if hw.get("measured") else "both assumed"
+        what = ("compute: each pass's time measured on its layer's shape (bench_cuda --job)" if hw.get("rates") else
+                f"FLOP fraction f = {hw['flop_frac']:.3f}, HBM fraction g = {hw['mem_frac']}: {how}")
         axes[0][col].set_title(f"{name}, {hw.get('short', hw['name'])}, batch {all_pts[name]['batch']}\n"
-                               f"(FLOP fraction f = {hw['flop_frac']:.3f}, HBM fraction g = {hw['mem_frac']}: "
-                               f"{how})", fontsize=9)
+                               f"({what})", fontsize=9)
         axes[0][col].set_xlabel("GPUs (solid: the grid grows; dashed: replicas of 8x8 from 64 GPUs)")
         axes[0][col].grid(alpha=0.3)
         axes[0][col].legend(fontsize=7)
@@ -934,7 +935,7 @@ def predict(args):
             big = dict(lay, batch=16 * b)  # the per-replica batch that hides the all-reduce
             all_pts[name]["big"] = {"batch": 16 * b, "pts": series(big, hw, NETS["ndr"], share_grid(big, hw) or 1,
                                                                    args.get("rates"))}
-        plot(all_pts, args["plot"], hw)
+        plot(all_pts, args["plot"], dict(hw, rates=bool(args.get("rates"))))
     return all_pts
 
 
