@@ -21,8 +21,8 @@ cublasHandle_t cn_cublas(cudaStream_t stream);
 void *cn_scratch_alloc(size_t bytes, cudaStream_t stream);
 void cn_scratch_free(void *p, cudaStream_t stream);
 
-/* lf_forward_cuda and its siblings (same arguments and checks) in scheme tiles (LF_TILES_T32 or
- * LF_TILES_T16) instead of lf_cuda_tiles_for's; the fused pass takes one scheme per term. */
+/* lf_forward_cuda and its siblings (same arguments and checks) in scheme tiles (LF_TILES_T32, T16 or
+ * T4) instead of lf_cuda_tiles_for's; the fused pass takes one scheme per term. */
 int cn_lf_forward(int tiles, const lf_dims *d, const float *x, const float *w, float *y, cn_region rg,
                   cudaStream_t stream);
 int cn_lf_backward_data(int tiles, const lf_dims *d, const float *w, const float *dy, float *dx, cn_region rg,

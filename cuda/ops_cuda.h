@@ -105,7 +105,8 @@ int lf_cuda_set_tiles_for(const lf_dims *d, const int tiles[LF_PASS_COUNT]);
 int lf_cuda_tiles_for(const lf_dims *d, int pass); /* a scheme (not AUTO); -1 as lf_cuda_tiles */
 int lf_cuda_tiles_same_shape(const lf_dims *a, const lf_dims *b); /* 1 when a and b share one record */
 void lf_cuda_clear_tiles_for(void);                /* forgets every record */
-/* The faster of the schemes' times in ms (a tie: T32; a time that is not positive and finite never wins). */
+/* The fastest of the schemes' times in ms (a tie: the lower scheme, T32 first; a time that is not positive
+ * and finite never wins). */
 int lf_tiles_pick(const float ms[LF_TILES_COUNT]);
 
 /* Measures every scheme on each pass of d's shape and picks with lf_tiles_pick (cuda/lf_tune.cu):
