@@ -243,17 +243,18 @@ if timeout 60 "$BIN" train $CHJOB --set run.out_dir="$tmp/ch" $CHSET --set check
     NP=1 refused damaged_object_header "$tmp/d_header.h5" "/stage1/filters cannot be opened: the file is corrupted (.*checksum"
     # the tile record of COTSNET_CUDA_LF_TILES=auto (attribute lf_tiles, src/dev_tune.h), checked on every
     # backend: a valid one for this 1-stage job resumes (on the CPU it is not carried on: no GPU chose it);
-    # a bad scheme, the wrong number of stages, or a number instead of text is refused
+    # a bad scheme (t8: a scheme only briefly, never the default), the wrong number of stages, or a number
+    # instead of text is refused
     setattr() { $PY -c "import h5py,sys,numpy as np; v=sys.argv[3]; f=h5py.File(sys.argv[2],'a'); f.attrs['lf_tiles']=int(v) if v.isdigit() else np.bytes_(v.encode())" x "$@"; }
-    cp "$good" "$tmp/t_ok.h5" && setattr "$tmp/t_ok.h5" "t16,t32,t16"
+    cp "$good" "$tmp/t_ok.h5" && setattr "$tmp/t_ok.h5" "t16,t4,t32"
     if timeout 60 "$BIN" train $CHJOB --set run.out_dir="$tmp/tok" $CHSET --resume "$tmp/t_ok.h5" > "$tmp/tok.log" 2>&1 &&
-        grep -q "^rica .*step  *2/2" "$tmp/tok.log" && "$BIN" info "$tmp/t_ok.h5" | grep -q "lf tiles  *t16,t32,t16 " &&
+        grep -q "^rica .*step  *2/2" "$tmp/tok.log" && "$BIN" info "$tmp/t_ok.h5" | grep -q "lf tiles  *t16,t4,t32 " &&
         ! "$BIN" info "$(ls "$tmp"/tok/ckpt/ckpt-*.h5 | tail -1)" | grep -q "lf tiles"; then
         echo "ok lf_tiles_record_resumes"
     else
         echo "FAIL lf_tiles_record_resumes: $(tail -3 "$tmp/tok.log" | tr '\n' ' ')"
     fi
-    for bad in "t99,t32,t16:scheme" "t16,t32,t16;t16,t32,t16:two_stages" "t16,t32:two_passes" "5:number"; do
+    for bad in "t99,t32,t16:scheme" "t8,t32,t16:scheme_t8" "t16,t4x,t16:scheme_suffix" "t16,t32,t16;t16,t32,t16:two_stages" "t16,t32:two_passes" "5:number"; do
         cp "$good" "$tmp/t_bad.h5" && setattr "$tmp/t_bad.h5" "${bad%:*}"
         NP=1 refused "damaged_lf_tiles_${bad#*:}" "$tmp/t_bad.h5" "attribute lf_tiles is not 1 stage of three tile schemes"
     done
