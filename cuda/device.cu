@@ -80,6 +80,16 @@ extern "C" void cuda_describe(char *buf, size_t len)
              (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), prop.major, prop.minor);
 }
 
+extern "C" int cuda_mem_info(size_t *free_bytes, size_t *total_bytes)
+{
+    const cudaError_t e = cudaMemGetInfo(free_bytes, total_bytes);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return cn_set_error("cudaMemGetInfo: %s", cudaGetErrorString(e));
+    }
+    return CN_OK;
+}
+
 extern "C" void cuda_shutdown(void)
 {
     for (int i = 0; i < CN_MAX_DEVICES; i++)

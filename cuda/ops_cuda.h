@@ -45,6 +45,9 @@ int cuda_local_rank(void);
 int cuda_select_device(int local_rank);
 /* One line about the current device: "GPU 0: NVIDIA H100 80GB HBM3, 132 SMs, 79.1 GiB, sm_90". */
 void cuda_describe(char *buf, size_t len);
+/* Free and total bytes of the current device (cudaMemGetInfo): CN_OK, or CN_EINVAL with one line in
+ * cn_last_error() (never ends the job). */
+int cuda_mem_info(size_t *free_bytes, size_t *total_bytes);
 /* Destroys this process's cuBLAS handles (optional, at exit). */
 void cuda_shutdown(void);
 

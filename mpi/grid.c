@@ -152,6 +152,22 @@ int world_max_int(const cn_grid *g, int v)
     return v;
 }
 
+double node_sum_double(const cn_grid *g, double v, int *nranks)
+{
+    int n = 1;
+    if (is_mpi(g) && g->world_size > 1) {
+        MPI_Comm node;
+        MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g->world_rank, MPI_INFO_NULL, &node));
+        MPI_CHECK(MPI_Comm_set_errhandler(node, MPI_ERRORS_RETURN));
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_SUM, node));
+        MPI_CHECK(MPI_Comm_size(node, &n));
+        MPI_CHECK(MPI_Comm_free(&node));
+    }
+    if (nranks)
+        *nranks = n;
+    return v;
+}
+
 void world_bcast(const cn_grid *g, void *buf, size_t bytes, int root)
 {
     int mpi = is_mpi(g);

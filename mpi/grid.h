@@ -49,6 +49,9 @@ void grid_bcast(const cn_grid *g, void *buf, size_t bytes, int root);
 void world_sum_double(const cn_grid *g, double *v, size_t n);
 int world_any(const cn_grid *g, int flag);  /* 1 when any rank passes a non-zero flag */
 int world_max_int(const cn_grid *g, int v);
+/* The sum of v over the ranks that share this rank's node (MPI_COMM_TYPE_SHARED), and how many they
+ * are (*nranks, may be NULL). Collective over the world; v itself and 1 without MPI. */
+double node_sum_double(const cn_grid *g, double v, int *nranks);
 void world_bcast(const cn_grid *g, void *buf, size_t bytes, int root);
 void world_barrier(const cn_grid *g);
 

@@ -53,6 +53,11 @@ static size_t staging_n;  /* floats */
 
 void *dev_stream(void) { return on_gpu ? (void *)stream : NULL; }
 
+int dev_mem_info(size_t *free_bytes, size_t *total_bytes)
+{
+    return on_gpu && cuda_mem_info(free_bytes, total_bytes) == CN_OK ? 0 : -1;
+}
+
 static float *staging_get(size_t n)
 {
     if (n > staging_n) {
@@ -327,6 +332,11 @@ static void gpu_copy(void *dst, const void *src, size_t bytes, enum cudaMemcpyKi
 #define GPU_OR_HOST(gpu_call)
 
 void *dev_stream(void) { return NULL; }
+int dev_mem_info(size_t *free_bytes, size_t *total_bytes)
+{
+    (void)free_bytes, (void)total_bytes;
+    return -1;
+}
 const halo_mem *dev_halo_mem(void) { return NULL; }
 void dev_shutdown(void) {}
 

@@ -26,6 +26,8 @@ int dev_init(const cn_job *job, const cn_grid *grid);
 void dev_shutdown(void);
 int dev_gpu(void);          /* 1 between a dev_init for backend = cuda and dev_shutdown */
 void *dev_stream(void);     /* the rank's cudaStream_t (NULL on the host) */
+/* Free and total bytes of this rank's GPU: 0, or -1 on the host (or when the driver cannot say). */
+int dev_mem_info(size_t *free_bytes, size_t *total_bytes);
 
 /* count * size bytes, zeroed; host memory (cn_alloc) or device memory. */
 void *dev_alloc(size_t count, size_t size);

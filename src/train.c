@@ -19,6 +19,7 @@
 #include "src/data.h"
 #include "src/dev.h"
 #include "src/dev_tune.h"
+#include "src/mem_fit.h"
 #include "src/net.h"
 #include "src/timers.h"
 #include "src/update.h"
@@ -320,6 +321,8 @@ static int setup(run_ctx *c, const cn_job *job, const cn_grid *grid, const char 
     c->grid = grid;
     c->saved_step = -1;
     if (dev_init(job, grid)) /* backend = cuda: this rank's GPU, or one error line on every rank's behalf */
+        return -1;
+    if (mem_fit_check(job, grid)) /* the job fits the node's memory, or the GPU's: else one line */
         return -1;
     if (net_create(&c->net, job, grid))
         return -1;

@@ -40,6 +40,7 @@
 #   cuda_eval_1x2: `cotsnet eval` of the GPU run's checkpoint on 2 ranks: the CPU's accuracy line;
 #   cuda_no_gpu: without a device (COTSNET_EMU_NO_GPU=1), one "no GPU" error line, non-zero exit, no
 #       step, no crash;
+#   cuda_gpu_memory_too_small: a job that needs more than the GPU's free memory: one line, no step;
 #   cuda_mpi_direct_refused, cuda_train_1x2_mpi_direct: grid.halo = mpi-direct refused with one line by
 #       an MPI that says it is not CUDA-aware (this one); with COTSNET_MPI_CUDA_AWARE=1 and the
 #       emulator's device memory open to MPI, the 1x2 run equals the CPU (1e-5);
@@ -248,6 +249,12 @@ no_gpu cuda_no_gpu "cotsnet: error" "run.backend = cuda: no GPU on rank 0" "step
 no_gpu cuda_tiles_differ "cotsnet: error" "rank 0: local filter tiles auto here, t16 on another rank" "step" \
     env -u COTSNET_CUDA_LF_TILES COTSNET_EMU_NO_GPU=0 sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 0 ]; then export COTSNET_CUDA_LF_TILES=auto; fi
 exec "$0" "$@"' "$EMU" train $JOB --set grid.rows=1 --set grid.cols=2 --set run.backend=cuda --set run.out_dir="$tmp/differ"
+
+# a job larger than the GPU's free memory (the emulator's 1 GiB; jobs/le2012.ini needs about 6 GiB a rank
+# on 1x2): refused before anything is allocated (src/mem_fit.c), one line, no step
+no_gpu cuda_gpu_memory_too_small "cotsnet: error" "rank 0 needs [0-9.]* GiB of GPU memory for this job on grid 1x2 .* its GPU has 1.0 GiB free of 1.0" "step" \
+    env COTSNET_EMU_NO_GPU=0 "$EMU" train jobs/le2012.ini --set grid.rows=1 --set grid.cols=2 --set grid.replicas=1 \
+    --set run.backend=cuda --set run.out_dir="$tmp/gpubig"
 
 # grid.halo = mpi-direct: MPI is handed the device buffers themselves. Debian's Open MPI says it is not
 # CUDA-aware, so the run is refused before its first step with one line; told otherwise

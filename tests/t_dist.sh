@@ -4,7 +4,8 @@
 # gathered from N ranks must match the one-rank result within 1e-5 (normwise per tensor); R=2 x 2x2
 # is compared with one rank at twice the local batch. Then the parameters after 3 SGD-with-momentum
 # steps of every phase on 2x2 must match the one-rank run, and a grid that does not match the world or
-# is too fine for a map must end with one error line and a non-zero exit, no rank left hanging.
+# is too fine for a map, or a job larger than the node's memory, must end with one error line and a
+# non-zero exit, no rank left hanging.
 . tests/dist_env.sh # BUILD BIN PY JOB MPIRUN tmp, one thread per rank
 B=$(awk -F= '/^batch/{gsub(/ /,"",$2); print $2}' $JOB)
 
@@ -72,6 +73,16 @@ rc=$?
 n=$(grep -c "cotsnet: error" "$tmp/f.err")
 if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$n" -eq 1 ] && grep -q "too fine for stage 2.*largest grid that fits is 5x4" "$tmp/f.err"; then
     echo "ok dist_grid_too_fine"; else echo "FAIL dist_grid_too_fine: rc $rc, $n error lines: $(cat "$tmp/f.err")"; fi
+# A job larger than the node's memory (jobs/coates2013.ini at batch 65536: terabytes on 2 ranks): refused
+# before anything is allocated (src/mem_fit.c), one line with what the node's ranks need and what it has,
+# no run directory (it was the out-of-memory killer, halfway through allocating)
+timeout 60 $MPIRUN -np 2 "$BIN" train jobs/coates2013.ini --set run.backend=cpu --set grid.rows=1 --set grid.cols=2 \
+    --set grid.replicas=1 --set data.batch=65536 --set run.out_dir="$tmp/big" > "$tmp/m.out" 2> "$tmp/m.err"
+rc=$?
+n=$(grep -c "cotsnet: error" "$tmp/m.err")
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$n" -eq 1 ] && [ ! -e "$tmp/big" ] &&
+    grep -q "the 2 ranks on node .* need [0-9.]* GiB of memory for this job on grid 1x2 .* GiB is available there (MemAvailable" "$tmp/m.err"; then
+    echo "ok dist_memory_too_small"; else echo "FAIL dist_memory_too_small: rc $rc, $n error lines: $(head -c 600 "$tmp/m.err")"; fi
 # An option without its value, last on the command line, on 2 ranks: one line naming the option, status 2
 # (it was "unknown option '--set'").
 for opt in --set --resume; do

@@ -46,6 +46,8 @@ cudaError_t cudaGetDeviceCount(int *count);
 cudaError_t cudaSetDevice(int dev);
 cudaError_t cudaGetDevice(int *dev);
 cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int dev);
+/* The emulated device's 1 GiB (cudaGetDeviceProperties), all of it free: device memory is host memory. */
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes);
 cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int dev);
 cudaError_t cudaGetLastError(void);
 cudaError_t cudaPeekAtLastError(void);

@@ -1,0 +1,82 @@
+/* mem_fit.c: see mem_fit.h. */
+#include "src/mem_fit.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "src/common.h"
+#include "src/dev.h"
+#include "src/sizing.h"
+
+#define GIB (1024.0 * 1024.0 * 1024.0)
+
+/* MemAvailable of /proc/meminfo in bytes, or -1 when it cannot be read. */
+static double meminfo_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    double kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib < 0 ? -1 : kib * 1024.0;
+}
+
+/* The lowest world rank whose flag is set, or -1; collective. */
+static int first_rank(const cn_grid *grid, int flag)
+{
+    int m = world_max_int(grid, flag ? INT_MAX - grid->world_rank : 0);
+    return m ? INT_MAX - m : -1;
+}
+
+int mem_fit_check(const cn_job *job, const cn_grid *grid)
+{
+    cn_mem st[CN_MAX_STAGES], head;
+    double total = -1, device = -1; /* bytes; < 0: not counted */
+    /* a grid that does not fit the maps is not counted here: net_create says so */
+    if (sizing_rank(job, grid->Py, grid->Px, grid->py, grid->px, st, &head) == CN_OK) {
+        total = (double)mem_total(&head);
+        device = total - (double)head.data - (double)head.messages;
+        for (int k = 0; k < job->nstages; k++) {
+            total += (double)mem_total(&st[k]);
+            device -= (double)st[k].messages; /* halo staging: host memory (device packing buffers aside) */
+            device += (double)mem_total(&st[k]);
+        }
+    }
+    if (world_any(grid, total < 0)) /* not counted somewhere: every rank goes on alike */
+        return 0;
+    char msg[512] = "";
+    int over = 0;
+    if (job->backend == BACKEND_CUDA) {
+        size_t free_b = 0, total_b = 0;
+        over = dev_mem_info(&free_b, &total_b) == 0 && device > (double)free_b;
+        if (over)
+            snprintf(msg, sizeof msg, "rank %d needs %.1f GiB of GPU memory for this job on grid %dx%d (cotsnet info "
+                     "--params counts it), and its GPU has %.1f GiB free of %.1f: use more GPUs (a finer grid), a "
+                     "smaller batch or smaller maps", grid->world_rank, device / GIB, grid->Py, grid->Px,
+                     (double)free_b / GIB, (double)total_b / GIB);
+    } else {
+        int n = 1;
+        const double node = node_sum_double(grid, total, &n), avail = meminfo_available();
+        over = avail >= 0 && node > avail;
+        if (over) {
+            char host[64] = "?";
+            gethostname(host, sizeof host - 1);
+            snprintf(msg, sizeof msg, "the %d rank%s on node %s need%s %.1f GiB of memory for this job on grid %dx%d "
+                     "(cotsnet info --params counts it), and %.1f GiB is available there (MemAvailable in "
+                     "/proc/meminfo): use more nodes, a smaller batch or smaller maps", n, n > 1 ? "s" : "", host, n > 1 ? "" : "s",
+                     node / GIB, grid->Py, grid->Px, avail / GIB);
+        }
+    }
+    const int first = first_rank(grid, over);
+    if (first < 0)
+        return 0;
+    if (grid->world_rank == first)
+        fprintf(stderr, "cotsnet: error: %s: %s\n", job->path, msg);
+    return -1;
+}
