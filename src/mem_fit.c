@@ -27,6 +27,61 @@ static double meminfo_available(void)
     return kib < 0 ? -1 : kib * 1024.0;
 }
 
+/* One number from a file: -1 when it cannot be read, or holds "max". */
+static double read_number(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    double v = -1;
+    if (fscanf(f, "%lf", &v) != 1)
+        v = -1;
+    fclose(f);
+    return v;
+}
+
+double mem_cgroup_limit(const char *proc_cgroup, const char *sys_cgroup)
+{
+    FILE *f = fopen(proc_cgroup, "r");
+    if (!f)
+        return -1;
+    char line[1024], v1[1024] = "", v2[1024] = "";
+    int have1 = 0, have2 = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c1 = *c2 = '\0'; /* line: the hierarchy's number */
+        const char *ctl = c1 + 1, *path = c2 + 1;
+        if (!strcmp(line, "0") && !*ctl) { /* v2: "0::/path" */
+            snprintf(v2, sizeof v2, "%s", path);
+            have2 = 1;
+        } else { /* v1: "N:ctl1,ctl2:/path", the memory controller among them */
+            char ctls[256];
+            snprintf(ctls, sizeof ctls, ",%s,", ctl);
+            if (strstr(ctls, ",memory,")) {
+                snprintf(v1, sizeof v1, "%s", path);
+                have1 = 1;
+            }
+        }
+    }
+    fclose(f);
+    char file[2200];
+    double lim = -1;
+    if (have1) {
+        snprintf(file, sizeof file, "%s/memory%s/memory.limit_in_bytes", sys_cgroup, v1);
+        lim = read_number(file);
+        if (lim >= 1152921504606846976.0) /* 2^60: v1's "no limit" (page-rounded 2^63 - 1) */
+            lim = -1;
+    }
+    if (lim < 0 && have2) {
+        snprintf(file, sizeof file, "%s%s/memory.max", sys_cgroup, !strcmp(v2, "/") ? "" : v2);
+        lim = read_number(file);
+    }
+    return lim > 0 ? lim : -1;
+}
+
 /* The lowest world rank whose flag is set, or -1; collective. */
 static int first_rank(const cn_grid *grid, int flag)
 {
@@ -62,15 +117,19 @@ int mem_fit_check(const cn_job *job, const cn_grid *grid)
                      (double)free_b / GIB, (double)total_b / GIB);
     } else {
         int n = 1;
-        const double node = node_sum_double(grid, total, &n), avail = meminfo_available();
+        const double node = node_sum_double(grid, total, &n), lim = mem_cgroup_limit("/proc/self/cgroup", "/sys/fs/cgroup");
+        double avail = meminfo_available();
+        const char *what = "MemAvailable in /proc/meminfo";
+        if (lim > 0 && (avail < 0 || lim < avail))
+            avail = lim, what = "the limit of its memory cgroup";
         over = avail >= 0 && node > avail;
         if (over) {
             char host[64] = "?";
             gethostname(host, sizeof host - 1);
             snprintf(msg, sizeof msg, "the %d rank%s on node %s need%s %.1f GiB of memory for this job on grid %dx%d "
-                     "(cotsnet info --params counts it), and %.1f GiB is available there (MemAvailable in "
-                     "/proc/meminfo): use more nodes, a smaller batch or smaller maps", n, n > 1 ? "s" : "", host, n > 1 ? "" : "s",
-                     node / GIB, grid->Py, grid->Px, avail / GIB);
+                     "(cotsnet info --params counts it), and %.1f GiB is available there (%s): use more nodes, "
+                     "a smaller batch or smaller maps", n, n > 1 ? "s" : "", host, n > 1 ? "" : "s",
+                     node / GIB, grid->Py, grid->Px, avail / GIB, what);
         }
     }
     const int first = first_rank(grid, over);
