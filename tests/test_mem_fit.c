@@ -51,34 +51,42 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    /* v1, the memory controller on its own line (as on this build machine), and v2's line beside it */
-    put("p1", "9:name=systemd:/\n4:memory:/job_7/step_0\n0::/\n");
-    put("s1/memory/job_7/step_0/memory.limit_in_bytes", "2147483648\n");
-    expect("mem_cgroup_v1", limit("p1", "s1"), 2147483648.0);
-    /* v1 without a limit (2^63 - 1 rounded to a page), and no v2 file: none */
-    put("p2", "4:memory:/job_8\n0::/\n");
-    put("s2/memory/job_8/memory.limit_in_bytes", "9223372036854771712\n");
-    expect("mem_cgroup_v1_unlimited", limit("p2", "s2"), -1);
-    /* v1 with the memory controller in a list of controllers */
-    put("p3", "5:cpu,memory,pids:/x\n");
-    put("s3/memory/x/memory.limit_in_bytes", "1073741824\n");
-    expect("mem_cgroup_v1_controller_list", limit("p3", "s3"), 1073741824.0);
-    /* v2 only (Slurm with cgroup/v2: a job step's folder) */
-    put("p4", "0::/system.slice/slurmstepd.scope/job_9/step_0/user/task_0\n");
-    put("s4/system.slice/slurmstepd.scope/job_9/step_0/user/task_0/memory.max", "4294967296\n");
-    expect("mem_cgroup_v2", limit("p4", "s4"), 4294967296.0);
-    /* v2 at the root, "max": no limit */
-    put("p5", "0::/\n");
-    put("s5/memory.max", "max\n");
-    expect("mem_cgroup_v2_max", limit("p5", "s5"), -1);
-    /* v2 at the root with a number */
-    put("p7", "0::/\n");
-    put("s7/memory.max", "3221225472\n");
-    expect("mem_cgroup_v2_root", limit("p7", "s7"), 3221225472.0);
-    /* a cgroup whose files are not there (another mount namespace), and no /proc file at all */
-    put("p6", "0::/elsewhere\n");
-    expect("mem_cgroup_unreadable", limit("p6", "s6"), -1);
-    expect("mem_cgroup_no_proc_file", limit("none", "s6"), -1);
+    /* name, /proc/self/cgroup, the limit file of its cgroup (relative to the fake /sys/fs/cgroup) and
+     * what it holds (NULL: no such file), the limit expected */
+    static const struct {
+        const char *name, *proc, *file, *text;
+        double want;
+    } cases[] = {
+        /* v1, the memory controller on its own line (as on this build machine), v2's line beside it */
+        {"mem_cgroup_v1", "9:name=systemd:/\n4:memory:/job_7/step_0\n0::/\n",
+         "memory/job_7/step_0/memory.limit_in_bytes", "2147483648\n", 2147483648.0},
+        /* v1 without a limit (2^63 - 1 rounded to a page), and no v2 file: none */
+        {"mem_cgroup_v1_unlimited", "4:memory:/job_8\n0::/\n", "memory/job_8/memory.limit_in_bytes",
+         "9223372036854771712\n", -1},
+        /* v1 with the memory controller in a list of controllers */
+        {"mem_cgroup_v1_controller_list", "5:cpu,memory,pids:/x\n", "memory/x/memory.limit_in_bytes",
+         "1073741824\n", 1073741824.0},
+        /* v2 only (Slurm with cgroup/v2: a task's folder) */
+        {"mem_cgroup_v2", "0::/system.slice/slurmstepd.scope/job_9/step_0/user/task_0\n",
+         "system.slice/slurmstepd.scope/job_9/step_0/user/task_0/memory.max", "4294967296\n", 4294967296.0},
+        /* v2 at the root: "max" is no limit, a number is one */
+        {"mem_cgroup_v2_max", "0::/\n", "memory.max", "max\n", -1},
+        {"mem_cgroup_v2_root", "0::/\n", "memory.max", "3221225472\n", 3221225472.0},
+        /* a cgroup whose files are not there (another mount namespace) */
+        {"mem_cgroup_unreadable", "0::/elsewhere\n", NULL, NULL, -1},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char proc[32], sys[32], file[512];
+        snprintf(proc, sizeof proc, "p%zu", k);
+        snprintf(sys, sizeof sys, "s%zu", k);
+        put(proc, cases[k].proc);
+        if (cases[k].file) {
+            snprintf(file, sizeof file, "%s/%s", sys, cases[k].file);
+            put(file, cases[k].text);
+        }
+        expect(cases[k].name, limit(proc, sys), cases[k].want);
+    }
+    expect("mem_cgroup_no_proc_file", limit("none", "s0"), -1); /* no /proc file at all */
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
     if (system(cmd) != 0)
