@@ -43,6 +43,8 @@
 #   le2012_1gpu, coates_share_1gpu  `cotsnet train` of jobs/le2012.ini (the whole network) and of one
 #                         GPU's share of jobs/coates2013.ini (117x117 input) on the GPU: 30 RICA steps
 #                         per stage, metrics.jsonl for bench/perfmodel.py's GPU validation;
+#   le2012_shards_data, le2012_shards_1gpu  jobs/le2012.ini again, fed from 320 synthetic images in a
+#                         shard made there (`cotsnet data synthetic`) instead of images generated per step;
 #   le2012_auto           jobs/le2012.ini again with COTSNET_CUDA_LF_TILES=auto (10 steps per stage): the
 #                         tile schemes timed on each stage's shape, and the run's choice;
 #   weak_cpu              bench/weak_scaling.sh on this host's cores, 1 to 16 ranks (CPU backend),
@@ -233,6 +235,14 @@ run() {
     step bench_cuda_job 120 sh -c "$DEV/bin/bench_cuda --job jobs/le2012.ini --grid 1x1 &&
         $DEV/bin/bench_cuda --job jobs/coates2013.ini --grid 1x1 --set data.height=117 --set data.width=117"
     big le2012_1gpu jobs/le2012.ini 100 --set stage1.steps=30 --set stage2.steps=30 --set stage3.steps=30
+    # the same job fed from shards (320 images made here in about a second, read ahead by the reader
+    # thread) instead of synthetic images generated per step, which bound le2012's steps on an H100's host
+    # (docs/CUDA.md): its steps are the GPU's, for perfmodel.py gpu (bench/PERFMODEL.md)
+    k=$(env LD_LIBRARY_PATH="$LIBC" "$DEV/bin/cotsnet" check jobs/le2012.ini --get data.classes)
+    step le2012_shards_data 60 env LD_LIBRARY_PATH="$LIBC" "$DEV/bin/cotsnet" data synthetic \
+        --out "$work/le_shards" --n 320 --test-n 0 --size 200x200x3 --classes "${k:-2}" --quiet --force
+    big le2012_shards_1gpu jobs/le2012.ini 100 --set data.train="$work/le_shards/train-*.h5" \
+        --set stage1.steps=30 --set stage2.steps=30 --set stage3.steps=30
     # the same job with COTSNET_CUDA_LF_TILES=auto: its lines "local filter tiles auto: stage k" give both
     # schemes' time per pass on each stage's own shape, and which one the run took (docs/CUDA.md)
     big_env=COTSNET_CUDA_LF_TILES=auto
