@@ -9,6 +9,7 @@
  * the count alone, and each of its allreduce algorithms leaves every rank with the same bits, so a
  * run is reproducible and all ranks agree (tests/mpi_halo.c checks the agreement on inexact sums). */
 #include <limits.h>
+#include <stdio.h>
 
 #include "mpi/grid.h"
 #include "mpi/mpi_check.h"
@@ -150,6 +151,14 @@ int world_max_int(const cn_grid *g, int v)
     if (is_mpi(g) && g->world_size > 1)
         MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     return v;
+}
+
+int world_any_error(const cn_grid *g, int failed, const char *path, const char *msg)
+{
+    const int first = world_max_int(g, failed ? g->world_size - g->world_rank : 0);
+    if (first && g->world_rank == g->world_size - first)
+        fprintf(stderr, "cotsnet: error: %s: %s\n", path, msg);
+    return first != 0;
 }
 
 double node_sum_double(const cn_grid *g, double v, int *nranks)

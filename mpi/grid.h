@@ -48,6 +48,9 @@ void grid_bcast(const cn_grid *g, void *buf, size_t bytes, int root);
 /* Over every rank of the world. */
 void world_sum_double(const cn_grid *g, double *v, size_t n);
 int world_any(const cn_grid *g, int flag);  /* 1 when any rank passes a non-zero flag */
+/* Every rank learns whether any failed; the lowest failing rank prints its line, "cotsnet: error:
+ * PATH: MSG" (the job's path, its own message). Returns 1 when any rank failed. */
+int world_any_error(const cn_grid *g, int failed, const char *path, const char *msg);
 int world_max_int(const cn_grid *g, int v);
 /* The sum of v over the ranks that share this rank's node (MPI_COMM_TYPE_SHARED), and how many they
  * are (*nranks, may be NULL). Collective over the world; v itself and 1 without MPI. */

@@ -198,16 +198,6 @@ static int mpi_takes_device_memory(const cn_grid *grid, char *msg, size_t len)
     return 0;
 }
 
-/* Every rank learns whether any failed; the lowest failing rank prints its line (msg, after the job's
- * path). Returns 1 on failure. */
-static int any_failed(const cn_grid *grid, int failed, const char *path, const char *msg)
-{
-    int first = world_max_int(grid, failed ? grid->world_size - grid->world_rank : 0);
-    if (first && grid->world_rank == grid->world_size - first)
-        fprintf(stderr, "cotsnet: error: %s: %s\n", path, msg);
-    return first != 0;
-}
-
 /* NCCL loads on every rank, or the lowest rank that cannot gives one line (key: the job key that asks) */
 static int nccl_loads(const cn_job *job, const cn_grid *grid, const char *key)
 {
@@ -216,7 +206,7 @@ static int nccl_loads(const cn_job *job, const cn_grid *grid, const char *key)
     if (bad)
         snprintf(msg, sizeof msg, "%s = nccl: rank %d: %s; or set %s = mpi", key, grid->world_rank, cn_last_error(),
                  key);
-    return any_failed(grid, bad, job->path, msg) ? -1 : 0;
+    return world_any_error(grid, bad, job->path, msg) ? -1 : 0;
 }
 
 /* A communicator of n ranks, this one being rank (the id made by rank 0 and shared with bcast, over
@@ -249,7 +239,7 @@ int dev_init(const cn_job *job, const cn_grid *grid)
     else if (tiles < 0)
         snprintf(msg, sizeof msg, "rank %d: %s", grid->world_rank, cn_last_error());
     /* the lowest rank without a GPU (or with a bad setting) says so; every rank stops together */
-    if (any_failed(grid, dev < 0 || tiles < 0, job->path, msg))
+    if (world_any_error(grid, dev < 0 || tiles < 0, job->path, msg))
         return -1;
     /* every rank the same mode: mode auto is collective (src/dev_tune.c), and the ranks run one scheme;
      * an environment variable that mpirun did not pass to every node (-x) would split them */
@@ -258,7 +248,7 @@ int dev_init(const cn_job *job, const cn_grid *grid)
         snprintf(msg, sizeof msg, "rank %d: local filter tiles %s here, %s on another rank (COTSNET_CUDA_LF_TILES): "
                  "give every rank the same, e.g. mpirun -x COTSNET_CUDA_LF_TILES", grid->world_rank, lf_cuda_tiles_name(tiles),
                  lf_cuda_tiles_name(tiles == tiles_min ? tiles_max : tiles_min));
-    if (any_failed(grid, tiles_min != tiles_max, job->path, msg))
+    if (world_any_error(grid, tiles_min != tiles_max, job->path, msg))
         return -1;
     /* grid.allreduce = nccl: one communicator per tile over its R replicas (the id from replica 0) */
     if (job->allreduce == HALO_NCCL && grid->R > 1 &&
@@ -269,7 +259,7 @@ int dev_init(const cn_job *job, const cn_grid *grid)
     if (halo_nccl && !(nccl_grid = nccl_over(job, grid, "grid.halo", grid_bcast, grid->Py * grid->Px, grid->grid_rank)))
         return -1;
     halo_direct = job->halo == HALO_MPI_DIRECT && grid->Py * grid->Px > 1;
-    if (halo_direct && any_failed(grid, !mpi_takes_device_memory(grid, msg, sizeof msg), job->path, msg))
+    if (halo_direct && world_any_error(grid, !mpi_takes_device_memory(grid, msg, sizeof msg), job->path, msg))
         return -1;
     DEV_CHECK(cudaStreamCreate(&stream));
     on_gpu = 1;

@@ -1,7 +1,6 @@
 /* mem_fit.c: see mem_fit.h. */
 #include "src/mem_fit.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,27 +81,20 @@ double mem_cgroup_limit(const char *proc_cgroup, const char *sys_cgroup)
     return lim > 0 ? lim : -1;
 }
 
-/* The lowest world rank whose flag is set, or -1; collective. */
-static int first_rank(const cn_grid *grid, int flag)
-{
-    int m = world_max_int(grid, flag ? INT_MAX - grid->world_rank : 0);
-    return m ? INT_MAX - m : -1;
-}
-
 int mem_fit_check(const cn_job *job, const cn_grid *grid)
 {
     cn_mem st[CN_MAX_STAGES], head;
-    double total = -1, device = -1; /* bytes; < 0: not counted */
+    double total = -1, on_host = 0; /* bytes; total < 0: not counted */
     /* a grid that does not fit the maps is not counted here: net_create says so */
     if (sizing_rank(job, grid->Py, grid->Px, grid->py, grid->px, st, &head) == CN_OK) {
         total = (double)mem_total(&head);
-        device = total - (double)head.data - (double)head.messages;
+        on_host = (double)head.data + (double)head.messages;
         for (int k = 0; k < job->nstages; k++) {
             total += (double)mem_total(&st[k]);
-            device -= (double)st[k].messages; /* halo staging: host memory (device packing buffers aside) */
-            device += (double)mem_total(&st[k]);
+            on_host += (double)st[k].messages; /* halo staging (device packing buffers aside) */
         }
     }
+    const double device = total - on_host; /* what the GPU backend keeps on the GPU */
     if (world_any(grid, total < 0)) /* not counted somewhere: every rank goes on alike */
         return 0;
     char msg[512] = "";
@@ -132,10 +124,5 @@ int mem_fit_check(const cn_job *job, const cn_grid *grid)
                      node / GIB, grid->Py, grid->Px, avail / GIB, what);
         }
     }
-    const int first = first_rank(grid, over);
-    if (first < 0)
-        return 0;
-    if (grid->world_rank == first)
-        fprintf(stderr, "cotsnet: error: %s: %s\n", job->path, msg);
-    return -1;
+    return world_any_error(grid, over, job->path, msg) ? -1 : 0;
 }
