@@ -389,7 +389,7 @@ static void test_lf(void)
         free(x), free(w), free(gy);
     }
     lf_cuda_clear_tiles_for();
-    lf_cuda_set_tiles(LF_TILES_T32);
+    lf_cuda_set_tiles(LF_TILES_DEFAULT); /* what the tests after this one run */
 }
 
 /* lf_cuda_tune: a choice per pass that is lf_tiles_pick of its own positive, finite times; the
@@ -842,7 +842,7 @@ static void test_tiles_auto(void)
     lf_cuda_clear_tiles_for();
     if (!*why && lf_cuda_tiles_for(&a, LF_PASS_FORWARD) != LF_TILES_DEFAULT)
         snprintf(why, sizeof why, "lf_cuda_clear_tiles_for kept the record");
-    lf_cuda_set_tiles(LF_TILES_T32);
+    lf_cuda_set_tiles(LF_TILES_DEFAULT);
     const struct {
         float ms[LF_TILES_COUNT];
         int want;
