@@ -213,11 +213,10 @@ run() {
     # Nsight Compute on the three local-filter kernels in each tile scheme (one full-size launch each, the
     # first shape, le2012_s1), told apart by the tile configuration in their names (cuda/lf_tile.cuh)
     if command -v ncu >/dev/null 2>&1; then
+        i='(\(int\))?' # ncu writes Cfg<(int)64, (int)8, ...>
         for k in fwd bwd bwf; do
             for t in t32 t16 t4; do
-                # Cfg<TR, TC, RR, RC, TT, ...> at 4 or 8 columns, as ncu writes it: Cfg<(int)64, (int)8, ...>
-                i='(\(int\))?'
-                case $t in
+                case $t in # Cfg<TR, TC, RR, RC, TT, ...> at 4 or 8 columns
                 t32) cfg="${i}64, ${i}[48], ${i}[24], ${i}4, ${i}32," ;;
                 t16) cfg="${i}64, ${i}[48], ${i}[24], ${i}4, ${i}16," ;;
                 t4) cfg="${i}64, ${i}[48], ${i}8, ${i}[48], ${i}4," ;;
@@ -238,13 +237,14 @@ run() {
     # the same job fed from shards (320 images made here in about a second, read ahead by the reader
     # thread) instead of synthetic images generated per step, which bound le2012's steps on an H100's host
     # (docs/CUDA.md): its steps are the GPU's, for perfmodel.py gpu (bench/PERFMODEL.md)
-    k=$(env LD_LIBRARY_PATH="$LIBC" "$DEV/bin/cotsnet" check jobs/le2012.ini --get data.classes)
+    get() { env LD_LIBRARY_PATH="$LIBC" "$DEV/bin/cotsnet" check jobs/le2012.ini --get "$1"; } # the job's own
+    size="$(get data.height)x$(get data.width)x$(get data.channels)"
     step le2012_shards_data 60 env LD_LIBRARY_PATH="$LIBC" "$DEV/bin/cotsnet" data synthetic \
-        --out "$work/le_shards" --n 320 --test-n 0 --size 200x200x3 --classes "${k:-2}" --quiet --force
+        --out "$work/le_shards" --n 320 --test-n 0 --size "$size" --classes "$(get data.classes)" --quiet --force
     big le2012_shards_1gpu jobs/le2012.ini 100 --set data.train="$work/le_shards/train-*.h5" \
         --set stage1.steps=30 --set stage2.steps=30 --set stage3.steps=30
-    # the same job with COTSNET_CUDA_LF_TILES=auto: its lines "local filter tiles auto: stage k" give both
-    # schemes' time per pass on each stage's own shape, and which one the run took (docs/CUDA.md)
+    # the same job with COTSNET_CUDA_LF_TILES=auto: its lines "local filter tiles auto: stage k" give every
+    # scheme's time per pass on each stage's own shape, and which one the run took (docs/CUDA.md)
     big_env=COTSNET_CUDA_LF_TILES=auto
     big le2012_auto jobs/le2012.ini 60 --set stage1.steps=10 --set stage2.steps=10 --set stage3.steps=10
     big_env=""

@@ -56,7 +56,7 @@ if train "$tmp/gpuF" --set run.backend=cuda $f; then
 else
     echo "FAIL gpu_train_fused_1rank: the run failed: $(tail -5 "$tmp/gpuF.log")"
 fi
-# the local filter's other tile schemes (t32, t4) and mode auto (both timed per stage, the choice kept in the
+# the local filter's other tile schemes (t32, t4) and mode auto (all three timed per stage, the choice kept in the
 # checkpoints), against the same CPU runs; t16 is the default, which the runs above used
 for mode in t32 t4 auto; do
     if COTSNET_CUDA_LF_TILES=$mode train "$tmp/gpu_$mode" --set run.backend=cuda; then
