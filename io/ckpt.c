@@ -489,9 +489,7 @@ done:
     cn_h5_close(&fapl);
     cn_h5_unlock();
     /* every rank learns the outcome; the lowest failing rank says why */
-    int failed = err[0] != 0;
-    int first = world_max_int(g, failed ? g->world_size - g->world_rank : 0);
-    if (first && g->world_rank == g->world_size - first)
-        fprintf(stderr, "cotsnet: error: checkpoint %s: %s\n", path, err);
-    return first ? -1 : 0;
+    char what[CN_PATH_MAX + 80];
+    snprintf(what, sizeof what, "checkpoint %s", path);
+    return world_any_error(g, err[0] != 0, what, err) ? -1 : 0;
 }

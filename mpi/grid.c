@@ -146,16 +146,23 @@ int world_any(const cn_grid *g, int flag)
     return v != 0;
 }
 
+void world_max_ints(const cn_grid *g, int *v, int n)
+{
+    if (is_mpi(g) && g->world_size > 1 && n > 0)
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+}
+
 int world_max_int(const cn_grid *g, int v)
 {
-    if (is_mpi(g) && g->world_size > 1)
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+    world_max_ints(g, &v, 1);
     return v;
 }
 
+int world_first(const cn_grid *g, int flag) { return flag ? g->world_size - g->world_rank : 0; }
+
 int world_any_error(const cn_grid *g, int failed, const char *path, const char *msg)
 {
-    const int first = world_max_int(g, failed ? g->world_size - g->world_rank : 0);
+    const int first = world_max_int(g, world_first(g, failed));
     if (first && g->world_rank == g->world_size - first)
         fprintf(stderr, "cotsnet: error: %s: %s\n", path, msg);
     return first != 0;

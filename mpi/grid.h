@@ -52,6 +52,11 @@ int world_any(const cn_grid *g, int flag);  /* 1 when any rank passes a non-zero
  * PATH: MSG" (the job's path, its own message). Returns 1 when any rank failed. */
 int world_any_error(const cn_grid *g, int failed, const char *path, const char *msg);
 int world_max_int(const cn_grid *g, int v);
+void world_max_ints(const cn_grid *g, int *v, int n); /* element-wise maximum over every rank, in place */
+/* A flag made orderable: 0 where not set, else world_size - world_rank, so that the maximum over the
+ * world (world_max_ints) is 0 when no rank set it and otherwise names the lowest rank that did, as
+ * world_size - maximum. Several flags then cost one all-reduce. */
+int world_first(const cn_grid *g, int flag);
 /* The sum of v over the ranks that share this rank's node (MPI_COMM_TYPE_SHARED), and how many they
  * are (*nranks, may be NULL). Collective over the world; v itself and 1 without MPI. */
 double node_sum_double(const cn_grid *g, double v, int *nranks);

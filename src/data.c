@@ -27,6 +27,7 @@ struct cn_data {
     /* shards */
     cn_shard_set set;
     cn_reader *reader;
+    char error[1024]; /* the first read that failed ("" while none has) */
 };
 
 static cn_data *open_shards(cn_data *d, const char *pattern)
@@ -138,24 +139,42 @@ uint64_t data_count(const cn_data *d) { return d->reader ? (uint64_t)d->set.n : 
 uint64_t data_tell(const cn_data *d) { return d->reader ? reader_tell(d->reader) : d->pos; }
 double data_wait_seconds(const cn_data *d) { return d->reader ? reader_wait_seconds(d->reader) : d->wait; }
 
-void data_seek(cn_data *d, uint64_t pos)
+int data_seek(cn_data *d, uint64_t pos)
 {
     if (!d->reader) {
         d->pos = pos;
         if (d->ahead)
             ahead_seek(d->ahead, pos);
-        return;
+        return 0;
     }
-    if (reader_seek_samples(d->reader, pos))
-        cn_fatal("cannot continue the data at sample %llu: %s", (unsigned long long)pos, cn_last_error());
+    if (reader_seek_samples(d->reader, pos)) {
+        snprintf(d->error, sizeof d->error, "cannot continue the data at sample %llu: %s", (unsigned long long)pos,
+                 cn_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+/* After a failed read: a batch that keeps the step going (zeros, a valid label to train on, padding
+ * for a test set) until every rank has heard of the failure. */
+static int failed_batch(const cn_data *d, float *x, int *labels, int B)
+{
+    memset(x, 0, (size_t)B * sample_floats(d) * sizeof *x);
+    for (int b = 0; b < B; b++)
+        labels[b] = d->which == DATA_TEST ? -1 : 0;
+    return 0;
 }
 
 int data_next(cn_data *d, float *x, int *labels, int B)
 {
     if (d->reader) {
         int count = 0;
-        if (reader_next(d->reader, x, labels, &count))
-            cn_fatal("%s", cn_last_error());
+        if (d->error[0])
+            return failed_batch(d, x, labels, B);
+        if (reader_next(d->reader, x, labels, &count)) {
+            snprintf(d->error, sizeof d->error, "%s", cn_last_error());
+            return failed_batch(d, x, labels, B);
+        }
         return count;
     }
     int count;
@@ -171,3 +190,5 @@ int data_next(cn_data *d, float *x, int *labels, int B)
     d->pos += (uint64_t)d->grid->R * (uint64_t)B;
     return count;
 }
+
+const char *data_error(const cn_data *d) { return d->error[0] ? d->error : NULL; }

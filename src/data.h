@@ -23,8 +23,13 @@ uint64_t data_count(const cn_data *d);     /* samples in the set */
  * Returns how many are real samples: B, except at the end of a test set, where the rest is padding
  * (label -1, never counted as correct). */
 int data_next(cn_data *d, float *x, int *labels, int B);
+/* A read that fails (a corrupted chunk, a value that is not finite) does not end the run on this rank
+ * alone, since the others would wait for it in the step's exchanges and each could print its own line:
+ * data_next keeps the error, returns a batch of zeros (labels 0 for training, -1 for a test set) then
+ * and ever after, and the caller learns of it from data_error once all ranks compare notes. */
+const char *data_error(const cn_data *d); /* the first failed read's message, or NULL */
 uint64_t data_tell(const cn_data *d);      /* cursor */
-void data_seek(cn_data *d, uint64_t pos);  /* restore a cursor (resume) */
+int data_seek(cn_data *d, uint64_t pos);   /* restore a cursor (resume); -1 (data_error says why) */
 double data_wait_seconds(const cn_data *d); /* time spent waiting for batches */
 
 #endif

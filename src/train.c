@@ -38,6 +38,9 @@ typedef struct {
     cn_timers mark;             /* timers at the start of the current progress interval */
     double io_mark;
     int stop;                   /* a signal asked for a checkpoint and exit */
+    int loss_bad;               /* this rank's replica saw a loss that is not finite (check_finite), */
+    char bad_where[48];         /* at "rica stage 2 step 1" or "head step 3" (1-based, as the progress */
+    double bad_loss;            /* lines count); after_step stops every rank */
     long saved_step;            /* step and phase of the last checkpoint written (-1: none) */
     int saved_phase;
     /* grid.average_every > 1: the parameters the current phase trains, averaged over the replicas */
@@ -88,15 +91,46 @@ static void average_if_due(run_ctx *c, int ckpt_due, int eval_due)
         param_average(c->grid, c->trained[i], ckpt_due || end);
 }
 
-/* After every step: count it, average the replicas when due, checkpoint when due, and agree over all
- * ranks on stopping (a signal reached some rank). Returns 1 when the run must stop now (checkpoint
- * written). */
+/* Every rank ends the run with status 1, without a checkpoint (the last one written stays the newest);
+ * the caller has printed the one line. */
+static void end_on_error(void)
+{
+    comm_finalize();
+    exit(1);
+}
+
+/* After every step: count it, and agree over all ranks, in one all-reduce, on three things: whether a
+ * read of the training data failed on some rank (data_error), whether some replica's loss is not
+ * finite (check_finite), and whether a signal reached some rank. The first two end the run with one
+ * line, from the lowest rank that saw it, and no checkpoint of the step they spoiled. Then average the
+ * replicas when due and checkpoint when due. Returns 1 when the run must stop now on a signal
+ * (checkpoint written). */
 static int after_step(run_ctx *c, int eval_due)
 {
+    const cn_grid *g = c->grid;
+    const char *derr = data_error(c->train);
+    int v[3] = {world_first(g, derr != NULL), world_first(g, c->loss_bad), signalled != 0};
+    world_max_ints(g, v, 3);
+    if (v[0]) {
+        if (g->world_rank == g->world_size - v[0])
+            fprintf(stderr, "cotsnet: error: [data] train: %s\n", derr);
+        end_on_error();
+    }
+    if (v[1]) {
+        if (g->world_rank == g->world_size - v[1])
+        {
+            char where[32] = "";
+            if (g->R > 1)
+                snprintf(where, sizeof where, " in replica %d", g->replica);
+            fprintf(stderr, "cotsnet: error: %s: the loss is %g%s; stopping (lower the learning rate)\n",
+                    c->bad_where, c->bad_loss, where);
+        }
+        end_on_error();
+    }
     c->cur.step++;
     c->cur.phase_step++;
     c->cur.data_pos = data_tell(c->train);
-    int stop = world_any(c->grid, signalled != 0);
+    int stop = v[2] != 0;
     int ckpt_due = stop || (c->job->ckpt_every > 0 && c->cur.step % c->job->ckpt_every == 0);
     average_if_due(c, ckpt_due && c->job->ckpt_every >= 0, eval_due);
     if (ckpt_due)
@@ -168,16 +202,30 @@ static void interval_log(run_ctx *c, interval *iv, const char *phase, int stage,
     *iv = (interval){cn_now(), 0, 0};
 }
 
-static void check_finite(run_ctx *c, const char *phase, long step, double loss)
+/* A loss that is not finite is noted here and acted on in after_step, where every rank of every
+ * replica agrees (the loss is summed over a replica's grid only, so replicas can differ: a collective
+ * here, entered by one replica alone, would hang). */
+static void check_finite(run_ctx *c, const char *phase, int stage, long step, double loss)
 {
-    if (!isfinite(loss)) {
-        if (c->grid->world_rank == 0)
-            fprintf(stderr, "cotsnet: error: %s step %ld: the loss is %g; stopping (lower the learning rate)\n",
-                    phase, step, loss);
-        world_barrier(c->grid);
-        comm_finalize();
-        exit(1);
+    if (!isfinite(loss) && !c->loss_bad) {
+        c->loss_bad = 1;
+        if (stage > 0)
+            snprintf(c->bad_where, sizeof c->bad_where, "%s stage %d step %ld", phase, stage, step + 1);
+        else
+            snprintf(c->bad_where, sizeof c->bad_where, "%s step %ld", phase, step + 1);
+        c->bad_loss = loss;
     }
+}
+
+/* Every rank learns whether a read of the data set `key` failed on some rank; the lowest such rank
+ * prints the one line, and every rank ends the run. */
+static void end_if_data_failed(run_ctx *c, const cn_data *d, const char *key)
+{
+    const char *err = data_error(d);
+    char what[32];
+    snprintf(what, sizeof what, "[data] %s", key);
+    if (world_any_error(c->grid, err != NULL, what, err ? err : ""))
+        end_on_error();
 }
 
 /* Accuracy on the test set: one pass, every replica its share, padding not counted. */
@@ -191,7 +239,7 @@ static double evaluate(run_ctx *c)
     uint64_t rounds = (N + step - 1) / step;
     if (c->job->eval_batches && (uint64_t)c->job->eval_batches < rounds)
         rounds = (uint64_t)c->job->eval_batches;
-    data_seek(c->test, 0);
+    data_seek(c->test, 0); /* a failure here is data_error's, as a read's */
     double tally[2] = {0, 0}; /* correct, seen */
     for (uint64_t i = 0; i < rounds; i++) {
         int count = data_next(c->test, net->x0_h, net->labels_h, net->B);
@@ -203,6 +251,7 @@ static double evaluate(run_ctx *c)
             tally[1] += count;
         }
     }
+    end_if_data_failed(c, c->test, "test");
     world_sum_double(g, tally, 2);
     return tally[1] > 0 ? tally[0] / tally[1] : -1;
 }
@@ -246,7 +295,7 @@ static void phase_rica(run_ctx *c, int k)
         double lr = lr_at(job, base, step, total);
         cn_fused_sgd fs = {(float)lr, (float)job->weight_decay};
         double loss = stage_rica(net, k, x, net->B, job->fused ? &fs : NULL);
-        check_finite(c, "rica", step, loss);
+        check_finite(c, "rica", k + 1, step, loss);
         if (!job->fused) {
             param_step(job, c->grid, &s->w, lr);
             param_step(job, c->grid, &s->dec, lr);
@@ -290,7 +339,7 @@ static void phase_supervised(run_ctx *c, int finetune)
         net_forward(net, net->B);
         int L = net->nstages;
         double loss = head_step(net, net->labels, net->B, NULL, finetune ? c->gout[L - 1] : NULL);
-        check_finite(c, name, step, loss);
+        check_finite(c, name, 0, step, loss);
         double lr = lr_at(job, base, step, total);
         cn_fused_sgd fs = {(float)lr, (float)job->weight_decay};
         if (finetune)
@@ -346,7 +395,9 @@ static int setup(run_ctx *c, const cn_job *job, const cn_grid *grid, const char 
     c->train = data_open(job, grid, DATA_TRAIN, in);
     if (!c->train)
         return -1;
-    data_seek(c->train, c->cur.data_pos);
+    int bad = data_seek(c->train, c->cur.data_pos) != 0;
+    if (world_any_error(grid, bad, "[data] train", bad ? data_error(c->train) : ""))
+        return -1;
     if (job->test[0]) {
         c->test = data_open(job, grid, DATA_TEST, in);
         if (!c->test)

@@ -389,6 +389,11 @@ static void run_collectives(void)
     check("world_any", world_any(&G, G.world_rank == W - 1) == 1 && world_any(&G, 0) == 0,
           "world_any wrong");
     check("world_max_int", world_max_int(&G, G.world_rank * 3 - 1) == 3 * W - 4, "world_max_int wrong");
+    /* three flags in one all-reduce: set on ranks >= 1, on no rank, on the last rank only */
+    int fl[3] = {world_first(&G, G.world_rank >= 1), world_first(&G, 0), world_first(&G, G.world_rank == W - 1)};
+    world_max_ints(&G, fl, 3);
+    check("world_first", W < 2 || (W - fl[0] == 1 && fl[1] == 0 && W - fl[2] == W - 1),
+          "lowest flagged ranks %d, none %d, %d", W - fl[0], fl[1], W - fl[2]);
     char buf[64];
     snprintf(buf, sizeof buf, "from rank %d", G.world_rank);
     world_bcast(&G, buf, sizeof buf, W - 1);

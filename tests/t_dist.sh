@@ -113,3 +113,54 @@ else
         ! grep -q "step" "$tmp/c.out"; then
         echo "ok dist_backend_cuda_refused"; else echo "FAIL dist_backend_cuda_refused: rc $rc, $n error lines, wanted '$want': $(cat "$tmp/c.err")"; fi
 fi
+
+# Bad data found in the middle of a run, and a loss that is not finite in one replica only: one line
+# from the lowest rank that saw it, status 1 on every rank, no MPI_Abort banner, no rank left hanging,
+# and no checkpoint of the step it spoiled (the ones written before stay). Every rank used to print its
+# own line and abort; a loss that went bad in one replica alone hung the others.
+CK=tests/jobs/ckpt.ini # 16x14x2 images, 3 classes, batch 2; its maps fit 2x2
+"$BIN" data synthetic --out "$tmp/good" --n 64 --test-n 16 --size 16x14x2 --classes 3 --float32 --quiet
+mkdir -p "$tmp/badtr" "$tmp/badte"
+cp "$tmp/good/test-000.h5" "$tmp/badtr/"; cp "$tmp/good/train-000.h5" "$tmp/badte/"
+cp "$tmp/good/train-000.h5" "$tmp/badtr/"; cp "$tmp/good/test-000.h5" "$tmp/badte/"
+# NaN in the last pixel of every training sample (seen by the bottom-right rank only) and of the test set
+$PY -c "import sys, h5py, numpy as np
+for p in sys.argv[1:]:
+    f = h5py.File(p, 'r+'); f['images'][:, -1, -1, 0] = np.nan; f.close()" "$tmp/badtr/train-000.h5" "$tmp/badte/test-000.h5"
+# one_line NAME RC_WANTED PATTERN ERRFILE RC: exactly one line from cotsnet, matching PATTERN, no abort
+one_line() {
+    n=$(grep -c "cotsnet:" "$4"); a=$(grep -c "MPI_ABORT" "$4")
+    if [ "$5" -eq "$2" ] && [ "$n" -eq 1 ] && [ "$a" -eq 0 ] && grep -q "$3" "$4"; then
+        echo "ok $1"; else echo "FAIL $1: rc $5 (want $2), $n cotsnet lines, $a MPI_ABORT: $(head -c 600 "$4")"; fi
+}
+timeout 120 $MPIRUN -np 4 "$BIN" train $CK --set grid.rows=2 --set grid.cols=2 --set run.out_dir="$tmp/rtr" \
+    --set data.train="$tmp/badtr/train-*.h5" --set data.test= --set checkpoint.every=1 > "$tmp/rtr.out" 2> "$tmp/rtr.err"
+rc=$?
+one_line dist_bad_train_data_one_line 1 \
+    "^cotsnet: error: \[data\] train: .*train-000.h5: sample [0-9]* holds a value that is not finite" "$tmp/rtr.err" $rc
+if [ -z "$(ls "$tmp/rtr/ckpt" 2>/dev/null)" ] && ! grep -q "^checkpoint" "$tmp/rtr.out"; then
+    echo "ok dist_bad_train_data_no_checkpoint"; else echo "FAIL dist_bad_train_data_no_checkpoint: $(ls "$tmp/rtr/ckpt")"; fi
+timeout 120 $MPIRUN -np 4 "$BIN" train $CK --set grid.rows=2 --set grid.cols=2 --set run.out_dir="$tmp/rte" \
+    --set data.train="$tmp/badte/train-*.h5" --set data.test="$tmp/badte/test-*.h5" --set checkpoint.every=2 \
+    > "$tmp/rte.out" 2> "$tmp/rte.err"
+rc=$?
+one_line dist_bad_test_data_one_line 1 \
+    "^cotsnet: error: \[data\] test: .*test-000.h5: sample [0-9]* holds a value that is not finite" "$tmp/rte.err" $rc
+# the evaluation after the head phase failed: the checkpoints of the steps before it are all there and load
+saved=$(grep -c "^checkpoint" "$tmp/rte.out")
+if [ "$saved" -ge 4 ] && [ "$(ls "$tmp/rte/ckpt" | wc -l)" -ge 1 ] && ! grep -q "^eval" "$tmp/rte.out" &&
+    "$BIN" info "$(grep "^checkpoint" "$tmp/rte.out" | tail -1 | cut -d' ' -f2)" > /dev/null 2>&1; then
+    echo "ok dist_bad_test_data_checkpoints_kept"
+else
+    echo "FAIL dist_bad_test_data_checkpoints_kept: $saved announced, $(ls "$tmp/rte/ckpt" | tr '\n' ' ')"
+fi
+# one sample near the largest float: finite, so the reader takes it, but the replica whose batch holds
+# it overflows to a loss that is not finite while the other replica's stays finite
+mkdir -p "$tmp/huge"
+"$BIN" data synthetic --out "$tmp/huge" --n 16 --test-n 0 --size 16x14x2 --classes 3 --float32 --quiet
+$PY -c "import sys, h5py; f = h5py.File(sys.argv[1], 'r+'); f['images'][5] = 2e37; f.close()" "$tmp/huge/train-000.h5"
+timeout 60 $MPIRUN -np 2 "$BIN" train $CK --set grid.replicas=2 --set run.out_dir="$tmp/rnan" \
+    --set data.train="$tmp/huge/train-*.h5" --set data.test= > "$tmp/rnan.out" 2> "$tmp/rnan.err"
+rc=$?
+one_line dist_replica_loss_one_line 1 "^cotsnet: error: rica stage [12] step [0-9]*: the loss is .* in replica [01]; stopping" \
+    "$tmp/rnan.err" $rc
