@@ -13,7 +13,6 @@
 namespace {
 
 constexpr int TUNE_LOCATIONS = 4096; /* the default */
-constexpr double TUNE_BYTES = 256.0 * 1024 * 1024;
 constexpr int TUNE_REPS = 5;
 
 struct Arrays {
@@ -44,21 +43,32 @@ float *zeroed(size_t n, cudaStream_t st)
 
 } // namespace
 
+extern "C" double lf_tune_bytes(const lf_dims *d, int fused, int rows)
+{
+    const double K = (double)d->r * d->r * d->C, hx = (double)(rows - 1) * d->s + d->r;
+    const double x = (double)d->B * hx * d->Wx * d->C, w = (double)rows * d->Wo * d->M * K,
+                 y = (double)d->B * rows * d->Wo * d->M;
+    return 4.0 * (2.0 * x + (fused ? 1.0 : 2.0) * w + y);
+}
+
+extern "C" int lf_tune_rows(const lf_dims *d, int fused, int locations)
+{
+    /* the bytes grow by the same amount with every row: the first row's, then per row */
+    const double first = lf_tune_bytes(d, fused, 1), per_row = lf_tune_bytes(d, fused, 2) - first;
+    long long rows = std::max(1LL, (long long)(locations > 0 ? locations : TUNE_LOCATIONS) / d->Wo);
+    rows = std::min(rows, 1 + std::max(0LL, (long long)((LF_TUNE_BYTES - first) / per_row)));
+    return (int)std::min(rows, (long long)d->Ho);
+}
+
 extern "C" int lf_cuda_tune(const lf_dims *d, int fused, int locations, lf_tune_result *res, cudaStream_t st)
 {
     if (!res)
         return cn_set_error("lf_cuda_tune: NULL result");
     if (lf_check(d) != CN_OK)
         return CN_EINVAL;
-    /* the tuning problem: d's shape with its first `rows` rows of output locations */
-    const double K = (double)d->r * d->r * d->C;
-    const double row_bytes = 4.0 * ((double)d->Wo * d->M * K * (fused ? 1 : 2) + (double)d->B * d->Wo * d->M +
-                                    2.0 * d->B * d->s * d->Wx * d->C);
-    long long rows = std::max(1LL, (long long)(locations > 0 ? locations : TUNE_LOCATIONS) / d->Wo);
-    rows = std::min(rows, std::max(1LL, (long long)(TUNE_BYTES / row_bytes)));
-    rows = std::min(rows, (long long)d->Ho);
+    /* the tuning problem: d's shape with its first rows of output locations */
     lf_dims u = *d;
-    u.Ho = (int)rows;
+    u.Ho = lf_tune_rows(d, fused, locations);
     u.Hx = (u.Ho - 1) * d->s + d->r;
     if (lf_check(&u) != CN_OK)
         return CN_EINVAL;

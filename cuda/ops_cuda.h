@@ -113,9 +113,9 @@ void lf_cuda_clear_tiles_for(void);                /* forgets every record */
 int lf_tiles_pick(const float ms[LF_TILES_COUNT]);
 
 /* Measures every scheme on each pass of d's shape and picks with lf_tiles_pick (cuda/lf_tune.cu):
- * a problem of d's shape with the first rows of d's output tile (as many as hold about `locations`
- * output locations, 4096 when locations <= 0, and whose rows take about 256 MiB of scratch at most; at
- * least one), zeroed scratch arrays of its own (the caller's data is not touched), one warm-up run and the median of 5 timed with CUDA events per pass and scheme. fused: time
+ * a problem of d's shape with the first lf_tune_rows rows of d's output tile, zeroed scratch arrays of
+ * its own (the caller's data is not touched), one warm-up run and the median of 5 timed with CUDA
+ * events per pass and scheme. fused: time
  * the backward filter as lf_backward_fused_sgd_cuda's update (lr = 0) instead of lf_backward_filter_cuda.
  * Synchronizes stream; records nothing (lf_cuda_set_tiles_for does). CN_OK, or CN_EINVAL as lf_check
  * for bad dims. */
@@ -125,6 +125,13 @@ typedef struct {
     int rows, cols;                            /* the output locations measured */
 } lf_tune_result;
 int lf_cuda_tune(const lf_dims *d, int fused, int locations, lf_tune_result *res, cudaStream_t stream);
+/* The rows lf_cuda_tune times: as many as hold about `locations` output locations (4096 when
+ * locations <= 0), no more than d->Ho, and no more than fit LF_TUNE_BYTES of scratch (input and
+ * input-gradient windows with their r - s extra rows, filters, filter gradients unless fused, outputs);
+ * at least one. lf_tune_bytes: that scratch for `rows` rows. For a valid d (lf_check). */
+#define LF_TUNE_BYTES (256.0 * 1024 * 1024)
+int lf_tune_rows(const lf_dims *d, int fused, int locations);
+double lf_tune_bytes(const lf_dims *d, int fused, int rows);
 
 /* ---- the local filter as batched GEMM (cuda/lf_gemm.cu): cuBLAS's route, which bench_cuda measures
  * against the kernels above (docs/CUDA.md "The batched-GEMM route"); not used in training. Whole tile

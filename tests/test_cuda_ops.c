@@ -427,6 +427,27 @@ static void test_lf_tune(void)
     tune_one(&small, 1, 0, small.Ho);
     lf_dims wide = {1, 12, 40, 1, 12, 40, 1, 1, 1}; /* 480 locations; 100 asked: 100 / 40 = 2 rows timed */
     tune_one(&wide, 1, 100, 2);
+    /* the rows timed fit 256 MiB of scratch with the field's r - s extra input rows: a field of 20 at
+     * batch 1024, whose 19 extra rows take 119 MiB, leaves room for 14 rows (247 MiB), not the 27 (366
+     * MiB) that counting s input rows per row allowed (no kernels run: lf_tune_rows is arithmetic) */
+    cases_run[C_LF_TUNE]++;
+    lf_dims big = {1024, 0, 200, 4, 0, 181, 1, 20, 1};
+    big.Ho = 1000, big.Hx = big.Ho - 1 + big.r;
+    if (lf_tune_rows(&big, 0, 1 << 20) != 14)
+        note(C_LF_TUNE, "256 MiB bound", "%d rows, expected 14", lf_tune_rows(&big, 0, 1 << 20));
+    for (int fused = 0; fused < 2; fused++) {
+        int rows = lf_tune_rows(&big, fused, 1 << 20);
+        double in = lf_tune_bytes(&big, fused, rows), out = lf_tune_bytes(&big, fused, rows + 1);
+        if (!(rows >= 1 && in <= LF_TUNE_BYTES && out > LF_TUNE_BYTES))
+            note(C_LF_TUNE, "256 MiB bound", "fused %d: %d rows take %.0f bytes, one more %.0f", fused, rows, in, out);
+    }
+    /* at least one row when one row alone is larger; the row count and Ho bound the rest */
+    cases_run[C_LF_TUNE]++;
+    lf_dims huge = big;
+    huge.Wx = 4000, huge.Wo = huge.Wx - huge.r + 1;
+    int r1 = lf_tune_rows(&huge, 0, 0), r2 = lf_tune_rows(&small, 0, 0), r3 = lf_tune_rows(&wide, 0, 100);
+    if (r1 != 1 || r2 != small.Ho || r3 != 2)
+        note(C_LF_TUNE, "row bounds", "rows %d %d %d, expected 1, %d, 2", r1, r2, r3, small.Ho);
     lf_tune_result res;
     lf_dims bad = small;
     bad.Ho++;
