@@ -52,14 +52,15 @@ void halo_scatter_add_end(halo_plan *p);
 /* Where a plan's maps live. By default (no halo_mem) tiles and windows are host memory and the plan
  * copies with memcpy. For maps in GPU memory (the CUDA backend, src/dev.c) the caller gives these
  * operations; the plan then keeps its message buffers in host_alloc'd memory (pinned host memory; device
- * memory with grid.halo = nccl, and with grid.halo = mpi-direct, where MPI itself reads and writes it and
- * to_host synchronizes the stream before MPI reads a buffer) and never touches a map itself. Rectangles r are global; frame is the global rectangle the map [B, frame, C]
- * covers.
+ * memory with grid.halo = nccl, and with grid.halo = mpi-direct, where MPI itself reads and writes it)
+ * and never touches a map itself. Rectangles r are global; frame is the global rectangle the map
+ * [B, frame, C] covers. The three moves may be queued (on a device's stream) and done later, in order:
  *   to_host:   buf [B, r, C] = map[:, r, :]                   (a message to send)
  *   from_host: map[:, r, :] = buf, or += buf when add          (a message received)
  *   copy:      dst[:, r, :] = src[:, r, :], or += when add     (the part a rank keeps)
- *   sync:      called at the end of every *_end, after which the maps hold the result and the
- *              message buffers may be reused.
+ *   sync:      waits for every move queued so far. Over MPI the plan calls it once after packing an
+ *              operation's sends, before MPI reads them, and once at the end of *_end that received
+ *              messages, after which the maps hold the result and the buffers may be reused.
  * When send is given (NCCL, src/dev.c with grid.halo = nccl) the messages do not go through MPI:
  * host_alloc gives device buffers, to_host / from_host pack / unpack device to device, and each
  * *_begin packs its sends, then calls group_start, recv for every message it receives and send for

@@ -1,11 +1,13 @@
 /* dev.c: host or GPU memory for the engine's tensors (see dev.h), and the halo plans' device moves.
  *
  * On the GPU a halo message is staged: the rectangle is packed on the device (halo_pack_cuda) into a
- * device staging buffer, copied to the plan's pinned host buffer and the stream synchronized before
- * MPI sends it; a received message is copied to the staging buffer and unpacked (or added) into the
+ * device staging buffer and copied to the plan's pinned host buffer, on the stream; the plan
+ * synchronizes the stream once, after queueing every send of an operation, before MPI reads them
+ * (mpi/halo.h). A received message is copied to the staging buffer and unpacked (or added) into the
  * map on the stream. The part of a window a rank owns itself is packed and unpacked device to device.
- * One staging buffer serves every plan: operations on one stream are ordered, and a plan's *_end
- * synchronizes the stream before its host buffers are reused.
+ * One staging buffer serves every plan and message: operations on one stream are ordered (a pack into
+ * it starts after the copy out of it before), and a plan's *_end synchronizes the stream before its
+ * host buffers are reused.
  *
  * With grid.halo = nccl (and more than one rank in the grid) the messages stay on the device: the
  * plan's buffers are device memory, a rectangle is packed straight into its message buffer, NCCL sends
@@ -13,8 +15,9 @@
  * received messages are unpacked from their buffers; no host copy, no staging buffer.
  *
  * With grid.halo = mpi-direct (a CUDA-aware MPI) the message buffers are device memory too, but MPI
- * moves them: a rectangle is packed into its buffer and the stream synchronized before MPI reads it;
- * a received buffer is unpacked on the stream. dev_init checks that the MPI says it can do this. */
+ * moves them: a rectangle is packed into its buffer on the stream, and the plan's one sync comes before
+ * MPI reads any; a received buffer is unpacked on the stream. dev_init checks that the MPI says it can
+ * do this. */
 #include "src/dev.h"
 
 #include <stdio.h>
@@ -99,7 +102,6 @@ static void h_to_host(float *buf, const float *map, cn_rect frame, cn_rect r, in
     float *s = staging_get(n);
     pack(map, frame, r, B, C, s);
     DEV_CHECK(cudaMemcpyAsync(buf, s, n * sizeof(float), cudaMemcpyDeviceToHost, stream));
-    cuda_sync(stream); /* MPI reads buf next */
 }
 
 static void h_from_host(float *map, cn_rect frame, const float *buf, cn_rect r, int B, int C, int add)
@@ -162,16 +164,9 @@ static void n_recv(float *buf, size_t n, int peer) { cn_nccl_recv(nccl_grid, buf
 static const halo_mem nccl_halo = {n_pack, n_unpack, h_copy, h_sync, n_alloc, n_free,
                                    n_send, n_recv, cn_nccl_group_start, cn_nccl_group_end};
 
-/* grid.halo = mpi-direct: message buffers on the device, moved by a CUDA-aware MPI */
-static void d_pack(float *buf, const float *map, cn_rect frame, cn_rect r, int B, int C)
-{
-    if (rect_floats(r, B, C)) {
-        pack(map, frame, r, B, C, buf);
-        cuda_sync(stream); /* MPI reads buf next, outside the stream's order */
-    }
-}
-
-static const halo_mem direct_halo = {d_pack, n_unpack, h_copy, h_sync, n_alloc, n_free, NULL, NULL, NULL, NULL};
+/* grid.halo = mpi-direct: message buffers on the device, moved by a CUDA-aware MPI (which reads them
+ * outside the stream's order: after the plan's sync) */
+static const halo_mem direct_halo = {n_pack, n_unpack, h_copy, h_sync, n_alloc, n_free, NULL, NULL, NULL, NULL};
 
 const halo_mem *dev_halo_mem(void)
 {

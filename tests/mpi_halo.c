@@ -269,6 +269,130 @@ static void run_shape(const shape *sh0, int B_max)
     halo_plan_destroy(p);
 }
 
+/* ---- a halo_mem whose moves are queued and done at sync only, as on a GPU's stream ---------------
+ * (src/dev.c queues its packs, copies and unpacks on the stream.) A plan that let MPI read a send
+ * buffer before its sync, or left a received message unmoved at its end, delivers wrong values here. */
+typedef struct {
+    float *dst;
+    const float *src;
+    cn_rect dframe, sframe, r;
+    int B, C, add;
+} dmove;
+static dmove dq[128];
+static int dqn, dsyncs, doverflow;
+
+static void dqueue(float *dst, cn_rect dframe, const float *src, cn_rect sframe, cn_rect r, int B, int C, int add)
+{
+    if (dqn == (int)(sizeof dq / sizeof dq[0])) {
+        doverflow = 1;
+        return;
+    }
+    dq[dqn++] = (dmove){dst, src, dframe, sframe, r, B, C, add};
+}
+
+static void d_to_host(float *buf, const float *map, cn_rect frame, cn_rect r, int B, int C)
+{
+    dqueue(buf, r, map, frame, r, B, C, 0);
+}
+static void d_from_host(float *map, cn_rect frame, const float *buf, cn_rect r, int B, int C, int add)
+{
+    dqueue(map, frame, buf, r, r, B, C, add);
+}
+static void d_copy(float *dst, cn_rect dframe, const float *src, cn_rect sframe, cn_rect r, int B, int C, int add)
+{
+    dqueue(dst, dframe, src, sframe, r, B, C, add);
+}
+static void d_sync(void)
+{
+    for (int i = 0; i < dqn; i++) {
+        const dmove *m = &dq[i];
+        int dw = rect_cols(m->dframe), sw = rect_cols(m->sframe), dh = rect_rows(m->dframe), sh = rect_rows(m->sframe);
+        for (int b = 0; b < m->B; b++)
+            for (int y = m->r.y0; y < m->r.y1; y++)
+                for (int x = m->r.x0; x < m->r.x1; x++)
+                    for (int c = 0; c < m->C; c++) {
+                        float v = m->src[(((size_t)b * sh + y - m->sframe.y0) * sw + x - m->sframe.x0) * m->C + c];
+                        float *d = &m->dst[(((size_t)b * dh + y - m->dframe.y0) * dw + x - m->dframe.x0) * m->C + c];
+                        *d = m->add ? *d + v : v;
+                    }
+    }
+    dqn = 0;
+    dsyncs++;
+}
+static void *d_alloc(size_t bytes)
+{
+    float *p = malloc(bytes + sizeof(float));
+    for (size_t i = 0; i < bytes / sizeof(float); i++)
+        p[i] = -3.0f; /* what a send buffer holds before its first pack */
+    return p;
+}
+static const halo_mem deferred = {d_to_host, d_from_host, d_copy, d_sync, d_alloc, free, NULL, NULL, NULL, NULL};
+
+/* Two gathers with different data and a scatter_add through `deferred`: the values of the host plan,
+ * and at most two syncs per operation (one after the sends are packed, one at the end). */
+static void run_deferred(const shape *sh0)
+{
+    shape sh = *sh0;
+    sh.Py = G.Py;
+    sh.Px = G.Px;
+    int C = sh.C, B = 2, n = G.Py * G.Px;
+    char nm[96];
+    halo_plan *p = halo_plan_create(&G, sh.H, sh.W, C, B, window_of, &sh);
+    if (!p)
+        cn_fatal("%s", cn_last_error());
+    halo_plan_set_mem(p, &deferred);
+    cn_rect tr = halo_tile(p), wr = halo_window(p);
+    int th = rect_rows(tr), tw = rect_cols(tr), wh = rect_rows(wr), ww = rect_cols(wr);
+    float *tile = malloc(sizeof(float) * (rsize(tr, B, C) + 1));
+    float *win = malloc(sizeof(float) * (rsize(wr, B, C) + 1));
+    long bad = 0;
+    int most_syncs = 0;
+    for (int k = 0; k < 2; k++) { /* samples shifted by k: the second round's buffers hold the first's */
+        for (int b = 0; b < B; b++)
+            for (int y = 0; y < th; y++)
+                for (int x = 0; x < tw; x++)
+                    for (int c = 0; c < C; c++)
+                        tile[(((size_t)b * th + y) * tw + x) * C + c] = val(b + k, tr.y0 + y, tr.x0 + x, c);
+        for (size_t i = 0; i < rsize(wr, B, C); i++)
+            win[i] = -1.0f;
+        int s0 = dsyncs;
+        halo_gather(p, tile, win, B);
+        most_syncs = imax(most_syncs, dsyncs - s0);
+        d_sync(); /* what the caller's next work on the stream would wait for */
+        bad += window_errors(win, wr, wr, B, C, k);
+    }
+    snprintf(nm, sizeof nm, "%s_deferred_gather", sh.name);
+    check(nm, bad == 0 && !doverflow && most_syncs <= 2, "%ld window values wrong, %d syncs in one gather%s", bad,
+          most_syncs, doverflow ? ", move queue overflowed" : "");
+    fill_tile(tile, tr, B, C);
+    for (int b = 0; b < B; b++)
+        for (int y = 0; y < wh; y++)
+            for (int x = 0; x < ww; x++)
+                for (int c = 0; c < C; c++)
+                    win[(((size_t)b * wh + y) * ww + x) * C + c] = contrib(G.grid_rank, b, wr.y0 + y, wr.x0 + x, c);
+    int s0 = dsyncs;
+    halo_scatter_add(p, win, tile, B);
+    int syncs = dsyncs - s0;
+    d_sync();
+    bad = 0;
+    for (int b = 0; b < B; b++)
+        for (int y = tr.y0; y < tr.y1; y++)
+            for (int x = tr.x0; x < tr.x1; x++)
+                for (int c = 0; c < C; c++) {
+                    float want = val(b, y, x, c);
+                    for (int q = 0; q < n; q++)
+                        if (inside(window_of(&sh, q / G.Px, q % G.Px), y, x))
+                            want += contrib(q, b, y, x, c);
+                    bad += tile[(((size_t)b * th + y - tr.y0) * tw + x - tr.x0) * C + c] != want;
+                }
+    snprintf(nm, sizeof nm, "%s_deferred_scatter_add", sh.name);
+    check(nm, bad == 0 && !doverflow && syncs <= 2, "%ld tile values wrong, %d syncs%s", bad, syncs,
+          doverflow ? ", move queue overflowed" : "");
+    free(tile);
+    free(win);
+    halo_plan_destroy(p);
+}
+
 /* Two plans of the same geometry in flight at once, started in opposite orders on odd and even
  * ranks: their messages must not mix. Then a gather and a scatter_add in flight together. */
 static void run_concurrent(const shape *sh0)
@@ -495,6 +619,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         run_shape(&shapes[i], 3);
     run_concurrent(&shapes[0]);
+    run_deferred(&shapes[1]);
+    run_deferred(&shapes[5]);
 
     grid_destroy(&G);
     comm_finalize();
