@@ -114,13 +114,34 @@ int comm_is_mpi(void) { return use_mpi; }
 int comm_cuda_aware(char *why, size_t len)
 {
 #if defined(MPIX_CUDA_AWARE_SUPPORT)
-    /* Open MPI: built with CUDA support (compile time), and that support enabled now (run time) */
+    /* Open MPI (and MVAPICH2 2.3.4 on, whose mpi-ext.h has the same two): built with CUDA support
+     * (compile time), and that support enabled now (run time) */
+#if defined(OMPI_MAJOR_VERSION)
+    const char *name = "Open MPI";
+#else
+    const char *name = "this MPI";
+#endif
     int yes = MPIX_CUDA_AWARE_SUPPORT && use_mpi && MPIX_Query_cuda_support();
-    snprintf(why, len, "Open MPI built %s CUDA support%s", MPIX_CUDA_AWARE_SUPPORT ? "with" : "without",
+    snprintf(why, len, "%s built %s CUDA support%s", name, MPIX_CUDA_AWARE_SUPPORT ? "with" : "without",
              MPIX_CUDA_AWARE_SUPPORT ? (yes ? ", enabled" : ", not enabled at run time") : "");
     return yes;
+#elif defined(MPIX_GPU_SUPPORT_CUDA)
+    /* MPICH 4.0 on (and what is built on it): its own run-time answer */
+    int yes = 0;
+    if (use_mpi)
+        MPI_CHECK(MPIX_GPU_query_support(MPIX_GPU_SUPPORT_CUDA, &yes));
+    snprintf(why, len, "MPIX_GPU_query_support says CUDA buffers are %ssupported", yes ? "" : "not ");
+    return yes != 0;
 #else
-    snprintf(why, len, "this MPI has no MPIX_Query_cuda_support to ask");
+    /* Cray MPICH (MPICH 3.x within): GPU buffers are taken when MPICH_GPU_SUPPORT_ENABLED=1 */
+#if defined(MPICH_NUMVERSION)
+    const char *e = getenv("MPICH_GPU_SUPPORT_ENABLED");
+    if (e && !strcmp(e, "1")) {
+        snprintf(why, len, "MPICH_GPU_SUPPORT_ENABLED=1");
+        return 1;
+    }
+#endif
+    snprintf(why, len, "this MPI has neither MPIX_Query_cuda_support nor MPIX_GPU_query_support to ask");
     return -1;
 #endif
 }

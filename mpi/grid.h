@@ -26,8 +26,9 @@ void comm_finalize(void);
 int comm_world_rank(void);
 int comm_world_size(void);
 int comm_is_mpi(void);   /* 1 when MPI was initialised */
-/* Whether this MPI can send from and receive into GPU memory: 1 yes, 0 no, -1 it cannot say (no
- * Open MPI MPIX_Query_cuda_support). why gets the answer's source, for messages. */
+/* Whether this MPI can send from and receive into GPU memory: 1 yes, 0 no, -1 it cannot say. Asked of
+ * Open MPI's (and MVAPICH2's) MPIX_Query_cuda_support, MPICH 4's MPIX_GPU_query_support, or for an
+ * older MPICH (Cray MPICH) read from MPICH_GPU_SUPPORT_ENABLED=1. why gets the answer's source. */
 int comm_cuda_aware(char *why, size_t len);
 void comm_abort(int code); /* end every rank now */
 
