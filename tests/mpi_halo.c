@@ -141,6 +141,35 @@ static long window_errors(const float *win, cn_rect wr, cn_rect sub, int B, int 
     return bad;
 }
 
+/* win [B, wr] = this rank's scatter_add contribution (contrib of its grid rank). */
+static void fill_contrib(float *win, cn_rect wr, int B, int C)
+{
+    int wh = rect_rows(wr), ww = rect_cols(wr);
+    for (int b = 0; b < B; b++)
+        for (int y = 0; y < wh; y++)
+            for (int x = 0; x < ww; x++)
+                for (int c = 0; c < C; c++)
+                    win[(((size_t)b * wh + y) * ww + x) * C + c] = contrib(G.grid_rank, b, wr.y0 + y, wr.x0 + x, c);
+}
+
+/* Count elements of tile [B, tr] that differ from the map plus every window's contribution covering them. */
+static long scatter_errors(const float *tile, cn_rect tr, const shape *sh, int B, int C)
+{
+    int th = rect_rows(tr), tw = rect_cols(tr), n = G.Py * G.Px;
+    long bad = 0;
+    for (int b = 0; b < B; b++)
+        for (int y = tr.y0; y < tr.y1; y++)
+            for (int x = tr.x0; x < tr.x1; x++)
+                for (int c = 0; c < C; c++) {
+                    float want = val(b, y, x, c);
+                    for (int q = 0; q < n; q++)
+                        if (inside(window_of((void *)sh, q / G.Px, q % G.Px), y, x))
+                            want += contrib(q, b, y, x, c);
+                    bad += tile[(((size_t)b * th + y - tr.y0) * tw + x - tr.x0) * C + c] != want;
+                }
+    return bad;
+}
+
 static void run_shape(const shape *sh0, int B_max)
 {
     shape sh = *sh0;
@@ -221,28 +250,12 @@ static void run_shape(const shape *sh0, int B_max)
 
     /* scatter_add: the owner's tile = its old tile + every rank's contribution covering each pixel. */
     fill_tile(tile, tr, B_max, C);
-    int wh = rect_rows(wr), ww = rect_cols(wr);
-    for (int b = 0; b < B_max; b++)
-        for (int y = 0; y < wh; y++)
-            for (int x = 0; x < ww; x++)
-                for (int c = 0; c < C; c++)
-                    win[(((size_t)b * wh + y) * ww + x) * C + c] = contrib(me, b, wr.y0 + y, wr.x0 + x, c);
+    fill_contrib(win, wr, B_max, C);
     halo_scatter_add_begin(p, win, tile, B_max);
     while (!halo_test(p))
         ;
     halo_scatter_add_end(p);
-    bad = 0;
-    int th = rect_rows(tr), tw = rect_cols(tr);
-    for (int b = 0; b < B_max; b++)
-        for (int y = tr.y0; y < tr.y1; y++)
-            for (int x = tr.x0; x < tr.x1; x++)
-                for (int c = 0; c < C; c++) {
-                    float want = val(b, y, x, c);
-                    for (int q = 0; q < n; q++)
-                        if (inside(window_of(&sh, q / G.Px, q % G.Px), y, x))
-                            want += contrib(q, b, y, x, c);
-                    bad += tile[(((size_t)b * th + y - tr.y0) * tw + x - tr.x0) * C + c] != want;
-                }
+    bad = scatter_errors(tile, tr, &sh, B_max, C);
     snprintf(nm, sizeof nm, "%s_scatter_add", sh.name);
     check(nm, bad == 0, "%ld tile values differ from the sum over the windows covering them", bad);
 
@@ -335,14 +348,14 @@ static void run_deferred(const shape *sh0)
     shape sh = *sh0;
     sh.Py = G.Py;
     sh.Px = G.Px;
-    int C = sh.C, B = 2, n = G.Py * G.Px;
+    int C = sh.C, B = 2;
     char nm[96];
     halo_plan *p = halo_plan_create(&G, sh.H, sh.W, C, B, window_of, &sh);
     if (!p)
         cn_fatal("%s", cn_last_error());
     halo_plan_set_mem(p, &deferred);
     cn_rect tr = halo_tile(p), wr = halo_window(p);
-    int th = rect_rows(tr), tw = rect_cols(tr), wh = rect_rows(wr), ww = rect_cols(wr);
+    int th = rect_rows(tr), tw = rect_cols(tr);
     float *tile = malloc(sizeof(float) * (rsize(tr, B, C) + 1));
     float *win = malloc(sizeof(float) * (rsize(wr, B, C) + 1));
     long bad = 0;
@@ -365,26 +378,12 @@ static void run_deferred(const shape *sh0)
     check(nm, bad == 0 && !doverflow && most_syncs <= 2, "%ld window values wrong, %d syncs in one gather%s", bad,
           most_syncs, doverflow ? ", move queue overflowed" : "");
     fill_tile(tile, tr, B, C);
-    for (int b = 0; b < B; b++)
-        for (int y = 0; y < wh; y++)
-            for (int x = 0; x < ww; x++)
-                for (int c = 0; c < C; c++)
-                    win[(((size_t)b * wh + y) * ww + x) * C + c] = contrib(G.grid_rank, b, wr.y0 + y, wr.x0 + x, c);
+    fill_contrib(win, wr, B, C);
     int s0 = dsyncs;
     halo_scatter_add(p, win, tile, B);
     int syncs = dsyncs - s0;
     d_sync();
-    bad = 0;
-    for (int b = 0; b < B; b++)
-        for (int y = tr.y0; y < tr.y1; y++)
-            for (int x = tr.x0; x < tr.x1; x++)
-                for (int c = 0; c < C; c++) {
-                    float want = val(b, y, x, c);
-                    for (int q = 0; q < n; q++)
-                        if (inside(window_of(&sh, q / G.Px, q % G.Px), y, x))
-                            want += contrib(q, b, y, x, c);
-                    bad += tile[(((size_t)b * th + y - tr.y0) * tw + x - tr.x0) * C + c] != want;
-                }
+    bad = scatter_errors(tile, tr, &sh, B, C);
     snprintf(nm, sizeof nm, "%s_deferred_scatter_add", sh.name);
     check(nm, bad == 0 && !doverflow && syncs <= 2, "%ld tile values wrong, %d syncs%s", bad, syncs,
           doverflow ? ", move queue overflowed" : "");
