@@ -3,7 +3,7 @@
 #
 # Writes and reads the checkpoint of bench/jobs/ckpt-1g.ini (stage-1 filters of 1 GiB plus their momentum:
 # a 2 GiB file) with NP ranks (default 4, grid 2x2) through build/bench/bench_ckpt (parallel HDF5,
-# collective, Fletcher-32; the write includes the fsync and rename a training run pays), and the same
+# collective, Fletcher-32; the write includes the fsync, read-back and rename a training run pays), and the same
 # number of bytes with dd (one sequential stream: conv=fsync for writes, 8 MiB blocks). Reads are timed
 # cold (the file evicted from the page cache first: POSIX_FADV_DONTNEED through dd iflag=nocache, then
 # /proc/sys/vm/drop_caches if pages remain and we may write it; fincore shows what stayed resident) and

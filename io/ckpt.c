@@ -148,6 +148,19 @@ static void attr_string(hid_t obj, const char *name, const char *value)
 
 static void attr_i64(hid_t obj, const char *name, int64_t v) { attr_write(obj, name, H5T_NATIVE_INT64, &v); }
 
+/* fsync a file: 0, or -1 with errno */
+static int fsync_file(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
 static void fsync_path(const char *path)
 {
     int fd = open(path, O_RDONLY);
@@ -221,6 +234,8 @@ int ckpt_latest(const char *dir, char *path, size_t len)
     snprintf(path, len, "%s/ckpt-%08ld.h5", dir, best);
     return 1;
 }
+
+static void read_back(const cn_net *net, const cn_progress *cur, const char *path, char *err, size_t len);
 
 int ckpt_save(const cn_net *net, const cn_progress *cur, const char *dir, int keep, char *path_out, size_t len)
 {
@@ -305,14 +320,32 @@ int ckpt_save(const cn_net *net, const cn_progress *cur, const char *dir, int ke
         attr_string(file, "lf_tiles", cur->lf_tiles);
     H5_CHECK(H5Pclose(fapl));
     H5_CHECK(H5Pclose(dxpl));
+    char err[512] = "";
     if (H5Fclose(file) < 0)
-        cn_fatal("closing checkpoint %s failed (disk full?)", partial);
+        snprintf(err, sizeof err, "closing the file failed");
     cn_h5_unlock();
 
-    /* every rank has closed the file: flush it to disk, then make it visible under its final name */
+    /* Every rank has closed the file. Rank 0 flushes it to disk, and every rank reads its own part back:
+     * MPI-IO can lose writes without a word to HDF5 (Open MPI's ompio on a full file system prints its
+     * own lines and HDF5 reports success: seen, a run "saved" ten empty checkpoints and exited 0). Only a
+     * file that reads back as written takes its final name; otherwise the partial file goes, the older
+     * checkpoints stay, and the lowest failing rank says why. */
     world_barrier(g);
+    if (!err[0] && g->world_rank == 0 && fsync_file(partial))
+        snprintf(err, sizeof err, "fsync failed: %s", strerror(errno));
+    if (!err[0])
+        read_back(net, cur, partial, err, sizeof err);
+    char what[CN_PATH_MAX + 80];
+    snprintf(what, sizeof what, "checkpoint %s", partial);
+    if (err[0])
+        snprintf(err + strlen(err), sizeof err - strlen(err), "; the file system may be full; the partial file is "
+                 "removed and the checkpoints before it are kept");
+    if (world_any_error(g, err[0] != 0, what, err)) {
+        if (g->world_rank == 0)
+            unlink(partial);
+        return -1;
+    }
     if (g->world_rank == 0) {
-        fsync_path(partial);
         if (rename(partial, final))
             cn_fatal("rename(%s, %s) failed: %s", partial, final, strerror(errno));
         fsync_path(dir);
@@ -326,8 +359,30 @@ int ckpt_save(const cn_net *net, const cn_progress *cur, const char *dir, int ke
 
 /* ---- loading ------------------------------------------------------------------------------------ */
 
-/* Read this rank's part of one tensor; on failure a message in err. */
-static int read_tensor(const cn_net *net, hid_t file, const tensor *t, char *err, size_t len)
+/* 0 when the n floats read back equal the tensor part at data (device memory on the GPU backend), bit
+ * for bit; else 1 with the first difference in err. */
+static int compare_part(const float *data, const float *got, size_t n, char *err, size_t len, const char *name)
+{
+    const float *want = data;
+    float *host = NULL;
+    if (dev_gpu()) {
+        host = cn_alloc(n, sizeof *host);
+        dev_download(host, data, n * sizeof *host);
+        want = host;
+    }
+    size_t i = 0;
+    while (i < n && !memcmp(&want[i], &got[i], sizeof *got))
+        i++;
+    if (i < n)
+        snprintf(err, len, "%.63s does not read back as written (element %zu of this rank's part: %g written, %g "
+                 "read)", name, i, (double)want[i], (double)got[i]);
+    cn_free(host);
+    return i < n;
+}
+
+/* Read this rank's part of one tensor; on failure a message in err. verify: read it into scratch and
+ * compare it with the tensor's memory, which stays as it is (ckpt_save's read-back). */
+static int read_tensor(const cn_net *net, hid_t file, const tensor *t, int verify, char *err, size_t len)
 {
     hid_t ds = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, type = H5I_INVALID_HID;
     int rc = -1;
@@ -379,7 +434,7 @@ static int read_tensor(const cn_net *net, hid_t file, const tensor *t, char *err
     if (nsel) {
         mspace = H5Screate_simple(t->rank, count, NULL);
         /* a tile that lives on the GPU is read into a host copy and uploaded */
-        buf = dev_gpu() ? cn_alloc((size_t)nsel, sizeof *buf) : t->data;
+        buf = dev_gpu() || verify ? cn_alloc((size_t)nsel, sizeof *buf) : t->data;
         if (mspace < 0 || H5Dread(ds, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, buf) < 0) {
             char h5[200];
             cn_h5_error_text(h5, sizeof h5);
@@ -387,7 +442,14 @@ static int read_tensor(const cn_net *net, hid_t file, const tensor *t, char *err
                      h5[0] ? h5 : "checksum mismatch or truncated data");
             goto error;
         }
-        for (hsize_t i = 0; i < nsel; i++)
+        if (verify) {
+            int differs = compare_part(t->data, buf, (size_t)nsel, err, len, t->name);
+            cn_free(buf);
+            buf = NULL;
+            if (differs)
+                goto error;
+        }
+        for (hsize_t i = 0; buf && i < nsel; i++)
             if (!isfinite(buf[i])) {
                 snprintf(err, len, "%.63s holds a value that is not finite (%g at element %llu of this rank's part): "
                          "a checkpoint of a diverged run, or a damaged one", t->name, (double)buf[i], (unsigned long long)i);
@@ -405,6 +467,33 @@ error:
     cn_h5_close(&type);
     cn_h5_close(&ds);
     return rc;
+}
+
+/* ckpt_save's check of the file it has just written and closed: this rank opens it on its own, reads
+ * the step back, and its own part of every tensor, which must equal what it wrote bit for bit (holes
+ * left by lost writes read as zeros, or fail their Fletcher-32 checksums). A message in err when not. */
+static void read_back(const cn_net *net, const cn_progress *cur, const char *path, char *err, size_t len)
+{
+    cn_h5_lock();
+    cn_h5_quiet();
+    hid_t fapl = grid_h5_fapl(net->grid, 0), file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    long long step = -1;
+    if (file < 0) {
+        char h5[200];
+        cn_h5_error_text(h5, sizeof h5);
+        snprintf(err, len, "written, it does not open again (%s)", h5[0] ? h5 : "open failed");
+    } else if (cn_h5_attr_int(file, "step", &step) || step != cur->step) {
+        snprintf(err, len, "written, its attribute step does not read back as %ld", cur->step);
+    } else {
+        tensor t[MAX_TENSORS];
+        int n = list_tensors(net, t);
+        for (int i = 0; i < n; i++)
+            if (read_tensor(net, file, &t[i], 1, err, len))
+                break;
+    }
+    cn_h5_close(&file);
+    cn_h5_close(&fapl);
+    cn_h5_unlock();
 }
 
 int ckpt_load(cn_net *net, cn_progress *cur, const char *path)
@@ -480,7 +569,7 @@ int ckpt_load(cn_net *net, cn_progress *cur, const char *path)
     tensor t[MAX_TENSORS];
     int n = list_tensors(net, t);
     for (int i = 0; i < n; i++)
-        if (read_tensor(net, file, &t[i], err, sizeof err))
+        if (read_tensor(net, file, &t[i], 0, err, sizeof err))
             goto done;
     *cur = (cn_progress){(long)v[0], (int)v[1], (int)v[2], (long)v[3], (uint64_t)v[4], ""};
     snprintf(cur->lf_tiles, sizeof cur->lf_tiles, "%s", trc ? "" : tiles);

@@ -29,8 +29,11 @@ typedef struct {
     char lf_tiles[CN_LF_TILES_TEXT];
 } cn_progress;
 
-/* Write a checkpoint of net at cursor into dir (created if needed); all ranks call. Returns 0, or -1
- * after one error line on rank 0 (the directory cannot be written). */
+/* Write a checkpoint of net at cursor into dir (created if needed); all ranks call. The file is written
+ * as NAME.partial, flushed, read back by every rank (its own part, compared bit for bit with memory),
+ * and only then renamed to NAME and the oldest beyond `keep` removed. Returns 0, or -1 on every rank
+ * after one error line (the directory cannot be written; the file does not read back as written, when
+ * the partial file is removed and the older checkpoints stay). */
 int ckpt_save(const cn_net *net, const cn_progress *cur, const char *dir, int keep, char *path_out, size_t len);
 
 /* Load path into net (its tiles on this grid) and cursor; all ranks call. Returns 0, or -1 after one

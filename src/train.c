@@ -58,6 +58,14 @@ void train_catch_signals(void)
     signal(SIGTERM, on_signal);
 }
 
+/* Every rank ends the run with status 1, without a checkpoint (the last one written stays the newest);
+ * the one line has been printed. */
+static void end_on_error(void)
+{
+    comm_finalize();
+    exit(1);
+}
+
 static void save(run_ctx *c)
 {
     char path[CN_PATH_MAX + 64];
@@ -69,7 +77,7 @@ static void save(run_ctx *c)
     c->saved_phase = c->cur.phase;
     c->cur.data_pos = data_tell(c->train);
     if (ckpt_save(&c->net, &c->cur, c->job->ckpt_dir, c->job->ckpt_keep, path, sizeof path))
-        cn_fatal("writing a checkpoint failed");
+        end_on_error(); /* on every rank, after one line: the older checkpoints are kept */
     if (c->grid->world_rank == 0) {
         printf("checkpoint %s\n", path);
         fflush(stdout);
@@ -89,14 +97,6 @@ static void average_if_due(run_ctx *c, int ckpt_due, int eval_due)
         return;
     for (int i = 0; i < c->ntrained; i++)
         param_average(c->grid, c->trained[i], ckpt_due || end);
-}
-
-/* Every rank ends the run with status 1, without a checkpoint (the last one written stays the newest);
- * the caller has printed the one line. */
-static void end_on_error(void)
-{
-    comm_finalize();
-    exit(1);
 }
 
 /* After every step: count it, and agree over all ranks, in one all-reduce, on three things: whether a
