@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static pthread_once_t lock_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t h5_mutex;
@@ -57,12 +58,24 @@ typedef struct {
     size_t len;
 } walk_ctx;
 
-/* Walking upward starts at the most specific error (where HDF5 detected it): keep that one. */
+/* Walking upward starts at the most specific error (where HDF5 detected it): keep that one. A failed
+ * read or write of the file driver is a long text over two lines ("file write failed: time = ...\n,
+ * filename = ..., errno = 28, error message = 'No space left on device', buf = 0x..., ..."): keep what
+ * failed and the system's message; any other text on one line. */
 static herr_t walk_first(unsigned n, const H5E_error2_t *e, void *data)
 {
     walk_ctx *ctx = data;
-    if (n == 0 && e && e->desc)
-        snprintf(ctx->buf, ctx->len, "%s", e->desc);
+    if (n != 0 || !e || !e->desc)
+        return 0;
+    const char *d = e->desc, *colon = strchr(d, ':'), *msg = strstr(d, "error message = '");
+    const char *end = msg ? strchr(msg + 17, '\'') : NULL;
+    if (colon && msg && end && colon < msg)
+        snprintf(ctx->buf, ctx->len, "%.*s: %.*s", (int)(colon - d), d, (int)(end - (msg + 17)), msg + 17);
+    else
+        snprintf(ctx->buf, ctx->len, "%s", d);
+    for (char *c = ctx->buf; *c; c++)
+        if (*c == '\n' || *c == '\r')
+            *c = ' ';
     return 0;
 }
 
@@ -75,12 +88,22 @@ void cn_h5_error_text(char *buf, size_t len)
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_first, &ctx);
 }
 
+/* After a fatal HDF5 error, at exit: leave before HDF5's own exit handler, which closes the files still
+ * open and crashed (SIGSEGV in H5F__close_cb, seen after a flush failed on a full disk). Registered
+ * last, so it runs first; stdio is flushed. */
+static void leave_before_hdf5(void)
+{
+    fflush(NULL);
+    _exit(1);
+}
+
 hid_t cn_h5_check_at(hid_t rc, const char *call, const char *file, int line)
 {
     if (rc >= 0)
         return rc;
     char why[256];
     cn_h5_error_text(why, sizeof why);
+    atexit(leave_before_hdf5); /* cn_fatal_at exits with status 1, or MPI_Abort ends the job */
     cn_fatal_at(file, line, "HDF5 call %s failed%s%s (check the file system and the file; rerun to retry)",
                 call, why[0] ? ": " : "", why);
 }

@@ -10,7 +10,7 @@ BIN=${COTSNET_BIN:-bin/cotsnet}
 BUILD=${COTSNET_BUILD:-build}
 PY=/usr/bin/python3
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'umount "$tmp/full" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 if "$BIN" data --help >/dev/null 2>&1; then
     DATA="$BIN data"
@@ -113,6 +113,24 @@ PYEOF
         "train-000.h5: the attributes of / cannot be read: the file is corrupted (.*checksum"
 else
     echo "skip shard_train_bad_chunk_exit1: no $BIN"
+fi
+
+# `cotsnet data` onto a file system that fills up: one line naming the system's error, status 1 (it was
+# a two-line HDF5 text and then a segmentation fault in HDF5's exit handler), no complete-looking shard.
+# Needs a small tmpfs (root, mount allowed), else skipped.
+mkdir -p "$tmp/full"
+if mount -t tmpfs -o size=150k tmpfs "$tmp/full" 2>/dev/null; then
+    $DATA synthetic --out "$tmp/full/d" --n 64 --test-n 16 --size 32x32x3 --classes 3 --quiet 2>"$tmp/full.err"
+    rc=$?
+    if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/full.err")" -eq 1 ] && grep -q "file write failed: No space left on device" "$tmp/full.err" &&
+        [ ! -e "$tmp/full/d/train-000.h5" ]; then
+        echo "ok data_disk_full_one_line"
+    else
+        echo "FAIL data_disk_full_one_line: rc $rc, $(wc -l <"$tmp/full.err") lines: $(head -c 400 "$tmp/full.err"); $(ls "$tmp/full/d")"
+    fi
+    umount "$tmp/full"
+else
+    echo "skip data_disk_full_one_line: cannot mount a small tmpfs here (needs root and mount permission)"
 fi
 
 $PY - "$tmp" "$fm" <<'EOF'
