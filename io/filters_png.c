@@ -1,11 +1,13 @@
 /* filters_png.c: writes the filter picture with libpng (see filters_png.h). */
 #include "io/filters_png.h"
 
+#include <errno.h>
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "src/common.h"
 
@@ -55,6 +57,7 @@ int filters_png_write(const char *path, const float *w, int Ho, int Wo, int M, i
         png_destroy_write_struct(&png, &info);
         fclose(fp);
         free(img);
+        unlink(path); /* no half picture */
         return cn_set_error("libpng failed writing %s", path);
     }
     png_init_io(png, fp);
@@ -66,5 +69,10 @@ int filters_png_write(const char *path, const float *w, int Ho, int Wo, int M, i
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     free(img);
-    return fclose(fp) ? cn_set_error("closing %s failed", path) : 0;
+    if (fclose(fp)) { /* the buffered bytes did not reach the file (a full disk): no half picture */
+        int e = errno;
+        unlink(path);
+        return cn_set_error("writing %s failed (%s); removed", path, strerror(e));
+    }
+    return 0;
 }

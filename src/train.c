@@ -150,6 +150,18 @@ static int after_step(run_ctx *c, int eval_due)
     return stop;
 }
 
+/* After a metrics line: a write that failed (a full disk) gets one warning, and no more lines are
+ * written; training goes on (the checkpoints say whether the disk holds what matters). */
+static void metrics_flushed(run_ctx *c)
+{
+    if (fflush(c->metrics) == 0 && !ferror(c->metrics))
+        return;
+    fprintf(stderr, "cotsnet: warning: writing %s/metrics.jsonl failed (%s); no more metrics lines this run\n",
+            c->job->out_dir, strerror(errno));
+    fclose(c->metrics);
+    c->metrics = NULL;
+}
+
 /* One progress line (rank 0) and one JSON line of metrics, for the steps since the last one. The
  * shares of halo wait, all-reduce and I/O wait are this rank's; rank 0's tile is as large as any. */
 static void progress(run_ctx *c, const char *phase, int stage, long step, long total, double loss,
@@ -181,7 +193,7 @@ static void progress(run_ctx *c, const char *phase, int stage, long step, long t
                 steps_interval ? ar / steps_interval : 0, steps_interval ? io / steps_interval : 0,
                 steps_interval ? bytes / steps_interval : 0, steps_interval ? ovw / steps_interval : 0,
                 steps_interval ? ovh / steps_interval : 0, cn_now() - c->t_phase);
-        fflush(c->metrics);
+        metrics_flushed(c);
     }
 }
 
@@ -265,7 +277,7 @@ static void report_eval(run_ctx *c, const char *when, long step)
     fflush(stdout);
     if (c->metrics) {
         fprintf(c->metrics, "{\"phase\":\"eval\",\"when\":\"%s\",\"step\":%ld,\"accuracy\":%.6f}\n", when, step, acc);
-        fflush(c->metrics);
+        metrics_flushed(c);
     }
 }
 

@@ -333,6 +333,22 @@ if mount -t tmpfs -o size=700k tmpfs "$full" 2>/dev/null; then
         echo "FAIL ckpt_disk_full_one_line: rc $rc, $n lines, $saved announced, $files files, $loads load: $(grep cotsnet "$tmp/full.err" | head -c 400)"
     fi
     umount "$full"
+    # the run directory full (checkpoints elsewhere): metrics.jsonl and filters.png each get one warning,
+    # the picture is not left half written, and training goes on to the end (status 0)
+    mount -t tmpfs -o size=4k tmpfs "$full"
+    timeout 120 $MPIRUN -np 2 "$BIN" train $JOB --set run.out_dir="$full/run" --set grid.cols=2 \
+        --set checkpoint.dir="$tmp/fullck" --set stage1.steps=30 >"$tmp/fullm.out" 2>"$tmp/fullm.err"
+    rc=$?
+    if [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/fullm.err")" -eq 2 ] &&
+        grep -q "^cotsnet: warning: writing $full/run/metrics.jsonl failed (No space left on device); no more metrics lines" "$tmp/fullm.err" &&
+        grep -q "^cotsnet: warning: writing $full/run/filters.png failed (No space left on device); removed" "$tmp/fullm.err" &&
+        [ ! -e "$full/run/filters.png" ] && [ -s "$tmp/fullck/ckpt-00000037.h5" ]; then
+        echo "ok run_dir_full_warns"
+    else
+        echo "FAIL run_dir_full_warns: rc $rc: $(head -c 400 "$tmp/fullm.err"); $(ls "$full/run" "$tmp/fullck" | tr '\n' ' ')"
+    fi
+    umount "$full"
 else
     echo "skip ckpt_disk_full_one_line: cannot mount a small tmpfs here (needs root and mount permission)"
+    echo "skip run_dir_full_warns: cannot mount a small tmpfs here"
 fi
