@@ -40,7 +40,8 @@ typedef struct {
     int stop;                   /* a signal asked for a checkpoint and exit */
     int loss_bad;               /* this rank's replica saw a loss that is not finite (check_finite), */
     char bad_where[48];         /* at "rica stage 2 step 1" or "head step 3" (1-based, as the progress */
-    double bad_loss;            /* lines count); after_step stops every rank */
+    char bad_replica[32];       /* lines count), " in replica 1"; after_step stops every rank */
+    double bad_loss;
     long saved_step;            /* step and phase of the last checkpoint written (-1: none) */
     int saved_phase;
     /* grid.average_every > 1: the parameters the current phase trains, averaged over the replicas */
@@ -118,13 +119,8 @@ static int after_step(run_ctx *c, int eval_due)
     }
     if (v[1]) {
         if (g->world_rank == g->world_size - v[1])
-        {
-            char where[32] = "";
-            if (g->R > 1)
-                snprintf(where, sizeof where, " in replica %d", g->replica);
             fprintf(stderr, "cotsnet: error: %s: the loss is %g%s; stopping (lower the learning rate)\n",
-                    c->bad_where, c->bad_loss, where);
-        }
+                    c->bad_where, c->bad_loss, g->R > 1 ? c->bad_replica : "");
         end_on_error();
     }
     c->cur.step++;
@@ -225,6 +221,7 @@ static void check_finite(run_ctx *c, const char *phase, int stage, long step, do
             snprintf(c->bad_where, sizeof c->bad_where, "%s stage %d step %ld", phase, stage, step + 1);
         else
             snprintf(c->bad_where, sizeof c->bad_where, "%s step %ld", phase, step + 1);
+        snprintf(c->bad_replica, sizeof c->bad_replica, " in replica %d", c->grid->replica);
         c->bad_loss = loss;
     }
 }
