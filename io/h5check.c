@@ -90,11 +90,18 @@ void cn_h5_error_text(char *buf, size_t len)
 
 /* After a fatal HDF5 error, at exit: leave before HDF5's own exit handler, which closes the files still
  * open and crashed (SIGSEGV in H5F__close_cb, seen after a flush failed on a full disk). Registered
- * last, so it runs first; stdio is flushed. */
+ * after it, so it runs first; stdio is flushed. */
 static void leave_before_hdf5(void)
 {
     fflush(NULL);
     _exit(1);
+}
+
+void cn_h5_abandon(void)
+{
+    static int done;
+    if (!done && atexit(leave_before_hdf5) == 0)
+        done = 1;
 }
 
 hid_t cn_h5_check_at(hid_t rc, const char *call, const char *file, int line)
@@ -103,7 +110,7 @@ hid_t cn_h5_check_at(hid_t rc, const char *call, const char *file, int line)
         return rc;
     char why[256];
     cn_h5_error_text(why, sizeof why);
-    atexit(leave_before_hdf5); /* cn_fatal_at exits with status 1, or MPI_Abort ends the job */
+    cn_h5_abandon(); /* cn_fatal_at exits with status 1, or MPI_Abort ends the job */
     cn_fatal_at(file, line, "HDF5 call %s failed%s%s (check the file system and the file; rerun to retry)",
                 call, why[0] ? ": " : "", why);
 }

@@ -37,6 +37,10 @@ hid_t cn_h5_check_at(hid_t rc, const char *call, const char *file, int line);
 
 /* Close an identifier if it is valid (handles start as H5I_INVALID_HID, so cleanup is always safe). */
 void cn_h5_close(hid_t *id);
+/* A file HDF5 failed to flush or close (a full disk) stays in its list of open files, and its exit
+ * handler, closing it again, crashes (SIGSEGV in H5F__close_cb). After this call the process leaves
+ * with status 1 at exit, before that handler runs (stdio flushed): for error paths that go on to exit 1. */
+void cn_h5_abandon(void);
 
 /* Scalar attributes (one element) of obj: text (fixed or variable length, cut to len - 1 bytes), integers (any
  * integer type, read as int64) and numbers (integer or floating point, read as double). 0 read, or

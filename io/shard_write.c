@@ -164,16 +164,24 @@ int shard_writer_put(cn_shard_writer *w, int64_t count, const void *images, cons
     H5_CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL));
     hid_t ms = H5_CHECK(H5Screate_simple(4, cnt, NULL));
     hid_t mtype = s->dtype == CN_SHARD_U8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
-    H5_CHECK(H5Dwrite(w->images, mtype, ms, fs, H5P_DEFAULT, images));
+    herr_t wr = H5Dwrite(w->images, mtype, ms, fs, H5P_DEFAULT, images);
     H5_CHECK(H5Sclose(ms));
     H5_CHECK(H5Sclose(fs));
-    if (s->has_labels) {
+    if (wr >= 0 && s->has_labels) {
         fs = H5_CHECK(H5Dget_space(w->labels));
         H5_CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL));
         ms = H5_CHECK(H5Screate_simple(1, cnt, NULL));
-        H5_CHECK(H5Dwrite(w->labels, H5T_NATIVE_INT32, ms, fs, H5P_DEFAULT, labels));
+        wr = H5Dwrite(w->labels, H5T_NATIVE_INT32, ms, fs, H5P_DEFAULT, labels);
         H5_CHECK(H5Sclose(ms));
         H5_CHECK(H5Sclose(fs));
+    }
+    if (wr < 0) { /* the file system (full?): an error for the caller, who removes the partial files */
+        char why[256];
+        cn_h5_error_text(why, sizeof why);
+        cn_h5_abandon();
+        cn_h5_unlock();
+        return cn_set_error("%s: writing samples %lld to %lld failed (%s)", w->partial, (long long)w->written,
+                            (long long)(w->written + count - 1), why[0] ? why : "is the file system full?");
     }
     cn_h5_unlock();
     w->written += count;
@@ -196,8 +204,13 @@ int shard_writer_close(cn_shard_writer *w)
     cn_h5_lock();
     cn_h5_close(&w->labels);
     cn_h5_close(&w->images);
-    if (w->file >= 0)
-        H5_CHECK(H5Fclose(w->file));
+    if (w->file >= 0 && H5Fclose(w->file) < 0) {
+        char why[256];
+        cn_h5_error_text(why, sizeof why);
+        cn_h5_abandon();
+        if (rc == CN_OK)
+            rc = cn_set_error("%s: closing it failed (%s)", w->partial, why[0] ? why : "is the file system full?");
+    }
     cn_h5_unlock();
     writer_free(w);
     return rc;
@@ -237,8 +250,14 @@ int shard_finalize(const char *path, float mean, float std)
     }
     put_num_attr(f, "mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, &mean);
     put_num_attr(f, "std", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, &std);
-    H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL));
-    H5_CHECK(H5Fclose(f));
+    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(f) < 0) {
+        char why[256];
+        cn_h5_error_text(why, sizeof why);
+        cn_h5_abandon(); /* HDF5 keeps the file open: leave before its exit handler closes it again */
+        cn_h5_unlock();
+        rc = cn_set_error("%s: cannot finish it (%s)", partial, why);
+        goto done;
+    }
     cn_h5_unlock();
     if (rename(partial, path) != 0)
         rc = cn_set_error("%s: cannot rename to %s (%s)", partial, path, strerror(errno));

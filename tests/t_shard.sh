@@ -115,22 +115,27 @@ else
     echo "skip shard_train_bad_chunk_exit1: no $BIN"
 fi
 
-# `cotsnet data` onto a file system that fills up: one line naming the system's error, status 1 (it was
-# a two-line HDF5 text and then a segmentation fault in HDF5's exit handler), no complete-looking shard.
-# Needs a small tmpfs (root, mount allowed), else skipped.
+# `cotsnet data` onto a file system that fills up, while finishing a shard (32x32) and while writing its
+# samples (96x96): one line, status 1 (it was a two-line HDF5 text, then a segmentation fault in HDF5's
+# exit handler, status 139), and no file of the data set left, .partial or not. Needs a small tmpfs
+# (root, mount allowed), else skipped.
 mkdir -p "$tmp/full"
 if mount -t tmpfs -o size=150k tmpfs "$tmp/full" 2>/dev/null; then
-    $DATA synthetic --out "$tmp/full/d" --n 64 --test-n 16 --size 32x32x3 --classes 3 --quiet 2>"$tmp/full.err"
-    rc=$?
-    if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/full.err")" -eq 1 ] && grep -q "file write failed: No space left on device" "$tmp/full.err" &&
-        [ ! -e "$tmp/full/d/train-000.h5" ]; then
-        echo "ok data_disk_full_one_line"
-    else
-        echo "FAIL data_disk_full_one_line: rc $rc, $(wc -l <"$tmp/full.err") lines: $(head -c 400 "$tmp/full.err"); $(ls "$tmp/full/d")"
-    fi
+    for sz in 32 96; do
+        $DATA synthetic --out "$tmp/full/d$sz" --n 64 --test-n 16 --size ${sz}x${sz}x3 --classes 3 --quiet 2>"$tmp/full.err"
+        rc=$?
+        if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/full.err")" -eq 1 ] &&
+            grep -q "^cotsnet: error: data: $tmp/full/d$sz/train-000.h5.partial: .*\(No space left on device\|is the file system full?\)" "$tmp/full.err" &&
+            [ -z "$(ls "$tmp/full/d$sz")" ]; then
+            echo "ok data_disk_full_one_line_$sz"
+        else
+            echo "FAIL data_disk_full_one_line_$sz: rc $rc, $(wc -l <"$tmp/full.err") lines: $(head -c 400 "$tmp/full.err"); left: $(ls "$tmp/full/d$sz")"
+        fi
+    done
     umount "$tmp/full"
 else
-    echo "skip data_disk_full_one_line: cannot mount a small tmpfs here (needs root and mount permission)"
+    echo "skip data_disk_full_one_line_32: cannot mount a small tmpfs here (needs root and mount permission)"
+    echo "skip data_disk_full_one_line_96: cannot mount a small tmpfs here"
 fi
 
 $PY - "$tmp" "$fm" <<'EOF'
