@@ -78,3 +78,13 @@ int run_lock(const char *dir, char *who, size_t len)
     close(fd); /* this process holds no lock on it */
     return rc;
 }
+
+int run_lock_same_job(const char *who)
+{
+    const char *job = getenv("SLURM_JOB_ID"), *at = strstr(who, ", Slurm job ");
+    if (!job || !*job || !at)
+        return 0;
+    at += strlen(", Slurm job ");
+    size_t n = strcspn(at, ",");
+    return n == strlen(job) && !strncmp(at, job, n);
+}

@@ -18,5 +18,9 @@ enum { RUN_LOCK_TAKEN = 0, RUN_LOCK_HELD = 1, RUN_LOCK_UNSUPPORTED = 2, RUN_LOCK
  * j, since T", or "unknown" when the file does not say); RUN_LOCK_UNSUPPORTED: the file system cannot
  * lock (why in `who`); RUN_LOCK_ERROR: the file cannot be opened (why in `who`). */
 int run_lock(const char *dir, char *who, size_t len);
+/* 1 when `who` (run_lock's text of a holder) names this process's Slurm job (SLURM_JOB_ID): an earlier
+ * run of the same job, requeued. Slurm runs one instance of a job at a time, so that holder is gone
+ * (a node that failed, whose lock a network file system has not dropped yet). */
+int run_lock_same_job(const char *who);
 
 #endif

@@ -487,6 +487,13 @@ static int lock_dir(const char *key, const char *dir)
 {
     char who[512];
     int rc = run_lock(dir, who, sizeof who);
+    if (rc == RUN_LOCK_HELD && run_lock_same_job(who)) {
+        /* an earlier run of this Slurm job, requeued after its node failed: the file system has not
+         * dropped the dead node's lock yet, but Slurm runs one instance of a job at a time */
+        fprintf(stderr, "cotsnet: warning: %s: '%s' is locked by an earlier run of this Slurm job (%s), whose "
+                        "node the file system still counts as alive; going on without the lock\n", key, dir, who);
+        return 0;
+    }
     if (rc == RUN_LOCK_HELD) {
         fprintf(stderr, "cotsnet: error: %s: '%s' is in use by another run (%s): two runs there would write "
                         "over each other's checkpoints; let that one end, or give this one another run.out_dir\n",

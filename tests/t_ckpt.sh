@@ -354,30 +354,38 @@ else
 fi
 
 # Two runs in one run directory (the same job submitted twice; slurm/train.sh always resumes): the second
-# stops before it reads anything, with one line naming the first (host, pid), status 2; so does a run
-# with its own run directory but the first one's checkpoint directory; once the first is killed (-9:
-# no clean-up of its own), the kernel has dropped its lock and a run resumes there.
-"$BIN" train $JOB --set run.out_dir="$tmp/lock" --set stage1.steps=1000000 --set run.log_every=100000 \
+# stops before it reads anything, with one line naming the first (host, pid, Slurm job), status 2; so
+# does a run with its own run directory but the first one's checkpoint directory; a run of the same
+# Slurm job goes on with a warning; once the first is killed (-9: no clean-up of its own), the kernel
+# has dropped its lock and a run resumes there.
+SLURM_JOB_ID=4242 "$BIN" train $JOB --set run.out_dir="$tmp/lock" --set stage1.steps=1000000 --set run.log_every=100000 \
     >"$tmp/lockA.out" 2>&1 &
 pidA=$!
 i=0
 while [ $i -lt 200 ] && ! grep -q "pid $pidA" "$tmp/lock/ckpt/.cotsnet.lock" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-timeout 60 $MPIRUN -np 2 "$BIN" train $JOB --set run.out_dir="$tmp/lock" --set grid.cols=2 --resume auto \
-    >"$tmp/lockB.out" 2>"$tmp/lockB.err"
+timeout 60 env -u SLURM_JOB_ID $MPIRUN -np 2 "$BIN" train $JOB --set run.out_dir="$tmp/lock" --set grid.cols=2 \
+    --resume auto >"$tmp/lockB.out" 2>"$tmp/lockB.err"
 rcB=$?
-timeout 60 "$BIN" train $JOB --set run.out_dir="$tmp/lock2" --set checkpoint.dir="$tmp/lock/ckpt" --resume auto \
-    >"$tmp/lockC.out" 2>"$tmp/lockC.err"
+# the same Slurm job (a requeued run whose node's lock the file system still holds): a warning, and on
+# (here to a checkpoint that does not exist: status 1 with its own line, nothing written)
+SLURM_JOB_ID=4242 timeout 60 "$BIN" train $JOB --set run.out_dir="$tmp/lock" --resume "$tmp/lock/none.h5" \
+    >"$tmp/lockE.out" 2>"$tmp/lockE.err"
+rcE=$?
+SLURM_JOB_ID=4243 timeout 60 "$BIN" train $JOB --set run.out_dir="$tmp/lock2" --set checkpoint.dir="$tmp/lock/ckpt" \
+    --resume auto >"$tmp/lockC.out" 2>"$tmp/lockC.err"
 rcC=$?
 alive=0; kill -0 $pidA 2>/dev/null && alive=1
 kill -9 $pidA 2>/dev/null; wait $pidA 2>/dev/null
 timeout 60 "$BIN" train $JOB --set run.out_dir="$tmp/lock" --resume auto >"$tmp/lockD.out" 2>"$tmp/lockD.err"
 rcD=$?
 if [ $alive -eq 1 ] && [ $rcB -eq 2 ] && [ "$(grep -c "cotsnet:" "$tmp/lockB.err")" -eq 1 ] &&
-    grep -q "^cotsnet: error: \[run\] out_dir: '$tmp/lock' is in use by another run (host .*, pid $pidA, since .*): two runs there" "$tmp/lockB.err" &&
+    grep -q "^cotsnet: error: \[run\] out_dir: '$tmp/lock' is in use by another run (host .*, pid $pidA, Slurm job 4242, since .*): two runs there" "$tmp/lockB.err" &&
+    [ $rcE -eq 1 ] && grep -q "^cotsnet: warning: \[run\] out_dir: '$tmp/lock' is locked by an earlier run of this Slurm job (host .*, pid $pidA, Slurm job 4242, since" "$tmp/lockE.err" &&
+    ! grep -q "in use by another run" "$tmp/lockE.err" &&
     ! grep -q "^rica" "$tmp/lockB.out" &&
     [ $rcC -eq 2 ] && grep -q "^cotsnet: error: \[checkpoint\] dir: '$tmp/lock/ckpt' is in use by another run (host .*, pid $pidA" "$tmp/lockC.err" &&
     [ $rcD -eq 0 ] && [ ! -s "$tmp/lockD.err" ] && grep -q "^checkpoint $tmp/lock/ckpt/ckpt-00000010.h5" "$tmp/lockD.out"; then
     echo "ok run_dir_locked"
 else
-    echo "FAIL run_dir_locked: first alive $alive; second rc $rcB: $(head -c 300 "$tmp/lockB.err"); other run dir rc $rcC: $(head -c 300 "$tmp/lockC.err"); after kill rc $rcD: $(head -c 300 "$tmp/lockD.err")"
+    echo "FAIL run_dir_locked: first alive $alive; second rc $rcB: $(head -c 300 "$tmp/lockB.err"); same Slurm job rc $rcE: $(head -c 300 "$tmp/lockE.err"); other run dir rc $rcC: $(head -c 300 "$tmp/lockC.err"); after kill rc $rcD: $(head -c 300 "$tmp/lockD.err")"
 fi
