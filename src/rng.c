@@ -36,10 +36,56 @@ double rng_uniform(uint64_t seed, uint64_t stream, uint64_t index)
     return to_unit(w[0]);
 }
 
+static inline double box_muller(uint32_t w0, uint32_t w1)
+{
+    double u1 = to_unit(w0), u2 = to_unit(w1);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
 double rng_normal(uint64_t seed, uint64_t stream, uint64_t index)
 {
     uint32_t w[4];
     philox4x32(seed, stream, index, w);
-    double u1 = to_unit(w[0]), u2 = to_unit(w[1]);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    return box_muller(w[0], w[1]);
+}
+
+/* philox4x32 on LANES consecutive counters at once (index0 + lane), the lanes in separate arrays so that
+ * the compiler interleaves (or vectorizes) their rounds; only words 0 and 1 are kept (rng_normal's). */
+enum { LANES = 8 };
+static void philox_lanes(uint64_t seed, uint64_t stream, uint64_t index0, uint32_t w0[LANES], uint32_t w1[LANES])
+{
+    uint32_t c0[LANES], c1[LANES], c2[LANES], c3[LANES];
+    for (int l = 0; l < LANES; l++) {
+        uint64_t index = index0 + (uint64_t)l;
+        c0[l] = (uint32_t)index, c1[l] = (uint32_t)(index >> 32);
+        c2[l] = (uint32_t)stream, c3[l] = (uint32_t)(stream >> 32);
+    }
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int round = 0; round < 10; round++) {
+        for (int l = 0; l < LANES; l++) {
+            uint64_t p0 = (uint64_t)0xD2511F53u * c0[l], p1 = (uint64_t)0xCD9E8D57u * c2[l];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
+            c1[l] = (uint32_t)p1;
+            c3[l] = (uint32_t)p0;
+            c0[l] = n0;
+            c2[l] = n2;
+        }
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    for (int l = 0; l < LANES; l++)
+        w0[l] = c0[l], w1[l] = c1[l];
+}
+
+void rng_normal_span(uint64_t seed, uint64_t stream, uint64_t index0, int n, double *out)
+{
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        uint32_t w0[LANES], w1[LANES];
+        philox_lanes(seed, stream, index0 + (uint64_t)i, w0, w1);
+        for (int l = 0; l < LANES; l++)
+            out[i + l] = box_muller(w0[l], w1[l]);
+    }
+    for (; i < n; i++)
+        out[i] = rng_normal(seed, stream, index0 + (uint64_t)i);
 }

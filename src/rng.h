@@ -14,6 +14,10 @@ void philox4x32(uint64_t seed, uint64_t stream, uint64_t index, uint32_t out[4])
 double rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);
 /* Standard normal (Box-Muller on the block's first two words). */
 double rng_normal(uint64_t seed, uint64_t stream, uint64_t index);
+/* out[i] = rng_normal(seed, stream, index0 + i) for i < n, bit for bit, several counters at a time:
+ * the Philox rounds of independent counters overlap (one counter's rounds are a chain of dependent
+ * multiplies), which makes a run of values about 1.4x faster (synthetic images, src/synth.c). */
+void rng_normal_span(uint64_t seed, uint64_t stream, uint64_t index0, int n, double *out);
 /* Streams used by the program (parameters use CN_STREAM_PARAM + tensor id). */
 enum {
     CN_STREAM_DATA_ORDER = 1,
