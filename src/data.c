@@ -6,6 +6,9 @@
  * (no shuffling, one pass) positions at or past N are padding: label -1, not counted. */
 #include "src/data.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +16,7 @@
 #include "io/shard.h"
 #include "src/ahead.h"
 #include "src/common.h"
+#include "src/cpus.h"
 #include "src/synth.h"
 
 struct cn_data {
@@ -24,6 +28,7 @@ struct cn_data {
     uint64_t n, pos, seed;
     double wait;
     cn_ahead *ahead;    /* the generator run ahead by a thread (GPU backend with prefetch), or NULL */
+    int gen_threads;    /* the OpenMP threads of the read-ahead's batches (0: OpenMP's default) */
     /* shards */
     cn_shard_set set;
     cn_reader *reader;
@@ -75,14 +80,20 @@ static size_t sample_floats(const cn_data *d)
     return (size_t)rect_rows(d->rect) * (size_t)rect_cols(d->rect) * (size_t)d->job->channels;
 }
 
-/* The B synthetic samples of this rank's replica at stream position pos (a pure function of pos). */
-static int synth_batch_of(const cn_data *d, uint64_t pos, int B, float *x, int *labels)
+/* The B synthetic samples of this rank's replica at stream position pos (a pure function of pos, made
+ * by `threads` OpenMP threads, or OpenMP's default number when 0). */
+static int synth_batch_of(const cn_data *d, uint64_t pos, int B, float *x, int *labels, int threads)
 {
     const cn_job *job = d->job;
     size_t per = sample_floats(d);
     uint64_t base = pos + (uint64_t)d->grid->replica * (uint64_t)B;
     int pad = d->which == DATA_TEST, count = 0;
-#pragma omp parallel for schedule(static) reduction(+ : count)
+#ifdef _OPENMP
+    if (threads <= 0)
+        threads = omp_get_max_threads();
+#endif
+    (void)threads;
+#pragma omp parallel for schedule(static) reduction(+ : count) num_threads(threads)
     for (int b = 0; b < B; b++) {
         uint64_t p = base + (uint64_t)b;
         if (pad && p >= d->n) {
@@ -101,7 +112,7 @@ static int synth_batch_of(const cn_data *d, uint64_t pos, int B, float *x, int *
 static int synth_batch(void *ctx, uint64_t pos, float *x, int *labels)
 {
     const cn_data *d = ctx;
-    return synth_batch_of(d, pos, d->job->batch, x, labels);
+    return synth_batch_of(d, pos, d->job->batch, x, labels, d->gen_threads);
 }
 
 cn_data *data_open(const cn_job *job, const cn_grid *grid, int which, cn_rect rect)
@@ -118,10 +129,14 @@ cn_data *data_open(const cn_job *job, const cn_grid *grid, int which, cn_rect re
     /* the test set is a different stream of samples from the same generator */
     d->seed = job->seed + (which == DATA_TRAIN ? 0 : 0x5eed0000ull);
     /* On the GPU backend the host is idle while the GPU computes a step: generate the next batches
-     * meanwhile. On the CPU backend the generator would take cores from the step's own threads. */
-    if (job->prefetch && job->backend == BACKEND_CUDA)
+     * meanwhile, on the CPUs this rank may use (not OMP_NUM_THREADS, the CPU backend's compute threads:
+     * one per rank by convention, which left a 200x200x3 batch of 32 to one core). On the CPU backend
+     * the generator would take cores from the step's own threads. */
+    if (job->prefetch && job->backend == BACKEND_CUDA) {
+        d->gen_threads = job->data_threads > 0 ? job->data_threads : cn_cpus_usable(cn_local_ranks_env());
         d->ahead = ahead_open(synth_batch, d, (size_t)job->batch * sample_floats(d), job->batch, 0,
                               (uint64_t)grid->R * (uint64_t)job->batch, 2);
+    }
     return d;
 }
 
@@ -184,7 +199,7 @@ int data_next(cn_data *d, float *x, int *labels, int B)
         count = ahead_next(d->ahead, x, labels, &d->wait);
     } else {
         double t0 = cn_now();
-        count = synth_batch_of(d, d->pos, B, x, labels);
+        count = synth_batch_of(d, d->pos, B, x, labels, 0);
         d->wait += cn_now() - t0;
     }
     d->pos += (uint64_t)d->grid->R * (uint64_t)B;
@@ -192,3 +207,4 @@ int data_next(cn_data *d, float *x, int *labels, int B)
 }
 
 const char *data_error(const cn_data *d) { return d->error[0] ? d->error : NULL; }
+int data_ahead_threads(const cn_data *d) { return d->ahead ? d->gen_threads : 0; }

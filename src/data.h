@@ -31,5 +31,8 @@ const char *data_error(const cn_data *d); /* the first failed read's message, or
 uint64_t data_tell(const cn_data *d);      /* cursor */
 int data_seek(cn_data *d, uint64_t pos);   /* restore a cursor (resume); -1 (data_error says why) */
 double data_wait_seconds(const cn_data *d); /* time spent waiting for batches */
+/* The threads making synthetic batches ahead (GPU backend with prefetch: data.threads, or when 0 the
+ * CPUs this rank may use, src/cpus.h), or 0 when nothing is generated ahead. */
+int data_ahead_threads(const cn_data *d);
 
 #endif

@@ -51,6 +51,7 @@ static const key_def KEYS[] = {
     {"data", "synthetic_train", T_INT, J(synthetic_train), 0, 0, "4096", 1, 1 << 30, NULL, "training samples when train = synthetic"},
     {"data", "synthetic_test", T_INT, J(synthetic_test), 0, 0, "1024", 1, 1 << 30, NULL, "test samples when test = synthetic"},
     {"data", "prefetch", T_BOOL, J(prefetch), 0, 0, "yes", 0, 0, NULL, "read the next batches while the current one trains (shards; synthetic data on the GPU backend only)"},
+    {"data", "threads", T_INT, J(data_threads), 0, 0, "0", 0, 1024, NULL, "threads that make synthetic batches ahead on the GPU backend (0: the CPUs this rank may use, shared with the other ranks of its node)"},
 
     {"grid", "rows", T_INT, J(rows), 0, 0, "1", 1, 4096, NULL, "Py: ranks over the rows of every map"},
     {"grid", "cols", T_INT, J(cols), 0, 0, "1", 1, 4096, NULL, "Px: ranks over the columns of every map"},

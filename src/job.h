@@ -48,6 +48,7 @@ typedef struct {
     int batch;                     /* local batch per replica */
     int synthetic_train, synthetic_test; /* sizes of the synthetic sets */
     int prefetch;
+    int data_threads;              /* threads making synthetic batches ahead on the GPU (0: automatic) */
 
     /* [grid] */
     int rows, cols, replicas;

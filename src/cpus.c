@@ -1,0 +1,35 @@
+/* cpus.c: the CPUs a process may use (cpus.h). */
+#define _GNU_SOURCE
+#include "src/cpus.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int cn_cpus_usable(int local_ranks)
+{
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int mask = 0;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        mask = CPU_COUNT(&set);
+    if (mask <= 0)
+        mask = online > 0 ? (int)online : 1;
+    if (online > 0 && mask >= online && local_ranks > 1) /* not bound: the node's CPUs are shared */
+        mask /= local_ranks;
+    return mask > 0 ? mask : 1;
+}
+
+int cn_local_ranks_env(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        char *end;
+        long n = v ? strtol(v, &end, 10) : 0;
+        if (v && *v && *end == '\0' && n > 0 && n < 1000000)
+            return (int)n;
+    }
+    return 1;
+}
