@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <signal.h>
@@ -21,7 +20,7 @@
 #include "src/dev_tune.h"
 #include "src/mem_fit.h"
 #include "src/net.h"
-#include "src/run_lock.h"
+#include "src/run_dir.h"
 #include "src/timers.h"
 #include "src/update.h"
 
@@ -480,87 +479,6 @@ static void say_ready(const cn_grid *grid)
                         "waiting for it holds signals longer\n", path, strerror(errno));
 }
 
-/* Rank 0: lock the run directory or the checkpoint directory (key: its job key) for this run
- * (src/run_lock.h), so that a second run of the same job (slurm/train.sh always resumes) stops instead
- * of writing over this one's checkpoints. Returns 0, or the exit status after one error line. */
-static int lock_dir(const char *key, const char *dir)
-{
-    char who[512];
-    int rc = run_lock(dir, who, sizeof who);
-    if (rc == RUN_LOCK_HELD && run_lock_same_job(who)) {
-        /* an earlier run of this Slurm job, requeued after its node failed: the file system has not
-         * dropped the dead node's lock yet, but Slurm runs one instance of a job at a time */
-        fprintf(stderr, "cotsnet: warning: %s: '%s' is locked by an earlier run of this Slurm job (%s), whose "
-                        "node the file system still counts as alive; going on without the lock\n", key, dir, who);
-        return 0;
-    }
-    if (rc == RUN_LOCK_HELD) {
-        fprintf(stderr, "cotsnet: error: %s: '%s' is in use by another run (%s): two runs there would write "
-                        "over each other's checkpoints; let that one end, or give this one another run.out_dir\n",
-                key, dir, who);
-        return 2;
-    }
-    if (rc == RUN_LOCK_UNSUPPORTED)
-        fprintf(stderr, "cotsnet: warning: %s: cannot lock '%s' (%s): nothing stops a second run from using it at "
-                        "the same time\n", key, dir, who);
-    return 0; /* RUN_LOCK_ERROR: a directory that cannot be written is open_outputs' to report */
-}
-
-/* Rank 0, first of all: the run and checkpoint directories that exist already are locked before any
- * checkpoint is read (open_outputs locks those it makes). Returns 0, or the exit status. */
-static int lock_existing(const cn_job *job)
-{
-    struct stat st;
-    int rc = 0;
-    if (!stat(job->out_dir, &st) && S_ISDIR(st.st_mode))
-        rc = lock_dir("[run] out_dir", job->out_dir);
-    if (!rc && job->ckpt_every >= 0 && !stat(job->ckpt_dir, &st) && S_ISDIR(st.st_mode))
-        rc = lock_dir("[checkpoint] dir", job->ckpt_dir);
-    return rc;
-}
-
-/* Rank 0, before the first step: the run directory and metrics.jsonl, and the checkpoint directory, which
- * must be writable and, unless the run resumes, hold no checkpoint of an earlier run (its checkpoints of the
- * same steps would replace those files, and keeping only the newest would delete the rest). Returns 0, or
- * the exit status after one error line. */
-static int open_outputs(run_ctx *c, int resuming)
-{
-    const cn_job *job = c->job;
-    char path[CN_PATH_MAX + 64];
-    if (cn_mkdirs(job->out_dir)) {
-        fprintf(stderr, "cotsnet: error: [run] out_dir: cannot create the run directory '%s': %s\n", job->out_dir,
-                strerror(errno));
-        return 1;
-    }
-    int rc = lock_dir("[run] out_dir", job->out_dir);
-    if (rc)
-        return rc;
-    snprintf(path, sizeof path, "%s/metrics.jsonl", job->out_dir);
-    c->metrics = fopen(path, "a");
-    if (!c->metrics) {
-        fprintf(stderr, "cotsnet: error: [run] out_dir: cannot write %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    if (job->ckpt_every < 0)
-        return 0; /* never a checkpoint */
-    struct stat st;
-    if (cn_mkdirs(job->ckpt_dir) || stat(job->ckpt_dir, &st) || (!S_ISDIR(st.st_mode) && (errno = ENOTDIR)) ||
-        access(job->ckpt_dir, W_OK | X_OK)) {
-        fprintf(stderr, "cotsnet: error: [checkpoint] dir: cannot write checkpoints in '%s': %s\n", job->ckpt_dir,
-                strerror(errno));
-        return 1;
-    }
-    if ((rc = lock_dir("[checkpoint] dir", job->ckpt_dir)))
-        return rc;
-    if (!resuming && ckpt_latest(job->ckpt_dir, path, sizeof path)) {
-        fprintf(stderr, "cotsnet: error: [checkpoint] dir: %s holds checkpoints of an earlier run (newest %s): "
-                        "continue it with --resume auto, or give another run.out_dir or checkpoint.dir\n",
-                job->ckpt_dir, path);
-        return 2;
-    }
-    return 0;
-}
-
 int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
 {
     run_ctx cc, *c = &cc;
@@ -568,7 +486,7 @@ int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
      * train_catch_signals first, while MPI starts) is honoured at the first step */
     train_catch_signals();
     say_ready(grid);
-    int locked = world_max_int(grid, grid->world_rank == 0 ? lock_existing(job) : 0);
+    int locked = world_max_int(grid, grid->world_rank == 0 ? run_dir_lock_existing(job) : 0);
     if (locked)
         return locked; /* the same status on every rank */
     if (setup(c, job, grid, resume)) {
@@ -579,7 +497,7 @@ int train_run(const cn_job *job, const cn_grid *grid, const char *resume)
         const cn_stage *s = &c->net.st[k];
         c->gout[k] = dev_alloc((size_t)c->net.B * rect_rows(s->p_tile) * rect_cols(s->p_tile) * s->M, 4);
     }
-    int bad = world_max_int(grid, grid->world_rank == 0 ? open_outputs(c, resume != NULL) : 0);
+    int bad = world_max_int(grid, grid->world_rank == 0 ? run_dir_open(job, resume != NULL, &c->metrics) : 0);
     if (bad) {
         teardown(c);
         return bad; /* the same status on every rank */
