@@ -160,12 +160,16 @@ int world_max_int(const cn_grid *g, int v)
 
 int world_first(const cn_grid *g, int flag) { return flag ? g->world_size - g->world_rank : 0; }
 
-int world_any_error(const cn_grid *g, int failed, const char *path, const char *msg)
+int world_first_says(const cn_grid *g, int first, const char *path, const char *msg)
 {
-    const int first = world_max_int(g, world_first(g, failed));
     if (first && g->world_rank == g->world_size - first)
         fprintf(stderr, "cotsnet: error: %s: %s\n", path, msg);
     return first != 0;
+}
+
+int world_any_error(const cn_grid *g, int failed, const char *path, const char *msg)
+{
+    return world_first_says(g, world_max_int(g, world_first(g, failed)), path, msg);
 }
 
 double node_sum_double(const cn_grid *g, double v, int *nranks)

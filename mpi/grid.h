@@ -58,6 +58,9 @@ void world_max_ints(const cn_grid *g, int *v, int n); /* element-wise maximum ov
  * world (world_max_ints) is 0 when no rank set it and otherwise names the lowest rank that did, as
  * world_size - maximum. Several flags then cost one all-reduce. */
 int world_first(const cn_grid *g, int flag);
+/* With first, the maximum of world_first flags: the rank it names prints "cotsnet: error: PATH: MSG"
+ * (its own message). Returns first != 0. world_any_error is this after its own all-reduce. */
+int world_first_says(const cn_grid *g, int first, const char *path, const char *msg);
 /* The sum of v over the ranks that share this rank's node (MPI_COMM_TYPE_SHARED), and how many they
  * are (*nranks, may be NULL). Collective over the world; v itself and 1 without MPI. */
 double node_sum_double(const cn_grid *g, double v, int *nranks);

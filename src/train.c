@@ -38,10 +38,9 @@ typedef struct {
     cn_timers mark;             /* timers at the start of the current progress interval */
     double io_mark;
     int stop;                   /* a signal asked for a checkpoint and exit */
-    int loss_bad;               /* this rank's replica saw a loss that is not finite (check_finite), */
-    char bad_where[48];         /* at "rica stage 2 step 1" or "head step 3" (1-based, as the progress */
-    char bad_replica[32];       /* lines count), " in replica 1"; after_step stops every rank */
-    double bad_loss;
+    int loss_bad;               /* this rank's replica saw a loss that is not finite (check_finite): */
+    char bad_where[48];         /* where, "rica stage 2 step 1" or "head step 3" (1-based, as the progress */
+    char bad_what[96];          /* lines count), and the rest of the line after_step prints */
     long saved_step;            /* step and phase of the last checkpoint written (-1: none) */
     int saved_phase;
     /* grid.average_every > 1: the parameters the current phase trains, averaged over the replicas */
@@ -112,17 +111,8 @@ static int after_step(run_ctx *c, int eval_due)
     const char *derr = data_error(c->train);
     int v[3] = {world_first(g, derr != NULL), world_first(g, c->loss_bad), signalled != 0};
     world_max_ints(g, v, 3);
-    if (v[0]) {
-        if (g->world_rank == g->world_size - v[0])
-            fprintf(stderr, "cotsnet: error: [data] train: %s\n", derr);
+    if (world_first_says(g, v[0], "[data] train", derr) || world_first_says(g, v[1], c->bad_where, c->bad_what))
         end_on_error();
-    }
-    if (v[1]) {
-        if (g->world_rank == g->world_size - v[1])
-            fprintf(stderr, "cotsnet: error: %s: the loss is %g%s; stopping (lower the learning rate)\n",
-                    c->bad_where, c->bad_loss, g->R > 1 ? c->bad_replica : "");
-        end_on_error();
-    }
     c->cur.step++;
     c->cur.phase_step++;
     c->cur.data_pos = data_tell(c->train);
@@ -221,8 +211,11 @@ static void check_finite(run_ctx *c, const char *phase, int stage, long step, do
             snprintf(c->bad_where, sizeof c->bad_where, "%s stage %d step %ld", phase, stage, step + 1);
         else
             snprintf(c->bad_where, sizeof c->bad_where, "%s step %ld", phase, step + 1);
-        snprintf(c->bad_replica, sizeof c->bad_replica, " in replica %d", c->grid->replica);
-        c->bad_loss = loss;
+        char replica[32] = "";
+        if (c->grid->R > 1)
+            snprintf(replica, sizeof replica, " in replica %d", c->grid->replica);
+        snprintf(c->bad_what, sizeof c->bad_what, "the loss is %g%s; stopping (lower the learning rate)", loss,
+                 replica);
     }
 }
 

@@ -37,7 +37,7 @@ static void check(const char *name, int ok, const char *fmt, ...)
     }
     double nbad = ok ? 0 : 1;
     world_sum_double(&G, &nbad, 1);
-    int first = world_max_int(&G, ok ? -1 : G.world_size - G.world_rank) ;
+    int first = world_max_int(&G, world_first(&G, !ok));
     if (G.world_rank == 0) {
         if (nbad == 0)
             printf("ok %s_%s\n", prefix, name);
