@@ -163,12 +163,8 @@ static int fsync_file(const char *path)
 
 static void fsync_path(const char *path)
 {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        cn_fatal("cannot open %s to flush it: %s", path, strerror(errno));
-    if (fsync(fd))
-        cn_fatal("fsync(%s) failed: %s", path, strerror(errno));
-    close(fd);
+    if (fsync_file(path))
+        cn_fatal("flushing %s (open and fsync) failed: %s", path, strerror(errno));
 }
 
 /* ckpt-NNNNNNNN.h5 -> step, or -1 for any other name (partial files included). */
