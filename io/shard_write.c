@@ -147,6 +147,16 @@ int shard_writer_open(cn_shard_writer **out, const char *path, const cn_shard_sp
     return CN_OK;
 }
 
+/* After a write, flush or close of the file failed (a full file system): HDF5's reason in why (or a
+ * guess when it gives none), and the process set to leave before HDF5's exit handler closes the file
+ * again (cn_h5_abandon). Returns why's text. Under the HDF5 lock. */
+static const char *write_failed(char *why, size_t len)
+{
+    cn_h5_error_text(why, len);
+    cn_h5_abandon();
+    return why[0] ? why : "is the file system full?";
+}
+
 int shard_writer_put(cn_shard_writer *w, int64_t count, const void *images, const int32_t *labels)
 {
     const cn_shard_spec *s = &w->spec;
@@ -175,13 +185,12 @@ int shard_writer_put(cn_shard_writer *w, int64_t count, const void *images, cons
         H5_CHECK(H5Sclose(ms));
         H5_CHECK(H5Sclose(fs));
     }
-    if (wr < 0) { /* the file system (full?): an error for the caller, who removes the partial files */
+    if (wr < 0) { /* an error for the caller, who removes the partial files */
         char why[256];
-        cn_h5_error_text(why, sizeof why);
-        cn_h5_abandon();
+        const char *text = write_failed(why, sizeof why);
         cn_h5_unlock();
         return cn_set_error("%s: writing samples %lld to %lld failed (%s)", w->partial, (long long)w->written,
-                            (long long)(w->written + count - 1), why[0] ? why : "is the file system full?");
+                            (long long)(w->written + count - 1), text);
     }
     cn_h5_unlock();
     w->written += count;
@@ -206,10 +215,9 @@ int shard_writer_close(cn_shard_writer *w)
     cn_h5_close(&w->images);
     if (w->file >= 0 && H5Fclose(w->file) < 0) {
         char why[256];
-        cn_h5_error_text(why, sizeof why);
-        cn_h5_abandon();
+        const char *text = write_failed(why, sizeof why);
         if (rc == CN_OK)
-            rc = cn_set_error("%s: closing it failed (%s)", w->partial, why[0] ? why : "is the file system full?");
+            rc = cn_set_error("%s: closing it failed (%s)", w->partial, text);
     }
     cn_h5_unlock();
     writer_free(w);
@@ -252,10 +260,9 @@ int shard_finalize(const char *path, float mean, float std)
     put_num_attr(f, "std", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, &std);
     if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(f) < 0) {
         char why[256];
-        cn_h5_error_text(why, sizeof why);
-        cn_h5_abandon(); /* HDF5 keeps the file open: leave before its exit handler closes it again */
+        const char *text = write_failed(why, sizeof why);
         cn_h5_unlock();
-        rc = cn_set_error("%s: cannot finish it (%s)", partial, why);
+        rc = cn_set_error("%s: cannot finish it (%s)", partial, text);
         goto done;
     }
     cn_h5_unlock();
