@@ -25,25 +25,27 @@ void synth_fill(uint64_t seed, uint64_t sample, int classes, int H, int W, int C
     uint64_t stream = CN_STREAM_SYNTHETIC + 0x10000;
     int cols = rect_cols(r);
     /* the noise of value (y, x, c) is normal number g = ((sample H + y) W + x) C + c: consecutive along a
-     * row of the rectangle, so it is drawn a run of pixels at a time */
-    enum { RUN = 64 };
-    double noise[RUN * 8];
-    const int run = C <= 8 ? RUN : 1;
-    for (int y = r.y0; y < r.y1; y++)
-        for (int x0 = r.x0; x0 < r.x1; x0 += run) {
-            const int nx = r.x1 - x0 < run ? r.x1 - x0 : run;
-            uint64_t g0 = ((sample * (uint64_t)H + (uint64_t)y) * (uint64_t)W + (uint64_t)x0) * (uint64_t)C;
-            if (C <= 8)
-                rng_normal_span(seed, stream, g0, nx * C, noise);
-            for (int x = x0; x < x0 + nx; x++) {
-                double u = (x - 0.5 * W) * c1 + (y - 0.5 * H) * s1, v = (x - 0.5 * W) * c2 + (y - 0.5 * H) * s2;
-                double base = sin(2 * pi * u / period + phase) + 0.5 * sin(2 * pi * v / (1.5 * period) + phase2);
-                for (int c = 0; c < C; c++) {
-                    size_t e = (size_t)(x - x0) * (size_t)C + (size_t)c;
-                    double z = C <= 8 ? noise[e] : rng_normal(seed, stream, g0 + e);
-                    out[((size_t)(y - r.y0) * (size_t)cols + (size_t)(x - r.x0)) * (size_t)C + (size_t)c] =
-                        (float)((1.0 - 0.2 * c) * base + 0.7 * z);
+     * row of the rectangle, so it is drawn NOISE values at a time, whatever C */
+    enum { NOISE = 512 };
+    double noise[NOISE];
+    const size_t row = (size_t)cols * (size_t)C;
+    for (int y = r.y0; y < r.y1; y++) {
+        const uint64_t g_row = ((sample * (uint64_t)H + (uint64_t)y) * (uint64_t)W + (uint64_t)r.x0) * (uint64_t)C;
+        float *o = out + (size_t)(y - r.y0) * row;
+        int x = r.x0, c = 0;
+        double base = 0;
+        for (size_t e0 = 0; e0 < row; e0 += NOISE) {
+            const int n = row - e0 < NOISE ? (int)(row - e0) : NOISE;
+            rng_normal_span(seed, stream, g_row + e0, n, noise);
+            for (int i = 0; i < n; i++) { /* value e0 + i is (x, c) */
+                if (c == 0) {
+                    double u = (x - 0.5 * W) * c1 + (y - 0.5 * H) * s1, v = (x - 0.5 * W) * c2 + (y - 0.5 * H) * s2;
+                    base = sin(2 * pi * u / period + phase) + 0.5 * sin(2 * pi * v / (1.5 * period) + phase2);
                 }
+                o[e0 + (size_t)i] = (float)((1.0 - 0.2 * c) * base + 0.7 * noise[i]);
+                if (++c == C)
+                    c = 0, x++;
             }
         }
+    }
 }

@@ -97,9 +97,9 @@ int main(void)
         tu_ok("rng_normal_span");
 
     /* synth_fill: the definition's values, bit for bit, on whole images and rectangles, from 1 to 12
-     * channels (runs of 64 pixels and the one-at-a-time path above 8 channels) */
-    static const int shapes[][3] = {{23, 131, 3}, {17, 9, 1}, {5, 70, 8}, {9, 11, 9}, {4, 6, 12}};
-    static float a[23 * 131 * 3], b[23 * 131 * 3];
+     * channels, rows shorter than a run of 512 values and longer, a run ending inside a pixel (200 x 3) */
+    static const int shapes[][3] = {{23, 200, 3}, {17, 9, 1}, {5, 70, 8}, {9, 11, 9}, {4, 6, 12}};
+    static float a[23 * 200 * 3], b[23 * 200 * 3];
     bad = 0;
     for (int i = 0; i < 5; i++) {
         int H = shapes[i][0], W = shapes[i][1], C = shapes[i][2];
