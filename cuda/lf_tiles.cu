@@ -25,11 +25,10 @@ int tiles_from_env()
         const char *e = getenv("COTSNET_CUDA_LF_TILES");
         if (!e || !*e)
             return (int)LF_TILES_DEFAULT;
-        return !strcmp(e, "t32")    ? (int)LF_TILES_T32
-               : !strcmp(e, "t16")  ? (int)LF_TILES_T16
-               : !strcmp(e, "t4")   ? (int)LF_TILES_T4
-               : !strcmp(e, "auto") ? (int)LF_TILES_AUTO
-                                    : -1;
+        for (int t = 0; t < LF_TILES_COUNT; t++) /* the names lf_cuda_tiles_name gives */
+            if (!strcmp(e, lf_cuda_tiles_name(t)))
+                return t;
+        return !strcmp(e, lf_cuda_tiles_name(LF_TILES_AUTO)) ? (int)LF_TILES_AUTO : -1;
     }();
     return v;
 }
@@ -74,11 +73,9 @@ extern "C" int lf_cuda_tiles(void)
 
 extern "C" const char *lf_cuda_tiles_name(int scheme)
 {
-    return scheme == LF_TILES_T32    ? "t32"
-           : scheme == LF_TILES_T16  ? "t16"
-           : scheme == LF_TILES_T4   ? "t4"
-           : scheme == LF_TILES_AUTO ? "auto"
-                                     : "?";
+    static const char *const names[LF_TILES_COUNT] = {"t32", "t16", "t4"}; /* by LF_TILES_T32, _T16, _T4 */
+    static_assert(LF_TILES_T32 == 0 && LF_TILES_T16 == 1 && LF_TILES_T4 == 2 && LF_TILES_COUNT == 3, "names");
+    return scheme >= 0 && scheme < LF_TILES_COUNT ? names[scheme] : scheme == LF_TILES_AUTO ? "auto" : "?";
 }
 
 extern "C" int lf_cuda_set_tiles_for(const lf_dims *d, const int tiles[LF_PASS_COUNT])
