@@ -11,6 +11,10 @@
 #include "cuda/internal.h"
 #include "cuda/ops_cuda.h"
 
+extern "C" {
+#include "src/cpus.h"
+}
+
 #define CN_MAX_DEVICES 64
 
 static cublasHandle_t g_blas[CN_MAX_DEVICES];
@@ -29,27 +33,7 @@ extern "C" int cuda_device_count(void)
 
 extern "C" int cuda_available(void) { return cuda_device_count() > 0; }
 
-static int env_int(const char *name, int *out)
-{
-    const char *s = getenv(name);
-    if (!s || !*s)
-        return 0;
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (*end || v < 0 || v > 1000000)
-        return 0;
-    *out = (int)v;
-    return 1;
-}
-
-extern "C" int cuda_local_rank(void)
-{
-    int r = 0;
-    if (env_int("OMPI_COMM_WORLD_LOCAL_RANK", &r) || env_int("SLURM_LOCALID", &r) ||
-        env_int("MPI_LOCALRANKID", &r))
-        return r;
-    return 0;
-}
+extern "C" int cuda_local_rank(void) { return cn_local_rank_env(); }
 
 extern "C" int cuda_select_device(int local_rank)
 {

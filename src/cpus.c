@@ -21,15 +21,27 @@ int cn_cpus_usable(int local_ranks)
     return mask > 0 ? mask : 1;
 }
 
+/* The first of the variables that holds an integer in [lo, 1000000], or fallback. */
+static int env_first_int(const char *const *vars, int n, int lo, int fallback)
+{
+    for (int i = 0; i < n; i++) {
+        const char *v = getenv(vars[i]);
+        char *end = NULL;
+        long x = v && *v ? strtol(v, &end, 10) : -1;
+        if (v && *v && *end == '\0' && x >= lo && x <= 1000000)
+            return (int)x;
+    }
+    return fallback;
+}
+
+int cn_local_rank_env(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"};
+    return env_first_int(vars, 3, 0, 0);
+}
+
 int cn_local_ranks_env(void)
 {
     static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = getenv(vars[i]);
-        char *end;
-        long n = v ? strtol(v, &end, 10) : 0;
-        if (v && *v && *end == '\0' && n > 0 && n < 1000000)
-            return (int)n;
-    }
-    return 1;
+    return env_first_int(vars, 3, 1, 1);
 }

@@ -28,7 +28,7 @@ fi
 mkdir -p "$out" || exit 1
 # NCCL and the roofline (a GPU's ceilings: nothing to measure on the CPU) are left out: nvcc builds them only
 cu=$(ls cuda/*.cu | grep -v -e cuda/nccl_comm.cu -e cuda/roofline.cu | tr '\n' ' ')
-c="src/common.c src/lf_ref.c src/pool_ref.c src/lcn_ref.c src/lcn_geom.c src/head_ref.c src/optim_ref.c src/tile.c tests/test_cuda_ops.c"
+c="src/common.c src/cpus.c src/lf_ref.c src/pool_ref.c src/lcn_ref.c src/lcn_geom.c src/head_ref.c src/optim_ref.c src/tile.c tests/test_cuda_ops.c"
 make -s -j2 -f - >"$out/build.log" 2>&1 <<MAKEFILE || { echo "FAIL emu_cuda_build: $(grep -m3 -i error "$out/build.log")"; exit 1; }
 FLAGS := -O1 -g -fno-omit-frame-pointer $san -Wall -Wextra -Wno-unknown-pragmas -Icuda/emu/include -I. -MMD -MP
 CUO := \$(patsubst cuda/%.cu,$out/cu_%.o,$cu)
