@@ -32,6 +32,10 @@ grid and the world, so the slowest rank sets the pace):
     t_op       = alpha * messages + bytes / beta (+ packing copies)   (alpha-beta)
     t_allreduce = sum over the stage's parameter tensors of
                  2 (R-1)/R * bytes / beta_ar + 2 (R-1) * alpha_ar           (ring)
+                 (+ skew on this machine: training's all-reduce beyond bench_halo's, calibrated)
+  Ranks outnumbering cores (this machine only): the terms above times the turns the cores take,
+  ceil(ranks / cores), and every blocking synchronisation (exchange, all-reduce, the loss summed over
+  the grid, the stop flag) waits sched x (ranks / cores - 1), sched calibrated on one such run.
 
 Geometry (tiles, windows, halo bytes, messages) comes from bench/perfgeom.py, a twin of src/net.c,
 checked to the byte against halo_bytes_per_step of every measured run.
@@ -246,10 +250,12 @@ def rates_compute(rates, st, g, k, B):
     return t, [times["lf_encode"] * scale for times, scale in found]
 
 
-def step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib=None, oversub=1.0, rates=None):
+def step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib=None, oversub=1.0, rates=None, queue=0.0):
     """Components of one RICA step of stage k (0-based) on rank (py, px). calib: the CPU rates of this
-    machine (compute, I/O, and skew: seconds a blocking exchange or all-reduce waits for the last rank
-    to arrive); without it, the GPU roofline and no skew."""
+    machine (compute, I/O; skew: seconds an all-reduce of training waits beyond bench_halo's; sched:
+    seconds a blocking synchronisation waits per rank queued on a core); without it, the GPU roofline
+    and neither. Oversubscribed CPU runs: oversub = the turns the cores take (turns_of), queue = ranks
+    per core beyond one (ranks / cores - 1)."""
     B = layout["batch"]
     skew = calib.get("skew", 0.0) if calib else 0.0
     g = pg.rank_geometry(st, Py, Px, py, px)
@@ -281,24 +287,29 @@ def step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib=None, oversub=1.0
         t_comp = max(flops / (hw["peak_flops"] * hw["flop_frac"]), (wbytes + abytes) / (hw["mem_bw"] * hw["mem_frac"]))
         t_io = 0.0                                             # ASSUMPTION: prefetch hides the reader
         pass_time = [t_comp * f / flops for f in lf]
+    # oversubscribed (CPU): every blocking synchronisation waits `sched` per rank queued on a core (a
+    # ready rank waits for one that is not running), calibrated on one such run (validate)
+    wake = calib.get("sched", 0.0) * queue if calib else 0.0
+    if Py * Px > 1:  # the loss summed over the grid, in the step's compute
+        t_comp += wake
+    if Py * Px * R > 1:  # the stop flag over the world, at the end of the step (src/train.c after_step)
+        t_comp += wake
     t_halo = t_hidden = t_lat = 0.0
     for j, which, op in pg.rica_exchanges(st, k):
         stats = pg.plan_stats(st[j], which, Py, Px, py, px)  # on 1x1: no messages, the local copy only
         t, lat = halo_op_time(net, op, stats, B, hw)
         t *= oversub if calib else 1.0
-        if Py * Px > 1:  # a blocking exchange: the ranks' arrival skew (calibrated on this machine, else 0)
-            t += skew * oversub
         t_lat += lat
         if op == "gather_ovl" and layout.get("overlap", True):
             interior = pg.lf_interior_fraction(st[j], g[j]) * pass_time[j]
             t_hidden += min(t, interior)
             t = max(0.0, t - interior)
-        t_halo += t
+        t_halo += t + (wake if Py * Px > 1 else 0.0)
     nbytes = 4 * pg.lf_weights(st[k], g[k])
     ntensors = 1 if st[k]["tied"] else 2
     # grid.average_every = k: the replicas average the parameters (not the gradients) every k steps
     # instead of every step; the optimizer state only at checkpoints and phase ends (left out)
-    t_ar = (allreduce_time(net, R, nbytes) * (oversub if calib else 1.0) + (skew * oversub if R > 1 else 0.0)) \
+    t_ar = (allreduce_time(net, R, nbytes) * (oversub if calib else 1.0) + (skew * oversub + wake if R > 1 else 0.0)) \
         * ntensors / max(1, layout.get("average_every", 1))
     total = t_comp + t_io + t_halo + t_ar
     return {"compute": t_comp, "io": t_io, "halo": t_halo, "allreduce": t_ar, "step": total, "hidden": t_hidden,
@@ -317,18 +328,18 @@ def ranks_to_model(Py, Px):
     return [(a, b) for a in ys for b in xs]
 
 
-def step_time(layout, k, Py, Px, R, hw, net, calib=None, oversub=1.0, rates=None):
+def step_time(layout, k, Py, Px, R, hw, net, calib=None, oversub=1.0, rates=None, queue=0.0):
     st = pg.stage_geometry(layout)
     fy, fx = pg.largest_grid(st)
     if Py > fy or Px > fx:
         return None
     worst = None
     for py, px in ranks_to_model(Py, Px):
-        r = step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib, oversub, rates)
+        r = step_rank(layout, st, k, Py, Px, py, px, R, hw, net, calib, oversub, rates, queue)
         r["rank"] = (py, px)
         if worst is None or r["step"] > worst["step"]:
             worst = r
-    worst["rank0"] = step_rank(layout, st, k, Py, Px, 0, 0, R, hw, net, calib, oversub, rates)
+    worst["rank0"] = step_rank(layout, st, k, Py, Px, 0, 0, R, hw, net, calib, oversub, rates, queue)
     return worst
 
 
@@ -338,6 +349,18 @@ def run_layout(job, run):
     lay = pg.read_job(job)
     lay.update(height=run["height"], width=run["width"], rows=run["rows"], cols=run["cols"], replicas=run["replicas"])
     return lay
+
+
+def turns_of(run):
+    """How many turns the cores take to run every rank once: ceil(ranks / cores). Between two
+    synchronisations a rank computes for less than the scheduler's time slice, so 3 ranks on 2 cores
+    take two turns, as 4 do (measured: bench/PERFMODEL.md)."""
+    return float(max(1, -(-run["ranks"] // run["cores"])))
+
+
+def queue_of(run):
+    """Ranks per core beyond one: how many a rank that becomes ready finds ahead of it on its core."""
+    return max(0.0, run["ranks"] / run["cores"] - 1)
 
 
 def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False, rates=None, calib_dir=None, calib_job=None):
@@ -355,19 +378,33 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False, rates=None, 
     # calibrate: the 1-rank run's compute time per FLOP and I/O time per input float
     calib = {"rate": flops1 / base["compute_s"],
              "io_per_float": base["io_wait_s"] / (B * pg.area(g1[0]["x_tile"]) * st1[0]["C"]), "skew": 0.0}
-    # the arrival skew at a blocking collective: on the 2-replica run (not oversubscribed), its measured
-    # all-reduce time minus the model's (from bench_halo's all-reduce table), per all-reduce
+    # the all-reduce skew: training's all-reduce is slower than bench_halo's (the ranks arrive apart, the
+    # gradients are not in cache): on the 2-replica run (not oversubscribed), its measured all-reduce
+    # time minus the model's (from bench_halo's all-reduce table), per all-reduce. Not carried over to
+    # the halo exchanges: there it over-predicted every grid run (bench/PERFMODEL.md)
     cal_skew = next((r for r in cal_runs if r["replicas"] > 1 and r["ranks"] <= r["cores"]), None)
     if cal_skew:
         m = step_time(run_layout(cjob, cal_skew), 0, 1, 1, cal_skew["replicas"], None, net, calib, 1.0, rates)
         ntensors = 1 if lay1["stages"][0]["tied"] else 2
         calib["skew"] = max(0.0, (cal_skew["allreduce_s"] - m["allreduce"]) / ntensors)
         calib["skew_run"] = cal_skew["name"] + (f" of {calib_dir}" if calib_dir else "")
+    # the wait per blocking synchronisation and rank queued on a core when ranks outnumber cores: on the
+    # smallest oversubscribed grid run whose ranks fill the cores a whole number of times (no partial
+    # turn), its measured step minus the model's without it, per synchronisation and queued rank
+    cal_sched = min((r for r in cal_runs if r["ranks"] > r["cores"] and r["ranks"] % r["cores"] == 0
+                     and r["replicas"] == 1 and r["rows"] * r["cols"] > 1), key=lambda r: r["ranks"], default=None)
+    if cal_sched:
+        lay = run_layout(cjob, cal_sched)
+        turns = turns_of(cal_sched)
+        m = step_time(lay, 0, cal_sched["rows"], cal_sched["cols"], 1, None, net, calib, turns, rates)
+        nsync = len(pg.rica_exchanges(pg.stage_geometry(lay), 0)) + 2
+        calib["sched"] = max(0.0, (cal_sched["step_s"] - m["step"]) / (nsync * queue_of(cal_sched)))
+        calib["sched_run"] = cal_sched["name"] + (f" of {calib_dir}" if calib_dir else "")
     out = []
     for r in runs:
         lay = run_layout(job, r)
-        over = max(1.0, r["ranks"] / r["cores"])
-        m = step_time(lay, 0, r["rows"], r["cols"], r["replicas"], None, net, calib, over, rates)
+        over = turns_of(r)
+        m = step_time(lay, 0, r["rows"], r["cols"], r["replicas"], None, net, calib, over, rates, queue_of(r))
         out.append({"run": r["name"], "ranks": r["ranks"], "grid": f"{r['rows']}x{r['cols']}", "R": r["replicas"],
                     "over": r["ranks"] > r["cores"], "load": r["load_before"], "measured": r, "model": m,
                     "bytes_ok": abs(m["rank0"]["halo_bytes_metric"] - r["halo_bytes_per_step"]) < 0.5 or
@@ -384,9 +421,12 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False, rates=None, 
             print(f"# compute calibrated on the 1-rank run: {calib['rate'] / 1e9:.3f} GFLOP/s per rank (local-filter "
                   f"FLOPs / compute time), I/O {calib['io_per_float'] * 1e9:.3f} ns per input float")
         if calib.get("skew_run"):
-            print(f"# arrival skew at a blocking exchange or all-reduce: {calib['skew'] * 1e3:.3f} ms, calibrated on "
-                  f"{calib['skew_run']} (its all-reduce time minus the model's, per all-reduce)")
-        print("# oversubscribed runs (more ranks than cores): compute, I/O, exchanges and skew scaled by ranks / cores")
+            print(f"# all-reduce skew (training's all-reduce beyond bench_halo's): {calib['skew'] * 1e3:.3f} ms, "
+                  f"calibrated on {calib['skew_run']} (its all-reduce time minus the model's, per all-reduce)")
+        print("# oversubscribed runs (more ranks than cores): compute, I/O, exchanges and skew times the turns the "
+              "cores take, ceil(ranks / cores)"
+              + (f"; every blocking synchronisation waits {calib['sched'] * 1e3:.3f} ms per rank queued on a core "
+                 f"(ranks / cores - 1), calibrated on {calib['sched_run']}" if calib.get("sched_run") else ""))
         print("# bytes ok: the model's halo_bytes_per_step of rank 0 equals the measured one exactly")
         fmt = "%-7s %5s %5s %2s %4s %5s %9s %9s %7s %9s %9s %9s %9s %9s %9s %5s"
         print("#" + fmt % ("run", "ranks", "grid", "R", "over", "load", "step", "model", "error", "compute",
@@ -403,7 +443,7 @@ def validate(weak_dir, net, job="bench/jobs/weak.ini", quiet=False, rates=None, 
         if any(v["bytes_ok"] and v["bytes_legacy"] for v in out):
             print("# bytes old: equal to the engine's count before commit b51e385 (a scatter-add counted as its "
                   "gather's sends): runs made by an older build")
-        cal = {calib.get("skew_run")} | (set() if rates else {base["name"]})
+        cal = {calib.get("skew_run"), calib.get("sched_run")} | (set() if rates else {base["name"]})
         val = [v for v in out if v["run"] not in cal]
         real = [v for v in val if not v["over"]]
         if val:
@@ -421,9 +461,9 @@ def validation_summary(rounds):
         for v in rd["runs"]:
             if v["run"] not in names:
                 names.append(v["run"])
-    cal = {rd["calib"].get("skew_run") for rd in rounds} | {"grid1"}
+    cal = {rd["calib"].get(key) for rd in rounds for key in ("skew_run", "sched_run")} | {"grid1"}
     print(f"# validation over {len(rounds)} rounds, each calibrated on its own {', '.join(sorted(c for c in cal if c))} "
-          "(compute and I/O rates, arrival skew) and predicting its other runs")
+          "(compute and I/O rates, all-reduce skew, wait per queued rank) and predicting its other runs")
     fmt = "%-7s %4s %6s %10s %10s %9s %9s %9s %5s"
     print("#" + fmt % ("run", "over", "rounds", "measured", "model", "median", "worst", "within", "bytes"))
     print("#" + fmt % ("", "", "", "ms (med)", "ms (med)", "error %", "|error| %", "15% (n)", ""))

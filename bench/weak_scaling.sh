@@ -3,7 +3,8 @@
 #                       [--out DIR] [--no-plot] [--no-report]
 # Weak scaling of training (bench/README.md): the same per-rank problem on more ranks.
 #
-#  1. grid series: 1, 2, 4, 8 ranks on grids 1x1, 1x2, 2x2, 2x4; the maps grow with the grid: input
+#  1. grid series: 1, 2, 4, 8 ranks on grids 1x1, 1x2, 2x2, 2x4 (also 3, 6, 12, 16, 32, 64: 1x3, 2x3, 3x4,
+#     4x4, 4x8, 8x8); the maps grow with the grid: input
 #     rows = T x Py + field - 1 (columns: T x Px + field - 1), so every rank's filter-output tile is
 #     exactly T x T (the filter output is where the compute is);
 #  2. replica series: the 1x1 problem on 1, 2, 4 replicas (each its own batch; gradients averaged).
@@ -65,8 +66,8 @@ fi
 
 grid_of() { # ranks -> "Py Px"
     case $1 in
-    1) echo "1 1" ;; 2) echo "1 2" ;; 4) echo "2 2" ;; 8) echo "2 4" ;; 16) echo "4 4" ;; 32) echo "4 8" ;;
-    64) echo "8 8" ;; *) echo "" ;;
+    1) echo "1 1" ;; 2) echo "1 2" ;; 3) echo "1 3" ;; 4) echo "2 2" ;; 6) echo "2 3" ;; 8) echo "2 4" ;;
+    12) echo "3 4" ;; 16) echo "4 4" ;; 32) echo "4 8" ;; 64) echo "8 8" ;; *) echo "" ;;
     esac
 }
 
