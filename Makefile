@@ -4,6 +4,7 @@
 #   make test SANITIZE=1   the single-process tests under ASan and UBSan
 #   make run        train the default job (jobs/default.ini)
 #   make deps       install missing Debian packages (as root)
+#   make cuda-resources   registers, spills and occupancy of every CUDA kernel (ptxas; no GPU needed)
 # Settings are overridable: make CC=clang DEBUG=1 CUDA_HOME=/opt/cuda CUDA_ARCH="80 90"
 
 CC        ?= gcc
@@ -70,7 +71,7 @@ DEPS_STAMP := build/.deps-ok
 BUILDINFO := -DCN_GIT_REV='"$(GIT_REV)"' -DCN_CC='"$(shell $(CC) --version | head -1)"' \
              -DCN_CFLAGS='"$(OPT) -fopenmp$(if $(filter 1,$(HAVE_NVCC)), nvcc:$(CUDA_ARCH))"'
 
-.PHONY: all deps test run bench clean check-cuda
+.PHONY: all deps test run bench clean check-cuda cuda-resources
 all: $(DEPS_STAMP) $(BIN)/cotsnet $(TEST_BIN) $(BENCH_BIN)
 
 deps: $(DEPS_STAMP)
@@ -117,6 +118,11 @@ run: all
 
 bench: all
 	@sh bench/run.sh $(BUILD)
+
+# registers, spills, shared memory and occupancy of every CUDA kernel, from ptxas (no GPU needed)
+cuda-resources:
+	@test "$(HAVE_NVCC)" = 1 || { echo "make cuda-resources: no nvcc ($(NVCC))"; exit 1; }
+	@/usr/bin/python3 bench/cuda_resources.py --nvcc "$(NVCC)" --flags "$(NVFLAGS)" $(CU_SRC)
 
 clean:
 	rm -rf build bin
