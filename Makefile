@@ -8,7 +8,7 @@
 # Settings are overridable: make CC=clang DEBUG=1 CUDA_HOME=/opt/cuda CUDA_ARCH="80 90"
 
 CC        ?= gcc
-PKGS      := ompi-c hdf5-openmpi inih
+PKGS      := ompi-c hdf5-openmpi inih sleef
 CUDA_HOME ?= /usr/local/cuda
 NVCC      ?= $(CUDA_HOME)/bin/nvcc
 CUDA_ARCH ?= 80 90

@@ -143,8 +143,13 @@ static void init_tile(float *w, uint64_t seed, uint64_t id, double std, cn_rect 
         for (size_t j = 0; j < cols; j++) {
             size_t g0 = (((size_t)t.y0 + i) * (size_t)Wg + (size_t)t.x0 + j) * inner;
             float *dst = w + (i * cols + j) * inner;
-            for (size_t e = 0; e < inner; e++)
-                dst[e] = (float)(std * rng_normal(seed, CN_STREAM_PARAM + id, g0 + e));
+            double z[256];
+            for (size_t e0 = 0; e0 < inner; e0 += 256) {
+                const int n = inner - e0 < 256 ? (int)(inner - e0) : 256;
+                rng_normal_span(seed, CN_STREAM_PARAM + id, g0 + e0, n, z);
+                for (int e = 0; e < n; e++)
+                    dst[e0 + (size_t)e] = (float)(std * z[e]);
+            }
         }
 }
 

@@ -1,6 +1,8 @@
 /* rng.c: Philox4x32-10. The counter is (index lo, index hi, stream lo, stream hi), the key is the seed. */
 #include "src/rng.h"
 
+#include "src/vmath.h"
+
 #include <math.h>
 
 /* One Philox4x32 round on the counter c under the round's key (k0, k1). */
@@ -36,17 +38,11 @@ double rng_uniform(uint64_t seed, uint64_t stream, uint64_t index)
     return to_unit(w[0]);
 }
 
-static inline double box_muller(uint32_t w0, uint32_t w1)
-{
-    double u1 = to_unit(w0), u2 = to_unit(w1);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
 double rng_normal(uint64_t seed, uint64_t stream, uint64_t index)
 {
-    uint32_t w[4];
-    philox4x32(seed, stream, index, w);
-    return box_muller(w[0], w[1]);
+    double v;
+    rng_normal_span(seed, stream, index, 1, &v);
+    return v;
 }
 
 /* philox4x32 on LANES consecutive counters at once (index0 + lane), the lanes in separate arrays so that
@@ -71,15 +67,25 @@ static void philox_lanes(uint64_t seed, uint64_t stream, uint64_t index0, uint32
         w0[l] = c0[l], w1[l] = c1[l];
 }
 
+/* Box-Muller on words 0 and 1 of each counter's block: sqrt(-2 log u1) cos(2 pi u2), log and cos from
+ * vmath (the same bits on every CPU), 256 values at a time. */
 void rng_normal_span(uint64_t seed, uint64_t stream, uint64_t index0, int n, double *out)
 {
-    int i = 0;
-    for (; i + LANES <= n; i += LANES) {
-        uint32_t w0[LANES], w1[LANES];
-        philox_lanes(seed, stream, index0 + (uint64_t)i, w0, w1);
-        for (int l = 0; l < LANES; l++)
-            out[i + l] = box_muller(w0[l], w1[l]);
+    enum { CHUNK = 256 };
+    double r[CHUNK], a[CHUNK];
+    for (int i0 = 0; i0 < n; i0 += CHUNK) {
+        const int m = n - i0 < CHUNK ? n - i0 : CHUNK;
+        for (int i = 0; i < m; i += LANES) {
+            uint32_t w0[LANES], w1[LANES];
+            philox_lanes(seed, stream, index0 + (uint64_t)(i0 + i), w0, w1);
+            for (int l = 0; l < LANES && i + l < m; l++) {
+                r[i + l] = to_unit(w0[l]);
+                a[i + l] = 6.283185307179586 * to_unit(w1[l]);
+            }
+        }
+        vm_span(VM_LOG, r, r, m);
+        vm_span(VM_COS, a, a, m);
+        for (int i = 0; i < m; i++)
+            out[i0 + i] = sqrt(-2.0 * r[i]) * a[i];
     }
-    for (; i < n; i++)
-        out[i] = rng_normal(seed, stream, index0 + (uint64_t)i);
 }

@@ -63,7 +63,7 @@ mkdir -p "$out" || exit 1
 # the roofline (a GPU's ceilings) is left out; NCCL is cuda/emu/nccl_emu.c, loaded from $out/lib
 cu=$(ls cuda/*.cu | grep -v -e cuda/roofline.cu | tr '\n' ' ')
 c=$(ls src/*.c mpi/*.c io/*.c | tr '\n' ' ')
-pkgs="ompi-c hdf5-openmpi inih"
+pkgs="ompi-c hdf5-openmpi inih sleef"
 make -s -j2 -f - >"$out/build.log" 2>&1 <<MAKEFILE || { echo "FAIL cuda_train_emu_build: $(grep -m3 -i error "$out/build.log")"; exit 1; }
 FLAGS := -g -Wall -Wextra -Wno-unknown-pragmas -fopenmp -Icuda/emu/include -I. -MMD -MP
 CUO := \$(patsubst cuda/%.cu,$out/cu_%.o,$cu)

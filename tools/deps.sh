@@ -3,7 +3,7 @@
 # Run as root on a fresh machine; as another user it only says what is missing.
 # slurm-wlm and munge: tests/t_slurm_*.sh run a private one-node Slurm (tests/slurm/lib.sh).
 PKGS="build-essential pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools \
-libinih-dev zlib1g-dev libpng-dev python3-numpy python3-h5py dataset-fashion-mnist slurm-wlm munge"
+libinih-dev libsleef-dev zlib1g-dev libpng-dev python3-numpy python3-h5py dataset-fashion-mnist slurm-wlm munge"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
