@@ -28,6 +28,8 @@
 #                         has it: the run-time choice of instruction set);
 #   cpu_ops_avx2, cpu_ops_avx512  bench_ops (the CPU kernels' table, no peers) on one core of this host
 #                         with each instruction set it has;
+#   bench_synth           the synthetic-image generator on one core of this host, and its log, cos and
+#                         sin at each vector width against glibc's (what feeds le2012_1gpu);
 #   bench_halo_1x2_cpu    bench_halo over MPI from host memory (the baseline of the GPU's MPI path);
 #   bench_halo_1x1_nccl, bench_halo_1x2_mpi  (after the sanitizers end: a quiet GPU) bench_halo --backend
 #                         cuda: 1x1 (the device-to-device self copy) over NCCL, and 1x2 on 2 ranks staged
@@ -63,7 +65,7 @@ prepare() {
     b="build/gpu_sm$arch"
     make -j2 BUILD="$b" BIN="$b/bin" CUDA_ARCH="$arch" || exit 1
     bins="$b/tests/test_cuda_ops $b/tests/test_nccl $b/tests/test_lf_cpu $b/tests/test_pool_lcn_cpu
-          $b/bench/bench_ops $b/bench/bench_cuda $b/bench/bench_halo $b/bin/cotsnet"
+          $b/bench/bench_ops $b/bench/bench_cuda $b/bench/bench_halo $b/bench/bench_synth $b/bin/cotsnet"
     for x in $bins; do
         [ -x "$x" ] || { echo "gpu_check: $x not built"; exit 1; }
     done
@@ -80,7 +82,8 @@ prepare() {
     # Debian's copies never shadow the GPU machine's own for its Python
     libs() { ldd "$@" | awk '/=> \//{print $3}' | sort -u |
         grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so|libcublas|libcudart|libnccl|libcuda'; }
-    libs "$DEV/bin/test_cuda_ops" "$DEV/bin/test_nccl" "$DEV/bin/bench_cuda" | while read -r lib; do cp -L "$lib" "$DEV/lib/"; done
+    libs "$DEV/bin/test_cuda_ops" "$DEV/bin/test_nccl" "$DEV/bin/bench_cuda" "$DEV/bin/bench_synth" |
+        while read -r lib; do cp -L "$lib" "$DEV/lib/"; done
     libs "$DEV/bin/cotsnet" "$DEV/bin/bench_halo" | while read -r lib; do
         [ -e "$DEV/lib/$(basename "$lib")" ] || cp -L "$lib" "$DEV/lib-cotsnet/"
     done
@@ -175,6 +178,8 @@ run() {
         [ "$set" = avx512 ] && [ "$isa" != avx512 ] && continue
         step "cpu_ops_$set" 60 env OMP_NUM_THREADS=1 COTSNET_CPU_ISA=$set "$DEV/bin/bench_ops" --no-ref
     done
+    # the synthetic-image generator on one core of this host (what feeds le2012_1gpu: docs/DATA.md)
+    step bench_synth 40 env OMP_NUM_THREADS=1 "$DEV/bin/bench_synth"
     if command -v mpirun >/dev/null 2>&1; then # MPI alone (host memory): the baseline of the GPU paths
         step bench_halo_1x2_cpu 60 env LD_LIBRARY_PATH="$LIBC" OMP_NUM_THREADS=1 \
             mpirun --oversubscribe --bind-to none -np 2 \
