@@ -1,9 +1,11 @@
 /* rng.c: Philox4x32-10. The counter is (index lo, index hi, stream lo, stream hi), the key is the seed. */
 #include "src/rng.h"
 
+#include "src/rng_isa.h"
 #include "src/vmath.h"
 
 #include <math.h>
+#include <pthread.h>
 
 /* One Philox4x32 round on the counter c under the round's key (k0, k1). */
 static inline void philox_round(uint32_t *c0, uint32_t *c1, uint32_t *c2, uint32_t *c3, uint32_t k0, uint32_t k1)
@@ -67,21 +69,44 @@ static void philox_lanes(uint64_t seed, uint64_t stream, uint64_t index0, uint32
         w0[l] = c0[l], w1[l] = c1[l];
 }
 
+void philox_words_generic(uint64_t seed, uint64_t stream, uint64_t index0, int n, uint32_t *w0, uint32_t *w1)
+{
+    for (int i = 0; i < n; i += LANES) {
+        uint32_t a[LANES], b[LANES];
+        philox_lanes(seed, stream, index0 + (uint64_t)i, a, b);
+        for (int l = 0; l < LANES && i + l < n; l++)
+            w0[i + l] = a[l], w1[i + l] = b[l];
+    }
+}
+
+typedef void (*words_fn)(uint64_t, uint64_t, uint64_t, int, uint32_t *, uint32_t *);
+static words_fn words = philox_words_generic;
+static pthread_once_t words_once = PTHREAD_ONCE_INIT;
+
+static void pick_words(void)
+{
+#ifdef RNG_HAVE_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        words = philox_words_avx512;
+#endif
+}
+
 /* Box-Muller on words 0 and 1 of each counter's block: sqrt(-2 log u1) cos(2 pi u2), log and cos from
- * vmath (the same bits on every CPU), 256 values at a time. */
+ * vmath (the same bits on every CPU), 256 values at a time; the words sixteen counters at a time where
+ * the CPU has AVX-512F (src/rng_x86.c), else eight (the same words). */
 void rng_normal_span(uint64_t seed, uint64_t stream, uint64_t index0, int n, double *out)
 {
     enum { CHUNK = 256 };
     double r[CHUNK], a[CHUNK];
+    uint32_t w0[CHUNK], w1[CHUNK];
+    pthread_once(&words_once, pick_words);
     for (int i0 = 0; i0 < n; i0 += CHUNK) {
         const int m = n - i0 < CHUNK ? n - i0 : CHUNK;
-        for (int i = 0; i < m; i += LANES) {
-            uint32_t w0[LANES], w1[LANES];
-            philox_lanes(seed, stream, index0 + (uint64_t)(i0 + i), w0, w1);
-            for (int l = 0; l < LANES && i + l < m; l++) {
-                r[i + l] = to_unit(w0[l]);
-                a[i + l] = 6.283185307179586 * to_unit(w1[l]);
-            }
+        words(seed, stream, index0 + (uint64_t)i0, m, w0, w1);
+        for (int i = 0; i < m; i++) {
+            r[i] = to_unit(w0[i]);
+            a[i] = 6.283185307179586 * to_unit(w1[i]);
         }
         vm_span(VM_LOG, r, r, m);
         vm_span(VM_COS, a, a, m);

@@ -18,7 +18,8 @@ double rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);
 double rng_normal(uint64_t seed, uint64_t stream, uint64_t index);
 /* out[i] = rng_normal(seed, stream, index0 + i) for i < n, bit for bit, several counters at a time:
  * the Philox rounds of independent counters overlap (one counter's rounds are a chain of dependent
- * multiplies) and log and cos run on vectors (synthetic images, src/synth.c; initial parameters). */
+ * multiplies; sixteen counters in AVX-512 registers where the CPU has it, src/rng_x86.c) and log and
+ * cos run on vectors (synthetic images, src/synth.c; initial parameters). */
 void rng_normal_span(uint64_t seed, uint64_t stream, uint64_t index0, int n, double *out);
 /* Streams used by the program (parameters use CN_STREAM_PARAM + tensor id). */
 enum {

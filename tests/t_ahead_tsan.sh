@@ -33,7 +33,7 @@ run ahead "$out/test_ahead"
 # engine) and the few src/ files the reader uses; HDF5 and MPI themselves are not instrumented.
 io=$(ls io/*.c | grep -v -e io/ckpt.c -e io/info.c)
 if ! $CC $TSAN $(pkg-config --cflags ompi-c hdf5-openmpi) tests/test_shard.c $io src/ahead.c src/common.c \
-    src/rng.c src/vmath*.c src/version.c -o "$out/test_shard" $(pkg-config --libs ompi-c hdf5-openmpi sleef) -lpng -lz -lm \
+    src/rng*.c src/vmath*.c src/version.c -o "$out/test_shard" $(pkg-config --libs ompi-c hdf5-openmpi sleef) -lpng -lz -lm \
     -lpthread >"$out/build_reader.log" 2>&1; then
     echo "FAIL reader_tsan_build: $(grep -m3 error "$out/build_reader.log" | tr '\n' ' ' | head -c 400)"
     exit 1

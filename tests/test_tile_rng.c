@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "src/rng.h"
+#include "src/rng_isa.h"
 #include "src/synth.h"
 #include "src/tile.h"
 #include "src/vmath.h"
@@ -145,9 +146,47 @@ int main(void)
     tu_check("rng_pure", rng_normal(42, 7, 12345) == rng_normal(42, 7, 12345) &&
                              rng_normal(42, 7, 12345) != rng_normal(43, 7, 12345), "not a pure function");
 
+    /* the Philox words behind rng_normal_span, at each width this CPU runs: philox4x32's, for every
+     * length up to 40 and across the carry from the counter's low word into its high word */
+    check_vmath();
+    {
+        const uint64_t from[3] = {0, 1000003, 0xFFFFFFFFull - 21};
+        uint32_t a0[40], a1[40];
+        int wrong = 0, widths = 0;
+        for (int wd = 0; wd < 2; wd++) {
+#ifdef RNG_HAVE_X86
+            __builtin_cpu_init();
+            if (wd == 1 && !__builtin_cpu_supports("avx512f"))
+                continue;
+#else
+            if (wd == 1)
+                continue;
+#endif
+            widths++;
+            for (int i = 0; i < 3; i++)
+                for (int n = 0; n <= 40; n++) {
+                    const uint64_t sd = ((uint64_t)(9 + i) << 33) + 12345, st = 7 + ((uint64_t)i << 40);
+                    memset(a0, 0xa5, sizeof a0);
+                    memset(a1, 0xa5, sizeof a1);
+#ifdef RNG_HAVE_X86
+                    (wd ? philox_words_avx512 : philox_words_generic)(sd, st, from[i], n, a0, a1);
+#else
+                    philox_words_generic(sd, st, from[i], n, a0, a1);
+#endif
+                    for (int j = 0; j < 40; j++) {
+                        philox4x32(sd, st, from[i] + (uint64_t)j, w);
+                        wrong += j < n ? a0[j] != w[0] || a1[j] != w[1] : a0[j] != 0xa5a5a5a5u || a1[j] != 0xa5a5a5a5u;
+                    }
+                }
+        }
+        if (wrong)
+            tu_fail("philox_words", "%d words differ from philox4x32 (or were written past n)", wrong);
+        else
+            printf("ok philox_words (%s)\n", widths == 2 ? "8 and 16 lanes (AVX-512F)" : "8 lanes");
+    }
+
     /* rng_normal and rng_normal_span: the definition's bits for every counter, at every length and
      * across the carry from the counter's low word into its high word */
-    check_vmath();
     bad = 0;
     double span[40];
     const uint64_t starts[3] = {0, 1000003, 0xFFFFFFFFull - 17};
