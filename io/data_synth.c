@@ -8,7 +8,8 @@
  *   nuisance   per sample, 2 gratings shared by the channels (|f| <= 4), and a contrast s in [0.7, 1.3]
  *   noise      per value, uniform in [-1, 1]
  *   value      clamp(0.5 + 0.12 * (s * template/2 + 0.6 * nuisance/sqrt(2) + 0.35 * noise), 0, 1)
- * stored as round(255 * value) (uint8) or value (float32). The class is visible everywhere in the image,
+ * stored as round(255 * value) (uint8) or value (float32); sines and cosines from src/vmath.h (the same
+ * bits on every CPU). The class is visible everywhere in the image,
  * so a locally connected network (or a nearest-class-mean classifier) learns it from any tile.
  *
  * Philox counter layout (index word): bits 60..63 region (0 sample, 1 noise, 2 template), bit 59 split,
@@ -21,6 +22,7 @@
 #include "io/data_sources.h"
 #include "src/common.h"
 #include "src/rng.h"
+#include "src/vmath.h"
 
 #define R_SAMPLE ((uint64_t)0 << 60)
 #define R_NOISE ((uint64_t)1 << 60)
@@ -35,13 +37,17 @@ static double unit(uint32_t w) { return ((double)w + 0.5) * (1.0 / 4294967296.0)
 static void add_grating(double *g, int h, int w, double fy, double fx, double ph, double amp, double *tmp)
 {
     double *sy = tmp, *cy = tmp + h, *sx = tmp + 2 * h, *cx = tmp + 2 * h + w;
+    for (int y = 0; y < h; y++) /* the angles first, then their sines and cosines (src/vmath.h) */
+        sy[y] = TWO_PI * fy * y / h + ph;
+    for (int x = 0; x < w; x++)
+        sx[x] = TWO_PI * fx * x / w;
+    vm_span(VM_COS, sy, cy, h);
+    vm_span(VM_SIN, sy, sy, h);
+    vm_span(VM_COS, sx, cx, w);
+    vm_span(VM_SIN, sx, sx, w);
     for (int y = 0; y < h; y++) {
-        sy[y] = amp * sin(TWO_PI * fy * y / h + ph);
-        cy[y] = amp * cos(TWO_PI * fy * y / h + ph);
-    }
-    for (int x = 0; x < w; x++) {
-        sx[x] = sin(TWO_PI * fx * x / w);
-        cx[x] = cos(TWO_PI * fx * x / w);
+        sy[y] *= amp;
+        cy[y] *= amp;
     }
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
