@@ -12,8 +12,9 @@ void vm_span_avx(vm_fn f, const double *x, double *y, int n);
 void vm_span_avx512(vm_fn f, const double *x, double *y, int n);
 #endif
 
-/* The loop of one width: VEC loads/stores W doubles, F(f) is the SLEEF function of f at this width.
- * Padding lanes hold 1.0 (in every function's domain). */
+/* The body of a width's vm_span_* (its parameters f, x, y, n): VEC holds W doubles, LOAD and STORE move
+ * them, F(log) (cos, sin) names the SLEEF function at this width. Padding lanes hold 1.0 (in every
+ * function's domain). */
 #define VM_SPAN_LOOP(W, VEC, LOAD, STORE, F)                                                            \
     do {                                                                                                \
         int i_ = 0;                                                                                     \
