@@ -7,7 +7,8 @@
 # 2. runs bench/peers.py on bench_ops' shapes (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peers
 #    only: they slow OpenBLAS down);
 # 3. runs bench_ops with the peers' times joined into its ratio columns, and prints which formulation
-#    each peer ran.
+#    each peer ran;
+# 4. runs bench_synth (the synthetic-image generator on one core, against glibc's functions).
 # Threads: OMP_NUM_THREADS (default: every core), the same for us and the peers. Extra arguments may also
 # come from COTSNET_BENCH_ARGS (make bench COTSNET_BENCH_ARGS=--quick). A copy of the output is kept in
 # runs/bench-<date>.txt.
@@ -64,6 +65,7 @@ fi
     else
         "$OPS" $QUICK $OPS_ARGS
     fi
+    [ -x "$BUILD/bench/bench_synth" ] && OMP_NUM_THREADS=1 "$BUILD/bench/bench_synth"
     echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     if [ "$PEERS" = 1 ] && [ -s "$tmp/peers" ]; then
         echo "#"
