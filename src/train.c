@@ -219,15 +219,14 @@ static void check_finite(run_ctx *c, const char *phase, int stage, long step, do
     }
 }
 
-/* Every rank learns whether a read of the data set `key` failed on some rank; the lowest such rank
- * prints the one line, and every rank ends the run. */
-static void end_if_data_failed(run_ctx *c, const cn_data *d, const char *key)
+/* Every rank learns whether a read (or seek) of the data set `key` failed on some rank; the lowest such
+ * rank prints the one line. Returns 1 when one did. */
+static int data_failed(const cn_grid *g, const cn_data *d, const char *key)
 {
     const char *err = data_error(d);
     char what[32];
     snprintf(what, sizeof what, "[data] %s", key);
-    if (world_any_error(c->grid, err != NULL, what, err ? err : ""))
-        end_on_error();
+    return world_any_error(g, err != NULL, what, err ? err : "");
 }
 
 /* Accuracy on the test set: one pass, every replica its share, padding not counted. */
@@ -253,7 +252,8 @@ static double evaluate(run_ctx *c)
             tally[1] += count;
         }
     }
-    end_if_data_failed(c, c->test, "test");
+    if (data_failed(g, c->test, "test"))
+        end_on_error();
     world_sum_double(g, tally, 2);
     return tally[1] > 0 ? tally[0] / tally[1] : -1;
 }
@@ -397,8 +397,8 @@ static int setup(run_ctx *c, const cn_job *job, const cn_grid *grid, const char 
     c->train = data_open(job, grid, DATA_TRAIN, in);
     if (!c->train)
         return -1;
-    int bad = data_seek(c->train, c->cur.data_pos) != 0;
-    if (world_any_error(grid, bad, "[data] train", bad ? data_error(c->train) : ""))
+    data_seek(c->train, c->cur.data_pos); /* a failure is data_error's */
+    if (data_failed(grid, c->train, "train"))
         return -1;
     if (job->test[0]) {
         c->test = data_open(job, grid, DATA_TEST, in);
