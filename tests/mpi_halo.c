@@ -116,14 +116,15 @@ static int inside(cn_rect r, int y, int x) { return y >= r.y0 && y < r.y1 && x >
 
 static size_t rsize(cn_rect r, int B, int C) { return (size_t)B * (size_t)rect_rows(r) * (size_t)rect_cols(r) * (size_t)C; }
 
-static void fill_tile(float *t, cn_rect tr, int B, int C)
+/* t [B, tr] = the map, its samples shifted by boff (sample b holds the map's sample b + boff). */
+static void fill_tile(float *t, cn_rect tr, int B, int C, int boff)
 {
     int th = rect_rows(tr), tw = rect_cols(tr);
     for (int b = 0; b < B; b++)
         for (int y = 0; y < th; y++)
             for (int x = 0; x < tw; x++)
                 for (int c = 0; c < C; c++)
-                    t[(((size_t)b * th + y) * tw + x) * C + c] = val(b, tr.y0 + y, tr.x0 + x, c);
+                    t[(((size_t)b * th + y) * tw + x) * C + c] = val(b + boff, tr.y0 + y, tr.x0 + x, c);
 }
 
 /* Count elements of win [B, rect] within sub (global) that differ from the map (offset: sample shift). */
@@ -208,7 +209,7 @@ static void run_shape(const shape *sh0, int B_max)
     float *tile = malloc(sizeof(float) * (rsize(tr, B_max, C) + 1));
     float *win = malloc(sizeof(float) * (rsize(wr, B_max, C) + 1));
     /* Blocking gather, full batch. */
-    fill_tile(tile, tr, B_max, C);
+    fill_tile(tile, tr, B_max, C, 0);
     for (size_t i = 0; i < rsize(wr, B_max, C); i++)
         win[i] = -1.0f;
     halo_gather(p, tile, win, B_max);
@@ -249,7 +250,7 @@ static void run_shape(const shape *sh0, int B_max)
           "values past the batch written", bad_self, bad, finished, spins, untouched);
 
     /* scatter_add: the owner's tile = its old tile + every rank's contribution covering each pixel. */
-    fill_tile(tile, tr, B_max, C);
+    fill_tile(tile, tr, B_max, C, 0);
     fill_contrib(win, wr, B_max, C);
     halo_scatter_add_begin(p, win, tile, B_max);
     while (!halo_test(p))
@@ -355,17 +356,12 @@ static void run_deferred(const shape *sh0)
         cn_fatal("%s", cn_last_error());
     halo_plan_set_mem(p, &deferred);
     cn_rect tr = halo_tile(p), wr = halo_window(p);
-    int th = rect_rows(tr), tw = rect_cols(tr);
     float *tile = malloc(sizeof(float) * (rsize(tr, B, C) + 1));
     float *win = malloc(sizeof(float) * (rsize(wr, B, C) + 1));
     long bad = 0;
     int most_syncs = 0;
     for (int k = 0; k < 2; k++) { /* samples shifted by k: the second round's buffers hold the first's */
-        for (int b = 0; b < B; b++)
-            for (int y = 0; y < th; y++)
-                for (int x = 0; x < tw; x++)
-                    for (int c = 0; c < C; c++)
-                        tile[(((size_t)b * th + y) * tw + x) * C + c] = val(b + k, tr.y0 + y, tr.x0 + x, c);
+        fill_tile(tile, tr, B, C, k);
         for (size_t i = 0; i < rsize(wr, B, C); i++)
             win[i] = -1.0f;
         int s0 = dsyncs;
@@ -377,7 +373,7 @@ static void run_deferred(const shape *sh0)
     snprintf(nm, sizeof nm, "%s_deferred_gather", sh.name);
     check(nm, bad == 0 && !doverflow && most_syncs <= 2, "%ld window values wrong, %d syncs in one gather%s", bad,
           most_syncs, doverflow ? ", move queue overflowed" : "");
-    fill_tile(tile, tr, B, C);
+    fill_tile(tile, tr, B, C, 0);
     fill_contrib(win, wr, B, C);
     int s0 = dsyncs;
     halo_scatter_add(p, win, tile, B);
@@ -411,8 +407,8 @@ static void run_concurrent(const shape *sh0)
     float *tb = malloc(sizeof(float) * (rsize(tr, B + 1, C) + 1));
     float *wa = malloc(sizeof(float) * (rsize(wr, B, C) + 1));
     float *wb = malloc(sizeof(float) * (rsize(wr, B, C) + 1));
-    fill_tile(ta, tr, B, C);        /* samples 0, 1 */
-    fill_tile(tb, tr, B + 1, C);    /* samples 0, 1, 2: use 1, 2 */
+    fill_tile(ta, tr, B, C, 0);        /* samples 0, 1 */
+    fill_tile(tb, tr, B + 1, C, 0);    /* samples 0, 1, 2: use 1, 2 */
     const float *tb1 = tb + rsize(tr, 1, C);
     if (G.grid_rank % 2 == 0) {
         halo_gather_begin(a, ta, wa, B);
@@ -430,8 +426,8 @@ static void run_concurrent(const shape *sh0)
 
     /* gather on a while scatter_add on b: */
     int wh = rect_rows(wr), ww = rect_cols(wr), n = G.Py * G.Px;
-    fill_tile(ta, tr, B, C);
-    fill_tile(tb, tr, B, C);
+    fill_tile(ta, tr, B, C, 0);
+    fill_tile(tb, tr, B, C, 0);
     for (int s = 0; s < B; s++)
         for (int y = 0; y < wh; y++)
             for (int x = 0; x < ww; x++)
