@@ -79,6 +79,30 @@ void philox_words_generic(uint64_t seed, uint64_t stream, uint64_t index0, int n
     }
 }
 
+/* Whether this build and CPU run the sixteen-lane words (AVX-512F). */
+static int wide_supported(void)
+{
+#ifdef RNG_HAVE_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
+int philox_words_at(int lanes, uint64_t seed, uint64_t stream, uint64_t index0, int n, uint32_t *w0, uint32_t *w1)
+{
+    if (lanes == 8)
+        philox_words_generic(seed, stream, index0, n, w0, w1);
+#ifdef RNG_HAVE_X86
+    else if (lanes == 16 && wide_supported())
+        philox_words_avx512(seed, stream, index0, n, w0, w1);
+#endif
+    else
+        return -1;
+    return 0;
+}
+
 typedef void (*words_fn)(uint64_t, uint64_t, uint64_t, int, uint32_t *, uint32_t *);
 static words_fn words = philox_words_generic;
 static pthread_once_t words_once = PTHREAD_ONCE_INIT;
@@ -86,8 +110,7 @@ static pthread_once_t words_once = PTHREAD_ONCE_INIT;
 static void pick_words(void)
 {
 #ifdef RNG_HAVE_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    if (wide_supported())
         words = philox_words_avx512;
 #endif
 }

@@ -12,5 +12,8 @@ void philox_words_generic(uint64_t seed, uint64_t stream, uint64_t index0, int n
 /* Sixteen counters at a time with AVX-512F (call only where the CPU has it). */
 void philox_words_avx512(uint64_t seed, uint64_t stream, uint64_t index0, int n, uint32_t *w0, uint32_t *w1);
 #endif
+/* The same at a given width, 8 lanes (any CPU) or 16 (AVX-512F): 0, or -1 (nothing written) when this
+ * build or this CPU has no such width. For tests; rng_normal_span picks the widest itself. */
+int philox_words_at(int lanes, uint64_t seed, uint64_t stream, uint64_t index0, int n, uint32_t *w0, uint32_t *w1);
 
 #endif
