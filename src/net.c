@@ -143,9 +143,10 @@ static void init_tile(float *w, uint64_t seed, uint64_t id, double std, cn_rect 
         for (size_t j = 0; j < cols; j++) {
             size_t g0 = (((size_t)t.y0 + i) * (size_t)Wg + (size_t)t.x0 + j) * inner;
             float *dst = w + (i * cols + j) * inner;
-            double z[256];
-            for (size_t e0 = 0; e0 < inner; e0 += 256) {
-                const int n = inner - e0 < 256 ? (int)(inner - e0) : 256;
+            enum { RUN = 256 }; /* normal numbers drawn per call */
+            double z[RUN];
+            for (size_t e0 = 0; e0 < inner; e0 += RUN) {
+                const int n = inner - e0 < RUN ? (int)(inner - e0) : RUN;
                 rng_normal_span(seed, CN_STREAM_PARAM + id, g0 + e0, n, z);
                 for (int e = 0; e < n; e++)
                     dst[e0 + (size_t)e] = (float)(std * z[e]);

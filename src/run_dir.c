@@ -35,13 +35,18 @@ static int lock_dir(const char *key, const char *dir)
     return 0; /* RUN_LOCK_ERROR: a directory that cannot be written is run_dir_open's to report */
 }
 
-int run_dir_lock_existing(const cn_job *job)
+static int is_dir(const char *path)
 {
     struct stat st;
+    return !stat(path, &st) && S_ISDIR(st.st_mode);
+}
+
+int run_dir_lock_existing(const cn_job *job)
+{
     int rc = 0;
-    if (!stat(job->out_dir, &st) && S_ISDIR(st.st_mode))
+    if (is_dir(job->out_dir))
         rc = lock_dir("[run] out_dir", job->out_dir);
-    if (!rc && job->ckpt_every >= 0 && !stat(job->ckpt_dir, &st) && S_ISDIR(st.st_mode))
+    if (!rc && job->ckpt_every >= 0 && is_dir(job->ckpt_dir))
         rc = lock_dir("[checkpoint] dir", job->ckpt_dir);
     return rc;
 }
