@@ -51,8 +51,10 @@
 #                         tile schemes timed on each stage's shape, and the run's choice;
 #   weak_cpu              bench/weak_scaling.sh on this host's cores, 1 to 16 ranks (CPU backend),
 #                         runs only: the table is made afterwards with bench/weak_scaling.py.
-# Results: $OUT/results.tgz (every log, the weak-scaling runs; rewritten after each step) and
-# $OUT/summary.txt; without $OUT, build/device/out.
+# Results: $OUT/results.tgz (every log, the weak-scaling runs; rewritten after each step),
+# $OUT/summary.txt and $OUT/figures.txt (bench_cuda's table, each training run's last line per stage
+# and mode auto's timings: small enough to come back when results.tgz is over the device tool's
+# limit); without $OUT, build/device/out.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 DEV=build/device
@@ -123,7 +125,11 @@ run() {
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$ncores}
     summary="$work/summary.txt"
     : >"$summary"
-    pack() { cp "$summary" "$out/summary.txt"; tar -czf "$out/results.tgz" -C "$work" . 2>/dev/null; }
+    figures="$work/figures.txt" # the lines worth keeping from each step, small enough to come back always
+    : >"$figures"
+    # the shards made for le2012_shards_1gpu (about 150 MB) stay out of the results
+    pack() { cp "$summary" "$out/summary.txt"; cp "$figures" "$out/figures.txt"
+             tar -czf "$out/results.tgz" -C "$work" --exclude=./le_shards . 2>/dev/null; }
     left() { echo $((budget - ($(date +%s) - t_start))); }
     verdict() { # name rc limit secs
         f="$work/logs/$1.log"
@@ -204,6 +210,7 @@ run() {
     step peers_cuda 150 python3 bench/peers_cuda.py "$work/shapes.txt"
     grep -v '^#' "$work/logs/peers_cuda.log" >"$work/peers.txt" 2>/dev/null
     step bench_cuda 180 "$DEV/bin/bench_cuda" --peers "$work/peers.txt" --reps 30
+    [ -f "$work/logs/bench_cuda.log" ] && sed 's/^/bench_cuda: /' "$work/logs/bench_cuda.log" >>"$figures" && pack
     # whole-network training on the one GPU, for the performance model (bench/PERFMODEL.md): the Le et al.
     # 2012 job itself (942 M parameters, 12 GB) and one GPU's share of the Coates et al. 2013 job (its
     # share on 2x2: 117x117 input, 36 maps, 29 GB); a few RICA steps of each stage, no checkpoint
@@ -214,6 +221,10 @@ run() {
         step "$n" "$l" env LD_LIBRARY_PATH="$LIBC" $big_env "$DEV/bin/cotsnet" train "$j" --set run.out_dir="$work/$n" \
             --set grid.rows=1 --set grid.cols=1 --set grid.replicas=1 --set grid.halo=mpi --set grid.allreduce=mpi \
             --set checkpoint.every=-1 --set run.log_every=10 "$@"
+        # each stage's last progress line, and mode auto's timings
+        [ -f "$work/logs/$n.log" ] && grep -E 'local filter tiles auto|step +([0-9]+)/\1 ' "$work/logs/$n.log" |
+            sed "s/^/$n: /" >>"$figures"
+        pack
     }
     # Nsight Compute on the three local-filter kernels in each tile scheme (one full-size launch each, the
     # first shape, le2012_s1), told apart by the tile configuration in their names (cuda/lf_tile.cuh)
