@@ -13,27 +13,12 @@
  * do not change from run to run. The field's offsets inside x (k -> dy * Wx * C + (dx * C + c)) are
  * computed once per chunk into a shared table, so the loads do no division. FP32 with FMA. */
 #include "cuda/internal.h"
+#include "cuda/lf_geo.cuh"
+#include "cuda/lf_t4.h"
 #include "cuda/lf_tile.cuh"
 #include "cuda/ops_cuda.h"
 
 namespace cnlf {
-
-/* Geometry of one call, by value to every kernel. Per-sample sizes fit in int (checked on the host). */
-struct Geo {
-    int B, Hx, Wx, C, Ho, Wo, M, r, s;
-    int K;          /* r * r * C: one filter */
-    int rC;         /* r * C: one row of a field, contiguous in x and in w */
-    int i0, j0, nj; /* region origin and width */
-    long long xs;   /* Hx * Wx * C: one sample of x */
-    long long ys;   /* Ho * Wo * M: one sample of y */
-};
-
-/* Offset of field element k inside x, from the field's corner. */
-__device__ __forceinline__ int field_off(const Geo &g, int k)
-{
-    const int ky = k / g.rC;
-    return ky * g.Wx * g.C + (k - ky * g.rC);
-}
 
 /* The forward and backward-filter kernels stage each chunk of the reduction through registers: a
  * thread first loads its share of the chunk from global memory into registers (NA values of A, NB of
@@ -401,7 +386,10 @@ int cn_lf_forward(int tiles, const lf_dims *d, const float *x, const float *w, f
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
         return CN_OK;
-    CN_LF_DISPATCH(tiles, g.M, launch_fwd, g, ni, x, w, y, stream);
+    if (tiles == LF_TILES_T4 && g.M <= 8)
+        t4_forward(g, ni, x, w, y, stream); /* cuda/lf_t4.cu */
+    else
+        CN_LF_DISPATCH(tiles, g.M, launch_fwd, g, ni, x, w, y, stream);
     return CN_OK;
 }
 
@@ -427,7 +415,10 @@ int cn_lf_backward_filter(int tiles, const lf_dims *d, const float *x, const flo
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
         return CN_OK;
-    CN_LF_DISPATCH(tiles, g.M, launch_bwf_add, g, ni, x, dy, dw, stream);
+    if (tiles == LF_TILES_T4 && g.M <= 8)
+        t4_backward_filter(g, ni, x, dy, dw, stream);
+    else
+        CN_LF_DISPATCH(tiles, g.M, launch_bwf_add, g, ni, x, dy, dw, stream);
     return CN_OK;
 }
 
@@ -448,7 +439,10 @@ int cn_lf_backward_fused_sgd(int tiles_data, int tiles_filter, const lf_dims *d,
         return CN_OK;
     if (dx) /* first, from the filters as they are */
         CN_LF_DISPATCH(tiles_data, g.C, launch_bwd, g, ni, w, dy, dx, stream);
-    CN_LF_DISPATCH(tiles_filter, g.M, launch_bwf_sgd, g, ni, x, dy, x2, dy2, w, lr, wd, stream); /* then update, in stream order */
+    if (tiles_filter == LF_TILES_T4 && g.M <= 8) /* then update, in stream order */
+        t4_backward_filter_sgd(g, ni, x, dy, x2, dy2, w, lr, wd, stream);
+    else
+        CN_LF_DISPATCH(tiles_filter, g.M, launch_bwf_sgd, g, ni, x, dy, x2, dy2, w, lr, wd, stream);
     return CN_OK;
 }
 

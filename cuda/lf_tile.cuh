@@ -151,7 +151,9 @@ struct TilesT16 {
     using C16 = Cfg<64, 16, 4, 4, 16, 2, 4>;
     using C32 = Cfg<64, 32, 4, 4, 16, 1, 4>;
 };
-/*   T4: an 8 x 8 register tile (8 x 4 at 4 columns) with all the columns of a narrow product in one
+/*   T4 (the backward data here; at up to 8 maps, the forward and backward filter are cuda/lf_t4.cu's own
+ *       kernels, and these tiles' forward and backward filter are not launched):
+ *       an 8 x 8 register tile (8 x 4 at 4 columns) with all the columns of a narrow product in one
  *       thread: 64 products per 16 shared-memory reads (t32 and t16: 16 per 8); TT = 4 and 16 slices,
  *       whose sums the whole block adds (tile_reduce); at most 168 registers (3 blocks per SM); rows of
  *       A padded to 66 floats, so that the 4 slices of a warp read 32 different banks; wider products

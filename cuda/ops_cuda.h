@@ -89,7 +89,8 @@ int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, float *w, const
  * compiler likes; LF_TILES_T16 (the default, LF_TILES_DEFAULT: the fastest of the three on an H100 at
  * the Le et al. 2012 shapes): 16 per chunk, at most 128 registers per thread (more blocks per SM);
  * LF_TILES_T4: 4 per chunk, an 8 x 8 register tile per thread (fewer shared-memory reads per product),
- * at most 168 registers. The mode (cuda/lf_tiles.cu): the last lf_cuda_set_tiles, else the environment
+ * at most 168 registers; at up to 8 maps its forward and backward filter are cuda/lf_t4.cu's (16-byte
+ * shared-memory reads, cp.async copies, at most 128 registers). The mode (cuda/lf_tiles.cu): the last lf_cuda_set_tiles, else the environment
  * variable COTSNET_CUDA_LF_TILES (t32, t16, t4 or auto), else the default. lf_cuda_tiles returns it, or -1 with one line in
  * cn_last_error() when that variable holds anything else (the four functions then refuse with
  * CN_EINVAL). Set it before queuing work.

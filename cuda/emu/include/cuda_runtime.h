@@ -36,6 +36,7 @@ extern thread_local dim3 emu_blockDim, emu_gridDim;
 #define __host__
 #define __shared__ static
 #define __forceinline__ inline
+#define __align__(n) __attribute__((aligned(n)))
 #define __launch_bounds__(...)
 
 using std::exp;
