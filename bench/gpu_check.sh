@@ -237,10 +237,14 @@ run() {
                 t16) cfg="${i}64, ${i}[48], ${i}[24], ${i}4, ${i}16," ;;
                 t4) cfg="${i}64, ${i}[48], ${i}8, ${i}[48], ${i}4," ;;
                 esac
+                kname="lf_${k}_kernel<cnlf::Cfg<$cfg"
+                # t4's forward and backward filter at 8 maps are cuda/lf_t4.cu's own kernels (their
+                # 16-byte copies: le2012_s2, the first shape with C % 4 == 0)
+                [ "$t" = t4 ] && [ "$k" != bwd ] && kname="lf_${k}4_kernel<${i}8, (\(bool\))?1,"
                 step "ncu_${k}_$t" 60 ncu --clock-control none --section SpeedOfLight --section Occupancy \
                     --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
                     --section ComputeWorkloadAnalysis --kernel-name-base demangled \
-                    -k "regex:lf_${k}_kernel<cnlf::Cfg<$cfg" --launch-skip 2 --launch-count 1 \
+                    -k "regex:$kname" --launch-skip 2 --launch-count 1 \
                     "$DEV/bin/bench_cuda" --reps 3
             done
         done
