@@ -34,6 +34,7 @@
 #   bench_halo_1x1_nccl, bench_halo_1x2_mpi  (after the sanitizers end: a quiet GPU) bench_halo --backend
 #                         cuda: 1x1 (the device-to-device self copy) over NCCL, and 1x2 on 2 ranks staged
 #                         through host memory and MPI (with mpirun);
+#   bench_cuda_t4g        (after bench_cuda) bench_cuda --t4-group: t4 with its forward over location groups;
 #   peers_cuda, bench_cuda  PyTorch on bench_cuda's shapes, then
 #                         bench_cuda: our kernels against the measured ceilings, PyTorch and the
 #                         cuBLAS batched-GEMM route (cuda/lf_gemm.cu);
@@ -211,6 +212,10 @@ run() {
     grep -v '^#' "$work/logs/peers_cuda.log" >"$work/peers.txt" 2>/dev/null
     step bench_cuda 180 "$DEV/bin/bench_cuda" --peers "$work/peers.txt" --reps 30
     [ -f "$work/logs/bench_cuda.log" ] && sed 's/^/bench_cuda: /' "$work/logs/bench_cuda.log" >>"$figures" && pack
+    # the same with t4's forward over location groups (lf_cuda_set_t4_group): its t4 rows against the above
+    step bench_cuda_t4g 120 "$DEV/bin/bench_cuda" --peers "$work/peers.txt" --reps 30 --t4-group
+    [ -f "$work/logs/bench_cuda_t4g.log" ] && grep -E '^ +t4_|tile scheme t4' "$work/logs/bench_cuda_t4g.log" |
+        sed 's/^/bench_cuda_t4g: /' >>"$figures" && pack
     # whole-network training on the one GPU, for the performance model (bench/PERFMODEL.md): the Le et al.
     # 2012 job itself (942 M parameters, 12 GB) and one GPU's share of the Coates et al. 2013 job (its
     # share on 2x2: 117x117 input, 36 maps, 29 GB); a few RICA steps of each stage, no checkpoint
@@ -248,6 +253,11 @@ run() {
                     "$DEV/bin/bench_cuda" --reps 3
             done
         done
+        # t4's forward over location groups (cuda/lf_t4_group.cu, off unless asked for)
+        step ncu_fwd_t4g 60 ncu --clock-control none --section SpeedOfLight --section Occupancy \
+            --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
+            --section ComputeWorkloadAnalysis --kernel-name-base demangled \
+            -k "regex:lf_fwd4g_kernel<$i(64)>" --launch-skip 2 --launch-count 1 "$DEV/bin/bench_cuda" --reps 3 --t4-group
     fi
     # the passes of every stage's training step on the two jobs' own shapes (1x1 grid, their training
     # batch), for the per-shape-rate validation: perfmodel.py gpu --rates logs/bench_cuda_job.log (PERFMODEL.md)

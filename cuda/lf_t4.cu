@@ -117,20 +117,8 @@ __global__ void __launch_bounds__(fwd4::NT, 4) lf_fwd4_kernel(Geo g, const float
         cp_async_commit(); /* possibly empty: one group per round either way */
         cp_async_wait<1>(); /* this round's chunk has landed (this thread's copies) */
         __syncthreads();    /* ... and every thread's */
-        const float *A = sm + (buf * KS + slice) * S::SL, *Bw = A + S::SA;
-        F4 a[8];
-#pragma unroll
-        for (int q = 0; q < 8; q++)
-            a[q] = ld4(A + (tr + q * NTR) * TT);
-#pragma unroll
-        for (int m = 0; m < TC; m++) {
-            const F4 b = ld4(Bw + m * TT);
-#pragma unroll
-            for (int t = 0; t < TT; t++)
-#pragma unroll
-                for (int q = 0; q < 8; q++)
-                    acc[q][m] = fmaf(a[q].v[t], b.v[t], acc[q][m]);
-        }
+        const float *A = sm + (buf * KS + slice) * S::SL;
+        fwd_round4<TC>(A + tr * TT, NTR * TT, A + S::SA, acc); /* samples tr + 8 q */
         __syncthreads(); /* before the next round's copies overwrite this buffer */
     }
     /* the slices' sums, in slice order; red[slice][row][m] */
@@ -300,8 +288,12 @@ static void launch_fwd4(const Geo &g, int ni, const float *x, const float *w, fl
     CN_LAUNCH(kern, grid, dim3(fwd4::NT), st, g, x, w, y);
 }
 
+static int t4_group = 0; /* lf_cuda_set_t4_group */
+
 void t4_forward(const Geo &g, int ni, const float *x, const float *w, float *y, cudaStream_t st)
 {
+    if (t4_group && t4_forward_group(g, ni, x, w, y, st)) /* neighbouring locations sharing input */
+        return;
     /* 16-byte copies of w: K % 4 == 0 (true whenever C or r is even), w aligned */
     const bool vx = vec_x(g, x, nullptr), vw = g.K % 4 == 0 && (uintptr_t)w % 16 == 0;
     if (g.M <= 4) {
@@ -352,3 +344,6 @@ void t4_backward_filter_sgd(const Geo &g, int ni, const float *x, const float *g
 }
 
 } // namespace cnlf
+
+extern "C" void lf_cuda_set_t4_group(int on) { cnlf::t4_group = on != 0; }
+extern "C" int lf_cuda_t4_group(void) { return cnlf::t4_group; }

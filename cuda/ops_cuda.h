@@ -104,6 +104,11 @@ enum { LF_PASS_FORWARD = 0, LF_PASS_BACKWARD_DATA = 1, LF_PASS_BACKWARD_FILTER =
 int lf_cuda_set_tiles(int scheme); /* T32, T16, T4 or AUTO: CN_OK; else CN_EINVAL */
 int lf_cuda_tiles(void);
 const char *lf_cuda_tiles_name(int scheme); /* "t32", "t16", "t4", "auto", or "?" */
+/* Scheme t4's forward over groups of neighbouring locations sharing their input (cuda/lf_t4_group.cu)
+ * where the shape suits it, instead of one location per block: off (0) unless turned on (1) here, since
+ * no GPU has run it yet (docs/CUDA.md); tests/test_cuda_ops and bench_cuda --t4-group run it. */
+void lf_cuda_set_t4_group(int on);
+int lf_cuda_t4_group(void);
 /* Records tiles[pass] (a scheme each, not AUTO) for d's shape (at most 32 shapes); CN_OK or CN_EINVAL. */
 int lf_cuda_set_tiles_for(const lf_dims *d, const int tiles[LF_PASS_COUNT]);
 int lf_cuda_tiles_for(const lf_dims *d, int pass); /* a scheme (not AUTO); -1 as lf_cuda_tiles */
