@@ -2,8 +2,9 @@
  * 8 x 8 grid holds in each stage of the Le et al. 2012 network, against the GPU's measured ceilings and
  * against PyTorch on the same GPU (bench/peers_cuda.py).
  *
- *   bench_cuda [--peers FILE] [--reps N] [--t4-group]    the table (every column is defined in
- *       docs/CUDA.md); --t4-group: scheme t4's forward over location groups (lf_cuda_set_t4_group)
+ *   bench_cuda [--peers FILE] [--reps N] [--t4-group 0|1|2]    the table (every column is defined in
+ *       docs/CUDA.md); --t4-group: scheme t4's group kernels off (0), on (1, the default) or unsplit (2)
+ *       (lf_cuda_set_t4_group)
  *   bench_cuda --shapes                      one line per shape, for bench/peers_cuda.py
  *   bench_cuda --job JOB.ini [--grid PYxPX] [--batch B] [--set section.key=value ..] [--reps N]
  *       the passes of a training step of every stage of a job on the GPU, on its slowest rank's tiles,
@@ -441,10 +442,10 @@ static int table_main(int argc, char **argv)
             reps = atoi(argv[++i]);
             if (reps < 1)
                 reps = 1;
-        } else if (!strcmp(argv[i], "--t4-group")) {
-            lf_cuda_set_t4_group(1);
+        } else if (!strcmp(argv[i], "--t4-group") && i + 1 < argc) {
+            lf_cuda_set_t4_group(atoi(argv[++i]));
         } else {
-            fprintf(stderr, "usage: bench_cuda [--peers FILE] [--reps N] [--t4-group] | --shapes\n");
+            fprintf(stderr, "usage: bench_cuda [--peers FILE] [--reps N] [--t4-group 0|1|2] | --shapes\n");
             return 2;
         }
     }

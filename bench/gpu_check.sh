@@ -34,7 +34,8 @@
 #   bench_halo_1x1_nccl, bench_halo_1x2_mpi  (after the sanitizers end: a quiet GPU) bench_halo --backend
 #                         cuda: 1x1 (the device-to-device self copy) over NCCL, and 1x2 on 2 ranks staged
 #                         through host memory and MPI (with mpirun);
-#   bench_cuda_t4g        (after bench_cuda) bench_cuda --t4-group: t4 with its forward over location groups;
+#   bench_cuda_t4one      (after bench_cuda) bench_cuda --t4-group 0: t4 without its group kernels (one
+#                         location or input position per block), against bench_cuda's t4 rows;
 #   peers_cuda, bench_cuda  PyTorch on bench_cuda's shapes, then
 #                         bench_cuda: our kernels against the measured ceilings, PyTorch and the
 #                         cuBLAS batched-GEMM route (cuda/lf_gemm.cu);
@@ -212,10 +213,10 @@ run() {
     grep -v '^#' "$work/logs/peers_cuda.log" >"$work/peers.txt" 2>/dev/null
     step bench_cuda 180 "$DEV/bin/bench_cuda" --peers "$work/peers.txt" --reps 30
     [ -f "$work/logs/bench_cuda.log" ] && sed 's/^/bench_cuda: /' "$work/logs/bench_cuda.log" >>"$figures" && pack
-    # the same with t4's forward over location groups (lf_cuda_set_t4_group): its t4 rows against the above
-    step bench_cuda_t4g 120 "$DEV/bin/bench_cuda" --peers "$work/peers.txt" --reps 30 --t4-group
-    [ -f "$work/logs/bench_cuda_t4g.log" ] && grep -E '^ +t4_|tile scheme t4' "$work/logs/bench_cuda_t4g.log" |
-        sed 's/^/bench_cuda_t4g: /' >>"$figures" && pack
+    # t4 without its group kernels (lf_cuda_set_t4_group(0)): its t4 rows against the above
+    step bench_cuda_t4one 120 "$DEV/bin/bench_cuda" --peers "$work/peers.txt" --reps 30 --t4-group 0
+    [ -f "$work/logs/bench_cuda_t4one.log" ] && grep -E '^ +t4_|tile scheme t4' "$work/logs/bench_cuda_t4one.log" |
+        sed 's/^/bench_cuda_t4one: /' >>"$figures" && pack
     # whole-network training on the one GPU, for the performance model (bench/PERFMODEL.md): the Le et al.
     # 2012 job itself (942 M parameters, 12 GB) and one GPU's share of the Coates et al. 2013 job (its
     # share on 2x2: 117x117 input, 36 maps, 29 GB); a few RICA steps of each stage, no checkpoint
@@ -246,18 +247,22 @@ run() {
                 # t4's forward and backward filter at 8 maps are cuda/lf_t4.cu's own kernels (their
                 # 16-byte copies: le2012_s2, the first shape with C % 4 == 0)
                 [ "$t" = t4 ] && [ "$k" != bwd ] && kname="lf_${k}4_kernel<${i}8, (\(bool\))?1,"
+                # (t4's group kernels, on by default, take the forward and backward data at le2012_s2/s3:
+                # off for these, measured on their own below)
                 step "ncu_${k}_$t" 60 ncu --clock-control none --section SpeedOfLight --section Occupancy \
                     --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
                     --section ComputeWorkloadAnalysis --kernel-name-base demangled \
                     -k "regex:$kname" --launch-skip 2 --launch-count 1 \
-                    "$DEV/bin/bench_cuda" --reps 3
+                    "$DEV/bin/bench_cuda" --reps 3 --t4-group 0
             done
         done
-        # t4's forward over location groups (cuda/lf_t4_group.cu, off unless asked for)
-        step ncu_fwd_t4g 60 ncu --clock-control none --section SpeedOfLight --section Occupancy \
-            --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
-            --section ComputeWorkloadAnalysis --kernel-name-base demangled \
-            -k "regex:lf_fwd4g_kernel<$i(64)>" --launch-skip 2 --launch-count 1 "$DEV/bin/bench_cuda" --reps 3 --t4-group
+        # t4's forward and backward data over groups (cuda/lf_t4_group.cu, lf_t4_group_bwd.cu)
+        for k in fwd bwd; do
+            step "ncu_${k}_t4g" 60 ncu --clock-control none --section SpeedOfLight --section Occupancy \
+                --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
+                --section ComputeWorkloadAnalysis --kernel-name-base demangled \
+                -k "regex:lf_${k}4g_kernel" --launch-skip 2 --launch-count 1 "$DEV/bin/bench_cuda" --reps 3
+        done
     fi
     # the passes of every stage's training step on the two jobs' own shapes (1x1 grid, their training
     # batch), for the per-shape-rate validation: perfmodel.py gpu --rates logs/bench_cuda_job.log (PERFMODEL.md)

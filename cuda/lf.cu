@@ -402,7 +402,8 @@ int cn_lf_backward_data(int tiles, const lf_dims *d, const float *w, const float
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
         return CN_OK;
-    CN_LF_DISPATCH(tiles, g.C, launch_bwd, g, ni, w, dy, dx, stream);
+    if (tiles != LF_TILES_T4 || !t4_backward_data(g, ni, w, dy, dx, stream)) /* cuda/lf_t4.cu */
+        CN_LF_DISPATCH(tiles, g.C, launch_bwd, g, ni, w, dy, dx, stream);
     return CN_OK;
 }
 
@@ -437,8 +438,8 @@ int cn_lf_backward_fused_sgd(int tiles_data, int tiles_filter, const lf_dims *d,
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
         return CN_OK;
-    if (dx) /* first, from the filters as they are */
-        CN_LF_DISPATCH(tiles_data, g.C, launch_bwd, g, ni, w, dy, dx, stream);
+    if (dx && (tiles_data != LF_TILES_T4 || !t4_backward_data(g, ni, w, dy, dx, stream))) /* first, from */
+        CN_LF_DISPATCH(tiles_data, g.C, launch_bwd, g, ni, w, dy, dx, stream); /* the filters as they are */
     if (tiles_filter == LF_TILES_T4 && g.M <= 8) /* then update, in stream order */
         t4_backward_filter_sgd(g, ni, x, dy, x2, dy2, w, lr, wd, stream);
     else

@@ -288,11 +288,11 @@ static void launch_fwd4(const Geo &g, int ni, const float *x, const float *w, fl
     CN_LAUNCH(kern, grid, dim3(fwd4::NT), st, g, x, w, y);
 }
 
-static int t4_group = 0; /* lf_cuda_set_t4_group */
+static int t4_group = 1; /* lf_cuda_set_t4_group: on, split as the SMs ask */
 
 void t4_forward(const Geo &g, int ni, const float *x, const float *w, float *y, cudaStream_t st)
 {
-    if (t4_group && t4_forward_group(g, ni, x, w, y, st)) /* neighbouring locations sharing input */
+    if (t4_group && t4_forward_group(g, ni, x, w, y, t4_group == 2, st)) /* neighbouring locations sharing input */
         return;
     /* 16-byte copies of w: K % 4 == 0 (true whenever C or r is even), w aligned */
     const bool vx = vec_x(g, x, nullptr), vw = g.K % 4 == 0 && (uintptr_t)w % 16 == 0;
@@ -307,6 +307,11 @@ void t4_forward(const Geo &g, int ni, const float *x, const float *w, float *y, 
         else
             vx ? launch_fwd4<8, true, false>(g, ni, x, w, y, st) : launch_fwd4<8, false, false>(g, ni, x, w, y, st);
     }
+}
+
+bool t4_backward_data(const Geo &g, int ni, const float *w, const float *gy, float *dx, cudaStream_t st)
+{
+    return t4_group && t4_backward_data_group(g, ni, w, gy, dx, t4_group == 2, st);
 }
 
 template <int TC, bool VX, bool SGD>
@@ -345,5 +350,5 @@ void t4_backward_filter_sgd(const Geo &g, int ni, const float *x, const float *g
 
 } // namespace cnlf
 
-extern "C" void lf_cuda_set_t4_group(int on) { cnlf::t4_group = on != 0; }
+extern "C" void lf_cuda_set_t4_group(int mode) { cnlf::t4_group = mode == 1 || mode == 2 ? mode : 0; }
 extern "C" int lf_cuda_t4_group(void) { return cnlf::t4_group; }

@@ -29,9 +29,21 @@ __device__ __forceinline__ void fwd_round4(const float *a, int astep, const floa
 }
 
 void t4_forward(const Geo &g, int ni, const float *x, const float *w, float *y, cudaStream_t st);
-/* cuda/lf_t4_group.cu: the forward over groups of neighbouring locations; false (nothing launched)
- * where the shape does not suit it (M <= 4, C % 4 != 0, a window too wide, unaligned arrays) */
-bool t4_forward_group(const Geo &g, int ni, const float *x, const float *w, float *y, cudaStream_t st);
+/* The group kernels' split of their reduction: base blocks unsplit -> how many ranges (1 .. most) fill
+ * the device's SMs once at 4 blocks each, with no second, partial wave (cuda/lf_t4_group.cu) */
+int t4_group_splits(long long base, int most);
+/* cuda/lf_t4_group.cu: the forward over groups of neighbouring locations, its input rows split over
+ * blocks as the device's SMs ask unless nosplit; false (nothing launched) where the shape does not
+ * suit it (M <= 4, C % 4 != 0, a window too wide, unaligned arrays) */
+bool t4_forward_group(const Geo &g, int ni, const float *x, const float *w, float *y, bool nosplit,
+                      cudaStream_t st);
+/* cuda/lf_t4_group_bwd.cu: the backward data (dx +=) over tiles of neighbouring input positions, as the
+ * forward's groups; false (nothing launched) where the shape does not suit it (M != 8, C % 4 != 0,
+ * unaligned arrays) */
+bool t4_backward_data_group(const Geo &g, int ni, const float *w, const float *gy, float *dx, bool nosplit,
+                            cudaStream_t st);
+/* t4's backward data where lf_cuda_set_t4_group is on and the group kernel takes the shape; else false */
+bool t4_backward_data(const Geo &g, int ni, const float *w, const float *gy, float *dx, cudaStream_t st);
 void t4_backward_filter(const Geo &g, int ni, const float *x, const float *gy, float *dw, cudaStream_t st);
 /* w -= lr (dW + wd w), dW summed over (x, gy) and, where given, (x2, gy2) */
 void t4_backward_filter_sgd(const Geo &g, int ni, const float *x, const float *gy, const float *x2,

@@ -87,10 +87,11 @@ int lf_backward_fused_sgd_cuda(const lf_dims *d, const float *x, float *w, const
 /* The tile scheme of the four functions above (docs/CUDA.md "Tile schemes"): the same results within
  * float rounding, different speed. LF_TILES_T32: 32 reduction values per chunk, registers as the
  * compiler likes; LF_TILES_T16 (the default, LF_TILES_DEFAULT: the fastest of the three on an H100 at
- * the Le et al. 2012 shapes): 16 per chunk, at most 128 registers per thread (more blocks per SM);
+ * the Le et al. 2012 shapes until t4's group kernels, docs/CUDA.md): 16 per chunk, at most 128 registers per thread (more blocks per SM);
  * LF_TILES_T4: 4 per chunk, an 8 x 8 register tile per thread (fewer shared-memory reads per product),
  * at most 168 registers; at up to 8 maps its forward and backward filter are cuda/lf_t4.cu's (16-byte
- * shared-memory reads, cp.async copies, at most 128 registers). The mode (cuda/lf_tiles.cu): the last lf_cuda_set_tiles, else the environment
+ * shared-memory reads, cp.async copies, at most 128 registers), and its forward and backward data over
+ * groups of neighbouring locations where the shape suits them (cuda/lf_t4_group*.cu, below). The mode (cuda/lf_tiles.cu): the last lf_cuda_set_tiles, else the environment
  * variable COTSNET_CUDA_LF_TILES (t32, t16, t4 or auto), else the default. lf_cuda_tiles returns it, or -1 with one line in
  * cn_last_error() when that variable holds anything else (the four functions then refuse with
  * CN_EINVAL). Set it before queuing work.
@@ -104,10 +105,11 @@ enum { LF_PASS_FORWARD = 0, LF_PASS_BACKWARD_DATA = 1, LF_PASS_BACKWARD_FILTER =
 int lf_cuda_set_tiles(int scheme); /* T32, T16, T4 or AUTO: CN_OK; else CN_EINVAL */
 int lf_cuda_tiles(void);
 const char *lf_cuda_tiles_name(int scheme); /* "t32", "t16", "t4", "auto", or "?" */
-/* Scheme t4's forward over groups of neighbouring locations sharing their input (cuda/lf_t4_group.cu)
- * where the shape suits it, instead of one location per block: off (0) unless turned on (1) here, since
- * no GPU has run it yet (docs/CUDA.md); tests/test_cuda_ops and bench_cuda --t4-group run it. */
-void lf_cuda_set_t4_group(int on);
+/* Scheme t4's forward and backward data over groups of neighbouring locations (input positions)
+ * sharing their operands (cuda/lf_t4_group.cu, lf_t4_group_bwd.cu) where the shape suits them: 1 (the
+ * default) with the reduction split over blocks as the device's SMs ask, 2 never split, 0 off (one
+ * location or position per block, as before them; 0 and 2 for tests and measurement). */
+void lf_cuda_set_t4_group(int mode);
 int lf_cuda_t4_group(void);
 /* Records tiles[pass] (a scheme each, not AUTO) for d's shape (at most 32 shapes); CN_OK or CN_EINVAL. */
 int lf_cuda_set_tiles_for(const lf_dims *d, const int tiles[LF_PASS_COUNT]);

@@ -186,10 +186,13 @@ static const lf_case lf_cases[] = {
     {"b1h8w7c9m2r2s1", 1, 8, 7, 9, 2, 2, 1, 0, 0},         /* B = 1, C in 9..16, M = 2 */
     {"b9h12w11c6m7r7s1", 9, 12, 11, 6, 7, 7, 1, 0, 0},     /* K = 294, M <= 8: each of t4's 16 slices */
                                                             /* takes 4 or 5 chunks (forward, bwd data) */
-    {"b20h13w21c8m6r5s2", 20, 13, 21, 8, 6, 5, 2, 0, 0},   /* t4's group forward at 32 samples: 8 x 5 */
-                                                            /* locations, groups of 4 x 8 cut by the map */
-    {"b37h12w14c4m8r3s1_tile", 37, 12, 14, 4, 8, 3, 1, 7, 9}, /* ... at 64 samples, a window larger */
-                                                               /* than the 7 x 9 outputs need */
+    {"b20h13w21c4m6r5s2", 20, 13, 21, 4, 6, 5, 2, 0, 0},   /* t4's group forward: 5 x 9 locations in */
+                                                            /* groups of 4 x 4 cut by the map, r C % 16 = 4 */
+    {"b37h12w14c4m8r3s1_tile", 37, 12, 14, 4, 8, 3, 1, 7, 9}, /* ... a window larger than the 7 x 9 */
+                                                               /* outputs need, r C < 16 */
+    {"b70h15w17c4m12r4s1", 70, 15, 17, 4, 12, 4, 1, 0, 0},  /* ... two sample and two map blocks */
+    {"b66h13w15c12m8r4s2", 66, 13, 15, 12, 8, 4, 2, 0, 0},  /* t4's group backward data: two sample */
+                                                            /* and two channel blocks, stride 2 */
 };
 
 /* The elements a backward pass over region rg reaches: of dx (data) or of dw (!data). Computed by the
@@ -392,14 +395,15 @@ static void tiles_auto_record(const lf_dims *d, size_t n, char *name, size_t len
              lf_cuda_tiles_name(rec[2]));
 }
 
-/* Every case under each tile scheme (cuda/lf_tile.cuh), under t4 with its forward over location groups
- * (lf_cuda_set_t4_group: "t4g"), and under mode auto with a record that mixes them; the batched-GEMM
- * route once. */
+/* Every case under each tile scheme (cuda/lf_tile.cuh; t4 without its group kernels, "t4"), under t4
+ * with its forward and backward data over groups (lf_cuda_set_t4_group: "t4g" split as the device's
+ * SMs ask, the default, "t4g1" unsplit), and under mode auto with a record that mixes them; the
+ * batched-GEMM route once. */
 static void test_lf(void)
 {
-    for (int v = 0; v <= LF_TILES_AUTO + 1; v++)
+    for (int v = 0; v <= LF_TILES_AUTO + 2; v++)
     for (size_t n = 0; n < sizeof lf_cases / sizeof lf_cases[0]; n++) {
-        const int tiles = v == LF_TILES_AUTO + 1 ? LF_TILES_T4 : v, group = v == LF_TILES_AUTO + 1;
+        const int tiles = v > LF_TILES_AUTO ? LF_TILES_T4 : v, group = v > LF_TILES_AUTO ? v - LF_TILES_AUTO : 0;
         lf_cuda_set_t4_group(group);
         if (lf_cuda_set_tiles(tiles) != CN_OK)
             note(C_LF_FWD, lf_cuda_tiles_name(tiles), "lf_cuda_set_tiles refused: %s", cn_last_error());
@@ -410,7 +414,7 @@ static void test_lf(void)
             d.Wo = (c->W - c->r) / c->s + 1;
         }
         char tn[32];
-        snprintf(tn, sizeof tn, "%s%s", lf_cuda_tiles_name(tiles), group ? "g" : "");
+        snprintf(tn, sizeof tn, "%s%s", lf_cuda_tiles_name(tiles), group == 1 ? "g" : group == 2 ? "g1" : "");
         if (tiles == LF_TILES_AUTO)
             tiles_auto_record(&d, n, tn, sizeof tn);
         size_t nx = (size_t)d.B * d.Hx * d.Wx * d.C, ny = (size_t)d.B * d.Ho * d.Wo * d.M;
@@ -432,8 +436,8 @@ static void test_lf(void)
         free(x), free(w), free(gy);
     }
     lf_cuda_clear_tiles_for();
-    lf_cuda_set_t4_group(0);
-    lf_cuda_set_tiles(LF_TILES_DEFAULT); /* what the tests after this one run */
+    lf_cuda_set_t4_group(1);
+    lf_cuda_set_tiles(LF_TILES_DEFAULT); /* what the tests after this one run: the defaults */
 }
 
 /* lf_cuda_tune: a choice per pass that is lf_tiles_pick of its own positive, finite times; the

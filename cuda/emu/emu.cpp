@@ -46,6 +46,10 @@ thread_local dim3 emu_blockDim, emu_gridDim;
 
 namespace {
 
+/* SMs the emulated device reports: an H100's, so that launchers sizing their grids by the SM count
+ * (cuda/lf_t4_group.cu's split of the input rows) take the paths they take there */
+constexpr int EMU_SMS = 132;
+
 cudaError_t g_last = cudaSuccess;
 int g_device = 0;
 
@@ -413,7 +417,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int dev)
     memset(prop, 0, sizeof *prop);
     snprintf(prop->name, sizeof prop->name, "CPU emulator");
     prop->totalGlobalMem = (size_t)1 << 30;
-    prop->multiProcessorCount = 1;
+    prop->multiProcessorCount = EMU_SMS;
     prop->major = 0;
     prop->minor = 0;
     return cudaSuccess;
@@ -421,7 +425,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int dev)
 cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int dev)
 {
     (void)dev;
-    *value = attr == cudaDevAttrMemoryPoolsSupported ? 1 : 1;
+    *value = attr == cudaDevAttrMultiProcessorCount ? EMU_SMS : 1;
     return cudaSuccess;
 }
 cudaError_t cudaGetLastError(void)
