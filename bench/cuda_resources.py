@@ -94,8 +94,11 @@ def occupancy(k, threads):
     return warps_regs, blocks, blocks * wpb / lim["warps"]
 
 
+T4_THREADS = 128  # threads per block of cuda/lf_t4.cu's and lf_t4_group*.cu's kernels (their NT)
+
+
 def label(demangled, names):
-    """('lf fwd t16 C8', threads) for a local-filter kernel, else (short name, None)."""
+    """('lf forward t16 C8', threads) for a local-filter kernel, else (short name, None)."""
     m = re.search(r"cnlf::lf_(fwd|bwf|bwd)_kernel<cnlf::Cfg<([^>]*)>(?:, (true|false))?\s*>", demangled)
     if m:
         cfg = cfg_tuple(m.group(2))
@@ -104,6 +107,18 @@ def label(demangled, names):
         if m.group(3) == "true":
             pass_ += " sgd"
         return f"lf {pass_} {names.get(cfg, str(cfg))}", KS * (TR // RR) * (TC // RC)
+    # scheme t4's own kernels (cuda/lf_t4.cu: forward and backward filter at 4 and 8 columns; x16 / w16:
+    # 16-byte copies of x / w, x4 / w4 single floats) and its group kernels (cuda/lf_t4_group*.cu)
+    m = re.search(r"cnlf::lf_(fwd|bwf)4_kernel<(\d+), (true|false), (true|false)>", demangled)
+    if m:
+        x = "x16" if m.group(3) == "true" else "x4"
+        if m.group(1) == "fwd":
+            return f"lf forward t4 C{m.group(2)} {x} {'w16' if m.group(4) == 'true' else 'w4'}", T4_THREADS
+        return f"lf bwd filter{' sgd' if m.group(4) == 'true' else ''} t4 C{m.group(2)} {x}", T4_THREADS
+    m = re.search(r"cnlf::lf_(fwd|bwd)4g(_sum)?_kernel", demangled)
+    if m:
+        pass_ = {"fwd": "forward", "bwd": "bwd data"}[m.group(1)]
+        return f"lf {pass_} t4 group{' sum' if m.group(2) else ''}", 256 if m.group(2) else T4_THREADS
     short = demangled.replace("(anonymous namespace)::", "")
     return re.sub(r"\(.*$", "", short), None
 

@@ -18,6 +18,8 @@
 #include "cuda/lf_tile.cuh"
 #include "cuda/ops_cuda.h"
 
+#include <type_traits>
+
 namespace cnlf {
 
 /* The forward and backward-filter kernels stage each chunk of the reduction through registers: a
@@ -308,21 +310,38 @@ static int prepare(const char *op, const lf_dims *d, cn_region rg, int arrays_gi
 
 static dim3 grid3(long long x, long long y, long long z) { return dim3((unsigned)x, (unsigned)y, (unsigned)z); }
 
+/* Scheme t4's own tiles of 4 and 8 columns: their forward and backward filter are cuda/lf_t4.cu's
+ * kernels (lf.cu's are not compiled for them). (t4's backward data is lf.cu's, except where its group
+ * kernel takes the shape: chosen by scheme and shape, not by tile width, in the callers below.) */
+template <class G>
+constexpr bool t4_own = std::is_same<G, TilesT4::C4>::value || std::is_same<G, TilesT4::C8>::value;
+
 template <class G>
 static void launch_fwd(const Geo &g, int ni, const float *x, const float *w, float *y, cudaStream_t st)
 {
-    auto kern = &lf_fwd_kernel<G>;
-    const dim3 grid = grid3((long long)ni * g.nj, (g.B + G::TR - 1) / G::TR, (g.M + G::TC - 1) / G::TC);
-    CN_LAUNCH(kern, grid, dim3(G::NT), st, g, x, w, y);
+    if constexpr (t4_own<G>) {
+        t4_forward(g, ni, x, w, y, st); /* cuda/lf_t4.cu */
+    } else { /* discarded, so never compiled, for t4_own */
+        auto kern = &lf_fwd_kernel<G>;
+        const dim3 grid = grid3((long long)ni * g.nj, (g.B + G::TR - 1) / G::TR, (g.M + G::TC - 1) / G::TC);
+        CN_LAUNCH(kern, grid, dim3(G::NT), st, g, x, w, y);
+    }
 }
 
 template <class G, bool SGD>
 static void launch_bwf(const Geo &g, int ni, const float *x, const float *gy, const float *x2, const float *gy2,
                        float *out, float lr, float wd, cudaStream_t st)
 {
-    auto kern = &lf_bwf_kernel<G, SGD>;
-    const dim3 grid = grid3((long long)ni * g.nj, (g.K + G::TR - 1) / G::TR, (g.M + G::TC - 1) / G::TC);
-    CN_LAUNCH(kern, grid, dim3(G::NT), st, g, x, gy, x2, gy2, out, lr, wd);
+    if constexpr (t4_own<G>) {
+        if (SGD)
+            t4_backward_filter_sgd(g, ni, x, gy, x2, gy2, out, lr, wd, st);
+        else
+            t4_backward_filter(g, ni, x, gy, out, st);
+    } else {
+        auto kern = &lf_bwf_kernel<G, SGD>;
+        const dim3 grid = grid3((long long)ni * g.nj, (g.K + G::TR - 1) / G::TR, (g.M + G::TC - 1) / G::TC);
+        CN_LAUNCH(kern, grid, dim3(G::NT), st, g, x, gy, x2, gy2, out, lr, wd);
+    }
 }
 
 template <class G>
@@ -386,10 +405,7 @@ int cn_lf_forward(int tiles, const lf_dims *d, const float *x, const float *w, f
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
         return CN_OK;
-    if (tiles == LF_TILES_T4 && g.M <= 8)
-        t4_forward(g, ni, x, w, y, stream); /* cuda/lf_t4.cu */
-    else
-        CN_LF_DISPATCH(tiles, g.M, launch_fwd, g, ni, x, w, y, stream);
+    CN_LF_DISPATCH(tiles, g.M, launch_fwd, g, ni, x, w, y, stream);
     return CN_OK;
 }
 
@@ -416,10 +432,7 @@ int cn_lf_backward_filter(int tiles, const lf_dims *d, const float *x, const flo
     const int ni = rg.i1 - rg.i0;
     if (ni == 0 || g.nj == 0)
         return CN_OK;
-    if (tiles == LF_TILES_T4 && g.M <= 8)
-        t4_backward_filter(g, ni, x, dy, dw, stream);
-    else
-        CN_LF_DISPATCH(tiles, g.M, launch_bwf_add, g, ni, x, dy, dw, stream);
+    CN_LF_DISPATCH(tiles, g.M, launch_bwf_add, g, ni, x, dy, dw, stream);
     return CN_OK;
 }
 
@@ -440,10 +453,8 @@ int cn_lf_backward_fused_sgd(int tiles_data, int tiles_filter, const lf_dims *d,
         return CN_OK;
     if (dx && (tiles_data != LF_TILES_T4 || !t4_backward_data(g, ni, w, dy, dx, stream))) /* first, from */
         CN_LF_DISPATCH(tiles_data, g.C, launch_bwd, g, ni, w, dy, dx, stream); /* the filters as they are */
-    if (tiles_filter == LF_TILES_T4 && g.M <= 8) /* then update, in stream order */
-        t4_backward_filter_sgd(g, ni, x, dy, x2, dy2, w, lr, wd, stream);
-    else
-        CN_LF_DISPATCH(tiles_filter, g.M, launch_bwf_sgd, g, ni, x, dy, x2, dy2, w, lr, wd, stream);
+    /* then update, in stream order */
+    CN_LF_DISPATCH(tiles_filter, g.M, launch_bwf_sgd, g, ni, x, dy, x2, dy2, w, lr, wd, stream);
     return CN_OK;
 }
 

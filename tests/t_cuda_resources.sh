@@ -1,10 +1,12 @@
 #!/bin/sh
 # t_cuda_resources.sh: `make cuda-resources` (bench/cuda_resources.py: ptxas's registers, spills and
-# shared memory per kernel, and the occupancy they allow) on cuda/lf.cu for sm_90, as the build
-# compiles it.
+# shared memory per kernel, and the occupancy they allow) on the local filter's files (cuda/lf.cu,
+# lf_t4.cu, lf_t4_group.cu, lf_t4_group_bwd.cu) for sm_90, as the build compiles them.
 #   cuda_resources_lf: every local-filter kernel (each pass, scheme and block width that
 #       cuda/lf_tile.cuh declares) appears once, named by its scheme, with registers and an occupancy;
-#       nothing is left unnamed;
+#       scheme t4's forward and backward filter at 4 and 8 columns as cuda/lf_t4.cu's kernels (every
+#       copy width) and never as lf.cu's tiles (not compiled for them); t4's group kernels and their
+#       sums; nothing is left unnamed;
 #   cuda_resources_occupancy: the occupancy arithmetic on three cases worked by hand (registers,
 #       shared memory and per-warp allocation each the limit once).
 # Skipped without nvcc (make cuda-resources needs it).
@@ -18,7 +20,8 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0
-if ! make -s --no-print-directory cuda-resources CUDA_ARCH=90 CU_SRC=cuda/lf.cu >"$tmp/out" 2>"$tmp/err"; then
+if ! make -s --no-print-directory cuda-resources CUDA_ARCH=90 \
+    CU_SRC="cuda/lf.cu cuda/lf_t4.cu cuda/lf_t4_group.cu cuda/lf_t4_group_bwd.cu" >"$tmp/out" 2>"$tmp/err"; then
     echo "FAIL cuda_resources_lf: make cuda-resources failed: $(tail -3 "$tmp/err" "$tmp/out")"
     exit 1
 fi
@@ -28,11 +31,19 @@ sys.path.insert(0, "bench")
 import cuda_resources as cr
 rows = [l for l in open(sys.argv[1]) if not l.startswith("#")]
 names = cr.schemes()
-want = set()
+want, own = set(), set()
 for cfg, name in names.items():
     for alias in name.split("/"):
         for p in ("forward", "bwd data", "bwd filter", "bwd filter sgd"):
-            want.add(f"lf {p} {alias}")
+            # t4's own widths: lf_t4.cu's kernels for these passes (cuda/lf.cu: t4_own)
+            (own if alias in ("t4 C4", "t4 C8") and p != "bwd data" else want).add(f"lf {p} {alias}")
+# lf_t4.cu's and the group files' kernels, by cuda_resources.label
+t4 = {f"lf forward t4 C{w} {x} {v}" for w in (4, 8) for x in ("x16", "x4") for v in ("w16", "w4")}
+t4 |= {f"lf bwd filter{s} t4 C{w} {x}" for s in ("", " sgd") for w in (4, 8) for x in ("x16", "x4")}
+t4 |= {f"lf {p} t4 group{s}" for p in ("forward", "bwd data") for s in ("", " sum")}
+t4_rows = [l for l in rows if re.match(r" lf .* t4 (C[48] x|group)", l)]
+t4_got = {re.match(r" (lf .*?)\s+sm_90", l).group(1) for l in t4_rows if re.match(r" (lf .*?)\s+sm_90", l)}
+rows = [l for l in rows if l not in t4_rows]
 got, seen, bad = set(), [], []
 for l in rows:
     # name (lf <pass> <scheme> C<w>[/<scheme> C<w>..]), arch, registers, spills, stack, smem, 128 threads,
@@ -45,12 +56,15 @@ for l in rows:
     seen.append(m.group(1) + " " + m.group(2))
     for alias in m.group(2).split("/"):
         got.add(f"lf {m.group(1)} {alias}")
-missing = sorted(want - got)
+missing = sorted(want - got) + sorted(t4 - t4_got)
+extra = sorted(got & own) + sorted(t4_got - t4)  # lf.cu's tiles where lf_t4.cu's run; unknown names
 schemes = {a.split()[0] for n in names.values() for a in n.split("/")}
-if bad or missing or len(seen) != len(set(seen)) or schemes != {"t32", "t16", "t4"}:
-    print(f"FAIL cuda_resources_lf: {len(rows)} rows; unread: {bad[:3]}; missing: {missing[:4]}; schemes {sorted(schemes)}")
+if bad or missing or extra or len(seen) != len(set(seen)) or len(t4_rows) != len(t4_got) or schemes != {"t32", "t16", "t4"}:
+    print(f"FAIL cuda_resources_lf: {len(rows) + len(t4_rows)} rows; unread: {bad[:3]}; missing: {missing[:4]}; "
+          f"not expected: {extra[:4]}; schemes {sorted(schemes)}")
     sys.exit(1)
-print(f"ok cuda_resources_lf ({len(rows)} kernels, {len(want)} pass x scheme x width names)")
+print(f"ok cuda_resources_lf ({len(rows)} lf.cu kernels, {len(want)} pass x scheme x width names; "
+      f"{len(t4_rows)} of lf_t4*.cu)")
 EOF
 $PY - <<'EOF' || status=1
 import sys
