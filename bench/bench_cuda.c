@@ -4,7 +4,7 @@
  *
  *   bench_cuda [--peers FILE] [--reps N] [--t4-group 0|1|2]    the table (every column is defined in
  *       docs/CUDA.md); --t4-group: scheme t4's group kernels off (0), on (1, the default) or unsplit (2)
- *       (lf_cuda_set_t4_group)
+ *       (lf_cuda_set_t4_group); --t4-group-fill N: their split aims at N blocks per SM (default 4)
  *   bench_cuda --shapes                      one line per shape, for bench/peers_cuda.py
  *   bench_cuda --job JOB.ini [--grid PYxPX] [--batch B] [--set section.key=value ..] [--reps N]
  *       the passes of a training step of every stage of a job on the GPU, on its slowest rank's tiles,
@@ -444,8 +444,14 @@ static int table_main(int argc, char **argv)
                 reps = 1;
         } else if (!strcmp(argv[i], "--t4-group") && i + 1 < argc) {
             lf_cuda_set_t4_group(atoi(argv[++i]));
+        } else if (!strcmp(argv[i], "--t4-group-fill") && i + 1 < argc) {
+            if (lf_cuda_set_t4_group_fill(atoi(argv[++i])) != CN_OK) {
+                fprintf(stderr, "bench_cuda: %s\n", cn_last_error());
+                return 2;
+            }
         } else {
-            fprintf(stderr, "usage: bench_cuda [--peers FILE] [--reps N] [--t4-group 0|1|2] | --shapes\n");
+            fprintf(stderr, "usage: bench_cuda [--peers FILE] [--reps N] [--t4-group 0|1|2] [--t4-group-fill N] | "
+                            "--shapes\n");
             return 2;
         }
     }

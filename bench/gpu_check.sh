@@ -36,6 +36,8 @@
 #                         through host memory and MPI (with mpirun);
 #   bench_cuda_t4one      (after bench_cuda) bench_cuda --t4-group 0: t4 without its group kernels (one
 #                         location or input position per block), against bench_cuda's t4 rows;
+#   bench_cuda_fill       bench_cuda --t4-group-fill 2, 8 and 16: t4's group kernels split for that many
+#                         blocks per SM instead of 4 (fewer or more, shorter ranges), their t4 rows;
 #   peers_cuda, bench_cuda  PyTorch on bench_cuda's shapes, then
 #                         bench_cuda: our kernels against the measured ceilings, PyTorch and the
 #                         cuBLAS batched-GEMM route (cuda/lf_gemm.cu);
@@ -217,6 +219,10 @@ run() {
     step bench_cuda_t4one 120 "$DEV/bin/bench_cuda" --peers "$work/peers.txt" --reps 30 --t4-group 0
     [ -f "$work/logs/bench_cuda_t4one.log" ] && grep -E '^ +t4_|tile scheme t4' "$work/logs/bench_cuda_t4one.log" |
         sed 's/^/bench_cuda_t4one: /' >>"$figures" && pack
+    # the group kernels' split for other numbers of blocks per SM (lf_cuda_set_t4_group_fill)
+    step bench_cuda_fill 120 sh -c "for f in 2 8 16; do echo \"# fill \$f\"; $DEV/bin/bench_cuda --reps 30 --t4-group-fill \$f || exit 1; done"
+    [ -f "$work/logs/bench_cuda_fill.log" ] && grep -E '^# fill|^ +t4_' "$work/logs/bench_cuda_fill.log" |
+        sed 's/^/bench_cuda_fill: /' >>"$figures" && pack
     # whole-network training on the one GPU, for the performance model (bench/PERFMODEL.md): the Le et al.
     # 2012 job itself (942 M parameters, 12 GB) and one GPU's share of the Coates et al. 2013 job (its
     # share on 2x2: 117x117 input, 36 maps, 29 GB); a few RICA steps of each stage, no checkpoint

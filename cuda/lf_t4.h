@@ -29,8 +29,9 @@ __device__ __forceinline__ void fwd_round4(const float *a, int astep, const floa
 }
 
 void t4_forward(const Geo &g, int ni, const float *x, const float *w, float *y, cudaStream_t st);
-/* The group kernels' split of their reduction: base blocks unsplit -> how many ranges (1 .. most) fill
- * the device's SMs once at 4 blocks each, with no second, partial wave (cuda/lf_t4_group.cu) */
+/* The group kernels' split of their reduction: base blocks unsplit -> how many ranges (1 .. most) make
+ * at most fill x SMs blocks (fill: lf_cuda_set_t4_group_fill, 4 by default: the blocks resident at
+ * once, no second, partial wave; cuda/lf_t4_group.cu) */
 int t4_group_splits(long long base, int most);
 /* cuda/lf_t4_group.cu: the forward over groups of neighbouring locations, its input rows split over
  * blocks as the device's SMs ask unless nosplit; false (nothing launched) where the shape does not

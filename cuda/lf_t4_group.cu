@@ -46,12 +46,14 @@ static_assert(WS % 32 == 4 && SPMAX % 8 == 4, "rows and locations 16 bytes apart
 static_assert(LW * NQ == 32 && LH * 32 == NT, "a warp is one location row");
 } // namespace grp
 
+static int t4_group_fill = 4; /* lf_cuda_set_t4_group_fill */
+
 int t4_group_splits(long long base, int most)
 {
     int dev = 0, sms = 0;
     CUDA_CHECK(cudaGetDevice(&dev));
     CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    const long long slots = 4LL * sms; /* blocks resident at once: 4 per SM */
+    const long long slots = (long long)t4_group_fill * sms; /* 4: the blocks resident at once */
     return base >= slots ? 1 : cn_imax(1, cn_imin(most, (int)(slots / base)));
 }
 
@@ -200,3 +202,11 @@ bool t4_forward_group(const Geo &g, int ni, const float *x, const float *w, floa
 }
 
 } // namespace cnlf
+
+extern "C" int lf_cuda_set_t4_group_fill(int blocks_per_sm)
+{
+    if (blocks_per_sm < 1 || blocks_per_sm > 64)
+        return cn_set_error("lf_cuda_set_t4_group_fill: %d blocks per SM (1 to 64)", blocks_per_sm);
+    cnlf::t4_group_fill = blocks_per_sm;
+    return CN_OK;
+}

@@ -111,6 +111,10 @@ const char *lf_cuda_tiles_name(int scheme); /* "t32", "t16", "t4", "auto", or "?
  * location or position per block, as before them; 0 and 2 for tests and measurement). */
 void lf_cuda_set_t4_group(int mode);
 int lf_cuda_t4_group(void);
+/* How many blocks per SM the group kernels' split aims at (mode 1): 4 by default (their blocks
+ * resident at once: one wave); more makes more, smaller ranges (more partial sums to add). For
+ * measurement (bench_cuda --t4-group-fill). 1 to 64: CN_OK; else CN_EINVAL. */
+int lf_cuda_set_t4_group_fill(int blocks_per_sm);
 /* Records tiles[pass] (a scheme each, not AUTO) for d's shape (at most 32 shapes); CN_OK or CN_EINVAL. */
 int lf_cuda_set_tiles_for(const lf_dims *d, const int tiles[LF_PASS_COUNT]);
 int lf_cuda_tiles_for(const lf_dims *d, int pass); /* a scheme (not AUTO); -1 as lf_cuda_tiles */

@@ -398,9 +398,13 @@ static void tiles_auto_record(const lf_dims *d, size_t n, char *name, size_t len
 /* Every case under each tile scheme (cuda/lf_tile.cuh; t4 without its group kernels, "t4"), under t4
  * with its forward and backward data over groups (lf_cuda_set_t4_group: "t4g" split as the device's
  * SMs ask, the default, "t4g1" unsplit), and under mode auto with a record that mixes them; the
- * batched-GEMM route once. */
+ * batched-GEMM route once. (lf_cuda_set_t4_group_fill changes how many ranges only where a shape has
+ * more than the ranges' cap, its input rows: never at these sizes, so only its refusals are here.) */
 static void test_lf(void)
 {
+    tu_check(PFX "lf_t4_group_fill_refused", lf_cuda_set_t4_group_fill(0) == CN_EINVAL &&
+                                                 lf_cuda_set_t4_group_fill(65) == CN_EINVAL,
+             "lf_cuda_set_t4_group_fill took 0 or 65 blocks per SM");
     for (int v = 0; v <= LF_TILES_AUTO + 2; v++)
     for (size_t n = 0; n < sizeof lf_cases / sizeof lf_cases[0]; n++) {
         const int tiles = v > LF_TILES_AUTO ? LF_TILES_T4 : v, group = v > LF_TILES_AUTO ? v - LF_TILES_AUTO : 0;
