@@ -11,12 +11,13 @@
  * whose field holds rho (dy = rho - li s in [0, r)) uses it with its own filters. Input read from L2
  * per output: about ((LH - 1) s + r) ((LW - 1) s C + 16) / (LH r LW 16) of the one-location forward's.
  *
- * Split: a group's outputs are only 64 x 16 x 8, 16 threads' 8 x 8 tiles; at the Le et al. 2012
- * stages' shapes the groups alone make fewer blocks than an H100 has SMs (the first version of this
- * file, unsplit, ran 3 to 4 times slower than the one-location forward: 72 blocks of 4 warps). So the
- * input rows are split into nsplit consecutive ranges, one per block (as many as fill the device's
- * SMs once at 4 blocks each), each writing its partial sums to scratch; a second kernel adds the
- * ranges in order. Every output is a fixed-order sum: bitwise reproducible.
+ * Split: a group's outputs are only 64 x 16 x 8, one block's 128 threads of 8 x 8; at the Le et al.
+ * 2012 stages' shapes the groups alone make fewer blocks than an H100 has SMs (the first version of
+ * this file, unsplit, ran 3 to 4 times slower than the one-location forward: 72 blocks of 4 warps).
+ * So the input rows are split into nsplit consecutive ranges, one per block (by default as many as
+ * fill the device's SMs once at 4 blocks each: t4_group_splits, lf_cuda_set_t4_group_fill), each
+ * writing its partial sums to scratch; a second kernel adds the ranges in order. Every output is a
+ * fixed-order sum: bitwise reproducible.
  *
  * Threads: warp li is location row li (so a warp is active or idle as a whole), 4 locations per warp,
  * 8 threads per location, each with 8 samples (q + 8 e) x 8 maps in registers. The copies' addresses

@@ -13,7 +13,7 @@
  * Threads: warp li is input row u0 + li (a warp whose row the field misses skips the round), 4
  * positions per warp, 8 threads per position, each with 8 samples (q + 8 e) x 8 channels in
  * registers: 512 products per round from 32 LDS.128. The location rows are split into nsplit ranges,
- * one per block (as many as fill the device's SMs once at 4 blocks each); split 0 of 1 adds straight
+ * one per block (as the forward's: t4_group_splits); split 0 of 1 adds straight
  * into dx, else every split writes its sums to scratch and a second kernel adds them to dx in order.
  * Every element is a fixed-order sum: bitwise reproducible. */
 #include "cuda/internal.h"
